@@ -1,0 +1,31 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
+import { applyMigrations } from "./migrate";
+import { migrations } from "./migrations";
+import * as schema from "./schema";
+
+export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+
+export const DATABASE_FILE = "warden.db";
+
+export interface OpenOptions {
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+}
+
+/** Opens DATA_DIR/warden.db with the PRAGMAs every connection needs, then migrates. */
+export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
+  mkdirSync(dataDir, { recursive: true });
+  const sqlite = new Database(join(dataDir, DATABASE_FILE), { create: true, strict: true });
+  // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
+  sqlite.run("PRAGMA busy_timeout = 5000");
+  sqlite.run("PRAGMA journal_mode = WAL");
+  // NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
+  // the last commits, which FULL would guard at one fsync per commit.
+  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run("PRAGMA foreign_keys = ON");
+  if (options.migrate !== false) applyMigrations(sqlite, migrations);
+  return drizzle({ client: sqlite, schema }) as Db;
+}

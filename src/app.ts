@@ -1,0 +1,48 @@
+import { Elysia } from "elysia";
+import type { Redis } from "ioredis";
+import type { Db } from "../db/client";
+import pkg from "../package.json";
+import type { Config } from "./config";
+import type { Clock } from "./lib/clock";
+import type { Logger } from "./lib/logger";
+import { healthModule } from "./modules/health";
+import { docs } from "./plugins/docs";
+import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
+import { type Metrics, metricsPlugin } from "./plugins/metrics";
+import { requestContext } from "./plugins/request-context";
+import { requestGuards } from "./plugins/request-guards";
+import { securityHeaders } from "./plugins/security-headers";
+
+export const VERSION: string = pkg.version;
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  redis: Redis | undefined;
+  log: Logger;
+  clock: Clock;
+  metrics: Metrics;
+}
+
+/**
+ * The whole request pipeline, top to bottom: request id + access log → security headers/CORS →
+ * problem+json errors → header/body guards → metrics → docs → feature modules.
+ */
+export function createApp(deps: AppDeps) {
+  let methodIndex: MethodIndex | undefined;
+  const methods: MethodIndex = { methodsFor: (path) => methodIndex?.methodsFor(path) ?? [] };
+
+  const app = new Elysia({ name: "warden" })
+    .use(requestContext(deps.log))
+    .use(securityHeaders(deps.config.corsOrigins))
+    .use(errors({ log: deps.log, methods }))
+    .use(requestGuards(deps.config.http))
+    .use(metricsPlugin(deps.metrics))
+    .use(docs(VERSION))
+    .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }));
+
+  methodIndex = routeMethodIndex(app.routes);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

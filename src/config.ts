@@ -1,0 +1,211 @@
+/**
+ * Environment → typed, frozen Config. Every variable is parsed once at start-up;
+ * a bad value throws ConfigError naming the variable and what was expected.
+ */
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(`${variable}: expected ${expected}, got ${JSON.stringify(got)}`);
+    this.name = "ConfigError";
+  }
+}
+
+export type JwtAlg = "EdDSA" | "ES256" | "RS256";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  readonly env: "development" | "production" | "test";
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly jwt: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly alg: JwtAlg;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+  };
+  readonly feedbackTtlSeconds: number;
+  readonly corsOrigins: readonly string[];
+  readonly http: {
+    readonly bodyLimitBytes: number;
+    readonly headerLimitBytes: number;
+    readonly shutdownGraceMs: number;
+  };
+  readonly rateLimit: {
+    readonly enabled: boolean;
+    readonly perMinute: number;
+    readonly authPerMinute: number;
+  };
+  readonly webhook: {
+    readonly retryScheduleSeconds: readonly number[];
+    readonly timeoutMs: number;
+    readonly concurrency: number;
+    readonly allowPrivate: boolean;
+  };
+  readonly auditKey: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const DEFAULT_RETRY_SCHEDULE = [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === "" ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  }
+  return value;
+}
+
+/** "900", "15m", "30d" → seconds. */
+function duration(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const match = /^(\d+)([smhd]?)$/.exec(raw);
+  const seconds = match ? Number(match[1]) * (DURATION_UNITS[match[2] || "s"] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new ConfigError(name, "a positive duration such as 900, 15m, 12h or 30d", raw);
+  }
+  return seconds;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(name, "true or false", raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `one of ${allowed.join(", ")}`, raw);
+  }
+  return raw as T;
+}
+
+function redisUrl(env: Env): string | undefined {
+  const raw = read(env, "REDIS_URL");
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !["redis:", "rediss:"].includes(url.protocol) || url.hostname === "") {
+    throw new ConfigError("REDIS_URL", "a redis:// or rediss:// URL with a host", raw);
+  }
+  return raw;
+}
+
+function origins(env: Env): string[] {
+  const raw = read(env, "CORS_ORIGINS");
+  if (raw === undefined) return [];
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !["http:", "https:"].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError("CORS_ORIGINS", "comma-separated origins such as https://app.example.com", origin);
+    }
+    return origin;
+  });
+}
+
+function retrySchedule(env: Env): number[] {
+  const raw = read(env, "WEBHOOK_RETRY_SCHEDULE");
+  if (raw === undefined) return DEFAULT_RETRY_SCHEDULE;
+  const steps = raw.split(",").map((step) => Number(step.trim()));
+  if (steps.length === 0 || steps.some((step) => !Number.isFinite(step) || step < 0)) {
+    throw new ConfigError("WEBHOOK_RETRY_SCHEDULE", "comma-separated non-negative seconds such as 0,5,300", raw);
+  }
+  return steps;
+}
+
+function host(env: Env): string {
+  const raw = read(env, "HOST") ?? "0.0.0.0";
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(raw)) throw new ConfigError("HOST", "a host name or IP address", raw);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"], "development");
+  const production = nodeEnv === "production";
+  const config: Config = {
+    env: nodeEnv,
+    host: host(env),
+    port: integer(env, "PORT", 8080, 0, 65_535),
+    dataDir: read(env, "DATA_DIR") ?? "./data",
+    redisUrl: redisUrl(env),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    jwt: {
+      issuer: read(env, "JWT_ISSUER") ?? "warden",
+      audience: read(env, "JWT_AUDIENCE") ?? "warden-api",
+      alg: oneOf<JwtAlg>(env, "JWT_ALG", ["EdDSA", "ES256", "RS256"], "EdDSA"),
+      accessTokenTtlSeconds: duration(env, "ACCESS_TOKEN_TTL", 900),
+      refreshTokenTtlSeconds: duration(env, "REFRESH_TOKEN_TTL", 30 * 86_400),
+    },
+    feedbackTtlSeconds: integer(env, "FEEDBACK_TTL_SECONDS", 604_800, 1, 31_536_000),
+    corsOrigins: origins(env),
+    http: {
+      bodyLimitBytes: integer(env, "HTTP_BODY_LIMIT_BYTES", 1_048_576, 1024, 104_857_600),
+      headerLimitBytes: integer(env, "HTTP_HEADER_LIMIT_BYTES", 8192, 1024, 16_384),
+      shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    },
+    rateLimit: {
+      enabled: boolean(env, "RATE_LIMIT_ENABLED", true),
+      perMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
+      authPerMinute: integer(env, "RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 1_000_000),
+    },
+    webhook: {
+      retryScheduleSeconds: retrySchedule(env),
+      timeoutMs: integer(env, "WEBHOOK_TIMEOUT_MS", 10_000, 1, 300_000),
+      concurrency: integer(env, "WEBHOOK_CONCURRENCY", 16, 1, 1024),
+      allowPrivate: boolean(env, "WEBHOOK_ALLOW_PRIVATE", !production),
+    },
+    auditKey: read(env, "AUDIT_KEY"),
+  };
+  if (production) assertProductionSafe(config);
+  return deepFreeze(config);
+}
+
+function assertProductionSafe(config: Config): void {
+  if (!config.auditKey || config.auditKey.length < 32) {
+    throw new ConfigError(
+      "AUDIT_KEY",
+      "at least 32 characters when NODE_ENV=production",
+      config.auditKey ? "(too short)" : "",
+    );
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

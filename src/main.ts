@@ -1,0 +1,86 @@
+#!/usr/bin/env bun
+import { openDatabase } from "../db/client";
+import { VERSION } from "./app";
+import { type Config, ConfigError, loadConfig } from "./config";
+import { createLogger, flushLogger } from "./lib/logger";
+import { DOCS_PATH } from "./plugins/docs";
+import { startRuntime } from "./runtime";
+
+const USAGE = `warden ${VERSION}
+
+Usage: warden <command>
+
+Commands:
+  serve      start the HTTP service (default)
+  migrate    apply pending database migrations and exit
+  help       show this message
+
+Configuration comes from the environment; see the README.`;
+
+async function serve(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const runtime = startRuntime(config, log);
+  const docs = new URL(DOCS_PATH, runtime.url).href;
+  log.info(
+    { url: runtime.url.href, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },
+    `listening on ${runtime.url.href} (Swagger UI: ${docs})`,
+  );
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, "second signal: exiting now");
+      flushLogger(log);
+      process.exit(130);
+    }
+    runtime.shutdown(signal).then(
+      () => process.exit(0),
+      (error) => {
+        log.error({ err: error }, "shutdown failed");
+        flushLogger(log);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+function migrate(config: Config): void {
+  const db = openDatabase(config.dataDir);
+  db.$client.close();
+  console.log(`database in ${config.dataDir} is up to date`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? "serve";
+  if (command === "help" || command === "--help" || command === "-h") {
+    console.log(USAGE);
+    return 0;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case "serve":
+      await serve(config);
+      return -1;
+    case "migrate":
+      migrate(config);
+      return 0;
+    default:
+      console.error(`warden: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+try {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`warden: invalid configuration: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(`warden: ${(error as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,82 @@
+import { openapi } from "@elysiajs/openapi";
+import { Elysia } from "elysia";
+import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import { DEFAULT_CSP } from "./security-headers";
+
+export const DOCS_PATH = "/swagger";
+export const SPEC_PATH = "/swagger/json";
+
+// Swagger UI styles elements inline and draws icons from data: URIs; nothing else is relaxed.
+const DOCS_CSP = `${DEFAULT_CSP}; style-src 'self' 'unsafe-inline'; img-src 'self' data:`;
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Warden API</title>
+  <link rel="stylesheet" href="${DOCS_PATH}/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="${DOCS_PATH}/assets/swagger-ui-bundle.js"></script>
+  <script src="${DOCS_PATH}/assets/init.js"></script>
+</body>
+</html>`;
+
+// An external file rather than an inline script, so the page runs under script-src 'self'.
+const INIT = `window.ui = SwaggerUIBundle({ url: ${JSON.stringify(SPEC_PATH)}, dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true });`;
+
+const ASSETS: Record<string, { body: () => BodyInit; type: string }> = {
+  "swagger-ui-bundle.js": { body: () => Bun.file(swaggerBundle), type: "text/javascript; charset=utf-8" },
+  "swagger-ui.css": { body: () => Bun.file(swaggerCss), type: "text/css; charset=utf-8" },
+  "init.js": { body: () => INIT, type: "text/javascript; charset=utf-8" },
+};
+
+const hidden = { detail: { hide: true } };
+
+/** Swagger UI at /swagger and the OpenAPI document at /swagger/json, from bundled assets only. */
+export const docs = (version: string) =>
+  new Elysia({ name: "docs" })
+    .use(
+      openapi({
+        path: DOCS_PATH,
+        specPath: SPEC_PATH,
+        provider: null,
+        documentation: {
+          info: {
+            title: "Warden API",
+            version,
+            description:
+              "Tokens and revocation, audit trail, notifications and signed webhooks, feedback and rate limits. Errors are RFC 9457 problem+json.",
+          },
+          components: {
+            securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+          },
+        },
+      }),
+    )
+    .get(
+      DOCS_PATH,
+      ({ set }) => {
+        set.headers["content-security-policy"] = DOCS_CSP;
+        set.headers["content-type"] = "text/html; charset=utf-8";
+        return PAGE;
+      },
+      hidden,
+    )
+    .get(
+      `${DOCS_PATH}/assets/:file`,
+      ({ params, set }) => {
+        const asset = ASSETS[params.file];
+        if (!asset) {
+          set.status = 404;
+          return undefined;
+        }
+        set.headers["content-type"] = asset.type;
+        set.headers["cache-control"] = "public, max-age=3600";
+        return asset.body();
+      },
+      hidden,
+    );

@@ -1,0 +1,117 @@
+import { Elysia, ValidationError } from "elysia";
+import type { Logger } from "../lib/logger";
+import { type FieldError, HttpProblem } from "../lib/problem";
+import { requestIdOf } from "./request-context";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/** Which methods serve a path; answers 405 vs 404 for a request that matched no route. */
+export interface MethodIndex {
+  methodsFor(path: string): string[];
+}
+
+/** Turns every failure into one RFC 9457 problem+json; unknown errors become a generic 500. */
+export const errors = (options: { log: Logger; methods: MethodIndex }) =>
+  new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
+    const problem = toProblem(code, error, request.method, path, options.methods);
+    if (problem.status >= 500) {
+      options.log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
+    }
+    set.status = problem.status;
+    Object.assign(set.headers, problem.headers, { "content-type": PROBLEM_CONTENT_TYPE });
+    return JSON.stringify(problem.toBody(requestIdOf(set)));
+  });
+
+function toProblem(code: unknown, error: unknown, method: string, path: string, methods: MethodIndex): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  // Errors thrown by our body parser arrive wrapped in Elysia's ParseError.
+  if (error instanceof Error && error.cause instanceof HttpProblem) return error.cause;
+  if (error instanceof ValidationError) return validationProblem(error);
+  switch (code) {
+    case "PARSE":
+      return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
+    case "NOT_FOUND":
+      return notFoundOrNotAllowed(method, path, methods);
+    case "INVALID_COOKIE_SIGNATURE":
+      return new HttpProblem(400, "bad-request", "A cookie signature is invalid.");
+    default:
+      return new HttpProblem(500, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
+  }
+}
+
+function validationProblem(error: ValidationError): HttpProblem {
+  const part = error.type;
+  const fields: FieldError[] = error.all.map((issue) => ({
+    in: part,
+    field: "path" in issue && typeof issue.path === "string" ? pointerToField(issue.path) : "",
+    message: issue.message,
+  }));
+  const named = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : `${part}: ${f.message}`));
+  const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
+  return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
+}
+
+/** JSON pointer "/labels/team" → "labels.team". */
+function pointerToField(pointer: string): string {
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((segment) => segment.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .join(".");
+}
+
+function dedupe(fields: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return fields.filter((f) => {
+    const key = `${f.in}|${f.field}|${f.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function notFoundOrNotAllowed(method: string, path: string, methods: MethodIndex): HttpProblem {
+  const allowed = methods.methodsFor(path);
+  if (allowed.length > 0 && !allowed.includes(method)) {
+    return new HttpProblem(405, "method-not-allowed", `${method} is not allowed here; use ${allowed.join(", ")}.`, {
+      headers: { allow: allowed.join(", ") },
+    });
+  }
+  return new HttpProblem(404, "not-found", "No resource matches this path.");
+}
+
+/** Built from the app's route table once every route is registered. */
+export function routeMethodIndex(routes: readonly { method: string; path: string }[]): MethodIndex {
+  const patterns = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const route of routes) {
+    if (route.method === "ALL" || route.method === "WS") continue;
+    let entry = patterns.get(route.path);
+    if (!entry) {
+      entry = { pattern: templateToRegExp(route.path), methods: new Set() };
+      patterns.set(route.path, entry);
+    }
+    entry.methods.add(route.method);
+    if (route.method === "GET") entry.methods.add("HEAD");
+  }
+  return {
+    methodsFor(path) {
+      const allowed = new Set<string>();
+      for (const { pattern, methods } of patterns.values()) {
+        if (pattern.test(path)) for (const m of methods) allowed.add(m);
+      }
+      return [...allowed].sort();
+    },
+  };
+}
+
+function templateToRegExp(template: string): RegExp {
+  const source = template
+    .split("/")
+    .map((segment) => {
+      if (segment === "*") return ".*";
+      if (segment.startsWith(":")) return "[^/]+";
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("/");
+  return new RegExp(`^${source}/?$`);
+}

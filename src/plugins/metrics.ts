@@ -1,0 +1,63 @@
+import { Elysia } from "elysia";
+import client from "prom-client";
+import { elapsedSeconds, responseStatus, UNMATCHED_ROUTE } from "./request-context";
+
+/** promtool rejects gauges ending in _total; prom-client's default set has three. */
+const NON_CONFORMING_DEFAULTS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.12, 0.25, 0.5, 1, 2.5, 5];
+
+/** Every metric the service exports is declared here, so names live in one place. */
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  for (const name of NON_CONFORMING_DEFAULTS) registry.removeSingleMetric(name);
+  return {
+    registry,
+    httpRequests: new client.Counter({
+      name: "http_requests_total",
+      help: "HTTP requests by method, route template and status.",
+      labelNames: ["method", "route", "status"] as const,
+      registers: [registry],
+    }),
+    httpDuration: new client.Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request latency by method and route template.",
+      labelNames: ["method", "route"] as const,
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Times every request by route template (never the raw path) and serves `/metrics`. */
+export const metricsPlugin = (metrics: Metrics) =>
+  new Elysia({ name: "metrics" })
+    .onAfterResponse({ as: "global" }, (ctx) => {
+      const route = ctx.route || UNMATCHED_ROUTE;
+      const method = KNOWN_METHODS.has(ctx.request.method) ? ctx.request.method : "OTHER";
+      metrics.httpRequests.inc({ method, route, status: String(responseStatus(ctx)) });
+      metrics.httpDuration.observe({ method, route }, elapsedSeconds(ctx.request));
+    })
+    .get(
+      "/metrics",
+      async ({ set }) => {
+        set.headers["content-type"] = metrics.registry.contentType;
+        return metrics.registry.metrics();
+      },
+      {
+        detail: {
+          tags: ["operations"],
+          summary: "Prometheus metrics",
+          description: "Prometheus text exposition format.",
+        },
+      },
+    );

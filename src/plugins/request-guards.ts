@@ -1,0 +1,70 @@
+import { Elysia } from "elysia";
+import { HttpProblem } from "../lib/problem";
+
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+function mediaType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+function isJson(type: string): boolean {
+  return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
+}
+
+const FORM = "application/x-www-form-urlencoded";
+
+function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  if (length !== null) return length !== "0";
+  return request.headers.has("transfer-encoding");
+}
+
+function headerBytes(headers: Headers): number {
+  let total = 0;
+  for (const [name, value] of headers) total += name.length + value.length + 4;
+  return total;
+}
+
+/**
+ * Rejects what the API never accepts before any work is done on it: oversized headers (431),
+ * bodies over the limit (413, by Content-Length or by what actually arrives), and bodies that are
+ * neither JSON nor form-encoded (415). Parses JSON and forms itself so the limit holds for
+ * chunked bodies too and a malformed document is a clear 400.
+ */
+export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes: number }) =>
+  new Elysia({ name: "request-guards", seed: limits })
+    .onRequest(({ request }) => {
+      if (headerBytes(request.headers) > limits.headerLimitBytes) {
+        throw new HttpProblem(431, "headers-too-large", `Request headers exceed ${limits.headerLimitBytes} bytes.`);
+      }
+      if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
+      const declared = Number(request.headers.get("content-length") ?? 0);
+      if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);
+      const type = mediaType(request.headers.get("content-type"));
+      if (!isJson(type) && type !== FORM) {
+        throw new HttpProblem(
+          415,
+          "unsupported-media-type",
+          `Content-Type ${type ? `"${type}"` : "(none)"} is not accepted; send application/json or ${FORM}.`,
+          { headers: { "accept-post": `application/json, ${FORM}` } },
+        );
+      }
+    })
+    .onParse({ as: "global" }, async ({ request }) => {
+      const type = mediaType(request.headers.get("content-type"));
+      if (!isJson(type) && type !== FORM) return;
+      const bytes = await request.arrayBuffer();
+      if (bytes.byteLength > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);
+      const text = new TextDecoder().decode(bytes);
+      if (type === FORM) return Object.fromEntries(new URLSearchParams(text));
+      if (text.trim() === "") return undefined;
+      try {
+        return JSON.parse(text);
+      } catch (error) {
+        throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
+      }
+    });
+
+function tooLarge(limit: number): HttpProblem {
+  return new HttpProblem(413, "body-too-large", `The request body exceeds ${limit} bytes.`);
+}

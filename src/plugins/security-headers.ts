@@ -1,0 +1,43 @@
+import { Elysia } from "elysia";
+
+export const DEFAULT_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const HEADERS: Record<string, string> = {
+  "strict-transport-security": "max-age=63072000; includeSubDomains",
+  "content-security-policy": DEFAULT_CSP,
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+};
+
+const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE";
+const CORS_REQUEST_HEADERS = "authorization, content-type, x-request-id, x-client-id, idempotency-key";
+const CORS_EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit, ratelimit-policy, www-authenticate, location";
+
+/**
+ * Security headers on every response, errors and 404s included (set before routing, so a handler
+ * may only relax them deliberately, as the Swagger page does). CORS answers only origins on the
+ * allow-list, and says nothing at all to the rest — @elysiajs/cors sends its allow headers to
+ * every caller, which is why this is a few lines of our own.
+ */
+export const securityHeaders = (corsOrigins: readonly string[]) => {
+  const allowed = new Set(corsOrigins);
+  return new Elysia({ name: "security-headers", seed: corsOrigins }).onRequest(({ request, set }) => {
+    Object.assign(set.headers, HEADERS);
+    const origin = request.headers.get("origin");
+    if (origin === null || allowed.size === 0) return;
+    set.headers.vary = "Origin";
+    if (!allowed.has(origin)) return;
+    set.headers["access-control-allow-origin"] = origin;
+    set.headers["access-control-expose-headers"] = CORS_EXPOSED_HEADERS;
+    if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
+      set.headers["access-control-allow-methods"] = CORS_METHODS;
+      set.headers["access-control-allow-headers"] = CORS_REQUEST_HEADERS;
+      set.headers["access-control-max-age"] = "600";
+      set.status = 204;
+      return new Response(null, { status: 204, headers: set.headers as Record<string, string> });
+    }
+  });
+};

@@ -1,0 +1,103 @@
+import type { Server } from "bun";
+import { openDatabase } from "../db/client";
+import { type AppDeps, createApp } from "./app";
+import type { Config } from "./config";
+import { type Clock, systemClock } from "./lib/clock";
+import { flushLogger, type Logger } from "./lib/logger";
+import { createMetrics } from "./plugins/metrics";
+import { createRedis } from "./redis";
+
+/** A background loop the runtime starts with the server and drains at shutdown. */
+export interface Worker {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+export interface Runtime {
+  readonly server: Server<unknown>;
+  readonly url: URL;
+  readonly deps: AppDeps;
+  shutdown(reason: string): Promise<void>;
+}
+
+const REDIS_QUIT_TIMEOUT_MS = 1000;
+
+/** Opens SQLite (migrating it) and Redis: everything the app is built from. Nothing listens yet. */
+export function openDeps(config: Config, log: Logger, clock: Clock = systemClock): AppDeps {
+  const db = openDatabase(config.dataDir);
+  const redis = config.redisUrl ? createRedis(config.redisUrl, log) : undefined;
+  // A Redis that is down at boot must not stop the service: it runs degraded and reconnects.
+  redis
+    ?.connect()
+    .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
+  return { config, db, redis, log, clock, metrics: createMetrics() };
+}
+
+/**
+ * Serves `app` and owns the shutdown order: stop accepting → drain in-flight requests (bounded by
+ * SHUTDOWN_GRACE_MS) → stop workers → close Redis → close SQLite → flush logs.
+ */
+export function serve(app: { fetch(request: Request): Response | Promise<Response> }, deps: AppDeps): Runtime {
+  const { config, log, db, redis } = deps;
+  const server = Bun.serve({
+    hostname: config.host,
+    port: config.port,
+    // Our own guard answers 413 with problem+json; Bun's cap only bounds what it buffers.
+    maxRequestBodySize: config.http.bodyLimitBytes * 2,
+    fetch: (request) => app.fetch(request),
+    error: (error) => {
+      log.error({ err: error }, "unhandled server error");
+      return new Response(null, { status: 500 });
+    },
+  });
+  const workers: Worker[] = [];
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    stopping ??= (async () => {
+      log.info({ reason }, "shutting down: no new connections, draining in-flight requests");
+      if (!(await settlesWithin(server.stop(false), config.http.shutdownGraceMs))) {
+        log.warn({ grace_ms: config.http.shutdownGraceMs }, "grace period over: closing remaining connections");
+        await server.stop(true);
+      }
+      await Promise.all(workers.map((worker) => worker.stop()));
+      // QUIT waits for Redis to answer; a hung Redis must not hold the exit.
+      if (redis && !(await settlesWithin(redis.quit(), REDIS_QUIT_TIMEOUT_MS))) redis.disconnect();
+      db.$client.close();
+      log.info("shutdown complete");
+      flushLogger(log);
+    })();
+    return stopping;
+  };
+
+  const url = new URL(`http://${displayHost(config.host)}:${server.port}`);
+  return { server, url, deps, shutdown };
+}
+
+export function startRuntime(config: Config, log: Logger, clock: Clock = systemClock): Runtime {
+  const deps = openDeps(config, log, clock);
+  return serve(createApp(deps), deps);
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function displayHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "localhost";
+  return host.includes(":") ? `[${host}]` : host;
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { type AppDeps, createApp } from "../app";
+import { loadConfig } from "../config";
+import { ManualClock } from "../lib/clock";
+import { createLogger } from "../lib/logger";
+import { openDeps } from "../runtime";
+
+export interface TestContext {
+  readonly deps: AppDeps;
+  readonly app: ReturnType<typeof createApp>;
+  readonly clock: ManualClock;
+  /** Every JSON log line written so far. */
+  readonly logs: Record<string, unknown>[];
+  /** In-process request: `req("GET", "/health")`, JSON bodies serialised for you. */
+  req(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** The real app on a temp SQLite file (and the test Redis when `env.REDIS_URL` is given). */
+export function createTestContext(env: Record<string, string> = {}): TestContext {
+  const dataDir = mkdtempSync(join(tmpdir(), "warden-test-"));
+  const config = loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, ...env });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const clock = new ManualClock();
+  const deps = openDeps(config, createLogger("info", sink), clock);
+  const app = createApp(deps);
+  return {
+    deps,
+    app,
+    clock,
+    logs,
+    req(method, path, init = {}) {
+      const headers: Record<string, string> = { ...init.headers };
+      let body: BodyInit | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+        headers["content-type"] ??= "application/json";
+      }
+      return app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
+    },
+    async close() {
+      if (deps.redis) await deps.redis.quit().catch(() => deps.redis?.disconnect());
+      deps.db.$client.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort, waitFor } from "./ports";
+
+export interface TestRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (SIGKILL) without forgetting its port, so `start` brings it back there. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function redisBinary(): string {
+  const found = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).stdout.trim();
+  if (!found) {
+    throw new Error("redis-server is not installed: run `npm test` (it installs it) or `apt-get install redis-server`");
+  }
+  return found;
+}
+
+async function accepts(port: number): Promise<boolean> {
+  try {
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A real redis-server on a free loopback port, no persistence, in its own temp dir. */
+export async function startRedis(): Promise<TestRedis> {
+  const binary = redisBinary();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "warden-redis-"));
+  let proc: Subprocess | undefined;
+
+  const start = async () => {
+    proc = Bun.spawn(
+      [binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    await waitFor(() => accepts(port), 5000, `redis-server on port ${port}`);
+  };
+  const kill = async () => {
+    proc?.kill("SIGKILL");
+    await proc?.exited;
+    proc = undefined;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill,
+    start,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
