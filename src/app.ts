@@ -29,8 +29,14 @@ export interface AppDeps {
  * problem+json errors → header/body guards → metrics → docs → feature modules.
  */
 export function createApp(deps: AppDeps) {
-  let methodIndex: MethodIndex | undefined;
-  const methods: MethodIndex = { methodsFor: (path) => methodIndex?.methodsFor(path) ?? [] };
+  // Built on first use and rebuilt if routes were added since, so it always sees the whole table.
+  let index: { routes: number; methods: MethodIndex } | undefined;
+  const methods: MethodIndex = {
+    methodsFor(path) {
+      if (index?.routes !== app.routes.length) index = { routes: app.routes.length, methods: routeMethodIndex(app.routes) };
+      return index.methods.methodsFor(path);
+    },
+  };
 
   const app = new Elysia({ name: "warden" })
     .use(requestContext(deps.log))
@@ -41,7 +47,6 @@ export function createApp(deps: AppDeps) {
     .use(docs(VERSION))
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }));
 
-  methodIndex = routeMethodIndex(app.routes);
   return app;
 }
 

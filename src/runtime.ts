@@ -42,8 +42,9 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
-    // Our own guard answers 413 with problem+json; Bun's cap only bounds what it buffers.
-    maxRequestBodySize: config.http.bodyLimitBytes * 2,
+    // Bun's own cap (a bare 413) stays far above ours, so a declared Content-Length over our limit
+    // gets our problem+json 413; our reader stops chunked bodies at the limit.
+    maxRequestBodySize: Math.max(config.http.bodyLimitBytes * 16, 16 * 1024 * 1024),
     fetch: (request) => app.fetch(request),
     error: (error) => {
       log.error({ err: error }, "unhandled server error");

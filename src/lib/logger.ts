@@ -24,8 +24,9 @@ const REDACT = [
 ];
 
 /**
- * JSON lines on stdout. The destination is buffered and asynchronous so a log line per request
- * stays off the hot path; `flushLogger` drains it at shutdown.
+ * JSON lines on stdout. The destination is asynchronous: lines written while a write is in
+ * flight are coalesced into the next one, so a log line per request stays off the hot path
+ * without holding lines back when traffic is low. `flushLogger` drains it at shutdown.
  */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -36,7 +37,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       redact: { paths: REDACT, censor: "[redacted]" },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

@@ -16,7 +16,7 @@ const FORM = "application/x-www-form-urlencoded";
 function hasBody(request: Request): boolean {
   const length = request.headers.get("content-length");
   if (length !== null) return length !== "0";
-  return request.headers.has("transfer-encoding");
+  return request.body !== null;
 }
 
 function headerBytes(headers: Headers): number {
@@ -53,9 +53,7 @@ export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes
     .onParse({ as: "global" }, async ({ request }) => {
       const type = mediaType(request.headers.get("content-type"));
       if (!isJson(type) && type !== FORM) return;
-      const bytes = await request.arrayBuffer();
-      if (bytes.byteLength > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);
-      const text = new TextDecoder().decode(bytes);
+      const text = await readText(request, limits.bodyLimitBytes);
       if (type === FORM) return Object.fromEntries(new URLSearchParams(text));
       if (text.trim() === "") return undefined;
       try {
@@ -64,6 +62,20 @@ export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes
         throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
       }
     });
+
+/** Reads the body chunk by chunk and gives up as soon as it passes the limit, never buffering more. */
+async function readText(request: Request, limit: number): Promise<string> {
+  if (!request.body) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge(limit);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
 
 function tooLarge(limit: number): HttpProblem {
   return new HttpProblem(413, "body-too-large", `The request body exceeds ${limit} bytes.`);

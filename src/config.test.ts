@@ -1,0 +1,80 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "./config";
+
+describe("loadConfig", () => {
+  test("should give the documented defaults for an empty environment", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.dataDir).toBe("./data");
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.jwt.alg).toBe("EdDSA");
+    expect(config.jwt.accessTokenTtlSeconds).toBe(900);
+    expect(config.jwt.refreshTokenTtlSeconds).toBe(30 * 86_400);
+    expect(config.feedbackTtlSeconds).toBe(604_800);
+    expect(config.webhook.retryScheduleSeconds).toEqual([0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
+    expect(config.webhook.allowPrivate).toBe(true);
+  });
+
+  test("should parse durations, lists and URLs", () => {
+    const config = loadConfig({
+      PORT: "9000",
+      ACCESS_TOKEN_TTL: "5m",
+      REFRESH_TOKEN_TTL: "7d",
+      REDIS_URL: "redis://127.0.0.1:6380/2",
+      CORS_ORIGINS: "https://a.example.com, http://localhost:3000",
+      WEBHOOK_RETRY_SCHEDULE: "0,1,1,1",
+      JWT_ALG: "ES256",
+    });
+    expect(config.port).toBe(9000);
+    expect(config.jwt.accessTokenTtlSeconds).toBe(300);
+    expect(config.jwt.refreshTokenTtlSeconds).toBe(7 * 86_400);
+    expect(config.redisUrl).toBe("redis://127.0.0.1:6380/2");
+    expect(config.corsOrigins).toEqual(["https://a.example.com", "http://localhost:3000"]);
+    expect(config.webhook.retryScheduleSeconds).toEqual([0, 1, 1, 1]);
+    expect(config.jwt.alg).toBe("ES256");
+  });
+
+  test("should be frozen all the way down", () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.jwt)).toBe(true);
+    expect(Object.isFrozen(config.corsOrigins)).toBe(true);
+  });
+
+  test.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["PORT", "-1"],
+    ["REDIS_URL", "notaurl"],
+    ["REDIS_URL", "http://localhost:6379"],
+    ["LOG_LEVEL", "loud"],
+    ["NODE_ENV", "staging"],
+    ["JWT_ALG", "HS256"],
+    ["ACCESS_TOKEN_TTL", "15 minutes"],
+    ["ACCESS_TOKEN_TTL", "0"],
+    ["FEEDBACK_TTL_SECONDS", "1.5"],
+    ["CORS_ORIGINS", "*"],
+    ["CORS_ORIGINS", "https://a.example.com/path"],
+    ["RATE_LIMIT_ENABLED", "maybe"],
+    ["WEBHOOK_RETRY_SCHEDULE", "0,soon"],
+    ["HTTP_BODY_LIMIT_BYTES", "1"],
+  ])("should reject %s=%p naming the variable", (name, value) => {
+    let caught: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).variable).toBe(name);
+    expect((caught as ConfigError).message).toStartWith(`${name}: expected `);
+  });
+
+  test("should refuse production without an audit key", () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow("AUDIT_KEY");
+    expect(() => loadConfig({ NODE_ENV: "production", AUDIT_KEY: "short" })).toThrow("AUDIT_KEY");
+    const config = loadConfig({ NODE_ENV: "production", AUDIT_KEY: "k".repeat(32) });
+    expect(config.env).toBe("production");
+    expect(config.webhook.allowPrivate).toBe(false);
+  });
+});

@@ -1,0 +1,72 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { t } from "elysia";
+import { promtool } from "../testing/tools";
+import { createTestContext } from "../testing/app";
+
+const ctx = createTestContext();
+const app = ctx.app.post("/test/json", ({ body }) => body, { body: t.Object({ a: t.String() }) });
+afterAll(() => ctx.close());
+
+async function scrape(): Promise<string> {
+  // Requests are recorded after their response is sent.
+  await Bun.sleep(5);
+  const res = await ctx.req("GET", "/metrics");
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
+  return res.text();
+}
+
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith(`${name}{`) && wanted.every((pair) => l.includes(pair)));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+describe("metrics", () => {
+  test("should count requests by route template, not raw path", async () => {
+    await ctx.req("GET", "/swagger/assets/init.js");
+    await ctx.req("GET", "/swagger/assets/swagger-ui.css");
+    const text = await scrape();
+    expect(sample(text, "http_requests_total", { route: "/swagger/assets/:file", status: "200" })).toBe(2);
+    expect(text).not.toContain('route="/swagger/assets/init.js"');
+  });
+
+  test("should put every unmatched path under one label value", async () => {
+    for (let i = 0; i < 20; i++) await ctx.req("GET", `/scan/${i}/admin.php`);
+    const text = await scrape();
+    expect(sample(text, "http_requests_total", { route: "unmatched", status: "404" })).toBe(20);
+    expect(text).not.toContain("admin.php");
+  });
+
+  test("should fold unknown methods into OTHER", async () => {
+    await ctx.req("PROPFIND", "/health");
+    expect(sample(await scrape(), "http_requests_total", { method: "OTHER" })).toBeGreaterThanOrEqual(1);
+  });
+
+  test("should count bad input by status", async () => {
+    const malformed = { method: "POST", body: "{oops", headers: { "content-type": "application/json" } };
+    expect((await app.handle(new Request("http://localhost/test/json", malformed))).status).toBe(400);
+    await ctx.req("POST", "/health", { body: "{oops", headers: { "content-type": "text/plain" } });
+    const text = await scrape();
+    expect(sample(text, "http_requests_total", { route: "/test/json", status: "400" })).toBe(1);
+    expect(sample(text, "http_requests_total", { status: "415" })).toBe(1);
+  });
+
+  test("should expose the latency histogram with the SLO buckets, and process metrics", async () => {
+    const text = await scrape();
+    for (const le of ["0.005", "0.01", "0.025", "0.05", "0.12", "0.25", "0.5", "1"]) {
+      expect(text).toContain(`http_request_duration_seconds_bucket{le="${le}",method="GET",route="/swagger/assets/:file"}`);
+    }
+    for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_eventloop_lag_seconds"]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  test("should pass promtool check metrics", async () => {
+    const result = await promtool(["check", "metrics"], await scrape());
+    expect(result.output).toBe("");
+    expect(result.code).toBe(0);
+  });
+});
