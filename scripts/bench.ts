@@ -98,6 +98,8 @@ class BenchError extends Error {}
 
 const children = new Set<Subprocess>();
 let tempDir: string | undefined;
+/** Set on SIGINT/SIGTERM: killing wrk then makes main() fail, and that failure is not news. */
+let interrupted = false;
 
 function spawnTracked(cmd: string[], options: { env?: Record<string, string>; stdout: "ignore" | "pipe" }) {
   const child = Bun.spawn(cmd, { env: options.env, stdout: options.stdout, stderr: "pipe", stdin: "ignore" });
@@ -128,6 +130,7 @@ process.on("exit", () => {
 });
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
+    interrupted = true;
     console.error(`\nbench: ${signal}, stopping servers`);
     cleanup().finally(() => process.exit(130));
   });
@@ -426,6 +429,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const problems: string[] = [];
   for (const endpoint of ENDPOINTS) {
+    if (interrupted) return 130;
     const { url } = servers[endpoint.target];
     await checkStatus(endpoint, url, "before load");
     console.error(`bench: ${endpoint.name} (${endpoint.method} ${endpoint.path}) for ${options.durationS}s`);
@@ -451,7 +455,9 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (error) {
-  console.error(`bench: ${error instanceof BenchError ? error.message : ((error as Error).stack ?? error)}`);
+  if (!interrupted) {
+    console.error(`bench: ${error instanceof BenchError ? error.message : ((error as Error).stack ?? error)}`);
+  }
 } finally {
   await cleanup();
 }

@@ -33,7 +33,8 @@ export function createApp(deps: AppDeps) {
   let index: { routes: number; methods: MethodIndex } | undefined;
   const methods: MethodIndex = {
     methodsFor(path) {
-      if (index?.routes !== app.routes.length) index = { routes: app.routes.length, methods: routeMethodIndex(app.routes) };
+      if (index?.routes !== app.routes.length)
+        index = { routes: app.routes.length, methods: routeMethodIndex(app.routes) };
       return index.methods.methodsFor(path);
     },
   };

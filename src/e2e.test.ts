@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { promtool } from "./testing/tools";
 import { startServer, type TestServer } from "./testing/server";
+import { promtool } from "./testing/tools";
 
 let server: TestServer;
 beforeAll(async () => {

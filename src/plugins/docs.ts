@@ -2,6 +2,7 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import { notFound } from "../lib/problem";
 import { DEFAULT_CSP } from "./security-headers";
 
 export const DOCS_PATH = "/swagger";
@@ -69,11 +70,8 @@ export const docs = (version: string) =>
     .get(
       `${DOCS_PATH}/assets/:file`,
       ({ params, set }) => {
-        const asset = ASSETS[params.file];
-        if (!asset) {
-          set.status = 404;
-          return undefined;
-        }
+        const asset = Object.hasOwn(ASSETS, params.file) ? ASSETS[params.file] : undefined;
+        if (!asset) throw notFound();
         set.headers["content-type"] = asset.type;
         set.headers["cache-control"] = "public, max-age=3600";
         return asset.body();

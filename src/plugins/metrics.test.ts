@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { t } from "elysia";
-import { promtool } from "../testing/tools";
 import { createTestContext } from "../testing/app";
+import { promtool } from "../testing/tools";
 
 const ctx = createTestContext();
 const app = ctx.app.post("/test/json", ({ body }) => body, { body: t.Object({ a: t.String() }) });
@@ -18,9 +18,7 @@ async function scrape(): Promise<string> {
 
 function sample(text: string, name: string, labels: Record<string, string>): number {
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text
-    .split("\n")
-    .find((l) => l.startsWith(`${name}{`) && wanted.every((pair) => l.includes(pair)));
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && wanted.every((pair) => l.includes(pair)));
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
@@ -57,9 +55,16 @@ describe("metrics", () => {
   test("should expose the latency histogram with the SLO buckets, and process metrics", async () => {
     const text = await scrape();
     for (const le of ["0.005", "0.01", "0.025", "0.05", "0.12", "0.25", "0.5", "1"]) {
-      expect(text).toContain(`http_request_duration_seconds_bucket{le="${le}",method="GET",route="/swagger/assets/:file"}`);
+      expect(text).toContain(
+        `http_request_duration_seconds_bucket{le="${le}",method="GET",route="/swagger/assets/:file"}`,
+      );
     }
-    for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_eventloop_lag_seconds"]) {
+    for (const name of [
+      "process_cpu_seconds_total",
+      "process_resident_memory_bytes",
+      "process_start_time_seconds",
+      "nodejs_eventloop_lag_seconds",
+    ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
   });

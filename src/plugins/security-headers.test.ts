@@ -22,13 +22,13 @@ const EXPECTED = {
 
 describe("security headers", () => {
   test.each([
-    ["a success", "/health", 200],
-    ["a 404", "/nope", 404],
+    ["a success", "/health", 200, "GET"],
+    ["a 404", "/nope", 404, "GET"],
     ["a 405", "/metrics", 405, "DELETE"],
-    ["a 500", "/test/boom", 500],
-  ])("should be on %s", async (_, path, status, method = "GET") => {
-    const res = await get(path as string, {}, method as string);
-    expect(res.status).toBe(status as number);
+    ["a 500", "/test/boom", 500, "GET"],
+  ] as const)("should be on %s", async (_, path, status, method) => {
+    const res = await get(path, {}, method);
+    expect(res.status).toBe(status);
     for (const [name, value] of Object.entries(EXPECTED)) expect(res.headers.get(name)).toBe(value);
   });
 

@@ -41,7 +41,21 @@ export async function startRedis(): Promise<TestRedis> {
 
   const start = async () => {
     proc = Bun.spawn(
-      [binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+      [
+        binary,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+        "--enable-debug-command",
+        "local",
+      ],
       { stdout: "ignore", stderr: "pipe" },
     );
     await waitFor(() => accepts(port), 5000, `redis-server on port ${port}`);

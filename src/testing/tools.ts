@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 /** Path of a system tool the tests need, or a clear failure saying how to get it (never a skip). */
 export function requireTool(command: string, pkg: string): string {
   const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).stdout.trim();
-  if (!found) throw new Error(`${command} is not installed: run \`npm test\` (it installs it) or \`apt-get install ${pkg}\``);
+  if (!found)
+    throw new Error(`${command} is not installed: run \`npm test\` (it installs it) or \`apt-get install ${pkg}\``);
   return found;
 }
 

@@ -1,0 +1,36 @@
+/**
+ * The whole check, as CI runs it: format + lint, type-check, embedded migrations up to date,
+ * then every test. Stops at the first failing step; ends with one "N passed, N failed" line.
+ */
+const bin = (name: string) => `${import.meta.dir}/../node_modules/.bin/${name}`;
+
+const steps: { name: string; cmd: string[] }[] = [
+  { name: "format and lint (biome)", cmd: [bin("biome"), "ci", "."] },
+  { name: "type-check (tsc)", cmd: [bin("tsc"), "--noEmit", "-p", "."] },
+  { name: "embedded migrations", cmd: [process.execPath, "scripts/embed-migrations.ts", "--check"] },
+];
+
+for (const step of steps) {
+  console.error(`\n▶ ${step.name}`);
+  const result = Bun.spawnSync(step.cmd, { stdout: "inherit", stderr: "inherit" });
+  if (result.exitCode !== 0) {
+    console.error(`✗ ${step.name} failed`);
+    process.exit(result.exitCode || 1);
+  }
+}
+
+console.error("\n▶ tests (bun test)");
+const proc = Bun.spawn([process.execPath, "test", ...process.argv.slice(2)], { stdout: "inherit", stderr: "pipe" });
+let output = "";
+const decoder = new TextDecoder();
+for await (const chunk of proc.stderr) {
+  const text = decoder.decode(chunk, { stream: true });
+  output += text;
+  process.stderr.write(text);
+}
+const code = await proc.exited;
+const count = (word: string) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, "m").exec(output)?.[1] ?? 0);
+const passed = count("pass");
+const failed = count("fail");
+console.log(`\ntests: ${passed} passed, ${failed} failed`);
+process.exit(code !== 0 ? code : passed === 0 ? 1 : 0);

@@ -1,0 +1,35 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer } from "./testing/server";
+
+const outDir = mkdtempSync(join(tmpdir(), "warden-build-"));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+describe("single executable", () => {
+  test("bun build --compile should produce one binary that migrates and serves", async () => {
+    const binary = join(outDir, "warden");
+    const build = Bun.spawnSync(
+      [process.execPath, "build", "--compile", join(import.meta.dir, "main.ts"), "--outfile", binary],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    expect(build.stderr.toString()).not.toContain("error");
+    expect(build.exitCode).toBe(0);
+
+    // Run it from an empty directory: nothing but the binary itself is there to read.
+    const server = await startServer({ command: [binary] });
+    try {
+      expect((await server.fetch("/health")).status).toBe(200);
+      const ready = await server.fetch("/ready");
+      expect(ready.status).toBe(200);
+      expect((await ready.json()).checks.sqlite.status).toBe("up");
+      const bundle = await server.fetch("/swagger/assets/swagger-ui-bundle.js");
+      expect(bundle.status).toBe(200);
+      expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+      expect(Object.keys((await (await server.fetch("/swagger/json")).json()).paths)).toContain("/ready");
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  }, 120_000);
+});

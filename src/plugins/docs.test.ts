@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { renderPage } from "../testing/browser";
+import { startServer, type TestServer } from "../testing/server";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server.stop());
+
+describe("Swagger UI", () => {
+  test("the page should load only local assets", async () => {
+    const res = await server.fetch("/swagger");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toStartWith("text/html");
+    const html = await res.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/<script>[^<]/); // no inline script: the CSP forbids it
+    for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]) {
+      expect(html).toContain(`/swagger/assets/${asset}`);
+      const served = await server.fetch(`/swagger/assets/${asset}`);
+      expect(served.status).toBe(200);
+      expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(50);
+    }
+    expect((await server.fetch("/swagger/assets/../../package.json")).status).toBe(404);
+    expect((await server.fetch("/swagger/assets/index.html")).status).toBe(404);
+  });
+
+  test("the OpenAPI document should describe every route with its schemas", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    expect(spec.openapi).toStartWith("3.");
+    expect(spec.info.title).toBe("Warden API");
+    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/ready"]);
+    const health = spec.paths["/health"].get;
+    expect(health.responses["200"].content["application/json"].schema.properties.status).toBeDefined();
+    const ready = spec.paths["/ready"].get;
+    expect(Object.keys(ready.responses)).toEqual(expect.arrayContaining(["200", "503"]));
+  });
+
+  test("should render in a browser with no internet, under the CSP", async () => {
+    const { dom, console } = await renderPage(`${server.url}/swagger`);
+    expect(console).not.toContain("Content Security Policy");
+    expect(dom).toContain("Warden API");
+    for (const path of ["/health", "/ready", "/metrics"]) {
+      expect(dom).toContain(`class="opblock-summary-path" data-path="${path}"`);
+    }
+  });
+});

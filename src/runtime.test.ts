@@ -1,0 +1,107 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { Redis } from "ioredis";
+import { createApp } from "./app";
+import { loadConfig } from "./config";
+import { createLogger } from "./lib/logger";
+import { openDeps, serve } from "./runtime";
+import { startRedis } from "./testing/redis";
+import { startServer } from "./testing/server";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function inProcess(env: Record<string, string> = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), "warden-runtime-"));
+  dirs.push(dataDir);
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", DATA_DIR: dataDir, ...env });
+  const sink = new Writable({ write: (_chunk, _enc, done) => done() });
+  return openDeps(config, createLogger("silent", sink));
+}
+
+describe("graceful shutdown", () => {
+  test("should finish in-flight requests, refuse new ones, then close SQLite", async () => {
+    const deps = inProcess();
+    const app = createApp(deps).get("/test/slow", async () => {
+      await Bun.sleep(400);
+      return "finished";
+    });
+    const runtime = serve(app, deps);
+    const base = runtime.url.href.replace(/\/$/, "");
+    const inFlight = fetch(`${base}/test/slow`);
+    await Bun.sleep(100);
+    const stopped = runtime.shutdown("test");
+    await Bun.sleep(20);
+    const refused = await fetch(`${base}/health`).then(
+      () => "answered",
+      () => "refused",
+    );
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("finished");
+    expect(refused).toBe("refused");
+    await stopped;
+    expect(() => deps.db.$client.query("SELECT 1").get()).toThrow();
+  });
+
+  test("should cut requests still running when the grace period ends", async () => {
+    const deps = inProcess({ SHUTDOWN_GRACE_MS: "100" });
+    const app = createApp(deps).get("/test/stuck", async () => {
+      await Bun.sleep(5000);
+      return "too late";
+    });
+    const runtime = serve(app, deps);
+    const stuck = fetch(`${runtime.url.href}test/stuck`).then(
+      (res) => res.status,
+      () => "cut",
+    );
+    await Bun.sleep(50);
+    const started = performance.now();
+    await runtime.shutdown("test");
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(await stuck).toBe("cut");
+  });
+
+  test.each(["SIGTERM", "SIGINT"] as const)("the process should exit 0 on %s after draining", async (signal) => {
+    const server = await startServer();
+    expect((await server.fetch("/health")).status).toBe(200);
+    expect(await server.stop(signal)).toBe(0);
+    const messages = server.logs.map((line) => line.msg);
+    expect(messages).toContain("shutdown complete");
+  });
+
+  test("a second signal should exit at once while shutdown is still waiting", async () => {
+    const redis = await startRedis();
+    const blocker = new Redis(redis.url);
+    try {
+      const server = await startServer({ env: { REDIS_URL: redis.url } });
+      const waitReady = async () => {
+        for (let i = 0; i < 100; i++) {
+          const body = await (await server.fetch("/ready")).json();
+          if (body.checks.redis.status === "up") return;
+          await Bun.sleep(20);
+        }
+        throw new Error("redis never came up for the server");
+      };
+      await waitReady();
+      // Redis stops answering, so the shutdown's QUIT hangs (for up to a second).
+      void blocker.call("DEBUG", "SLEEP", "3").catch(() => {});
+      await Bun.sleep(50);
+      server.proc.kill("SIGTERM");
+      await Bun.sleep(150);
+      expect(server.proc.exitCode).toBeNull();
+      const started = performance.now();
+      server.proc.kill("SIGTERM");
+      expect(await server.stop()).toBe(130);
+      expect(performance.now() - started).toBeLessThan(500);
+    } finally {
+      blocker.disconnect();
+      await redis.stop();
+    }
+  });
+});
