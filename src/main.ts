@@ -31,14 +31,16 @@ async function serve(config: Config): Promise<void> {
     signals++;
     if (signals > 1) {
       log.warn({ signal }, "second signal: exiting now");
-      flushLogger(log);
-      process.exit(130);
+      // At once means at once: the log line gets a moment, not a wait.
+      setTimeout(() => process.exit(130), 50).unref();
+      void flushLogger(log).then(() => process.exit(130));
+      return;
     }
     runtime.shutdown(signal).then(
       () => process.exit(0),
-      (error) => {
+      async (error) => {
         log.error({ err: error }, "shutdown failed");
-        flushLogger(log);
+        await flushLogger(log);
         process.exit(1);
       },
     );

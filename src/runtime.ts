@@ -66,7 +66,7 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
       if (redis && !(await settlesWithin(redis.quit(), REDIS_QUIT_TIMEOUT_MS))) redis.disconnect();
       db.$client.close();
       log.info("shutdown complete");
-      flushLogger(log);
+      await flushLogger(log);
     })();
     return stopping;
   };

@@ -41,11 +41,11 @@ export type Metrics = ReturnType<typeof createMetrics>;
 /** Times every request by route template (never the raw path) and serves `/metrics`. */
 export const metricsPlugin = (metrics: Metrics) =>
   new Elysia({ name: "metrics" })
-    .onAfterResponse({ as: "global" }, (ctx) => {
-      const route = ctx.route || UNMATCHED_ROUTE;
-      const method = KNOWN_METHODS.has(ctx.request.method) ? ctx.request.method : "OTHER";
-      metrics.httpRequests.inc({ method, route, status: String(responseStatus(ctx)) });
-      metrics.httpDuration.observe({ method, route }, elapsedSeconds(ctx.request));
+    .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
+      const template = route || UNMATCHED_ROUTE;
+      const method = KNOWN_METHODS.has(request.method) ? request.method : "OTHER";
+      metrics.httpRequests.inc({ method, route: template, status: String(responseStatus(response, set)) });
+      metrics.httpDuration.observe({ method, route: template }, elapsedSeconds(request));
     })
     .get(
       "/metrics",

@@ -23,11 +23,14 @@ const CORS_EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit, ratelimit-po
  * every caller, which is why this is a few lines of our own.
  */
 export const securityHeaders = (corsOrigins: readonly string[]) => {
+  // Default headers are copied into each request's context when it is created, before routing:
+  // cheaper than a hook, and present on errors and 404s too.
+  const plugin = new Elysia({ name: "security-headers", seed: corsOrigins }).headers(HEADERS);
+  if (corsOrigins.length === 0) return plugin;
   const allowed = new Set(corsOrigins);
-  return new Elysia({ name: "security-headers", seed: corsOrigins }).onRequest(({ request, set }) => {
-    Object.assign(set.headers, HEADERS);
+  return plugin.onRequest(({ request, set }) => {
     const origin = request.headers.get("origin");
-    if (origin === null || allowed.size === 0) return;
+    if (origin === null) return;
     set.headers.vary = "Origin";
     if (!allowed.has(origin)) return;
     set.headers["access-control-allow-origin"] = origin;
