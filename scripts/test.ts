@@ -7,6 +7,7 @@ const bin = (name: string) => `${import.meta.dir}/../node_modules/.bin/${name}`;
 const steps: { name: string; cmd: string[] }[] = [
   { name: "format and lint (biome)", cmd: [bin("biome"), "ci", "."] },
   { name: "type-check (tsc)", cmd: [bin("tsc"), "--noEmit", "-p", "."] },
+  { name: "type-check k6 scripts (tsc + @types/k6)", cmd: [bin("tsc"), "-p", "loadtest"] },
   { name: "embedded migrations", cmd: [process.execPath, "scripts/embed-migrations.ts", "--check"] },
 ];
 
