@@ -20,9 +20,12 @@ function depsStale() {
   return statSync(join(root, "package-lock.json")).mtimeMs > statSync(installed).mtimeMs;
 }
 
+// `npm install` rather than `npm ci`: with this machine's npm settings (lockfiles without
+// resolved URLs) npm ci rejects even a freshly written lockfile over other platforms' optional
+// packages. install still follows the lockfile's versions.
 if (depsStale()) {
-  console.error("setup: installing npm dependencies (npm ci)");
-  run("npm", ["ci", "--no-audit", "--no-fund"]);
+  console.error("setup: installing npm dependencies (npm install)");
+  run("npm", ["install", "--no-audit", "--no-fund"]);
 }
 
 if (forTests) {
