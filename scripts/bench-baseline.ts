@@ -4,7 +4,7 @@
  * read as a fraction of it. Usage: bun scripts/bench-baseline.ts <port> (or PORT=<port>).
  */
 
-const LOOPBACK = "127.0.0.1";
+import { LOOPBACK } from "./bench/host.ts";
 
 function portFromArgs(): number {
   const raw = process.argv[2] ?? process.env.PORT ?? "";

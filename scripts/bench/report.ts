@@ -1,0 +1,71 @@
+/** What a run prints and the bench-results.json it leaves in the repo root. */
+import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { describe, type Endpoint } from "./endpoint.ts";
+import { type Pinning, SERVER_CORE, WRK_CORE } from "./host.ts";
+import { WRK_CONNECTIONS, WRK_THREADS, type WrkResult, wrkArgs } from "./wrk.ts";
+
+export const RESULTS_FILE = join(import.meta.dir, "..", "..", "bench-results.json");
+
+export interface RunConditions {
+  durationS: number;
+  wrkVersion: string;
+  pin: Pinning | undefined;
+}
+
+export interface Row extends Endpoint, WrkResult {
+  ratioToBaseline: number;
+}
+
+export function formatConditions(run: RunConditions): string {
+  const pinned = run.pin ? `, servers on core ${SERVER_CORE}, wrk on core ${WRK_CORE}` : ", unpinned";
+  return `bun ${Bun.version}, wrk ${run.wrkVersion} ${wrkArgs(run.durationS).join(" ")}${pinned}`;
+}
+
+export function formatRows(rows: readonly Row[]): string {
+  const header = ["endpoint", "req/s", "p50 ms", "p99 ms", "vs baseline"];
+  const cells = rows.map((row) => [
+    describe(row),
+    Math.round(row.requestsPerSec).toLocaleString("en-US"),
+    row.p50Ms.toFixed(2),
+    row.p99Ms.toFixed(2),
+    `${row.ratioToBaseline.toFixed(2)}x`,
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i]?.length ?? 0)));
+  // The name column reads best left-aligned, the numbers right-aligned.
+  const render = (line: string[]) =>
+    line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ");
+  const rule = widths.map((width) => "-".repeat(width)).join("  ");
+  return [render(header), rule, ...cells.map(render)].join("\n");
+}
+
+export function writeResults(rows: readonly Row[], run: RunConditions): void {
+  const results = {
+    date: new Date().toISOString(),
+    bun: Bun.version,
+    wrk: {
+      version: run.wrkVersion,
+      threads: WRK_THREADS,
+      connections: WRK_CONNECTIONS,
+      duration_s: run.durationS,
+      args: wrkArgs(run.durationS),
+    },
+    pinning: run.pin ? { server_core: SERVER_CORE, wrk_core: WRK_CORE } : null,
+    cpus: availableParallelism(),
+    rows: rows.map((row) => ({
+      name: row.name,
+      method: row.method,
+      path: row.path,
+      expected_status: row.expectedStatus,
+      requests: row.requests,
+      requests_per_sec: row.requestsPerSec,
+      p50_ms: row.p50Ms,
+      p99_ms: row.p99Ms,
+      ratio_to_baseline: Number(row.ratioToBaseline.toFixed(4)),
+      non_2xx_3xx: row.non2xx3xx,
+      socket_errors: row.socketErrors,
+    })),
+  };
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+}

@@ -1,0 +1,75 @@
+/** Starts the two servers under test, each in its own pinned process, and waits until they answer. */
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { Target } from "./endpoint.ts";
+import { BenchError, freePort, LOOPBACK, type Pinning } from "./host.ts";
+import { spawnTracked, streamText } from "./processes.ts";
+
+const SCRIPTS_DIR = join(import.meta.dir, "..");
+const REPO_ROOT = join(SCRIPTS_DIR, "..");
+const READY_TIMEOUT_MS = 15_000;
+
+export interface Server {
+  name: string;
+  url: string;
+  readyPath: string;
+  child: Subprocess<"ignore", "ignore", "pipe">;
+}
+
+interface Launch {
+  name: string;
+  readyPath: string;
+  args: (port: number) => string[];
+  env?: (port: number) => Record<string, string>;
+}
+
+function startServer(pin: Pinning | undefined, launch: Launch): Server {
+  const port = freePort();
+  const cmd = [...(pin?.server ?? []), process.execPath, ...launch.args(port)];
+  // The service's access log (one JSON line per request) stays on, as in production, but goes nowhere.
+  const child = spawnTracked(cmd, { env: launch.env?.(port), stdout: "ignore" });
+  return { name: launch.name, readyPath: launch.readyPath, url: `http://${LOOPBACK}:${port}`, child };
+}
+
+export function startServers(pin: Pinning | undefined, dataDir: string): Record<Target, Server> {
+  const baseline = startServer(pin, {
+    name: "baseline (scripts/bench-baseline.ts)",
+    readyPath: "/",
+    args: (port) => [join(SCRIPTS_DIR, "bench-baseline.ts"), String(port)],
+  });
+  const service = startServer(pin, {
+    name: "service (src/main.ts serve)",
+    readyPath: "/health",
+    args: () => [join(REPO_ROOT, "src", "main.ts"), "serve"],
+    // A clean environment, so a developer's REDIS_URL or NODE_ENV cannot silently change the numbers.
+    env: (port) => ({
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      HOST: LOOPBACK,
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+      // Every request comes from one IP; a limiter would turn each row into a measurement of 429s.
+      RATE_LIMIT_ENABLED: "false",
+    }),
+  });
+  return { baseline, service };
+}
+
+export async function waitUntilReady(server: Server): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) {
+      const stderr = await streamText(server.child.stderr);
+      throw new BenchError(`${server.name} exited with code ${server.child.exitCode} before answering:\n${stderr}`);
+    }
+    try {
+      const response = await fetch(server.url + server.readyPath, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await Bun.sleep(100);
+  }
+  throw new BenchError(`${server.name} did not answer 200 on ${server.readyPath} within ${READY_TIMEOUT_MS / 1000}s`);
+}
