@@ -1,4 +1,4 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import client from "prom-client";
 import { elapsedSeconds, responseStatus, UNMATCHED_ROUTE } from "./request-context";
 
@@ -54,10 +54,11 @@ export const metricsPlugin = (metrics: Metrics) =>
         return metrics.registry.metrics();
       },
       {
+        response: t.String({ description: "Prometheus text exposition format 0.0.4" }),
         detail: {
           tags: ["operations"],
           summary: "Prometheus metrics",
-          description: "Prometheus text exposition format.",
+          description: "HTTP golden signals by route template, process and runtime metrics.",
         },
       },
     );
