@@ -5,6 +5,7 @@ import pkg from "../package.json";
 import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
 import type { Logger } from "./lib/logger";
+import type { Security } from "./modules/auth/setup";
 import { healthModule } from "./modules/health";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
@@ -22,6 +23,7 @@ export interface AppDeps {
   log: Logger;
   clock: Clock;
   metrics: Metrics;
+  security: Security;
 }
 
 /**

@@ -50,6 +50,8 @@ export interface Config {
     readonly allowPrivate: boolean;
   };
   readonly auditKey: string | undefined;
+  /** 32+ bytes (base64) from which the API-key pepper and the key-ring sealing key derive; unset = DATA_DIR/master.key. */
+  readonly masterKey: Uint8Array | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -145,6 +147,15 @@ function retrySchedule(env: Env): number[] {
   return steps;
 }
 
+function masterKey(env: Env): Uint8Array | undefined {
+  const raw = read(env, "MASTER_KEY");
+  if (raw === undefined) return undefined;
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, "base64") : Buffer.alloc(0);
+  if (bytes.byteLength < 32)
+    throw new ConfigError("MASTER_KEY", "at least 32 random bytes, base64-encoded", "(hidden)");
+  return new Uint8Array(bytes);
+}
+
 function host(env: Env): string {
   const raw = read(env, "HOST") ?? "0.0.0.0";
   if (!/^[A-Za-z0-9.:[\]-]+$/.test(raw)) throw new ConfigError("HOST", "a host name or IP address", raw);
@@ -187,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate: boolean(env, "WEBHOOK_ALLOW_PRIVATE", !production),
     },
     auditKey: read(env, "AUDIT_KEY"),
+    masterKey: masterKey(env),
   };
   if (production) assertProductionSafe(config);
   return deepFreeze(config);
@@ -203,7 +215,8 @@ function assertProductionSafe(config: Config): void {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object") {
+  // Typed arrays cannot be frozen; the master key is copied out wherever it is used.
+  if (value && typeof value === "object" && !ArrayBuffer.isView(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

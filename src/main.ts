@@ -19,7 +19,7 @@ Configuration comes from the environment; see the README.`;
 
 async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  const runtime = startRuntime(config, log);
+  const runtime = await startRuntime(config, log);
   const docs = new URL(DOCS_PATH, runtime.url).href;
   log.info(
     { url: runtime.url.href, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },

@@ -16,7 +16,7 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function inProcess(env: Record<string, string> = {}) {
+async function inProcess(env: Record<string, string> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-runtime-"));
   dirs.push(dataDir);
   const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", DATA_DIR: dataDir, ...env });
@@ -26,7 +26,7 @@ function inProcess(env: Record<string, string> = {}) {
 
 describe("graceful shutdown", () => {
   test("should finish in-flight requests, refuse new ones, then close SQLite", async () => {
-    const deps = inProcess();
+    const deps = await inProcess();
     const app = createApp(deps).get("/test/slow", async () => {
       await Bun.sleep(400);
       return "finished";
@@ -50,7 +50,7 @@ describe("graceful shutdown", () => {
   });
 
   test("should cut requests still running when the grace period ends", async () => {
-    const deps = inProcess({ SHUTDOWN_GRACE_MS: "100" });
+    const deps = await inProcess({ SHUTDOWN_GRACE_MS: "100" });
     const app = createApp(deps).get("/test/stuck", async () => {
       await Bun.sleep(5000);
       return "too late";

@@ -4,14 +4,13 @@ import { type AppDeps, createApp } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
+import type { Worker } from "./lib/worker";
+import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
+import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { createMetrics } from "./plugins/metrics";
 import { createRedis } from "./redis";
 
-/** A background loop the runtime starts with the server and drains at shutdown. */
-export interface Worker {
-  readonly name: string;
-  stop(): Promise<void>;
-}
+export type { Worker } from "./lib/worker";
 
 export interface Runtime {
   readonly server: Server<unknown>;
@@ -22,15 +21,16 @@ export interface Runtime {
 
 const REDIS_QUIT_TIMEOUT_MS = 1000;
 
-/** Opens SQLite (migrating it) and Redis: everything the app is built from. Nothing listens yet. */
-export function openDeps(config: Config, log: Logger, clock: Clock = systemClock): AppDeps {
+/** Opens SQLite (migrating it), Redis and the key ring: everything the app is built from. Nothing listens yet. */
+export async function openDeps(config: Config, log: Logger, clock: Clock = systemClock): Promise<AppDeps> {
   const db = openDatabase(config.dataDir);
   const redis = config.redisUrl ? createRedis(config.redisUrl, log) : undefined;
   // A Redis that is down at boot must not stop the service: it runs degraded and reconnects.
   redis
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
-  return { config, db, redis, log, clock, metrics: createMetrics() };
+  const security = await openSecurity({ config, db, clock, log });
+  return { config, db, redis, log, clock, metrics: createMetrics(), security };
 }
 
 /**
@@ -51,7 +51,8 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
       return new Response(null, { status: 500 });
     },
   });
-  const workers: Worker[] = [];
+  const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
+  if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
@@ -75,8 +76,8 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
   return { server, url, deps, shutdown };
 }
 
-export function startRuntime(config: Config, log: Logger, clock: Clock = systemClock): Runtime {
-  const deps = openDeps(config, log, clock);
+export async function startRuntime(config: Config, log: Logger, clock: Clock = systemClock): Promise<Runtime> {
+  const deps = await openDeps(config, log, clock);
   return serve(createApp(deps), deps);
 }
 

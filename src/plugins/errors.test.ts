@@ -4,7 +4,7 @@ import { HttpProblem } from "../lib/problem";
 import { createTestContext } from "../testing/app";
 import { routeMethodIndex } from "./errors";
 
-const ctx = createTestContext();
+const ctx = await createTestContext();
 const app = ctx.app
   .post("/test/items", ({ body }) => body, {
     body: t.Object({

@@ -3,7 +3,7 @@ import { t } from "elysia";
 import { createTestContext } from "../testing/app";
 import { promtool } from "../testing/tools";
 
-const ctx = createTestContext();
+const ctx = await createTestContext();
 const app = ctx.app.post("/test/json", ({ body }) => body, { body: t.Object({ a: t.String() }) });
 afterAll(() => ctx.close());
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createTestContext } from "../testing/app";
 
-const ctx = createTestContext();
+const ctx = await createTestContext();
 afterAll(() => ctx.close());
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { t } from "elysia";
 import { createTestContext } from "../testing/app";
 
-const ctx = createTestContext({ HTTP_BODY_LIMIT_BYTES: "2048", HTTP_HEADER_LIMIT_BYTES: "4096" });
+const ctx = await createTestContext({ HTTP_BODY_LIMIT_BYTES: "2048", HTTP_HEADER_LIMIT_BYTES: "4096" });
 const app = ctx.app.post("/test/echo", ({ body }) => body, { body: t.Object({ text: t.String() }) });
 afterAll(() => ctx.close());
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createTestContext } from "../testing/app";
 import { DEFAULT_CSP } from "./security-headers";
 
-const ctx = createTestContext({ CORS_ORIGINS: "https://app.example.com" });
+const ctx = await createTestContext({ CORS_ORIGINS: "https://app.example.com" });
 const app = ctx.app.get("/test/boom", () => {
   throw new Error("boom");
 });

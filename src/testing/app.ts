@@ -20,7 +20,7 @@ export interface TestContext {
 }
 
 /** The real app on a temp SQLite file (and the test Redis when `env.REDIS_URL` is given). */
-export function createTestContext(env: Record<string, string> = {}): TestContext {
+export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-test-"));
   const config = loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, ...env });
   const logs: Record<string, unknown>[] = [];
@@ -31,7 +31,7 @@ export function createTestContext(env: Record<string, string> = {}): TestContext
     },
   });
   const clock = new ManualClock();
-  const deps = openDeps(config, createLogger("info", sink), clock);
+  const deps = await openDeps(config, createLogger("info", sink), clock);
   const app = createApp(deps);
   return {
     deps,

@@ -4,7 +4,10 @@ import { waitFor } from "../../testing/ports";
 import { startRedis, type TestRedis } from "../../testing/redis";
 
 describe("health without Redis", () => {
-  const ctx = createTestContext();
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext();
+  });
   afterAll(() => ctx.close());
 
   test("GET /health should report liveness and version", async () => {
@@ -46,7 +49,7 @@ describe("health with Redis", () => {
   let ctx: TestContext;
   beforeAll(async () => {
     redis = await startRedis();
-    ctx = createTestContext({ REDIS_URL: redis.url });
+    ctx = await createTestContext({ REDIS_URL: redis.url });
     await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
   });
   afterAll(async () => {

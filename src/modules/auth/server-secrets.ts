@@ -1,0 +1,49 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { importSealingKey } from "../../lib/sealed-box";
+import { hmacHex } from "../../lib/secrets";
+
+export const MASTER_KEY_FILE = "master.key";
+
+/** Keys derived from the master key, each for one purpose, so no key is used twice. */
+export interface ServerSecrets {
+  /** Keyed hash of API-key secrets: a stolen database cannot be brute-forced offline without it. */
+  readonly apiKeyPepper: Uint8Array;
+  /** Encrypts private signing keys at rest. */
+  readonly sealingKey: CryptoKey;
+  /** Signs short-lived confirm tokens of two-step bulk operations. */
+  readonly confirmKey: Uint8Array;
+}
+
+/**
+ * MASTER_KEY when configured; otherwise DATA_DIR/master.key, created on first start (0600),
+ * so an embedded install works with no setup. Back it up with the database.
+ */
+export function loadMasterKey(dataDir: string, configured: Uint8Array | undefined): Uint8Array {
+  if (configured) return configured;
+  const file = join(dataDir, MASTER_KEY_FILE);
+  if (!existsSync(file)) {
+    try {
+      // "wx": when the CLI and the server start together, exactly one of them writes the key.
+      writeFileSync(file, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"), {
+        mode: 0o600,
+        flag: "wx",
+      });
+      chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+  const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64");
+  if (key.byteLength < 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
+  return new Uint8Array(key);
+}
+
+export async function deriveServerSecrets(masterKey: Uint8Array): Promise<ServerSecrets> {
+  const derive = (purpose: string) => new Uint8Array(Buffer.from(hmacHex(masterKey, `warden:${purpose}:v1`), "hex"));
+  return {
+    apiKeyPepper: derive("api-key-hash"),
+    sealingKey: await importSealingKey(derive("key-ring-sealing")),
+    confirmKey: derive("bulk-confirm"),
+  };
+}

@@ -1,0 +1,337 @@
+import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import type { Db } from "../../../db/client";
+import { apiKeys, type Role, refreshTokens, sessions, users } from "../../../db/schema";
+import type { Config } from "../../config";
+import type { Clock } from "../../lib/clock";
+import { HttpProblem, notFound } from "../../lib/problem";
+import { randomToken, sha256Hex, ulid } from "../../lib/secrets";
+import type { IdentityService } from "../admin/identity";
+import { AuditAction } from "../audit/actions";
+import type { AuditHook, SecurityEvent } from "../audit/hook";
+import type { RevocationService } from "../revocation/service";
+import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
+import { verifyPassword } from "./passwords";
+
+export type Session = typeof sessions.$inferSelect;
+
+const REFRESH_PREFIX = "wrt_";
+
+export interface RequestMeta {
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+}
+
+/** OAuth 2.0 token-endpoint error (RFC 6749 §5.2), carried in our problem+json shape. */
+export function oauthError(
+  code: "invalid_request" | "invalid_grant" | "invalid_client" | "unsupported_grant_type",
+  description: string,
+) {
+  return new HttpProblem(400, code.replace(/_/g, "-"), description, {
+    extensions: { error: code, error_description: description },
+    headers: { "cache-control": "no-store" },
+  });
+}
+
+const INVALID_CREDENTIALS = "The credentials are invalid.";
+
+export interface AuthServiceDeps {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  identity: IdentityService;
+  tokens: AccessTokens;
+  revocation: RevocationService;
+  audit: AuditHook;
+}
+
+/** Logins, refresh rotation with reuse detection, logout, RFC 7009 revocation and own sessions. */
+export class AuthService {
+  constructor(private readonly deps: AuthServiceDeps) {}
+
+  async passwordGrant(input: { tenant: string; username: string; password: string }, meta: RequestMeta) {
+    const user = this.deps.identity.findUserByEmail(input.tenant, input.username);
+    const valid = await verifyPassword(input.password, user?.passwordHash);
+    if (!user || !valid || user.disabledAt !== null) {
+      this.audit(AuditAction.loginFailed, "failure", meta, {
+        tenantId: user?.tenantId ?? null,
+        actor: { type: "anonymous", id: null },
+        target: user ? { type: "user", id: user.id } : undefined,
+        reason: !user ? "unknown user" : !valid ? "wrong password" : "user disabled",
+      });
+      throw oauthError("invalid_grant", INVALID_CREDENTIALS);
+    }
+    const response = await this.openSession(
+      { tenantId: user.tenantId, userId: user.id, role: user.role, grant: "password" },
+      meta,
+    );
+    this.audit(AuditAction.loginSucceeded, "success", meta, {
+      tenantId: user.tenantId,
+      actor: { type: "user", id: user.id },
+      target: { type: "session", id: response.sessionId },
+    });
+    return response.body;
+  }
+
+  async clientCredentialsGrant(input: { client_secret: string; client_id?: string }, meta: RequestMeta) {
+    const key = this.deps.identity.verifyApiKey(input.client_secret);
+    const owner = key ? this.deps.db.select().from(users).where(eq(users.id, key.userId)).get() : undefined;
+    if (!key || !owner || owner.disabledAt !== null || (input.client_id !== undefined && input.client_id !== key.id)) {
+      this.audit(AuditAction.loginFailed, "failure", meta, {
+        tenantId: key?.tenantId ?? null,
+        actor: { type: "anonymous", id: null },
+        reason: "invalid client credentials",
+      });
+      throw oauthError("invalid_client", "The client credentials are invalid.");
+    }
+    this.deps.identity.touchApiKey(key.id);
+    const response = await this.openSession(
+      { tenantId: key.tenantId, userId: key.userId, role: key.role, grant: "client_credentials", apiKeyId: key.id },
+      meta,
+    );
+    this.audit(AuditAction.tokenIssued, "success", meta, {
+      tenantId: key.tenantId,
+      actor: { type: "api_key", id: key.id },
+      target: { type: "session", id: response.sessionId },
+    });
+    return response.body;
+  }
+
+  async refreshGrant(input: { refresh_token: string }, meta: RequestMeta): Promise<TokenResponse> {
+    const { db, clock } = this.deps;
+    const hash = sha256Hex(input.refresh_token);
+    const row = db.select().from(refreshTokens).where(eq(refreshTokens.hash, hash)).get();
+    const session = row ? db.select().from(sessions).where(eq(sessions.id, row.sessionId)).get() : undefined;
+    if (!row || !session) throw oauthError("invalid_grant", "The refresh token is invalid.");
+    const actor = {
+      type: session.apiKeyId ? ("api_key" as const) : ("user" as const),
+      id: session.apiKeyId ?? session.userId,
+    };
+
+    if (row.usedAt !== null) return this.refreshReused(session, meta, actor);
+    const role = this.liveRole(session);
+    if (session.revokedAt !== null || session.expiresAt <= clock.now() || row.expiresAt <= clock.now() || !role) {
+      throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
+    }
+
+    const next = this.newRefreshToken();
+    const rotated = db.transaction(
+      (tx) => {
+        // Only one of two racing refreshes can flip used_at; the loser is treated as reuse.
+        const used = db.$client.run("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", [
+          clock.now(),
+          hash,
+        ]);
+        if (used.changes !== 1) return false;
+        tx.insert(refreshTokens)
+          .values({
+            hash: sha256Hex(next),
+            sessionId: session.id,
+            createdAt: clock.now(),
+            expiresAt: session.expiresAt,
+          })
+          .run();
+        return true;
+      },
+      { behavior: "immediate" },
+    );
+    if (!rotated) return this.refreshReused(session, meta, actor);
+
+    const access = await this.deps.tokens.issue({ sub: session.userId, tid: session.tenantId, role, sid: session.id });
+    this.audit(AuditAction.tokenRefreshed, "success", meta, {
+      tenantId: session.tenantId,
+      actor,
+      target: { type: "session", id: session.id },
+    });
+    return this.tokenResponse(access.token, next);
+  }
+
+  /** Revokes the caller's session: its access tokens now, its refresh token for good. */
+  logout(principal: AccessClaims, meta: RequestMeta): void {
+    this.revokeSessions([principal.sid], principal.tid, "logout");
+    this.audit(AuditAction.logout, "success", meta, {
+      tenantId: principal.tid,
+      actor: { type: "user", id: principal.sub },
+      target: { type: "session", id: principal.sid },
+    });
+  }
+
+  /**
+   * RFC 7009: revokes an access or refresh token we issued; unknown or malformed tokens are
+   * ignored (the caller still gets 200). A refresh token takes its whole session with it.
+   */
+  async revokeToken(token: string, meta: RequestMeta): Promise<void> {
+    if (token.startsWith(REFRESH_PREFIX)) {
+      const row = this.deps.db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.hash, sha256Hex(token)))
+        .get();
+      const session = row
+        ? this.deps.db.select().from(sessions).where(eq(sessions.id, row.sessionId)).get()
+        : undefined;
+      if (!session) return;
+      this.revokeSessions([session.id], session.tenantId, "refresh token revoked");
+      this.audit(AuditAction.tokenRevoked, "success", meta, {
+        tenantId: session.tenantId,
+        actor: { type: "anonymous", id: null },
+        target: { type: "session", id: session.id },
+      });
+      return;
+    }
+    const claims = await this.deps.tokens.inspect(token);
+    if (!claims) return;
+    const { revocation } = this.deps;
+    const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
+    revocation.commit([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")]);
+    this.audit(AuditAction.tokenRevoked, "success", meta, {
+      tenantId: claims.tid,
+      actor: { type: "anonymous", id: null },
+      target: { type: "token", id: claims.jti },
+    });
+  }
+
+  /** The caller's live sessions, newest first. */
+  listSessions(principal: AccessClaims): Session[] {
+    return this.liveSessions(principal.tid, principal.sub);
+  }
+
+  liveSessions(tenantId: string, userId: string): Session[] {
+    return this.deps.db
+      .select()
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.tenantId, tenantId),
+          eq(sessions.userId, userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, this.deps.clock.now()),
+        ),
+      )
+      .orderBy(desc(sessions.createdAt))
+      .all();
+  }
+
+  /** Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". */
+  deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): void {
+    const session = this.deps.db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.id, sessionId), eq(sessions.tenantId, principal.tid), eq(sessions.userId, principal.sub)))
+      .get();
+    if (!session) throw notFound("No such session.");
+    this.revokeSessions([session.id], session.tenantId, "ended by its user");
+    this.audit(AuditAction.sessionRevoked, "success", meta, {
+      tenantId: principal.tid,
+      actor: { type: "user", id: principal.sub },
+      target: { type: "session", id: session.id },
+    });
+  }
+
+  /** Cut-offs for the sessions' access tokens and `revoked_at` for their refresh tokens, in one commit. */
+  revokeSessions(sessionIds: readonly string[], tenantId: string, reason: string): void {
+    const { revocation, clock } = this.deps;
+    revocation.commit(
+      sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
+      (tx) => {
+        for (const id of sessionIds) {
+          tx.update(sessions)
+            .set({ revokedAt: clock.now() })
+            .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
+            .run();
+        }
+      },
+    );
+  }
+
+  private refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): never {
+    this.revokeSessions([session.id], session.tenantId, "refresh token reused");
+    this.audit(AuditAction.refreshReused, "denied", meta, {
+      tenantId: session.tenantId,
+      actor,
+      target: { type: "session", id: session.id },
+      reason: "a rotated refresh token was presented again; the session is revoked",
+    });
+    throw oauthError("invalid_grant", "The refresh token was already used; the session has been revoked.");
+  }
+
+  /** The role a session's next token carries: the user's (or key's) current one, if still allowed. */
+  private liveRole(session: Session): Role | undefined {
+    const user = this.deps.db.select().from(users).where(eq(users.id, session.userId)).get();
+    if (!user || user.disabledAt !== null) return undefined;
+    if (!session.apiKeyId) return user.role;
+    const key = this.deps.db.select().from(apiKeys).where(eq(apiKeys.id, session.apiKeyId)).get();
+    return key && key.revokedAt === null ? key.role : undefined;
+  }
+
+  private async openSession(
+    input: { tenantId: string; userId: string; role: Role; grant: Session["grant"]; apiKeyId?: string },
+    meta: RequestMeta,
+  ): Promise<{ sessionId: string; body: TokenResponse }> {
+    const { db, clock, config } = this.deps;
+    const now = clock.now();
+    const session: Session = {
+      id: ulid(now),
+      tenantId: input.tenantId,
+      userId: input.userId,
+      apiKeyId: input.apiKeyId ?? null,
+      role: input.role,
+      grant: input.grant,
+      ip: meta.ip,
+      userAgent: meta.userAgent?.slice(0, 256) ?? null,
+      createdAt: now,
+      expiresAt: now + config.jwt.refreshTokenTtlSeconds * 1000,
+      revokedAt: null,
+    };
+    const refresh = this.newRefreshToken();
+    db.transaction((tx) => {
+      tx.insert(sessions).values(session).run();
+      tx.insert(refreshTokens)
+        .values({ hash: sha256Hex(refresh), sessionId: session.id, createdAt: now, expiresAt: session.expiresAt })
+        .run();
+    });
+    const access = await this.deps.tokens.issue({
+      sub: input.userId,
+      tid: input.tenantId,
+      role: input.role,
+      sid: session.id,
+    });
+    return { sessionId: session.id, body: this.tokenResponse(access.token, refresh) };
+  }
+
+  private newRefreshToken(): string {
+    return `${REFRESH_PREFIX}${randomToken(32)}`;
+  }
+
+  private tokenResponse(accessToken: string, refreshToken: string): TokenResponse {
+    return {
+      access_token: accessToken,
+      token_type: "Bearer",
+      expires_in: this.deps.config.jwt.accessTokenTtlSeconds,
+      refresh_token: refreshToken,
+    };
+  }
+
+  private audit(
+    action: SecurityEvent["action"],
+    outcome: SecurityEvent["outcome"],
+    meta: RequestMeta,
+    event: Pick<SecurityEvent, "tenantId" | "actor" | "target" | "reason">,
+  ): void {
+    this.deps.audit.record({
+      action,
+      outcome,
+      ...event,
+      requestId: meta.requestId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import type { Db } from "../../../db/client";
+import type { Config } from "../../config";
+import type { Clock } from "../../lib/clock";
+import type { Logger } from "../../lib/logger";
+import type { Worker } from "../../lib/worker";
+import { IdentityService } from "../admin/identity";
+import { type AuditHook, logAuditHook } from "../audit/hook";
+import { RevocationService } from "../revocation/service";
+import { AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
+import { KeyRing, type KeyRingOptions } from "./key-ring";
+import { deriveServerSecrets, loadMasterKey, type ServerSecrets } from "./server-secrets";
+import { AuthService } from "./service";
+
+export interface Security {
+  readonly secrets: ServerSecrets;
+  readonly keyRing: KeyRing;
+  readonly revocation: RevocationService;
+  readonly tokens: AccessTokens;
+  readonly identity: IdentityService;
+  readonly auth: AuthService;
+  readonly audit: AuditHook;
+  readonly keyRingOptions: KeyRingOptions;
+}
+
+const KEY_RING_RELOAD_MS = 10_000;
+const REVOCATION_PURGE_MS = 60_000;
+
+/** Everything identity needs, opened once per process: key ring, revocation maps, services. */
+export async function openSecurity(deps: { config: Config; db: Db; clock: Clock; log: Logger }): Promise<Security> {
+  const { config, db, clock, log } = deps;
+  const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+  const coverMs = (config.jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000;
+  const keyRingOptions: KeyRingOptions = {
+    db,
+    sealingKey: secrets.sealingKey,
+    alg: config.jwt.alg,
+    clock,
+    retireAfterMs: coverMs,
+  };
+  const keyRing = await KeyRing.open(keyRingOptions);
+  const revocation = new RevocationService(db, clock, coverMs);
+  revocation.load();
+  const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
+  const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
+  const audit = logAuditHook(log);
+  const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit });
+  return { secrets, keyRing, revocation, tokens, identity, auth, audit, keyRingOptions };
+}
+
+/** Background upkeep: pick up key rotations made by other processes, purge expired revocations. */
+export function startSecurityWorkers(security: Security, log: Logger): Worker {
+  const reload = setInterval(() => {
+    security.keyRing.reload().catch((error: Error) => log.error({ err: error }, "key ring reload failed"));
+  }, KEY_RING_RELOAD_MS);
+  const purge = setInterval(() => {
+    try {
+      security.revocation.purgeExpired();
+    } catch (error) {
+      log.error({ err: error }, "revocation purge failed");
+    }
+  }, REVOCATION_PURGE_MS);
+  return {
+    name: "security-upkeep",
+    async stop() {
+      clearInterval(reload);
+      clearInterval(purge);
+    },
+  };
+}

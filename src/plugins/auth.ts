@@ -1,0 +1,75 @@
+import { Elysia } from "elysia";
+import { ROLES, type Role } from "../../db/schema";
+import { HttpProblem } from "../lib/problem";
+import { AuditAction } from "../modules/audit/actions";
+import type { AuditHook } from "../modules/audit/hook";
+import { type AccessClaims, type AccessTokens, InvalidToken } from "../modules/auth/access-tokens";
+import { requestIdOf } from "./request-context";
+
+export const ANY_ROLE: readonly Role[] = ROLES;
+export const ADMIN: readonly Role[] = ["admin"];
+export const DEVELOPER: readonly Role[] = ["admin", "developer"];
+
+export type Principal = AccessClaims;
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i;
+
+function unauthorized(description?: string): HttpProblem {
+  // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+  const challenge = description
+    ? `Bearer realm="warden", error="invalid_token", error_description="${description.replace(/"/g, "'")}"`
+    : 'Bearer realm="warden"';
+  return new HttpProblem(
+    401,
+    description ? "invalid-token" : "missing-token",
+    description ?? "A bearer token is required.",
+    {
+      headers: { "www-authenticate": challenge },
+    },
+  );
+}
+
+/**
+ * The one place requests are authenticated: `{ auth: ROLES }` on a route verifies the bearer
+ * token once (cached verification, revocation, key retirement), checks `X-Client-ID` against
+ * the token's tenant and the caller's role, and hands the handler a typed `principal`.
+ */
+export const authPlugin = (tokens: AccessTokens, audit: AuditHook) =>
+  new Elysia({ name: "auth" }).macro({
+    auth: (roles: readonly Role[]) => ({
+      detail: { security: [{ bearer: [] }] },
+      async resolve({ request, set, route }) {
+        const header = request.headers.get("authorization");
+        if (header === null) throw unauthorized();
+        const token = BEARER.exec(header)?.[1];
+        if (token === undefined) throw unauthorized("the Authorization header must be 'Bearer <token>'");
+        let principal: Principal;
+        try {
+          principal = await tokens.verify(token);
+        } catch (error) {
+          if (error instanceof InvalidToken) throw unauthorized(error.description);
+          throw error;
+        }
+        const client = request.headers.get("x-client-id");
+        const denial =
+          client !== null && client !== principal.tid
+            ? "X-Client-ID does not match the token's tenant."
+            : !roles.includes(principal.role)
+              ? `This route needs the role ${roles.join(" or ")}.`
+              : undefined;
+        if (denial) {
+          audit.record({
+            action: AuditAction.accessDenied,
+            outcome: "denied",
+            tenantId: principal.tid,
+            actor: { type: "user", id: principal.sub },
+            target: { type: "route", id: `${request.method} ${route}` },
+            reason: denial,
+            requestId: requestIdOf(set),
+          });
+          throw new HttpProblem(403, "forbidden", denial);
+        }
+        return { principal };
+      },
+    }),
+  });
