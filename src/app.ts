@@ -5,8 +5,11 @@ import pkg from "../package.json";
 import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
 import type { Logger } from "./lib/logger";
+import { adminModule } from "./modules/admin";
+import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { healthModule } from "./modules/health";
+import { revocationModule } from "./modules/revocation";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
@@ -48,7 +51,10 @@ export function createApp(deps: AppDeps) {
     .use(requestGuards(deps.config.http))
     .use(metricsPlugin(deps.metrics))
     .use(docs(VERSION))
-    .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }));
+    .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
+    .use(authModule(deps.security))
+    .use(adminModule(deps))
+    .use(revocationModule(deps));
 
   return app;
 }

@@ -3,6 +3,8 @@ import { openDatabase } from "../db/client";
 import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { createLogger, flushLogger } from "./lib/logger";
+import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
+import { keysRotate } from "./modules/auth/cli";
 import { DOCS_PATH } from "./plugins/docs";
 import { startRuntime } from "./runtime";
 
@@ -11,9 +13,12 @@ const USAGE = `warden ${VERSION}
 Usage: warden <command>
 
 Commands:
-  serve      start the HTTP service (default)
-  migrate    apply pending database migrations and exit
-  help       show this message
+  serve          start the HTTP service (default)
+  migrate        apply pending database migrations and exit
+  admin create   --tenant <slug> --email <email> [--role admin|developer|viewer] [--json]
+                 create a user (and its tenant if new) with a generated password and an API key
+  keys rotate    promote the next signing key and publish a new next key
+  help           show this message
 
 Configuration comes from the environment; see the README.`;
 
@@ -69,6 +74,14 @@ async function main(argv: string[]): Promise<number> {
     case "migrate":
       migrate(config);
       return 0;
+    case "admin":
+      if (argv[1] !== "create") throw new UsageError(`unknown admin command; usage: ${ADMIN_CREATE_USAGE}`);
+      console.log(await adminCreate(argv.slice(2), config));
+      return 0;
+    case "keys":
+      if (argv[1] !== "rotate") throw new UsageError("unknown keys command; usage: warden keys rotate");
+      console.log(await keysRotate(config));
+      return 0;
     default:
       console.error(`warden: unknown command "${command}"\n\n${USAGE}`);
       return 2;
@@ -81,6 +94,10 @@ try {
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(`warden: invalid configuration: ${error.message}`);
+    process.exit(2);
+  }
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    console.error(`warden: ${(error as Error).message}`);
     process.exit(2);
   }
   console.error(`warden: ${(error as Error).message}`);

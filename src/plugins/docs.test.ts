@@ -30,11 +30,34 @@ describe("Swagger UI", () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     expect(spec.openapi).toStartWith("3.");
     expect(spec.info.title).toBe("Warden API");
-    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/ready"]);
+    const paths = Object.keys(spec.paths);
+    for (const path of ["/health", "/ready", "/metrics", "/.well-known/jwks.json", "/v1/auth/token", "/v1/auth/me"]) {
+      expect(paths).toContain(path);
+    }
+    expect(paths.some((path) => path.startsWith("/swagger"))).toBe(false);
     const health = spec.paths["/health"].get;
     expect(health.responses["200"].content["application/json"].schema.properties.status).toBeDefined();
     const ready = spec.paths["/ready"].get;
     expect(Object.keys(ready.responses)).toEqual(expect.arrayContaining(["200", "503"]));
+
+    // Every operation has a summary; bodies and answers have schemas; protected ones say so.
+    for (const [path, operations] of Object.entries<Record<string, Record<string, any>>>(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        expect({ where, summary: typeof operation.summary }).toEqual({ where, summary: "string" });
+        if (
+          ["post", "put", "patch"].includes(method) &&
+          !path.endsWith("/logout") &&
+          !path.endsWith("/disable") &&
+          !path.endsWith("/enable")
+        ) {
+          expect({ where, body: Boolean(operation.requestBody?.content) }).toEqual({ where, body: true });
+        }
+        if (path.startsWith("/v1/") && !["/v1/auth/token", "/v1/auth/revoke"].includes(path)) {
+          expect({ where, security: operation.security }).toEqual({ where, security: [{ bearer: [] }] });
+        }
+      }
+    }
   });
 
   test("should render in a browser with no internet, under the CSP", async () => {

@@ -45,6 +45,8 @@ export const docs = (version: string) =>
         path: DOCS_PATH,
         specPath: SPEC_PATH,
         provider: null,
+        // Otherwise any path with a dot (/.well-known/jwks.json) is taken for a static file and left out.
+        exclude: { staticFile: false },
         documentation: {
           info: {
             title: "Warden API",

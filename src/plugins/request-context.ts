@@ -25,6 +25,15 @@ export function requestIdOf(set: { headers: Record<string, unknown> }): string |
   return typeof id === "string" ? id : undefined;
 }
 
+interface AfterResponse {
+  request: Request;
+  route: string;
+  set: { headers: Record<string, unknown>; status?: number | string };
+  response: unknown;
+  /** Resolved by the auth macro on authenticated routes. */
+  principal?: { sub: string; tid: string };
+}
+
 /**
  * Gives every request an id (a sane caller-supplied X-Request-ID, else a new UUID), echoes it,
  * and writes one JSON access-log line per request once the response is sent.
@@ -38,7 +47,7 @@ export const requestContext = (log: Logger) =>
     })
     // Destructured so Elysia's static analysis sees which parts of the context are used (taking
     // the whole context makes it parse cookies and more on every request).
-    .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
+    .onAfterResponse({ as: "global" }, ({ request, route, set, response, principal }: AfterResponse) => {
       log.info(
         {
           request_id: requestIdOf(set),
@@ -46,6 +55,8 @@ export const requestContext = (log: Logger) =>
           route: route || UNMATCHED_ROUTE,
           status: responseStatus(response, set),
           duration_ms: Math.round(elapsedSeconds(request) * 100_000) / 100,
+          tenant: principal?.tid,
+          principal: principal?.sub,
         },
         "request",
       );

@@ -16,6 +16,20 @@ export type Session = typeof sessions.$inferSelect;
 
 const REFRESH_PREFIX = "wrt_";
 
+export function publicSession(session: Session, currentId: string) {
+  return {
+    id: session.id,
+    grant: session.grant,
+    role: session.role,
+    api_key_id: session.apiKeyId,
+    ip: session.ip,
+    user_agent: session.userAgent,
+    created_at: new Date(session.createdAt).toISOString(),
+    expires_at: new Date(session.expiresAt).toISOString(),
+    current: session.id === currentId,
+  };
+}
+
 export interface RequestMeta {
   readonly ip: string | null;
   readonly userAgent: string | null;

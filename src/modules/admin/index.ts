@@ -1,0 +1,113 @@
+import { Elysia, t } from "elysia";
+import type { Db } from "../../../db/client";
+import type { Clock } from "../../lib/clock";
+import { ADMIN, authPlugin } from "../../plugins/auth";
+import { requestIdOf } from "../../plugins/request-context";
+import { sessionList } from "../auth/model";
+import { publicSession } from "../auth/service";
+import type { Security } from "../auth/setup";
+import { publicApiKey, publicUser } from "./identity";
+import {
+  apiKey,
+  createApiKeyRequest,
+  createdApiKey,
+  createdUser,
+  createUserRequest,
+  idParams,
+  page,
+  user,
+  userList,
+} from "./model";
+import { AdminService } from "./service";
+
+/** Admin routes for users, API keys and sessions; admin role, own tenant only. */
+export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) => {
+  const admin = new AdminService(deps.db, deps.clock, deps.security);
+  return new Elysia({ name: "admin-routes", tags: ["admin"] })
+    .use(authPlugin(deps.security.tokens, deps.security.audit))
+    .post(
+      "/v1/admin/users",
+      async ({ principal, body, set }) => {
+        const created = await admin.createUser(principal, body, requestIdOf(set) ?? "");
+        set.status = 201;
+        return { user: publicUser(created.user), ...(created.password ? { password: created.password } : {}) };
+      },
+      { auth: ADMIN, body: createUserRequest, response: { 201: createdUser }, detail: { summary: "Create a user" } },
+    )
+    .get(
+      "/v1/admin/users",
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = deps.security.identity.listUsers(principal.tid, { limit: limit + 1, before: query.cursor });
+        const more = rows.length > limit;
+        const shown = rows.slice(0, limit);
+        return { users: shown.map(publicUser), next_cursor: more ? (shown.at(-1)?.id ?? null) : null };
+      },
+      { auth: ADMIN, query: page, response: userList, detail: { summary: "List users, newest first" } },
+    )
+    .post(
+      "/v1/admin/users/:id/disable",
+      ({ principal, params, set }) =>
+        publicUser(admin.setUserDisabled(principal, params.id, true, requestIdOf(set) ?? "")),
+      {
+        auth: ADMIN,
+        params: idParams,
+        response: user,
+        detail: { summary: "Disable a user", description: "Also revokes every token and session the user holds." },
+      },
+    )
+    .post(
+      "/v1/admin/users/:id/enable",
+      ({ principal, params, set }) =>
+        publicUser(admin.setUserDisabled(principal, params.id, false, requestIdOf(set) ?? "")),
+      { auth: ADMIN, params: idParams, response: user, detail: { summary: "Enable a user" } },
+    )
+    .post(
+      "/v1/admin/api-keys",
+      ({ principal, body, set }) => {
+        const created = admin.createApiKey(
+          principal,
+          { name: body.name, role: body.role, userId: body.user_id },
+          requestIdOf(set) ?? "",
+        );
+        set.status = 201;
+        return { api_key: created.secret, key: publicApiKey(created.key) };
+      },
+      {
+        auth: ADMIN,
+        body: createApiKeyRequest,
+        response: { 201: createdApiKey },
+        detail: { summary: "Create an API key", description: "The key is returned once; only a keyed hash is stored." },
+      },
+    )
+    .get(
+      "/v1/admin/api-keys",
+      ({ principal }) => ({ api_keys: deps.security.identity.listApiKeys(principal.tid).map(publicApiKey) }),
+      { auth: ADMIN, response: t.Object({ api_keys: t.Array(apiKey) }), detail: { summary: "List API keys" } },
+    )
+    .delete(
+      "/v1/admin/api-keys/:id",
+      ({ principal, params, set }) => {
+        admin.revokeApiKey(principal, params.id, requestIdOf(set) ?? "");
+        set.status = 204;
+      },
+      { auth: ADMIN, params: idParams, detail: { summary: "Revoke an API key and the sessions opened with it" } },
+    )
+    .get(
+      "/v1/admin/sessions",
+      ({ principal, query }) => {
+        const owner = deps.security.identity.getUser(principal.tid, query.user_id);
+        return {
+          sessions: deps.security.auth
+            .liveSessions(principal.tid, owner.id)
+            .map((s) => publicSession(s, principal.sid)),
+        };
+      },
+      {
+        auth: ADMIN,
+        query: t.Object({ user_id: t.String({ maxLength: 64 }) }),
+        response: sessionList,
+        detail: { summary: "A user's live sessions" },
+      },
+    );
+};

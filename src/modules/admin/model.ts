@@ -1,0 +1,53 @@
+import { t } from "elysia";
+import { role } from "../auth/model";
+
+export const user = t.Object({
+  id: t.String(),
+  tenant_id: t.String(),
+  email: t.String(),
+  role,
+  created_at: t.String({ format: "date-time" }),
+  disabled_at: t.Nullable(t.String({ format: "date-time" })),
+});
+
+export const createUserRequest = t.Object({
+  email: t.String({ format: "email", maxLength: 254 }),
+  role,
+  password: t.Optional(t.String({ minLength: 12, maxLength: 1024, description: "omit to have one generated" })),
+});
+
+export const createdUser = t.Object({
+  user,
+  password: t.Optional(t.String({ description: "the generated password, shown once" })),
+});
+
+export const userList = t.Object({ users: t.Array(user), next_cursor: t.Nullable(t.String()) });
+
+export const page = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: t.Optional(t.String({ maxLength: 64 })),
+});
+
+export const apiKey = t.Object({
+  id: t.String(),
+  tenant_id: t.String(),
+  user_id: t.String(),
+  name: t.String(),
+  role,
+  created_at: t.String({ format: "date-time" }),
+  last_used_at: t.Nullable(t.String({ format: "date-time" })),
+  revoked_at: t.Nullable(t.String({ format: "date-time" })),
+});
+
+export const createApiKeyRequest = t.Object({
+  name: t.String({ minLength: 1, maxLength: 100 }),
+  role: t.Optional(role),
+  user_id: t.Optional(t.String({ maxLength: 64, description: "owner; defaults to the caller" })),
+});
+
+export const createdApiKey = t.Object({
+  api_key: t.String({ description: "wdn_<id>_<secret>, shown once" }),
+  key: apiKey,
+});
+
+export const idParams = t.Object({ id: t.String({ maxLength: 64 }) });

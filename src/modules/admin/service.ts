@@ -1,0 +1,184 @@
+import { and, eq, gt, isNull, or } from "drizzle-orm";
+import type { Db } from "../../../db/client";
+import { type Role, sessions, users } from "../../../db/schema";
+import type { Clock } from "../../lib/clock";
+import { HttpProblem, notFound } from "../../lib/problem";
+import type { Principal } from "../../plugins/auth";
+import { AuditAction } from "../audit/actions";
+import type { AuditHook, SecurityEvent } from "../audit/hook";
+import type { AuthService } from "../auth/service";
+import type { Security } from "../auth/setup";
+import type { RevocationService } from "../revocation/service";
+import { credentialsFor, type IdentityService } from "./identity";
+
+const RANK: Record<Role, number> = { viewer: 0, developer: 1, admin: 2 };
+
+/** Admin writes: users, API keys, and revocation of users, sessions and tokens, all tenant-scoped. */
+export class AdminService {
+  private readonly identity: IdentityService;
+  private readonly revocation: RevocationService;
+  private readonly auth: AuthService;
+  private readonly audit: AuditHook;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    security: Security,
+  ) {
+    this.identity = security.identity;
+    this.revocation = security.revocation;
+    this.auth = security.auth;
+    this.audit = security.audit;
+  }
+
+  async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, requestId: string) {
+    const credentials = await credentialsFor(input.password);
+    const user = this.db.transaction((tx) =>
+      this.identity.createUser(tx, { tenantId: admin.tid, email: input.email, role: input.role, credentials }),
+    );
+    this.record(admin, AuditAction.userCreated, { type: "user", id: user.id }, requestId);
+    return { user, password: input.password === undefined ? credentials.password : undefined };
+  }
+
+  /** Disabling a user also revokes every token and session they hold. */
+  setUserDisabled(admin: Principal, userId: string, disabled: boolean, requestId: string) {
+    const user = this.identity.getUser(admin.tid, userId);
+    let updated = user;
+    if (disabled) {
+      this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
+        updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
+      });
+    } else {
+      updated = this.db.transaction((tx) => this.identity.setUserDisabled(tx, admin.tid, user.id, false));
+    }
+    this.record(
+      admin,
+      disabled ? AuditAction.userDisabled : AuditAction.userEnabled,
+      { type: "user", id: user.id },
+      requestId,
+    );
+    return updated;
+  }
+
+  createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, requestId: string) {
+    const owner = this.identity.getUser(admin.tid, input.userId ?? admin.sub);
+    const role = input.role ?? owner.role;
+    if (RANK[role] > RANK[owner.role]) {
+      throw new HttpProblem(422, "validation", `A key cannot hold more than its owner's role (${owner.role}).`, {
+        errors: [{ in: "body", field: "role", message: `must not exceed ${owner.role}` }],
+      });
+    }
+    const created = this.db.transaction((tx) =>
+      this.identity.createApiKey(tx, { tenantId: admin.tid, userId: owner.id, name: input.name, role }),
+    );
+    this.record(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, requestId);
+    return created;
+  }
+
+  /** Revokes the key and every session opened with it. */
+  revokeApiKey(admin: Principal, id: string, requestId: string) {
+    const live = this.db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.apiKeyId, id), isNull(sessions.revokedAt)))
+      .all();
+    let key: ReturnType<IdentityService["revokeApiKey"]> | undefined;
+    this.revocation.commit(
+      live.map((s) => this.revocation.cutoff("session", s.id, admin.tid, "API key revoked")),
+      (tx) => {
+        key = this.identity.revokeApiKey(tx, admin.tid, id);
+        for (const s of live)
+          tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, s.id)).run();
+      },
+    );
+    this.record(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, requestId);
+    return key;
+  }
+
+  revokeByJti(admin: Principal, jti: string, requestId: string) {
+    const revocation = this.revocation.token(
+      jti,
+      admin.tid,
+      this.clock.now() + this.revocation.coverMs,
+      "revoked by an admin",
+    );
+    this.revocation.commit([revocation]);
+    this.record(admin, AuditAction.revocationCreated, { type: "token", id: jti }, requestId);
+    return { kind: "token" as const, id: jti };
+  }
+
+  revokeSession(admin: Principal, sessionId: string, requestId: string) {
+    const session = this.db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.id, sessionId)))
+      .get();
+    if (!session) throw notFound("No such session in this tenant.");
+    this.auth.revokeSessions([session.id], admin.tid, "revoked by an admin");
+    this.record(admin, AuditAction.revocationCreated, { type: "session", id: session.id }, requestId);
+    return { kind: "session" as const, id: session.id };
+  }
+
+  revokeUserTokens(admin: Principal, userId: string, requestId: string) {
+    const user = this.identity.getUser(admin.tid, userId);
+    this.revokeUser(admin.tid, user.id, "revoked by an admin");
+    this.record(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, requestId);
+    return { kind: "user" as const, id: user.id };
+  }
+
+  /** What a bulk revocation would reach: users and live sessions. */
+  bulkImpact(tenantId: string, scope: "tenant" | "role", role?: Role) {
+    const now = this.clock.now();
+    const userFilter =
+      scope === "role" && role ? and(eq(users.tenantId, tenantId), eq(users.role, role)) : eq(users.tenantId, tenantId);
+    const affectedUsers = this.db.select({ id: users.id }).from(users).where(userFilter).all();
+    const live = and(eq(sessions.tenantId, tenantId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now));
+    // A role's sessions: opened with that role, or belonging to a user who holds it now (refresh
+    // issues the user's current role).
+    const affectedSessions = this.db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .leftJoin(users, eq(users.id, sessions.userId))
+      .where(scope === "role" && role ? and(live, or(eq(sessions.role, role), eq(users.role, role))) : live)
+      .all();
+    return { users: affectedUsers.map((u) => u.id), sessions: affectedSessions.map((s) => s.id) };
+  }
+
+  /** Carries out a confirmed bulk revocation. */
+  bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, requestId: string) {
+    const impact = this.bulkImpact(admin.tid, scope, role);
+    const reason = scope === "tenant" ? "bulk revocation of the tenant" : `bulk revocation of role ${role}`;
+    const revocations =
+      scope === "tenant"
+        ? [this.revocation.cutoff("tenant", admin.tid, admin.tid, reason)]
+        : impact.users.map((id) => this.revocation.cutoff("user", id, admin.tid, reason));
+    revocations.push(...impact.sessions.map((id) => this.revocation.cutoff("session", id, admin.tid, reason)));
+    this.revocation.commit(revocations, (tx) => {
+      for (const id of impact.sessions)
+        tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, id)).run();
+    });
+    this.record(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, requestId);
+    return { users: impact.users.length, sessions: impact.sessions.length };
+  }
+
+  private revokeUser(tenantId: string, userId: string, reason: string, alongside?: (tx: Db) => void): void {
+    this.revocation.commit([this.revocation.cutoff("user", userId, tenantId, reason)], (tx) => {
+      tx.update(sessions)
+        .set({ revokedAt: this.clock.now() })
+        .where(and(eq(sessions.tenantId, tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+        .run();
+      alongside?.(tx);
+    });
+  }
+
+  record(admin: Principal, action: SecurityEvent["action"], target: SecurityEvent["target"], requestId: string): void {
+    this.audit.record({
+      action,
+      outcome: "success",
+      tenantId: admin.tid,
+      actor: { type: "user", id: admin.sub },
+      target,
+      requestId,
+    });
+  }
+}

@@ -1,0 +1,135 @@
+import { Elysia, t } from "elysia";
+import { ANY_ROLE, authPlugin } from "../../plugins/auth";
+import { requestIdOf } from "../../plugins/request-context";
+import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
+import { oauthError, publicSession, type RequestMeta } from "./service";
+import type { Security } from "./setup";
+
+const noStore = { "cache-control": "no-store", pragma: "no-cache" };
+
+function requestMeta(
+  request: Request,
+  set: { headers: Record<string, unknown> },
+  server: { requestIP(r: Request): { address: string } | null } | null,
+): RequestMeta {
+  return {
+    ip: server?.requestIP(request)?.address ?? null,
+    userAgent: request.headers.get("user-agent"),
+    requestId: requestIdOf(set) ?? "",
+  };
+}
+
+function required(body: Record<string, string | undefined>, field: string): string {
+  const value = body[field];
+  if (!value) throw oauthError("invalid_request", `The "${field}" parameter is required for this grant.`);
+  return value;
+}
+
+/** Token endpoint, JWKS, and the caller's own identity and sessions. */
+export const authModule = (security: Security) =>
+  new Elysia({ name: "auth-routes", tags: ["auth"] })
+    .use(authPlugin(security.tokens, security.audit))
+    .get(
+      "/.well-known/jwks.json",
+      ({ set }) => {
+        // Short enough that a rotation's new `next` key reaches caches long before it signs.
+        set.headers["cache-control"] = "public, max-age=300";
+        return security.keyRing.jwks();
+      },
+      { response: jwks, detail: { summary: "Public signing keys (current, next, previous)" } },
+    )
+    .post(
+      "/v1/auth/token",
+      async ({ body, request, set, server }) => {
+        Object.assign(set.headers, noStore);
+        const meta = requestMeta(request, set, server);
+        switch (body.grant_type) {
+          case "password":
+            return security.auth.passwordGrant(
+              {
+                tenant: required(body, "tenant"),
+                username: required(body, "username"),
+                password: required(body, "password"),
+              },
+              meta,
+            );
+          case "client_credentials":
+            return security.auth.clientCredentialsGrant(
+              { client_secret: required(body, "client_secret"), client_id: body.client_id },
+              meta,
+            );
+          case "refresh_token":
+            return security.auth.refreshGrant({ refresh_token: required(body, "refresh_token") }, meta);
+          default:
+            throw oauthError(
+              "unsupported_grant_type",
+              `grant_type must be password, client_credentials or refresh_token.`,
+            );
+        }
+      },
+      {
+        body: tokenRequest,
+        response: tokenResponse,
+        detail: {
+          summary: "Issue tokens (OAuth 2.0 token endpoint)",
+          description:
+            "JSON or form-encoded. `password`: tenant, username (email), password. `client_credentials`: client_secret = the API key. `refresh_token`: refresh_token (rotated on every use; presenting a used one revokes the session). Failures are 400 with an OAuth `error` code.",
+        },
+      },
+    )
+    .post(
+      "/v1/auth/revoke",
+      async ({ body, request, set, server }) => {
+        await security.auth.revokeToken(body.token, requestMeta(request, set, server));
+        return {};
+      },
+      {
+        body: revokeRequest,
+        response: t.Object({}),
+        detail: {
+          summary: "Revoke a token (RFC 7009)",
+          description:
+            "Access or refresh token; a refresh token revokes its whole session. 200 even for unknown tokens.",
+        },
+      },
+    )
+    .get(
+      "/v1/auth/me",
+      ({ principal }) => ({
+        sub: principal.sub,
+        tenant: principal.tid,
+        role: principal.role,
+        session: principal.sid,
+        token_id: principal.jti,
+        issued_at: new Date(principal.iat * 1000).toISOString(),
+        expires_at: new Date(principal.exp * 1000).toISOString(),
+      }),
+      { auth: ANY_ROLE, response: me, detail: { summary: "The caller's identity" } },
+    )
+    .post(
+      "/v1/auth/logout",
+      ({ principal, request, set, server }) => {
+        security.auth.logout(principal, requestMeta(request, set, server));
+        set.status = 204;
+      },
+      { auth: ANY_ROLE, detail: { summary: "Revoke the caller's session (access and refresh)" } },
+    )
+    .get(
+      "/v1/auth/sessions",
+      ({ principal }) => ({
+        sessions: security.auth.listSessions(principal).map((s) => publicSession(s, principal.sid)),
+      }),
+      { auth: ANY_ROLE, response: sessionList, detail: { summary: "The caller's live sessions" } },
+    )
+    .delete(
+      "/v1/auth/sessions/:id",
+      ({ principal, params, request, set, server }) => {
+        security.auth.deleteOwnSession(principal, params.id, requestMeta(request, set, server));
+        set.status = 204;
+      },
+      {
+        auth: ANY_ROLE,
+        params: t.Object({ id: t.String({ maxLength: 64 }) }),
+        detail: { summary: "End one of the caller's sessions" },
+      },
+    );

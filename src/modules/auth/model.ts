@@ -1,0 +1,55 @@
+import { t } from "elysia";
+
+const short = (description: string) => t.String({ maxLength: 512, description });
+
+/** One body for every grant (JSON or form-encoded); which fields are needed depends on `grant_type`. */
+export const tokenRequest = t.Object({
+  grant_type: t.String({ maxLength: 64, description: "password, client_credentials or refresh_token" }),
+  tenant: t.Optional(short("password grant: the tenant slug")),
+  username: t.Optional(short("password grant: the user's email")),
+  password: t.Optional(t.String({ maxLength: 1024, description: "password grant" })),
+  client_id: t.Optional(short("client_credentials grant: the API key id (optional)")),
+  client_secret: t.Optional(short("client_credentials grant: the API key, wdn_<id>_<secret>")),
+  refresh_token: t.Optional(short("refresh_token grant")),
+  scope: t.Optional(short("ignored")),
+});
+
+export const tokenResponse = t.Object({
+  access_token: t.String(),
+  token_type: t.Literal("Bearer"),
+  expires_in: t.Integer({ description: "seconds" }),
+  refresh_token: t.String(),
+});
+
+export const revokeRequest = t.Object({
+  token: t.String({ minLength: 1, maxLength: 8192 }),
+  token_type_hint: t.Optional(t.String({ maxLength: 64 })),
+});
+
+export const role = t.Union([t.Literal("admin"), t.Literal("developer"), t.Literal("viewer")]);
+
+export const me = t.Object({
+  sub: t.String({ description: "user id" }),
+  tenant: t.String(),
+  role,
+  session: t.String(),
+  token_id: t.String(),
+  issued_at: t.String({ format: "date-time" }),
+  expires_at: t.String({ format: "date-time" }),
+});
+
+export const session = t.Object({
+  id: t.String(),
+  grant: t.String(),
+  role,
+  api_key_id: t.Nullable(t.String()),
+  ip: t.Nullable(t.String()),
+  user_agent: t.Nullable(t.String()),
+  created_at: t.String({ format: "date-time" }),
+  expires_at: t.String({ format: "date-time" }),
+  current: t.Boolean(),
+});
+
+export const sessionList = t.Object({ sessions: t.Array(session) });
+
+export const jwks = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });

@@ -1,0 +1,165 @@
+import { Elysia } from "elysia";
+import type { Db } from "../../../db/client";
+import type { Role } from "../../../db/schema";
+import type { Clock } from "../../lib/clock";
+import { badRequest } from "../../lib/problem";
+import { ADMIN, authPlugin } from "../../plugins/auth";
+import { requestIdOf } from "../../plugins/request-context";
+import { AdminService } from "../admin/service";
+import { AuditAction } from "../audit/actions";
+import type { Security } from "../auth/setup";
+import { CONFIRM_TTL_MS, openConfirmToken, signConfirmToken } from "./bulk";
+import {
+  confirmed,
+  confirmRequest,
+  listQuery,
+  preview,
+  previewRequest,
+  revocationList,
+  revoked,
+  revokeRequest,
+} from "./model";
+
+interface ListedRow {
+  kind: "token" | "session" | "user" | "tenant";
+  subject: string;
+  reason: string;
+  revoked_at: number;
+  expires_at: number;
+}
+
+const LIST_SQL = `
+  SELECT * FROM (
+    SELECT 'token' AS kind, jti AS subject, reason, revoked_at, expires_at FROM revoked_tokens WHERE tenant_id = ?1
+    UNION ALL
+    SELECT scope, subject, reason, cutoff_at, expires_at FROM revocation_cutoffs WHERE tenant_id = ?1
+  )
+  WHERE revoked_at < ?2 OR (revoked_at = ?2 AND subject < ?3)
+  ORDER BY revoked_at DESC, subject DESC
+  LIMIT ?4`;
+
+function decodeCursor(cursor: string | undefined): [number, string] {
+  if (!cursor) return [Number.MAX_SAFE_INTEGER, ""];
+  const [at, subject] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const atMs = Number(at);
+  if (!Number.isSafeInteger(atMs) || subject === undefined)
+    throw badRequest("The cursor is not one this API returned.");
+  return [atMs, subject];
+}
+
+/** Admin revocation: one token, user or session; a paginated list; bulk preview → confirm. */
+export const revocationModule = (deps: { db: Db; clock: Clock; security: Security }) => {
+  const admin = new AdminService(deps.db, deps.clock, deps.security);
+  const { confirmKey } = deps.security.secrets;
+  return new Elysia({ name: "revocation-routes", tags: ["revocation"] })
+    .use(authPlugin(deps.security.tokens, deps.security.audit))
+    .post(
+      "/v1/admin/revocations",
+      ({ principal, body, set }) => {
+        const requestId = requestIdOf(set) ?? "";
+        set.status = 201;
+        if ("jti" in body) return admin.revokeByJti(principal, body.jti, requestId);
+        if ("user_id" in body) return admin.revokeUserTokens(principal, body.user_id, requestId);
+        return admin.revokeSession(principal, body.session_id, requestId);
+      },
+      {
+        auth: ADMIN,
+        body: revokeRequest,
+        response: { 201: revoked },
+        detail: {
+          summary: "Revoke a token, a user's tokens or a session",
+          description: "Takes effect on the very next request, here and (with Redis) on every node.",
+        },
+      },
+    )
+    .get(
+      "/v1/admin/revocations",
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const [beforeAt, beforeSubject] = decodeCursor(query.cursor);
+        const rows = deps.db.$client
+          .query<ListedRow, [string, number, string, number]>(LIST_SQL)
+          .all(principal.tid, beforeAt, beforeSubject, limit + 1);
+        const shown = rows.slice(0, limit);
+        const last = shown.at(-1);
+        return {
+          revocations: shown.map((row) => ({
+            kind: row.kind,
+            subject: row.subject,
+            reason: row.reason,
+            revoked_at: new Date(row.revoked_at).toISOString(),
+            expires_at: new Date(row.expires_at).toISOString(),
+          })),
+          next_cursor:
+            rows.length > limit && last
+              ? Buffer.from(`${last.revoked_at}|${last.subject}`).toString("base64url")
+              : null,
+        };
+      },
+      {
+        auth: ADMIN,
+        query: listQuery,
+        response: revocationList,
+        detail: { summary: "Active revocations, newest first" },
+      },
+    )
+    .post(
+      "/v1/admin/revocations/preview",
+      ({ principal, body, set }) => {
+        if (body.scope === "role" && !body.role) {
+          throw badRequest('scope "role" needs a role.', [
+            { in: "body", field: "role", message: "required when scope is role" },
+          ]);
+        }
+        const role: Role | undefined = body.scope === "role" ? body.role : undefined;
+        const impact = admin.bulkImpact(principal.tid, body.scope, role);
+        const expiresAt = deps.clock.now() + CONFIRM_TTL_MS;
+        const token = signConfirmToken(confirmKey, {
+          tenantId: principal.tid,
+          scope: body.scope,
+          role,
+          actor: principal.sub,
+          expiresAt,
+        });
+        admin.record(
+          principal,
+          AuditAction.bulkRevocationPreviewed,
+          { type: body.scope, id: role ?? principal.tid },
+          requestIdOf(set) ?? "",
+        );
+        return {
+          scope: body.scope,
+          ...(role ? { role } : {}),
+          affected: { users: impact.users.length, sessions: impact.sessions.length },
+          confirm_token: token,
+          expires_at: new Date(expiresAt).toISOString(),
+        };
+      },
+      {
+        auth: ADMIN,
+        body: previewRequest,
+        response: preview,
+        detail: {
+          summary: "Preview a bulk revocation (tenant or role)",
+          description:
+            "Returns what would be revoked and a confirm token valid for 5 minutes, usable only by the same admin.",
+        },
+      },
+    )
+    .post(
+      "/v1/admin/revocations/confirm",
+      ({ principal, body, set }) => {
+        const request = openConfirmToken(confirmKey, body.confirm_token, deps.clock.now(), {
+          tenantId: principal.tid,
+          actor: principal.sub,
+        });
+        return { revoked: admin.bulkRevoke(principal, request.scope, request.role, requestIdOf(set) ?? "") };
+      },
+      {
+        auth: ADMIN,
+        body: confirmRequest,
+        response: confirmed,
+        detail: { summary: "Carry out a previewed bulk revocation" },
+      },
+    );
+};

@@ -1,0 +1,48 @@
+import { t } from "elysia";
+import { role } from "../auth/model";
+
+export const revokeRequest = t.Union(
+  [
+    t.Object({ jti: t.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+    t.Object({ user_id: t.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+    t.Object({ session_id: t.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+  ],
+  { description: "Exactly one of jti, user_id or session_id" },
+);
+
+export const revoked = t.Object({
+  kind: t.Union([t.Literal("token"), t.Literal("user"), t.Literal("session")]),
+  id: t.String(),
+});
+
+export const revocationEntry = t.Object({
+  kind: t.Union([t.Literal("token"), t.Literal("session"), t.Literal("user"), t.Literal("tenant")]),
+  subject: t.String(),
+  reason: t.String(),
+  revoked_at: t.String({ format: "date-time" }),
+  expires_at: t.String({ format: "date-time" }),
+});
+
+export const revocationList = t.Object({ revocations: t.Array(revocationEntry), next_cursor: t.Nullable(t.String()) });
+
+export const listQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: t.Optional(t.String({ maxLength: 64, description: "opaque; from next_cursor" })),
+});
+
+export const previewRequest = t.Object({
+  scope: t.Union([t.Literal("tenant"), t.Literal("role")]),
+  role: t.Optional(role),
+});
+
+export const preview = t.Object({
+  scope: t.Union([t.Literal("tenant"), t.Literal("role")]),
+  role: t.Optional(role),
+  affected: t.Object({ users: t.Integer(), sessions: t.Integer() }),
+  confirm_token: t.String(),
+  expires_at: t.String({ format: "date-time" }),
+});
+
+export const confirmRequest = t.Object({ confirm_token: t.String({ minLength: 1, maxLength: 2048 }) });
+
+export const confirmed = t.Object({ revoked: t.Object({ users: t.Integer(), sessions: t.Integer() }) });
