@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { Db } from "../../../db/client";
 import type { Role } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
-import { badRequest } from "../../lib/problem";
+import { badRequest, HttpProblem } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestIdOf } from "../../plugins/request-context";
 import { AdminService } from "../admin/service";
@@ -57,10 +57,20 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
       "/v1/admin/revocations",
       ({ principal, body, set }) => {
         const requestId = requestIdOf(set) ?? "";
+        const given = (["jti", "user_id", "session_id"] as const).filter((field) => body[field] !== undefined);
+        if (given.length !== 1) {
+          throw new HttpProblem(422, "validation", "Send exactly one of jti, user_id or session_id.", {
+            errors: (given.length ? given : ["jti"]).map((field) => ({
+              in: "body",
+              field,
+              message: "exactly one of jti, user_id, session_id",
+            })),
+          });
+        }
         set.status = 201;
-        if ("jti" in body) return admin.revokeByJti(principal, body.jti, requestId);
-        if ("user_id" in body) return admin.revokeUserTokens(principal, body.user_id, requestId);
-        return admin.revokeSession(principal, body.session_id, requestId);
+        if (body.jti) return admin.revokeByJti(principal, body.jti, requestId);
+        if (body.user_id) return admin.revokeUserTokens(principal, body.user_id, requestId);
+        return admin.revokeSession(principal, body.session_id ?? "", requestId);
       },
       {
         auth: ADMIN,

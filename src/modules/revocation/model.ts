@@ -1,12 +1,12 @@
 import { t } from "elysia";
 import { role } from "../auth/model";
 
-export const revokeRequest = t.Union(
-  [
-    t.Object({ jti: t.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
-    t.Object({ user_id: t.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-    t.Object({ session_id: t.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-  ],
+export const revokeRequest = t.Object(
+  {
+    jti: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+    user_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+    session_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+  },
   { description: "Exactly one of jti, user_id or session_id" },
 );
 

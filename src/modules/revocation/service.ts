@@ -40,7 +40,7 @@ export class RevocationService {
   /** `tenant/jti`: a revocation only ever matches a token of the tenant that revoked it. */
   private tokens = new Set<string>();
   private sessions = new Map<string, number>();
-  /** Cut-offs in whole seconds, rounded up: a token with `iat` below it is revoked. */
+  /** Cut-offs in whole seconds, see `cutoffSeconds`: a token with `iat` below it is revoked. */
   private users = new Map<string, number>();
   private tenants = new Map<string, number>();
   private publisher: ((revocation: Revocation) => void) | undefined;
@@ -184,6 +184,7 @@ export class RevocationService {
   }
 }
 
+/** Tokens with `iat` below this (every second up to and including the cut-off's) are revoked. */
 function cutoffSeconds(atMs: number): number {
-  return Math.ceil(atMs / 1000);
+  return Math.floor(atMs / 1000) + 1;
 }

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, login, seedAndLogin, seedUser } from "../../testing/identity";
+
+let ctx: TestContext;
+let admin: LoggedIn;
+beforeAll(async () => {
+  ctx = await createTestContext();
+  admin = await seedAndLogin(ctx, "acme", "admin");
+});
+afterAll(() => ctx.close());
+
+const asAdmin = (method: string, path: string, body?: unknown) => ctx.req(method, path, { headers: admin.auth, body });
+
+describe("users", () => {
+  test("should create a user with a generated password shown once, who can then log in", async () => {
+    const res = await asAdmin("POST", "/v1/admin/users", { email: "New.Person@acme.test", role: "developer" });
+    expect(res.status).toBe(201);
+    const { user, password } = await res.json();
+    expect(user).toMatchObject({
+      email: "new.person@acme.test",
+      role: "developer",
+      tenant_id: "acme",
+      disabled_at: null,
+    });
+    expect(password).toHaveLength(24);
+    expect(JSON.stringify(user)).not.toContain("argon2");
+    const loggedIn = await login(ctx, {
+      tenant: "acme",
+      userId: user.id,
+      email: user.email,
+      role: "developer",
+      password,
+    });
+    expect(loggedIn.accessToken).toBeTruthy();
+  });
+
+  test("should not echo a chosen password", async () => {
+    const res = await asAdmin("POST", "/v1/admin/users", {
+      email: "chosen@acme.test",
+      role: "viewer",
+      password: "a long chosen password",
+    });
+    expect(res.status).toBe(201);
+    expect((await res.json()).password).toBeUndefined();
+  });
+
+  test("should answer a duplicate email with 409 and keep the original", async () => {
+    await asAdmin("POST", "/v1/admin/users", { email: "dup@acme.test", role: "viewer" });
+    const again = await asAdmin("POST", "/v1/admin/users", { email: "DUP@acme.test", role: "admin" });
+    expect(again.status).toBe(409);
+    const users = (await (await asAdmin("GET", "/v1/admin/users?limit=200")).json()).users;
+    expect(users.filter((u: { email: string }) => u.email === "dup@acme.test")).toEqual([
+      expect.objectContaining({ role: "viewer" }),
+    ]);
+  });
+
+  test.each([
+    [{ email: "not-an-email", role: "viewer" }, "email"],
+    [{ email: "x@acme.test", role: "owner" }, "role"],
+    [{ email: "x@acme.test", role: "viewer", password: "short" }, "password"],
+    [{ role: "viewer" }, "email"],
+  ])("should reject %j naming %s", async (body, field) => {
+    const res = await asAdmin("POST", "/v1/admin/users", body);
+    expect(res.status).toBe(422);
+    const problem = await res.json();
+    expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  test("should page through users newest first", async () => {
+    for (let i = 0; i < 5; i++) await seedUser(ctx, "acme", "viewer");
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page: { users: { id: string }[]; next_cursor: string | null } = await (
+        await asAdmin("GET", `/v1/admin/users?limit=2${cursor ? `&cursor=${cursor}` : ""}`)
+      ).json();
+      expect(page.users.length).toBeLessThanOrEqual(2);
+      seen.push(...page.users.map((u) => u.id));
+      cursor = page.next_cursor;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort().reverse()).toEqual(seen);
+    expect(seen.length).toBeGreaterThanOrEqual(6);
+  });
+
+  test("disabling a user should revoke their tokens; enabling lets them log in again", async () => {
+    const seeded = await seedUser(ctx, "acme", "developer");
+    const user = await login(ctx, seeded);
+    const disabled = await asAdmin("POST", `/v1/admin/users/${user.userId}/disable`);
+    expect((await disabled.json()).disabled_at).not.toBeNull();
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).status).toBe(401);
+    await asAdmin("POST", `/v1/admin/users/${user.userId}/enable`);
+    const again = await login(ctx, seeded);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: again.auth })).status).toBe(200);
+  });
+});
+
+describe("API keys", () => {
+  test("should refuse a key with more power than its owner", async () => {
+    const viewer = await seedUser(ctx, "acme", "viewer");
+    const res = await asAdmin("POST", "/v1/admin/api-keys", {
+      name: "too much",
+      role: "admin",
+      user_id: viewer.userId,
+    });
+    expect(res.status).toBe(422);
+    expect((await res.json()).errors[0].field).toBe("role");
+  });
+
+  test("revoking a key should revoke the sessions opened with it", async () => {
+    const { api_key, key } = await (await asAdmin("POST", "/v1/admin/api-keys", { name: "robot" })).json();
+    const exchanged = await ctx.req("POST", "/v1/auth/token", {
+      body: { grant_type: "client_credentials", client_secret: api_key },
+    });
+    const { access_token, refresh_token } = await exchanged.json();
+    expect((await asAdmin("DELETE", `/v1/admin/api-keys/${key.id}`)).status).toBe(204);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${access_token}` } })).status).toBe(
+      401,
+    );
+    const refresh = await ctx.req("POST", "/v1/auth/token", { body: { grant_type: "refresh_token", refresh_token } });
+    expect(refresh.status).toBe(400);
+  });
+});
+
+describe("admin sessions view", () => {
+  test("should list a user's live sessions", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const res = await asAdmin("GET", `/v1/admin/sessions?user_id=${user.userId}`);
+    expect(res.status).toBe(200);
+    expect((await res.json()).sessions).toHaveLength(1);
+    expect((await asAdmin("GET", "/v1/admin/sessions?user_id=nobody")).status).toBe(404);
+    expect((await asAdmin("GET", "/v1/admin/sessions")).status).toBe(422);
+  });
+});

@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { decodeJwt, decodeProtectedHeader } from "jose";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { login, seedAndLogin, seedUser } from "../../testing/identity";
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext();
+});
+afterAll(() => ctx.close());
+
+const form = (fields: Record<string, string>) => ({
+  body: new URLSearchParams(fields).toString(),
+  headers: { "content-type": "application/x-www-form-urlencoded" },
+});
+
+async function token(body: Record<string, string>, asForm = false) {
+  return ctx.req("POST", "/v1/auth/token", asForm ? form(body) : { body });
+}
+
+describe("POST /v1/auth/token", () => {
+  test("should issue an Ed25519 at+jwt with every claim for the password grant", async () => {
+    const user = await seedUser(ctx, "acme", "developer");
+    const res = await token({ grant_type: "password", tenant: "acme", username: user.email, password: user.password });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const body = await res.json();
+    expect(body).toMatchObject({ token_type: "Bearer", expires_in: 900 });
+    expect(body.refresh_token).toStartWith("wrt_");
+    expect(decodeProtectedHeader(body.access_token)).toMatchObject({ alg: "EdDSA", typ: "at+jwt" });
+    const claims = decodeJwt(body.access_token);
+    expect(claims).toMatchObject({
+      iss: "warden",
+      aud: "warden-api",
+      sub: user.userId,
+      tid: "acme",
+      role: "developer",
+    });
+    for (const claim of ["sid", "jti", "iat", "exp"]) expect(claims[claim]).toBeDefined();
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(900);
+  });
+
+  test("should accept a form-encoded body and an upper-case email", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const res = await token(
+      { grant_type: "password", tenant: "acme", username: user.email.toUpperCase(), password: user.password },
+      true,
+    );
+    expect(res.status).toBe(200);
+  });
+
+  test("should refuse every bad login with the same answer (no user enumeration)", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const attempts = [
+      { tenant: "acme", username: user.email, password: "wrong password" },
+      { tenant: "acme", username: "nobody@acme.test", password: user.password },
+      { tenant: "other", username: user.email, password: user.password },
+      { tenant: "NOT A SLUG", username: user.email, password: user.password },
+    ];
+    const answers = [];
+    for (const attempt of attempts) {
+      const res = await token({ grant_type: "password", ...attempt });
+      expect(res.status).toBe(400);
+      const body = await res.json();
+      answers.push([body.error, body.error_description, body.type]);
+    }
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(answers[0]?.[0]).toBe("invalid_grant");
+    await Bun.sleep(5);
+    const failures = ctx.logs.filter((line) => line.audit === "auth.login_failed");
+    expect(failures.length).toBeGreaterThanOrEqual(4);
+    expect(JSON.stringify(ctx.logs)).not.toContain(user.password);
+  });
+
+  test("should refuse a disabled user", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const user = await seedUser(ctx, "acme", "viewer");
+    expect((await ctx.req("POST", `/v1/admin/users/${user.userId}/disable`, { headers: admin.auth })).status).toBe(200);
+    const res = await token({ grant_type: "password", tenant: "acme", username: user.email, password: user.password });
+    expect((await res.json()).error).toBe("invalid_grant");
+  });
+
+  test.each([
+    [{ grant_type: "password", tenant: "acme", username: "a@acme.test" }, "invalid_request", "password"],
+    [{ grant_type: "client_credentials" }, "invalid_request", "client_secret"],
+    [{ grant_type: "refresh_token" }, "invalid_request", "refresh_token"],
+    [{ grant_type: "authorization_code", code: "x" }, "unsupported_grant_type", "grant_type"],
+  ])("should answer %j with %s naming %s", async (body, error, field) => {
+    const res = await token(body as Record<string, string>);
+    expect(res.status).toBe(400);
+    const problem = await res.json();
+    expect(problem.error).toBe(error);
+    expect(problem.error_description).toContain(field);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  test("should exchange an API key for tokens (client_credentials)", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const created = await ctx.req("POST", "/v1/admin/api-keys", {
+      headers: admin.auth,
+      body: { name: "ci", role: "developer" },
+    });
+    expect(created.status).toBe(201);
+    const { api_key, key } = await created.json();
+    expect(api_key).toMatch(/^wdn_[0-9a-z]{16}_[A-Za-z0-9_-]{43}$/);
+    const res = await token({ grant_type: "client_credentials", client_secret: api_key }, true);
+    expect(res.status).toBe(200);
+    const claims = decodeJwt((await res.json()).access_token);
+    expect(claims).toMatchObject({ tid: "acme", role: "developer", sub: admin.userId });
+    const listed = await (await ctx.req("GET", "/v1/admin/api-keys", { headers: admin.auth })).json();
+    const stored = listed.api_keys.find((k: { id: string }) => k.id === key.id);
+    expect(stored.last_used_at).not.toBeNull();
+    expect(JSON.stringify(listed)).not.toContain(api_key.split("_")[2]);
+
+    const wrong = `${api_key.slice(0, -1)}${api_key.endsWith("A") ? "B" : "A"}`;
+    expect((await (await token({ grant_type: "client_credentials", client_secret: wrong })).json()).error).toBe(
+      "invalid_client",
+    );
+    expect((await ctx.req("DELETE", `/v1/admin/api-keys/${key.id}`, { headers: admin.auth })).status).toBe(204);
+    expect((await (await token({ grant_type: "client_credentials", client_secret: api_key })).json()).error).toBe(
+      "invalid_client",
+    );
+  });
+});
+
+describe("refresh tokens", () => {
+  test("should rotate on every use and revoke the session when an old one comes back", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const first = await token({ grant_type: "refresh_token", refresh_token: user.refreshToken });
+    expect(first.status).toBe(200);
+    const rotated = await first.json();
+    expect(rotated.refresh_token).not.toBe(user.refreshToken);
+    expect(
+      (await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${rotated.access_token}` } })).status,
+    ).toBe(200);
+
+    const reuse = await token({ grant_type: "refresh_token", refresh_token: user.refreshToken });
+    expect(reuse.status).toBe(400);
+    expect((await reuse.json()).error_description).toContain("already used");
+    // The whole session is gone: its newest access and refresh tokens too.
+    const me = await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${rotated.access_token}` } });
+    expect(me.status).toBe(401);
+    expect((await token({ grant_type: "refresh_token", refresh_token: rotated.refresh_token })).status).toBe(400);
+    await Bun.sleep(5);
+    expect(ctx.logs.some((line) => line.audit === "token.refresh_reuse")).toBe(true);
+  });
+
+  test("should let only one of two racing refreshes win", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const [a, b] = await Promise.all([
+      token({ grant_type: "refresh_token", refresh_token: user.refreshToken }),
+      token({ grant_type: "refresh_token", refresh_token: user.refreshToken }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 400]);
+  });
+
+  test("should refuse an unknown refresh token", async () => {
+    const res = await token({ grant_type: "refresh_token", refresh_token: "wrt_nope" });
+    expect((await res.json()).error).toBe("invalid_grant");
+  });
+});
+
+describe("logout, revoke and sessions", () => {
+  test("logout should revoke the session's access and refresh tokens at once", async () => {
+    const user = await seedAndLogin(ctx, "acme", "developer");
+    expect((await ctx.req("POST", "/v1/auth/logout", { headers: user.auth })).status).toBe(204);
+    const me = await ctx.req("GET", "/v1/auth/me", { headers: user.auth });
+    expect(me.status).toBe(401);
+    expect(me.headers.get("www-authenticate")).toContain("revoked");
+    expect((await token({ grant_type: "refresh_token", refresh_token: user.refreshToken })).status).toBe(400);
+  });
+
+  test("RFC 7009 revoke should be 200 for unknown tokens and idempotent", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    for (const value of ["garbage", "wrt_unknown", user.accessToken, user.accessToken]) {
+      const res = await ctx.req("POST", "/v1/auth/revoke", { body: { token: value, token_type_hint: "access_token" } });
+      expect(res.status).toBe(200);
+    }
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).status).toBe(401);
+    // The refresh token of the same session still works: revoking one access token is that narrow.
+    expect((await token({ grant_type: "refresh_token", refresh_token: user.refreshToken })).status).toBe(200);
+  });
+
+  test("revoking a refresh token should end its whole session", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const res = await ctx.req(
+      "POST",
+      "/v1/auth/revoke",
+      form({ token: user.refreshToken, token_type_hint: "refresh_token" }),
+    );
+    expect(res.status).toBe(200);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).status).toBe(401);
+  });
+
+  test("a user should list and end only their own sessions", async () => {
+    const seeded = await seedUser(ctx, "acme", "viewer");
+    const one = await login(ctx, seeded);
+    const two = await login(ctx, seeded);
+    const other = await seedAndLogin(ctx, "acme", "viewer");
+    const listed = await (await ctx.req("GET", "/v1/auth/sessions", { headers: one.auth })).json();
+    expect(listed.sessions).toHaveLength(2);
+    expect(listed.sessions.filter((s: { current: boolean }) => s.current)).toHaveLength(1);
+
+    const otherSession = (await (await ctx.req("GET", "/v1/auth/me", { headers: other.auth })).json()).session;
+    expect((await ctx.req("DELETE", `/v1/auth/sessions/${otherSession}`, { headers: one.auth })).status).toBe(404);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: other.auth })).status).toBe(200);
+
+    const twoSession = (await (await ctx.req("GET", "/v1/auth/me", { headers: two.auth })).json()).session;
+    expect((await ctx.req("DELETE", `/v1/auth/sessions/${twoSession}`, { headers: one.auth })).status).toBe(204);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: two.auth })).status).toBe(401);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: one.auth })).status).toBe(200);
+  });
+
+  test("GET /v1/auth/me should describe the caller", async () => {
+    const user = await seedAndLogin(ctx, "acme", "developer");
+    const me = await (await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).json();
+    expect(me).toMatchObject({ sub: user.userId, tenant: "acme", role: "developer" });
+    expect(Date.parse(me.expires_at) - Date.parse(me.issued_at)).toBe(900_000);
+  });
+
+  test("the access log should name the tenant and principal of authenticated requests", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    await ctx.req("GET", "/v1/auth/me", { headers: { ...user.auth, "x-request-id": "who-am-i" } });
+    await Bun.sleep(5);
+    expect(ctx.logs.find((line) => line.request_id === "who-am-i")).toMatchObject({
+      route: "/v1/auth/me",
+      tenant: "acme",
+      principal: user.userId,
+    });
+    expect(JSON.stringify(ctx.logs)).not.toContain(user.accessToken);
+  });
+});
