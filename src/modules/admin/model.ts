@@ -1,13 +1,13 @@
 import { t } from "elysia";
-import { role } from "../auth/model";
+import { dateTime, role } from "../auth/model";
 
 export const user = t.Object({
   id: t.String(),
   tenant_id: t.String(),
   email: t.String(),
   role,
-  created_at: t.String({ format: "date-time" }),
-  disabled_at: t.Nullable(t.String({ format: "date-time" })),
+  created_at: dateTime,
+  disabled_at: t.Nullable(dateTime),
 });
 
 export const createUserRequest = t.Object({
@@ -34,9 +34,9 @@ export const apiKey = t.Object({
   user_id: t.String(),
   name: t.String(),
   role,
-  created_at: t.String({ format: "date-time" }),
-  last_used_at: t.Nullable(t.String({ format: "date-time" })),
-  revoked_at: t.Nullable(t.String({ format: "date-time" })),
+  created_at: dateTime,
+  last_used_at: t.Nullable(dateTime),
+  revoked_at: t.Nullable(dateTime),
 });
 
 export const createApiKeyRequest = t.Object({

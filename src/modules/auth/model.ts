@@ -1,5 +1,11 @@
 import { t } from "elysia";
 
+/**
+ * RFC 3339 timestamps. Not `format: "date-time"`: Elysia checks response formats on every request,
+ * and that check alone cost more than the rest of GET /v1/auth/me.
+ */
+export const dateTime = t.String({ description: "RFC 3339 date-time (UTC)", examples: ["2026-01-01T00:00:00.000Z"] });
+
 const short = (description: string) => t.String({ maxLength: 512, description });
 
 /** One body for every grant (JSON or form-encoded); which fields are needed depends on `grant_type`. */
@@ -34,8 +40,8 @@ export const me = t.Object({
   role,
   session: t.String(),
   token_id: t.String(),
-  issued_at: t.String({ format: "date-time" }),
-  expires_at: t.String({ format: "date-time" }),
+  issued_at: dateTime,
+  expires_at: dateTime,
 });
 
 export const session = t.Object({
@@ -45,8 +51,8 @@ export const session = t.Object({
   api_key_id: t.Nullable(t.String()),
   ip: t.Nullable(t.String()),
   user_agent: t.Nullable(t.String()),
-  created_at: t.String({ format: "date-time" }),
-  expires_at: t.String({ format: "date-time" }),
+  created_at: dateTime,
+  expires_at: dateTime,
   current: t.Boolean(),
 });
 

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { role } from "../auth/model";
+import { dateTime, role } from "../auth/model";
 
 export const revokeRequest = t.Object(
   {
@@ -19,8 +19,8 @@ export const revocationEntry = t.Object({
   kind: t.Union([t.Literal("token"), t.Literal("session"), t.Literal("user"), t.Literal("tenant")]),
   subject: t.String(),
   reason: t.String(),
-  revoked_at: t.String({ format: "date-time" }),
-  expires_at: t.String({ format: "date-time" }),
+  revoked_at: dateTime,
+  expires_at: dateTime,
 });
 
 export const revocationList = t.Object({ revocations: t.Array(revocationEntry), next_cursor: t.Nullable(t.String()) });
@@ -40,7 +40,7 @@ export const preview = t.Object({
   role: t.Optional(role),
   affected: t.Object({ users: t.Integer(), sessions: t.Integer() }),
   confirm_token: t.String(),
-  expires_at: t.String({ format: "date-time" }),
+  expires_at: dateTime,
 });
 
 export const confirmRequest = t.Object({ confirm_token: t.String({ minLength: 1, maxLength: 2048 }) });
