@@ -77,4 +77,72 @@ describe("CLI", () => {
       expect(await server.stop()).toBe(0);
     }
   });
+
+  test("admin create --json should print one JSON object whose password and key work on a running server", async () => {
+    const server = await startServer({ dataDir });
+    try {
+      const { code, stdout, stderr } = await cli([
+        "admin",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "Ops@Acme.test",
+        "--json",
+      ]);
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      const lines = stdout.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      const created = JSON.parse(lines[0] ?? "");
+      expect(Object.keys(created).sort()).toEqual(["api_key", "email", "password", "role", "tenant_id", "user_id"]);
+      expect(created).toMatchObject({ tenant_id: "acme", email: "ops@acme.test", role: "admin" });
+
+      const byPassword = await server.fetch("/v1/auth/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "password",
+          tenant: "acme",
+          username: created.email,
+          password: created.password,
+        }),
+      });
+      expect(byPassword.status).toBe(200);
+      const byKey = await server.fetch("/v1/auth/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ grant_type: "client_credentials", client_secret: created.api_key }),
+      });
+      expect(byKey.status).toBe(200);
+      const me = await server.fetch("/v1/auth/me", {
+        headers: { authorization: `Bearer ${(await byKey.json()).access_token}` },
+      });
+      expect((await me.json()).sub).toBe(created.user_id);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  test.each([
+    [["admin", "create", "--tenant", "Bad Slug", "--email", "a@b.test"], "--tenant"],
+    [["admin", "create", "--tenant", "acme", "--email", "nope"], "--email"],
+    [["admin", "create", "--tenant", "acme", "--email", "a@b.test", "--role", "root"], "--role"],
+    [["admin", "create", "--tenant", "acme", "--email", "a@b.test", "--bogus"], "bogus"],
+    [["admin", "delete"], "usage"],
+    [["keys", "shred"], "usage"],
+  ])("%j should exit 2 naming %s", async (args, mention) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(mention);
+    expect(stderr).not.toContain("    at ");
+  });
+
+  test("admin create should refuse a duplicate email without a stack trace", async () => {
+    await cli(["admin", "create", "--tenant", "dup", "--email", "same@dup.test"]);
+    const { code, stderr } = await cli(["admin", "create", "--tenant", "dup", "--email", "same@dup.test"]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("already exists");
+    expect(stderr).not.toContain("    at ");
+  });
 });
