@@ -1,5 +1,7 @@
+import { eq } from "drizzle-orm";
 import { openDatabase } from "../../../db/client";
-import type { Config } from "../../config";
+import { signingKeys } from "../../../db/schema";
+import type { Config, JwtAlg } from "../../config";
 import { systemClock } from "../../lib/clock";
 import { CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { KeyRing, rotateKeys } from "./key-ring";
@@ -13,14 +15,16 @@ export async function keysRotate(config: Config): Promise<string> {
   const db = openDatabase(config.dataDir);
   try {
     const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+    // Rotation keeps the ring's algorithm: a JWT_ALG change is the server's to make, at its start.
+    const existing = db.select().from(signingKeys).where(eq(signingKeys.status, "current")).get();
     const options = {
       db,
       sealingKey: secrets.sealingKey,
-      alg: config.jwt.alg,
+      alg: (existing?.alg ?? config.jwt.alg) as JwtAlg,
       clock: systemClock,
       retireAfterMs: (config.jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000,
     };
-    await KeyRing.open(options); // creates the ring on a fresh database
+    if (!existing) await KeyRing.open(options); // a fresh database: create the ring first
     const { current, next } = await rotateKeys(options);
     return `signing key ${current} is now current; ${next} is published as next`;
   } finally {
