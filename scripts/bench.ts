@@ -7,12 +7,23 @@
  *
  * Servers run on core 0 and wrk on core 1 (taskset), loopback only. Results also go to
  * bench-results.json in the repo root. The pieces live in scripts/bench/.
+ *
+ * Authenticated rows need credentials: once the service answers, `admin create` makes an admin
+ * in its DATA_DIR and a password login gives the bearer token the rows replay.
  */
 import { join } from "node:path";
 import { parseArgs } from "./bench/args.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
-import { BenchError, pinning, requireTools } from "./bench/host.ts";
-import { cleanup, installExitHandlers, makeTempDir, wasInterrupted } from "./bench/processes.ts";
+import { BenchError, type Pinning, pinning, requireTools } from "./bench/host.ts";
+import {
+  cleanup,
+  installExitHandlers,
+  makeTempDir,
+  spawnTracked,
+  streamText,
+  wasInterrupted,
+} from "./bench/processes.ts";
+import { type PasswordLogin, REFRESH_CHAINS, runRefreshLoad } from "./bench/refresh-load.ts";
 import {
   formatConditions,
   formatRows,
@@ -22,7 +33,7 @@ import {
   writeResults,
 } from "./bench/report.ts";
 import { startServers, waitUntilReady } from "./bench/servers.ts";
-import { runWrk, wrkVersion } from "./bench/wrk.ts";
+import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
 /** What gets measured. Later work adds rows here; the first row is the baseline the others are divided by. */
 const ENDPOINTS: readonly Endpoint[] = [
@@ -49,6 +60,113 @@ const ENDPOINTS: readonly Endpoint[] = [
   },
 ];
 
+/** What `admin create --json` prints, plus the access token of one password login. */
+interface BenchCredentials extends PasswordLogin {
+  apiKey: string;
+  accessToken: string;
+}
+
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+// argon2id at OWASP parameters costs milliseconds per login: 64 connections would only queue
+// behind it (and trip wrk's 2 s timeout), so this row runs with a few.
+const PASSWORD_CONNECTIONS = 4;
+
+/** Rows that need an account: the cheapest authenticated GET, and the token endpoint per grant. */
+function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+  return [
+    {
+      name: "auth-me",
+      target: "service",
+      method: "GET",
+      path: "/v1/auth/me",
+      headers: { authorization: `Bearer ${credentials.accessToken}` },
+      expectedStatus: 200,
+    },
+    {
+      name: "token-client-credentials",
+      target: "service",
+      method: "POST",
+      path: "/v1/auth/token",
+      headers: FORM,
+      body: form({ grant_type: "client_credentials", client_secret: credentials.apiKey }),
+      expectedStatus: 200,
+    },
+    {
+      name: "token-password",
+      target: "service",
+      method: "POST",
+      path: "/v1/auth/token",
+      headers: FORM,
+      body: form({
+        grant_type: "password",
+        tenant: credentials.tenant,
+        username: credentials.username,
+        password: credentials.password,
+      }),
+      expectedStatus: 200,
+      connections: PASSWORD_CONNECTIONS,
+    },
+    {
+      name: "token-refresh",
+      target: "service",
+      method: "POST",
+      path: "/v1/auth/token",
+      expectedStatus: 200,
+      connections: REFRESH_CHAINS,
+      loader: "refresh-chains",
+    },
+  ];
+}
+
+const CLI_TIMEOUT_MS = 15_000;
+
+/** An admin in the service's DATA_DIR (through the real CLI) and an access token from a password login. */
+async function benchCredentials(serviceUrl: string, dataDir: string): Promise<BenchCredentials> {
+  const main = join(import.meta.dir, "..", "src", "main.ts");
+  const args = ["admin", "create", "--tenant", "bench", "--email", "admin@bench.test", "--json"];
+  const child = spawnTracked([process.execPath, main, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_DIR: dataDir },
+    stdout: "pipe",
+  });
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS);
+  const [stdout, stderr, code] = await Promise.all([streamText(child.stdout), streamText(child.stderr), child.exited]);
+  clearTimeout(watchdog);
+  if (code !== 0) throw new BenchError(`admin create exited with code ${code}:\n${stderr}${stdout}`);
+  const created = JSON.parse(stdout) as { tenant_id: string; email: string; password: string; api_key: string };
+
+  const login = { tenant: created.tenant_id, username: created.email, password: created.password };
+  const response = await fetch(`${serviceUrl}/v1/auth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ grant_type: "password", ...login }),
+    signal: AbortSignal.timeout(5000),
+  });
+  const body = await response.text();
+  if (response.status !== 200) throw new BenchError(`bench login answered ${response.status}: ${body.slice(0, 500)}`);
+  const { access_token } = JSON.parse(body) as { access_token: string };
+  return { ...login, apiKey: created.api_key, accessToken: access_token };
+}
+
+/** One row's load: wrk, with a real request checked before and after, or the refresh chains. */
+async function measure(
+  endpoint: Endpoint,
+  url: string,
+  durationS: number,
+  pin: Pinning | undefined,
+  tempDir: string,
+  credentials: BenchCredentials,
+): Promise<WrkResult> {
+  console.error(`bench: ${describe(endpoint)} for ${durationS}s`);
+  // Every refresh is checked by the chains themselves: each must be a 200 carrying the next token.
+  if (endpoint.loader === "refresh-chains") return runRefreshLoad(url, durationS, pin, credentials);
+  await checkStatus(endpoint, url, "before load");
+  const result = await runWrk(endpoint, url, durationS, pin, tempDir);
+  // A status that changes under load (a limiter, a crash) would make the row measure something else.
+  await checkStatus(endpoint, url, "after load");
+  return result;
+}
+
 async function main(): Promise<number> {
   const { durationS } = parseArgs(process.argv.slice(2));
   requireTools();
@@ -56,20 +174,18 @@ async function main(): Promise<number> {
   const run: RunConditions = { durationS, pin, wrkVersion: await wrkVersion() };
   const tempDir = makeTempDir("warden-bench-");
 
-  const servers = startServers(pin, join(tempDir, "data"));
+  const dataDir = join(tempDir, "data");
+  const servers = startServers(pin, dataDir);
   await Promise.all(Object.values(servers).map(waitUntilReady));
+  const credentials = await benchCredentials(servers.service.url, dataDir);
   console.log(`${formatConditions(run)}\n`);
 
   const rows: Row[] = [];
   const problems: string[] = [];
-  for (const endpoint of ENDPOINTS) {
+  for (const endpoint of [...ENDPOINTS, ...authenticatedEndpoints(credentials)]) {
     if (wasInterrupted()) return 130;
     const { url } = servers[endpoint.target];
-    await checkStatus(endpoint, url, "before load");
-    console.error(`bench: ${describe(endpoint)} for ${durationS}s`);
-    const result = await runWrk(endpoint, url, durationS, pin, tempDir);
-    // A status that changes under load (a limiter, a crash) would make the row measure something else.
-    await checkStatus(endpoint, url, "after load");
+    const result = await measure(endpoint, url, durationS, pin, tempDir, credentials);
     problems.push(...loadProblems(endpoint, result));
     const baselineRps = rows[0]?.requestsPerSec ?? result.requestsPerSec;
     rows.push({ ...endpoint, ...result, ratioToBaseline: result.requestsPerSec / baselineRps });

@@ -12,6 +12,13 @@ export interface Endpoint {
   headers?: Record<string, string>;
   body?: string;
   expectedStatus: number;
+  /** Concurrent connections for this row (default WRK_CONNECTIONS): fewer for rows that cost milliseconds. */
+  connections?: number;
+  /**
+   * Who produces the load: wrk replaying one request (default), or refresh-load.ts, whose chains
+   * each present the refresh token they were just given (wrk cannot: a replayed one is reuse).
+   */
+  loader?: "wrk" | "refresh-chains";
 }
 
 export function describe(endpoint: Pick<Endpoint, "name" | "method" | "path">): string {

@@ -24,9 +24,10 @@ export function formatConditions(run: RunConditions): string {
 }
 
 export function formatRows(rows: readonly Row[]): string {
-  const header = ["endpoint", "req/s", "p50 ms", "p99 ms", "vs baseline"];
+  const header = ["endpoint", "conns", "req/s", "p50 ms", "p99 ms", "vs baseline"];
   const cells = rows.map((row) => [
     describe(row),
+    String(row.connections ?? WRK_CONNECTIONS),
     Math.round(row.requestsPerSec).toLocaleString("en-US"),
     row.p50Ms.toFixed(2),
     row.p99Ms.toFixed(2),
@@ -58,6 +59,8 @@ export function writeResults(rows: readonly Row[], run: RunConditions): void {
       method: row.method,
       path: row.path,
       expected_status: row.expectedStatus,
+      connections: row.connections ?? WRK_CONNECTIONS,
+      loader: row.loader ?? "wrk",
       requests: row.requests,
       requests_per_sec: row.requestsPerSec,
       p50_ms: row.p50Ms,

@@ -20,8 +20,8 @@ export interface WrkResult {
   socketErrors: { connect: number; read: number; write: number; timeout: number };
 }
 
-export function wrkArgs(durationS: number): string[] {
-  return [`-t${WRK_THREADS}`, `-c${WRK_CONNECTIONS}`, `-d${durationS}s`, "--latency"];
+export function wrkArgs(durationS: number, connections = WRK_CONNECTIONS): string[] {
+  return [`-t${WRK_THREADS}`, `-c${connections}`, `-d${durationS}s`, "--latency"];
 }
 
 export async function wrkVersion(): Promise<string> {
@@ -62,7 +62,13 @@ export async function runWrk(
 ): Promise<WrkResult> {
   const url = baseUrl + endpoint.path;
   const script = wrkScript(endpoint, scriptDir);
-  const cmd = [...(pin?.wrk ?? []), "wrk", ...wrkArgs(durationS), ...(script ? ["-s", script] : []), url];
+  const cmd = [
+    ...(pin?.wrk ?? []),
+    "wrk",
+    ...wrkArgs(durationS, endpoint.connections),
+    ...(script ? ["-s", script] : []),
+    url,
+  ];
   const child = spawnTracked(cmd, { stdout: "pipe" });
   const watchdog = setTimeout(() => child.kill("SIGKILL"), durationS * 1000 + WRK_GRACE_MS);
   const [stdout, stderr, code] = await Promise.all([streamText(child.stdout), streamText(child.stderr), child.exited]);
