@@ -38,14 +38,33 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Times every request by route template (never the raw path) and serves `/metrics`. */
-export const metricsPlugin = (metrics: Metrics) =>
-  new Elysia({ name: "metrics" })
+/**
+ * Times every request by route template (never the raw path) and serves `/metrics`. Label sets
+ * are bounded (templates × methods × statuses), so their children are cached: prom-client would
+ * otherwise hash the labels object on every request.
+ */
+export const metricsPlugin = (metrics: Metrics) => {
+  const counters = new Map<string, client.Counter.Internal>();
+  const timers = new Map<string, client.Histogram.Internal<"method" | "route">>();
+  return new Elysia({ name: "metrics" })
     .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
       const template = route || UNMATCHED_ROUTE;
       const method = KNOWN_METHODS.has(request.method) ? request.method : "OTHER";
-      metrics.httpRequests.inc({ method, route: template, status: String(responseStatus(response, set)) });
-      metrics.httpDuration.observe({ method, route: template }, elapsedSeconds(request));
+      const status = responseStatus(response, set);
+      const routeKey = `${method} ${template}`;
+      const countKey = `${routeKey} ${status}`;
+      let counter = counters.get(countKey);
+      if (!counter) {
+        counter = metrics.httpRequests.labels({ method, route: template, status: String(status) });
+        counters.set(countKey, counter);
+      }
+      let timer = timers.get(routeKey);
+      if (!timer) {
+        timer = metrics.httpDuration.labels({ method, route: template });
+        timers.set(routeKey, timer);
+      }
+      counter.inc();
+      timer.observe(elapsedSeconds(request));
     })
     .get(
       "/metrics",
@@ -62,3 +81,4 @@ export const metricsPlugin = (metrics: Metrics) =>
         },
       },
     );
+};

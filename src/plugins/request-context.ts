@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { isSafeRequestId, newRequestId } from "../lib/ids";
-import type { Logger } from "../lib/logger";
+import { createAccessLog, type Logger } from "../lib/logger";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 /** Label for requests that matched no route: one value, so scanners cannot blow up cardinality. */
@@ -38,26 +38,27 @@ interface AfterResponse {
  * Gives every request an id (a sane caller-supplied X-Request-ID, else a new UUID), echoes it,
  * and writes one JSON access-log line per request once the response is sent.
  */
-export const requestContext = (log: Logger) =>
-  new Elysia({ name: "request-context" })
-    .onRequest(({ request, set }) => {
-      startedAt.set(request, performance.now());
-      const incoming = request.headers.get(REQUEST_ID_HEADER);
-      set.headers[REQUEST_ID_HEADER] = isSafeRequestId(incoming) ? incoming : newRequestId();
-    })
-    // Destructured so Elysia's static analysis sees which parts of the context are used (taking
-    // the whole context makes it parse cookies and more on every request).
-    .onAfterResponse({ as: "global" }, ({ request, route, set, response, principal }: AfterResponse) => {
-      log.info(
-        {
-          request_id: requestIdOf(set),
+export const requestContext = (log: Logger) => {
+  const writeAccessLine = createAccessLog(log);
+  return (
+    new Elysia({ name: "request-context" })
+      .onRequest(({ request, set }) => {
+        startedAt.set(request, performance.now());
+        const incoming = request.headers.get(REQUEST_ID_HEADER);
+        set.headers[REQUEST_ID_HEADER] = isSafeRequestId(incoming) ? incoming : newRequestId();
+      })
+      // Destructured so Elysia's static analysis sees which parts of the context are used (taking
+      // the whole context makes it parse cookies and more on every request).
+      .onAfterResponse({ as: "global" }, ({ request, route, set, response, principal }: AfterResponse) => {
+        writeAccessLine({
+          requestId: requestIdOf(set),
           method: request.method,
           route: route || UNMATCHED_ROUTE,
           status: responseStatus(response, set),
-          duration_ms: Math.round(elapsedSeconds(request) * 100_000) / 100,
+          durationMs: Math.round(elapsedSeconds(request) * 100_000) / 100,
           tenant: principal?.tid,
           principal: principal?.sub,
-        },
-        "request",
-      );
-    });
+        });
+      })
+  );
+};
