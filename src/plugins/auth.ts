@@ -34,42 +34,60 @@ function unauthorized(description?: string): HttpProblem {
  * token once (cached verification, revocation, key retirement), checks `X-Client-ID` against
  * the token's tenant and the caller's role, and hands the handler a typed `principal`.
  */
-export const authPlugin = (tokens: AccessTokens, audit: AuditHook) =>
-  new Elysia({ name: "auth" }).macro({
+export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
+  const authorize = (principal: Principal, roles: readonly Role[], request: Request, set: Set, route: string) => {
+    const client = request.headers.get("x-client-id");
+    const denial =
+      client !== null && client !== principal.tid
+        ? "X-Client-ID does not match the token's tenant."
+        : !roles.includes(principal.role)
+          ? `This route needs the role ${roles.join(" or ")}.`
+          : undefined;
+    if (denial) {
+      audit.record({
+        action: AuditAction.accessDenied,
+        outcome: "denied",
+        tenantId: principal.tid,
+        actor: { type: "user", id: principal.sub },
+        target: { type: "route", id: `${request.method} ${route}` },
+        reason: denial,
+        requestId: requestIdOf(set),
+      });
+      throw new HttpProblem(403, "forbidden", denial);
+    }
+    return { principal };
+  };
+
+  return new Elysia({ name: "auth" }).macro({
     auth: (roles: readonly Role[]) => ({
       detail: { security: [{ bearer: [] }] },
-      async resolve({ request, set, route }) {
+      // Not async: a token seen before is checked synchronously (cache, expiry, revocation);
+      // only a first sighting waits for the signature check.
+      resolve({ request, set, route }) {
         const header = request.headers.get("authorization");
         if (header === null) throw unauthorized();
         const token = BEARER.exec(header)?.[1];
         if (token === undefined) throw unauthorized("the Authorization header must be 'Bearer <token>'");
-        let principal: Principal;
+        let cached: Principal | undefined;
         try {
-          principal = await tokens.verify(token);
+          cached = tokens.verifyCached(token);
         } catch (error) {
-          if (error instanceof InvalidToken) throw unauthorized(error.description);
-          throw error;
+          throw asUnauthorized(error);
         }
-        const client = request.headers.get("x-client-id");
-        const denial =
-          client !== null && client !== principal.tid
-            ? "X-Client-ID does not match the token's tenant."
-            : !roles.includes(principal.role)
-              ? `This route needs the role ${roles.join(" or ")}.`
-              : undefined;
-        if (denial) {
-          audit.record({
-            action: AuditAction.accessDenied,
-            outcome: "denied",
-            tenantId: principal.tid,
-            actor: { type: "user", id: principal.sub },
-            target: { type: "route", id: `${request.method} ${route}` },
-            reason: denial,
-            requestId: requestIdOf(set),
-          });
-          throw new HttpProblem(403, "forbidden", denial);
-        }
-        return { principal };
+        if (cached) return authorize(cached, roles, request, set, route);
+        return tokens.verify(token).then(
+          (principal) => authorize(principal, roles, request, set, route),
+          (error) => {
+            throw asUnauthorized(error);
+          },
+        );
       },
     }),
   });
+};
+
+type Set = { headers: Record<string, unknown> };
+
+function asUnauthorized(error: unknown): unknown {
+  return error instanceof InvalidToken ? unauthorized(error.description) : error;
+}
