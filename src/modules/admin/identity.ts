@@ -1,10 +1,11 @@
-import { and, desc, eq, isNull, lt } from "drizzle-orm";
+import { and, desc, eq, lt } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { apiKeys, type Role, tenants, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { conflict, HttpProblem, notFound } from "../../lib/problem";
 import { constantTimeEqual, hmacHex, randomBase32, randomToken, ulid } from "../../lib/secrets";
 import { generatePassword, hashPassword } from "../auth/passwords";
+import { type AuthQueries, prepareAuthQueries } from "../auth/queries";
 
 export type User = typeof users.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;
@@ -55,11 +56,15 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** Tenants, users and API keys. Every query is scoped by tenant. */
 export class IdentityService {
+  private readonly queries: AuthQueries;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly apiKeyPepper: Uint8Array,
-  ) {}
+  ) {
+    this.queries = prepareAuthQueries(db);
+  }
 
   ensureTenant(tx: Writer, tenantId: string): void {
     if (!TENANT_SLUG.test(tenantId)) {
@@ -91,11 +96,7 @@ export class IdentityService {
   }
 
   findUserByEmail(tenantId: string, email: string): User | undefined {
-    return this.db
-      .select()
-      .from(users)
-      .where(and(eq(users.tenantId, tenantId), eq(users.email, email.trim().toLowerCase())))
-      .get();
+    return this.queries.userByEmail.get({ tenantId, email: email.trim().toLowerCase() });
   }
 
   getUser(tenantId: string, userId: string): User {
@@ -149,18 +150,14 @@ export class IdentityService {
     const match = API_KEY_SHAPE.exec(presented);
     if (!match) return undefined;
     const [, id = "", secret = ""] = match;
-    const key = this.db
-      .select()
-      .from(apiKeys)
-      .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
-      .get();
+    const key = this.queries.liveApiKey.get({ id });
     const expected = key?.secretHash ?? "0".repeat(64);
     const valid = constantTimeEqual(this.hashSecret(id, secret), expected);
     return key && valid ? key : undefined;
   }
 
   touchApiKey(id: string): void {
-    this.db.update(apiKeys).set({ lastUsedAt: this.clock.now() }).where(eq(apiKeys.id, id)).run();
+    this.queries.touchApiKey.run({ id, now: this.clock.now() });
   }
 
   listApiKeys(tenantId: string): ApiKey[] {

@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import type { Db } from "../../../db/client";
-import { apiKeys, type Role, refreshTokens, sessions, users } from "../../../db/schema";
+import { type Role, refreshTokens, sessions } from "../../../db/schema";
 import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, notFound } from "../../lib/problem";
@@ -11,6 +11,7 @@ import type { AuditHook, SecurityEvent } from "../audit/hook";
 import type { RevocationService } from "../revocation/service";
 import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { verifyPassword } from "./passwords";
+import { type AuthQueries, prepareAuthQueries } from "./queries";
 
 export type Session = typeof sessions.$inferSelect;
 
@@ -68,7 +69,11 @@ export interface AuthServiceDeps {
 
 /** Logins, refresh rotation with reuse detection, logout, RFC 7009 revocation and own sessions. */
 export class AuthService {
-  constructor(private readonly deps: AuthServiceDeps) {}
+  private readonly queries: AuthQueries;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.queries = prepareAuthQueries(deps.db);
+  }
 
   async passwordGrant(input: { tenant: string; username: string; password: string }, meta: RequestMeta) {
     const user = this.deps.identity.findUserByEmail(input.tenant, input.username);
@@ -96,7 +101,7 @@ export class AuthService {
 
   async clientCredentialsGrant(input: { client_secret: string; client_id?: string }, meta: RequestMeta) {
     const key = this.deps.identity.verifyApiKey(input.client_secret);
-    const owner = key ? this.deps.db.select().from(users).where(eq(users.id, key.userId)).get() : undefined;
+    const owner = key ? this.queries.userById.get({ id: key.userId }) : undefined;
     if (!key || !owner || owner.disabledAt !== null || (input.client_id !== undefined && input.client_id !== key.id)) {
       this.audit(AuditAction.loginFailed, "failure", meta, {
         tenantId: key?.tenantId ?? null,
@@ -121,8 +126,8 @@ export class AuthService {
   async refreshGrant(input: { refresh_token: string }, meta: RequestMeta): Promise<TokenResponse> {
     const { db, clock } = this.deps;
     const hash = sha256Hex(input.refresh_token);
-    const row = db.select().from(refreshTokens).where(eq(refreshTokens.hash, hash)).get();
-    const session = row ? db.select().from(sessions).where(eq(sessions.id, row.sessionId)).get() : undefined;
+    const row = this.queries.refreshByHash.get({ hash });
+    const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
     if (!row || !session) throw oauthError("invalid_grant", "The refresh token is invalid.");
     const actor = {
       type: session.apiKeyId ? ("api_key" as const) : ("user" as const),
@@ -278,10 +283,10 @@ export class AuthService {
 
   /** The role a session's next token carries: the user's (or key's) current one, if still allowed. */
   private liveRole(session: Session): Role | undefined {
-    const user = this.deps.db.select().from(users).where(eq(users.id, session.userId)).get();
+    const user = this.queries.userById.get({ id: session.userId });
     if (!user || user.disabledAt !== null) return undefined;
     if (!session.apiKeyId) return user.role;
-    const key = this.deps.db.select().from(apiKeys).where(eq(apiKeys.id, session.apiKeyId)).get();
+    const key = this.queries.apiKeyById.get({ id: session.apiKeyId });
     return key && key.revokedAt === null ? key.role : undefined;
   }
 
