@@ -2,26 +2,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MAIN, startServer } from "./testing/server";
+import { passwordLogin, runCli } from "./testing/cli";
+import { startServer } from "./testing/server";
 
 const dataDir = mkdtempSync(join(tmpdir(), "warden-cli-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: "0", HOST: "127.0.0.1", ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(dataDir, args, env);
 
 describe("CLI", () => {
   test.each([
@@ -98,17 +85,7 @@ describe("CLI", () => {
       expect(Object.keys(created).sort()).toEqual(["api_key", "email", "password", "role", "tenant_id", "user_id"]);
       expect(created).toMatchObject({ tenant_id: "acme", email: "ops@acme.test", role: "admin" });
 
-      const byPassword = await server.fetch("/v1/auth/token", {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "password",
-          tenant: "acme",
-          username: created.email,
-          password: created.password,
-        }),
-      });
-      expect(byPassword.status).toBe(200);
+      await passwordLogin(server, created, "form");
       const byKey = await server.fetch("/v1/auth/token", {
         method: "POST",
         headers: { "content-type": "application/json" },

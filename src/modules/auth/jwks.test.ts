@@ -3,57 +3,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CompactSign, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, type JWK, jwtVerify } from "jose";
+import { type CreatedAdmin, createAdminWithCli, passwordLogin, runCliOrThrow } from "../../testing/cli";
 import { waitFor } from "../../testing/ports";
-import { MAIN, type ServerOptions, startServer, type TestServer } from "../../testing/server";
+import { type ServerOptions, startServer, type TestServer } from "../../testing/server";
 
-const json = { "content-type": "application/json" };
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
-
-interface Admin {
-  user_id: string;
-  email: string;
-  password: string;
-}
-
-/** Runs the real CLI against `dataDir`, as an operator would next to a running server. */
-async function cli(dataDir: string, args: string[]): Promise<string> {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: "0", HOST: "127.0.0.1" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`warden ${args.join(" ")} exited with ${code}: ${stderr}`);
-  return stdout;
-}
-
-async function createAdmin(dataDir: string): Promise<Admin> {
-  const out = await cli(dataDir, ["admin", "create", "--tenant", "acme", "--email", "a@acme.test", "--json"]);
-  return JSON.parse(out) as Admin;
-}
 
 /** `keys rotate`; returns the kids it made current and next. */
 async function rotate(dataDir: string): Promise<{ current: string; next: string }> {
-  const out = await cli(dataDir, ["keys", "rotate"]);
+  const out = await runCliOrThrow(dataDir, ["keys", "rotate"]);
   const match = /signing key (\w+) is now current; (\w+) is published as next/.exec(out);
   if (!match?.[1] || !match[2]) throw new Error(`unexpected keys rotate output: ${out}`);
   return { current: match[1], next: match[2] };
-}
-
-async function login(server: TestServer, admin: Admin): Promise<string> {
-  const res = await server.fetch("/v1/auth/token", {
-    method: "POST",
-    headers: json,
-    body: JSON.stringify({ grant_type: "password", tenant: "acme", username: admin.email, password: admin.password }),
-  });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 async function meStatus(server: TestServer, token: string): Promise<number> {
@@ -79,11 +40,11 @@ function verifyRemotely(server: TestServer, token: string, alg = "EdDSA") {
 /** A server on `options` with an admin created through the CLI; stopped whatever `body` does. */
 async function withServer(
   options: ServerOptions,
-  body: (server: TestServer, admin: Admin) => Promise<void>,
+  body: (server: TestServer, admin: CreatedAdmin) => Promise<void>,
 ): Promise<void> {
   const server = await startServer(options);
   try {
-    await body(server, await createAdmin(server.dataDir));
+    await body(server, await createAdminWithCli(server.dataDir, { tenant: "acme", email: "a@acme.test" }));
   } finally {
     await server.stop();
   }
@@ -92,7 +53,7 @@ async function withServer(
 describe("JWKS over real HTTP", () => {
   test("a third-party verifier should accept our access token through the published JWKS", async () => {
     await withServer({}, async (server, admin) => {
-      const token = await login(server, admin);
+      const token = await passwordLogin(server, admin);
       const { payload, protectedHeader } = await verifyRemotely(server, token);
       expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "at+jwt" });
       expect(payload).toMatchObject({ iss: "warden", aud: "warden-api", sub: admin.user_id, tid: "acme" });
@@ -112,14 +73,14 @@ describe("JWKS over real HTTP", () => {
       }
       expect(new Set(keys.map((key) => key.kid)).size).toBe(2);
       // The current key comes first and is the one that signs.
-      expect(kidOf(await login(server, admin))).toBe(keys[0]?.kid);
+      expect(kidOf(await passwordLogin(server, admin))).toBe(keys[0]?.kid);
     });
   }, 60_000);
 
   test("should pick up a CLI rotation while running, and keep the rotated-out key verifying", async () => {
     await withServer({}, async (server, admin) => {
-      const used = await login(server, admin);
-      const unused = await login(server, admin);
+      const used = await passwordLogin(server, admin);
+      const unused = await passwordLogin(server, admin);
       expect(await meStatus(server, used)).toBe(200);
       const before = (await jwks(server)).keys.map((key) => key.kid);
 
@@ -138,7 +99,7 @@ describe("JWKS over real HTTP", () => {
       );
       expect(keys.map((key) => key.kid)).toEqual([rotated.current, rotated.next, before[0] ?? ""]);
 
-      const fresh = await login(server, admin);
+      const fresh = await passwordLogin(server, admin);
       expect(kidOf(fresh)).toBe(rotated.current);
       expect(await meStatus(server, fresh)).toBe(200);
       // Signed before the rotation: one already verified (cached), one verified for the first time now.
@@ -173,7 +134,7 @@ describe("JWKS over real HTTP", () => {
       let token = "";
       let kids: (string | undefined)[] = [];
       await withServer({ dataDir }, async (server, admin) => {
-        token = await login(server, admin);
+        token = await passwordLogin(server, admin);
         expect(await meStatus(server, token)).toBe(200);
         kids = (await jwks(server)).keys.map((key) => key.kid);
       });
@@ -196,7 +157,7 @@ describe("JWKS over real HTTP", () => {
     "should sign and accept %s tokens when JWT_ALG selects it",
     async (alg, kty) => {
       await withServer({ env: { JWT_ALG: alg } }, async (server, admin) => {
-        const token = await login(server, admin);
+        const token = await passwordLogin(server, admin);
         expect(decodeProtectedHeader(token)).toMatchObject({ alg, typ: "at+jwt" });
         expect(await meStatus(server, token)).toBe(200);
         const { keys } = await jwks(server);

@@ -3,19 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { type CreatedAdmin, createAdminWithCli, passwordLogin } from "../../testing/cli";
 import { waitFor } from "../../testing/ports";
 import { startRedis, type TestRedis } from "../../testing/redis";
-import { MAIN, startServer, type TestServer } from "../../testing/server";
+import { startServer, type TestServer } from "../../testing/server";
 import { REVOCATION_CHANNEL } from "./broadcast";
-
-/** What `admin create --json` prints. */
-interface Created {
-  tenant_id: string;
-  user_id: string;
-  email: string;
-  password: string;
-  api_key: string;
-}
 
 const PROPAGATION_LIMIT_MS = 100;
 
@@ -23,35 +15,8 @@ let redis: TestRedis;
 let dataDir: string;
 let a: TestServer;
 let b: TestServer;
-let victim: Created;
+let victim: CreatedAdmin;
 let adminToken: string;
-
-async function adminCreate(email: string): Promise<Created> {
-  const proc = Bun.spawn([process.execPath, MAIN, "admin", "create", "--tenant", "acme", "--email", email, "--json"], {
-    env: { ...process.env, DATA_DIR: dataDir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`admin create exited with ${code}: ${stderr}`);
-  return JSON.parse(stdout) as Created;
-}
-
-async function login(server: TestServer, user: Created): Promise<string> {
-  const res = await server.fetch("/v1/auth/token", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ grant_type: "password", tenant: "acme", username: user.email, password: user.password }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 
 function me(server: TestServer, token: string): Promise<Response> {
   return server.fetch("/v1/auth/me", { headers: { authorization: `Bearer ${token}` } });
@@ -98,15 +63,15 @@ function redisConnects(server: TestServer): number {
 beforeAll(async () => {
   redis = await startRedis();
   dataDir = mkdtempSync(join(tmpdir(), "warden-propagation-"));
-  victim = await adminCreate("a@acme.test");
-  const revoker = await adminCreate("b@acme.test");
+  victim = await createAdminWithCli(dataDir, { tenant: "acme", email: "a@acme.test" });
+  const revoker = await createAdminWithCli(dataDir, { tenant: "acme", email: "b@acme.test" });
   // Two nodes sharing one database and one Redis, started together as a deployment would.
   // The limiter is off because the 5 ms polling below all comes from one IP.
   [a, b] = (await Promise.all(
     [1, 2].map(() => startServer({ dataDir, env: { REDIS_URL: redis.url, RATE_LIMIT_ENABLED: "false" } })),
   )) as [TestServer, TestServer];
   await waitFor(async () => (await subscribers()) >= 2, 10_000, "both nodes to subscribe to the revocation channel");
-  adminToken = await login(a, revoker);
+  adminToken = await passwordLogin(a, revoker);
 });
 
 afterAll(async () => {
@@ -118,7 +83,7 @@ afterAll(async () => {
 
 describe("revocation across two nodes", () => {
   test("a token issued by A should be accepted by both A and B", async () => {
-    const token = await login(a, victim);
+    const token = await passwordLogin(a, victim);
     expect((await me(a, token)).status).toBe(200);
     const res = await me(b, token);
     expect(res.status).toBe(200);
@@ -126,7 +91,7 @@ describe("revocation across two nodes", () => {
   });
 
   test(`an admin revocation of a jti on A should be enforced by B within ${PROPAGATION_LIMIT_MS} ms`, async () => {
-    const token = await login(a, victim);
+    const token = await passwordLogin(a, victim);
     const jti = await tokenId(b, token); // B has now verified (and cached) it
     const res = await a.fetch("/v1/admin/revocations", {
       method: "POST",
@@ -140,7 +105,7 @@ describe("revocation across two nodes", () => {
   });
 
   test(`a logout on A should be enforced by B within ${PROPAGATION_LIMIT_MS} ms`, async () => {
-    const token = await login(a, victim);
+    const token = await passwordLogin(a, victim);
     expect((await me(b, token)).status).toBe(200);
     const res = await a.fetch("/v1/auth/logout", { method: "POST", headers: { authorization: `Bearer ${token}` } });
     const elapsed = await msUntilRejected(b, token);
@@ -150,7 +115,7 @@ describe("revocation across two nodes", () => {
   });
 
   test("with Redis down, A should still revoke at once, and B should catch up from SQLite when Redis returns", async () => {
-    const token = await login(a, victim);
+    const token = await passwordLogin(a, victim);
     expect((await me(b, token)).status).toBe(200);
     const connectsBefore = [redisConnects(a), redisConnects(b)];
 
@@ -177,7 +142,7 @@ describe("revocation across two nodes", () => {
       15_000,
       "both nodes to reconnect and resubscribe",
     );
-    const next = await login(a, victim);
+    const next = await passwordLogin(a, victim);
     expect((await me(b, next)).status).toBe(200);
     const logout = await a.fetch("/v1/auth/logout", { method: "POST", headers: { authorization: `Bearer ${next}` } });
     const elapsed = await msUntilRejected(b, next);

@@ -2,7 +2,8 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MAIN, startServer, type TestServer } from "../../testing/server";
+import { createAdminWithCli, passwordLogin } from "../../testing/cli";
+import { startServer, type TestServer } from "../../testing/server";
 
 const dataDir = mkdtempSync(join(tmpdir(), "warden-restart-"));
 const running: TestServer[] = [];
@@ -11,23 +12,6 @@ afterAll(async () => {
   for (const server of running) await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function adminCreate(email: string): Promise<{ email: string; password: string }> {
-  const proc = Bun.spawn([process.execPath, MAIN, "admin", "create", "--tenant", "acme", "--email", email, "--json"], {
-    env: { ...process.env, DATA_DIR: dataDir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`admin create exited with ${code}: ${stderr}`);
-  return JSON.parse(stdout);
-}
 
 async function start(): Promise<TestServer> {
   const server = await startServer({ dataDir });
@@ -40,33 +24,18 @@ async function stop(server: TestServer): Promise<number> {
   return server.stop("SIGTERM");
 }
 
-async function login(server: TestServer, user: { email: string; password: string }): Promise<string> {
-  const res = await server.fetch("/v1/auth/token", {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "password",
-      tenant: "acme",
-      username: user.email,
-      password: user.password,
-    }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
 function me(server: TestServer, token: string): Promise<Response> {
   return server.fetch("/v1/auth/me", { headers: { authorization: `Bearer ${token}` } });
 }
 
 test("revocations made through the API should still hold after a restart on the same data dir", async () => {
-  const user = await adminCreate("a@acme.test");
+  const user = await createAdminWithCli(dataDir, { tenant: "acme", email: "a@acme.test" });
   const first = await start();
-  const byAdmin = await login(first, user);
-  const byLogout = await login(first, user);
-  const byHolder = await login(first, user);
-  const kept = await login(first, user);
-  const admin = await login(first, user);
+  const byAdmin = await passwordLogin(first, user, "form");
+  const byLogout = await passwordLogin(first, user, "form");
+  const byHolder = await passwordLogin(first, user, "form");
+  const kept = await passwordLogin(first, user, "form");
+  const admin = await passwordLogin(first, user, "form");
 
   const meRes = await me(first, byAdmin);
   expect(meRes.status).toBe(200);
