@@ -103,10 +103,9 @@ export class AccessTokens {
   }
 
   private checkLive(token: string, claims: Verified): AccessClaims {
-    if (claims.exp + CLOCK_SKEW_SECONDS <= this.clock.now() / 1000) {
-      this.cache.delete(token);
-      throw new InvalidToken("the token has expired");
-    }
+    // Expired entries stay cached (the oldest go first anyway), so a client replaying a stale
+    // token is refused without another signature check.
+    if (claims.exp + CLOCK_SKEW_SECONDS <= this.clock.now() / 1000) throw new InvalidToken("the token has expired");
     if (!this.ring.verificationKey(claims.kid)) throw new InvalidToken("the signing key has been retired");
     if (this.revocation.isRevoked(claims)) throw new InvalidToken("the token has been revoked");
     return claims;
