@@ -140,3 +140,45 @@ export const revocationCutoffs = sqliteTable(
 
 export type Role = (typeof users.$inferSelect)["role"];
 export const ROLES: readonly Role[] = ["admin", "developer", "viewer"];
+
+/**
+ * The tamper-evident audit trail: append-only (triggers refuse UPDATE and DELETE), each row's
+ * `hash` = HMAC-SHA256(audit key, prev_hash ‖ canonical event).
+ */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull().unique(),
+    ts: integer("ts").notNull(),
+    tenantId: text("tenant_id"),
+    actorType: text("actor_type").notNull(),
+    actorId: text("actor_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type"),
+    targetId: text("target_id"),
+    outcome: text("outcome", { enum: ["success", "failure", "denied"] }).notNull(),
+    reason: text("reason"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    requestId: text("request_id"),
+    paramsHash: text("params_hash").notNull(),
+    params: text("params").notNull(),
+    prevHash: text("prev_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (table) => [
+    index("audit_events_tenant_seq").on(table.tenantId, table.seq),
+    index("audit_events_tenant_action").on(table.tenantId, table.action, table.seq),
+    index("audit_events_tenant_ts").on(table.tenantId, table.ts),
+  ],
+);
+
+/** Where verification starts after retention archived older events: the last archived link. */
+export const auditCheckpoints = sqliteTable("audit_checkpoints", {
+  seq: integer("seq").primaryKey(),
+  hash: text("hash").notNull(),
+  archivedAt: integer("archived_at").notNull(),
+  archiveFile: text("archive_file").notNull(),
+  events: integer("events").notNull(),
+});

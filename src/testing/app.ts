@@ -6,6 +6,7 @@ import { type AppDeps, createApp } from "../app";
 import { loadConfig } from "../config";
 import { ManualClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
+import type { AuditRow } from "../modules/audit/trail";
 import { openDeps } from "../runtime";
 
 export interface TestContext {
@@ -14,6 +15,8 @@ export interface TestContext {
   readonly clock: ManualClock;
   /** Every JSON log line written so far. */
   readonly logs: Record<string, unknown>[];
+  /** Rows of the audit trail, oldest first, optionally of one action. */
+  auditEvents(action?: string): AuditRow[];
   /** In-process request: `req("GET", "/health")`, JSON bodies serialised for you. */
   req(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<Response>;
   close(): Promise<void>;
@@ -38,6 +41,12 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     app,
     clock,
     logs,
+    auditEvents(action) {
+      const sqlite = deps.db.$client;
+      return action === undefined
+        ? sqlite.query<AuditRow, []>("SELECT * FROM audit_events ORDER BY seq").all()
+        : sqlite.query<AuditRow, [string]>("SELECT * FROM audit_events WHERE action = ? ORDER BY seq").all(action);
+    },
     req(method, path, init = {}) {
       const headers: Record<string, string> = { ...init.headers };
       let body: BodyInit | undefined;

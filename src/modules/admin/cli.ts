@@ -3,7 +3,10 @@ import { openDatabase } from "../../../db/client";
 import { ROLES, type Role } from "../../../db/schema";
 import type { Config } from "../../config";
 import { systemClock } from "../../lib/clock";
+import { AuditAction } from "../audit/actions";
+import { AuditTrail } from "../audit/trail";
 import { deriveServerSecrets, loadMasterKey } from "../auth/server-secrets";
+import { auditKeyOf } from "../auth/setup";
 import { credentialsFor, IdentityService, TENANT_SLUG } from "./identity";
 
 export const ADMIN_CREATE_USAGE =
@@ -38,6 +41,8 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
   try {
     const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
     const identity = new IdentityService(db, systemClock, secrets.apiKeyPepper);
+    const audit = new AuditTrail(db, auditKeyOf(config, secrets), systemClock);
+    const actor = { type: "system" as const, id: "cli" };
     const credentials = await credentialsFor();
     const created = db.transaction(
       (tx) => {

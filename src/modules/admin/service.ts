@@ -33,10 +33,22 @@ export class AdminService {
 
   async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, requestId: string) {
     const credentials = await credentialsFor(input.password);
-    const user = this.db.transaction((tx) =>
-      this.identity.createUser(tx, { tenantId: admin.tid, email: input.email, role: input.role, credentials }),
-    );
-    this.record(admin, AuditAction.userCreated, { type: "user", id: user.id }, requestId);
+    const user = this.db.transaction((tx) => {
+      const created = this.identity.createUser(tx, {
+        tenantId: admin.tid,
+        email: input.email,
+        role: input.role,
+        credentials,
+      });
+      this.audit.append(
+        tx,
+        this.event(admin, AuditAction.userCreated, { type: "user", id: created.id }, requestId, {
+          email: created.email,
+          role: created.role,
+        }),
+      );
+      return created;
+    });
     return { user, password: input.password === undefined ? credentials.password : undefined };
   }
 
@@ -44,19 +56,23 @@ export class AdminService {
   setUserDisabled(admin: Principal, userId: string, disabled: boolean, requestId: string) {
     const user = this.identity.getUser(admin.tid, userId);
     let updated = user;
-    if (disabled) {
-      this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
-        updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
-      });
-    } else {
-      updated = this.db.transaction((tx) => this.identity.setUserDisabled(tx, admin.tid, user.id, false));
-    }
-    this.record(
+    const audited = this.event(
       admin,
       disabled ? AuditAction.userDisabled : AuditAction.userEnabled,
       { type: "user", id: user.id },
       requestId,
     );
+    if (disabled) {
+      this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
+        updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
+        this.audit.append(tx, audited);
+      });
+    } else {
+      updated = this.db.transaction((tx) => {
+        this.audit.append(tx, audited);
+        return this.identity.setUserDisabled(tx, admin.tid, user.id, false);
+      });
+    }
     return updated;
   }
 
@@ -68,11 +84,18 @@ export class AdminService {
         errors: [{ in: "body", field: "role", message: `must not exceed ${owner.role}` }],
       });
     }
-    const created = this.db.transaction((tx) =>
-      this.identity.createApiKey(tx, { tenantId: admin.tid, userId: owner.id, name: input.name, role }),
-    );
-    this.record(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, requestId);
-    return created;
+    return this.db.transaction((tx) => {
+      const created = this.identity.createApiKey(tx, { tenantId: admin.tid, userId: owner.id, name: input.name, role });
+      this.audit.append(
+        tx,
+        this.event(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, requestId, {
+          name: input.name,
+          role,
+          user_id: owner.id,
+        }),
+      );
+      return created;
+    });
   }
 
   /** Revokes the key and every session opened with it. */
@@ -89,9 +112,9 @@ export class AdminService {
         key = this.identity.revokeApiKey(tx, admin.tid, id);
         for (const s of live)
           tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, s.id)).run();
+        this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, requestId));
       },
     );
-    this.record(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, requestId);
     return key;
   }
 
@@ -102,8 +125,12 @@ export class AdminService {
       this.clock.now() + this.revocation.coverMs,
       "revoked by an admin",
     );
-    this.revocation.commit([revocation]);
-    this.record(admin, AuditAction.revocationCreated, { type: "token", id: jti }, requestId);
+    this.revocation.commit([revocation], (tx) =>
+      this.audit.append(
+        tx,
+        this.event(admin, AuditAction.revocationCreated, { type: "token", id: jti }, requestId, { jti }),
+      ),
+    );
     return { kind: "token" as const, id: jti };
   }
 
@@ -114,15 +141,27 @@ export class AdminService {
       .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.id, sessionId)))
       .get();
     if (!session) throw notFound("No such session in this tenant.");
-    this.auth.revokeSessions([session.id], admin.tid, "revoked by an admin");
-    this.record(admin, AuditAction.revocationCreated, { type: "session", id: session.id }, requestId);
+    this.auth.revokeSessions(
+      [session.id],
+      admin.tid,
+      "revoked by an admin",
+      this.event(admin, AuditAction.revocationCreated, { type: "session", id: session.id }, requestId, {
+        session_id: session.id,
+      }),
+    );
     return { kind: "session" as const, id: session.id };
   }
 
   revokeUserTokens(admin: Principal, userId: string, requestId: string) {
     const user = this.identity.getUser(admin.tid, userId);
-    this.revokeUser(admin.tid, user.id, "revoked by an admin");
-    this.record(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, requestId);
+    this.revokeUser(admin.tid, user.id, "revoked by an admin", (tx) =>
+      this.audit.append(
+        tx,
+        this.event(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, requestId, {
+          user_id: user.id,
+        }),
+      ),
+    );
     return { kind: "user" as const, id: user.id };
   }
 
@@ -156,8 +195,16 @@ export class AdminService {
     this.revocation.commit(revocations, (tx) => {
       for (const id of impact.sessions)
         tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, id)).run();
+      this.audit.append(
+        tx,
+        this.event(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, requestId, {
+          scope,
+          role,
+          users: impact.users.length,
+          sessions: impact.sessions.length,
+        }),
+      );
     });
-    this.record(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, requestId);
     return { users: impact.users.length, sessions: impact.sessions.length };
   }
 
@@ -171,14 +218,32 @@ export class AdminService {
     });
   }
 
-  record(admin: Principal, action: SecurityEvent["action"], target: SecurityEvent["target"], requestId: string): void {
-    this.audit.record({
+  event(
+    admin: Principal,
+    action: SecurityEvent["action"],
+    target: SecurityEvent["target"],
+    requestId: string,
+    params?: Record<string, unknown>,
+  ): SecurityEvent {
+    return {
       action,
       outcome: "success",
       tenantId: admin.tid,
       actor: { type: "user", id: admin.sub },
       target,
       requestId,
-    });
+      params,
+    };
+  }
+
+  /** For actions that change nothing else (a preview, a read): the event in its own transaction. */
+  record(
+    admin: Principal,
+    action: SecurityEvent["action"],
+    target: SecurityEvent["target"],
+    requestId: string,
+    params?: Record<string, unknown>,
+  ): void {
+    this.audit.record(this.event(admin, action, target, requestId, params));
   }
 }

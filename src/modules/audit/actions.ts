@@ -18,6 +18,9 @@ export const AuditAction = {
   bulkRevocationConfirmed: "revocation.bulk_confirm",
   keysRotated: "keys.rotate",
   accessDenied: "access.denied",
+  auditRead: "audit.read",
+  auditExported: "audit.export",
+  auditVerified: "audit.verify",
 } as const;
 
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];

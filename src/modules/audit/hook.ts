@@ -1,4 +1,3 @@
-import type { Logger } from "../../lib/logger";
 import type { AuditActionName } from "./actions";
 
 export interface SecurityEvent {
@@ -11,31 +10,14 @@ export interface SecurityEvent {
   readonly requestId?: string;
   readonly ip?: string | null;
   readonly userAgent?: string | null;
+  /** Request parameters; redacted by an allow-list per action before they are stored. */
+  readonly params?: Record<string, unknown>;
 }
 
-/**
- * Where security-relevant actions are reported. For now a structured log line per event; the
- * tamper-evident audit trail replaces this with a write in the same transaction as the change.
- */
+/** Where security-relevant actions are reported: the audit trail (`trail.ts`). */
 export interface AuditHook {
+  /** Inside the transaction of the change the event records. */
+  append(tx: unknown, event: SecurityEvent): void;
+  /** In a transaction of its own, for events that change nothing else. */
   record(event: SecurityEvent): void;
-}
-
-export function logAuditHook(log: Logger): AuditHook {
-  return {
-    record(event) {
-      log.info(
-        {
-          audit: event.action,
-          outcome: event.outcome,
-          tenant: event.tenantId,
-          actor: event.actor,
-          target: event.target,
-          reason: event.reason,
-          request_id: event.requestId,
-        },
-        "security event",
-      );
-    },
-  };
 }

@@ -292,8 +292,9 @@ afterAll(async () => {
 
 async function deniedEntry(w: World, requestId: string | null) {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const entry = w.ctx.logs.find((line) => line.audit === "access.denied" && line.request_id === requestId);
-    if (entry) return entry;
+    const row = w.ctx.auditEvents("access.denied").find((event) => event.request_id === requestId);
+    if (row)
+      return { outcome: row.outcome, tenant: row.tenant_id, target: { type: row.target_type, id: row.target_id } };
     await Bun.sleep(2);
   }
   return undefined;

@@ -13,6 +13,8 @@ export interface ServerSecrets {
   readonly sealingKey: CryptoKey;
   /** Signs short-lived confirm tokens of two-step bulk operations. */
   readonly confirmKey: Uint8Array;
+  /** Chains the audit trail when no AUDIT_KEY is configured (production requires one). */
+  readonly auditKey: Uint8Array;
 }
 
 /**
@@ -45,5 +47,6 @@ export async function deriveServerSecrets(masterKey: Uint8Array): Promise<Server
     apiKeyPepper: derive("api-key-hash"),
     sealingKey: await importSealingKey(derive("key-ring-sealing")),
     confirmKey: derive("bulk-confirm"),
+    auditKey: derive("audit-chain"),
   };
 }

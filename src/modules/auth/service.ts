@@ -79,48 +79,56 @@ export class AuthService {
     const user = this.deps.identity.findUserByEmail(input.tenant, input.username);
     const valid = await verifyPassword(input.password, user?.passwordHash);
     if (!user || !valid || user.disabledAt !== null) {
-      this.audit(AuditAction.loginFailed, "failure", meta, {
-        tenantId: user?.tenantId ?? null,
-        actor: { type: "anonymous", id: null },
-        target: user ? { type: "user", id: user.id } : undefined,
-        reason: !user ? "unknown user" : !valid ? "wrong password" : "user disabled",
-      });
+      this.deps.audit.record(
+        this.event(AuditAction.loginFailed, "failure", meta, {
+          tenantId: user?.tenantId ?? null,
+          actor: { type: "anonymous", id: null },
+          target: user ? { type: "user", id: user.id } : undefined,
+          reason: !user ? "unknown user" : !valid ? "wrong password" : "user disabled",
+          params: { grant_type: "password", tenant: input.tenant, username: input.username },
+        }),
+      );
       throw oauthError("invalid_grant", INVALID_CREDENTIALS);
     }
-    const response = await this.openSession(
+    return this.openSession(
       { tenantId: user.tenantId, userId: user.id, role: user.role, grant: "password" },
+      (sessionId) =>
+        this.event(AuditAction.loginSucceeded, "success", meta, {
+          tenantId: user.tenantId,
+          actor: { type: "user", id: user.id },
+          target: { type: "session", id: sessionId },
+          params: { grant_type: "password", tenant: input.tenant, username: input.username },
+        }),
       meta,
     );
-    this.audit(AuditAction.loginSucceeded, "success", meta, {
-      tenantId: user.tenantId,
-      actor: { type: "user", id: user.id },
-      target: { type: "session", id: response.sessionId },
-    });
-    return response.body;
   }
 
   async clientCredentialsGrant(input: { client_secret: string; client_id?: string }, meta: RequestMeta) {
     const key = this.deps.identity.verifyApiKey(input.client_secret);
     const owner = key ? this.queries.userById.get({ id: key.userId }) : undefined;
     if (!key || !owner || owner.disabledAt !== null || (input.client_id !== undefined && input.client_id !== key.id)) {
-      this.audit(AuditAction.loginFailed, "failure", meta, {
-        tenantId: key?.tenantId ?? null,
-        actor: { type: "anonymous", id: null },
-        reason: "invalid client credentials",
-      });
+      this.deps.audit.record(
+        this.event(AuditAction.loginFailed, "failure", meta, {
+          tenantId: key?.tenantId ?? null,
+          actor: { type: "anonymous", id: null },
+          reason: "invalid client credentials",
+          params: { grant_type: "client_credentials" },
+        }),
+      );
       throw oauthError("invalid_client", "The client credentials are invalid.");
     }
     this.deps.identity.touchApiKey(key.id);
-    const response = await this.openSession(
+    return this.openSession(
       { tenantId: key.tenantId, userId: key.userId, role: key.role, grant: "client_credentials", apiKeyId: key.id },
+      (sessionId) =>
+        this.event(AuditAction.tokenIssued, "success", meta, {
+          tenantId: key.tenantId,
+          actor: { type: "api_key", id: key.id },
+          target: { type: "session", id: sessionId },
+          params: { grant_type: "client_credentials" },
+        }),
       meta,
     );
-    this.audit(AuditAction.tokenIssued, "success", meta, {
-      tenantId: key.tenantId,
-      actor: { type: "api_key", id: key.id },
-      target: { type: "session", id: response.sessionId },
-    });
-    return response.body;
   }
 
   async refreshGrant(input: { refresh_token: string }, meta: RequestMeta): Promise<TokenResponse> {
@@ -157,6 +165,14 @@ export class AuthService {
             expiresAt: session.expiresAt,
           })
           .run();
+        this.deps.audit.append(
+          tx,
+          this.event(AuditAction.tokenRefreshed, "success", meta, {
+            tenantId: session.tenantId,
+            actor,
+            target: { type: "session", id: session.id },
+          }),
+        );
         return true;
       },
       { behavior: "immediate" },
@@ -164,22 +180,21 @@ export class AuthService {
     if (!rotated) return this.refreshReused(session, meta, actor);
 
     const access = await this.deps.tokens.issue({ sub: session.userId, tid: session.tenantId, role, sid: session.id });
-    this.audit(AuditAction.tokenRefreshed, "success", meta, {
-      tenantId: session.tenantId,
-      actor,
-      target: { type: "session", id: session.id },
-    });
     return this.tokenResponse(access.token, next);
   }
 
   /** Revokes the caller's session: its access tokens now, its refresh token for good. */
   logout(principal: AccessClaims, meta: RequestMeta): void {
-    this.revokeSessions([principal.sid], principal.tid, "logout");
-    this.audit(AuditAction.logout, "success", meta, {
-      tenantId: principal.tid,
-      actor: { type: "user", id: principal.sub },
-      target: { type: "session", id: principal.sid },
-    });
+    this.revokeSessions(
+      [principal.sid],
+      principal.tid,
+      "logout",
+      this.event(AuditAction.logout, "success", meta, {
+        tenantId: principal.tid,
+        actor: { type: "user", id: principal.sub },
+        target: { type: "session", id: principal.sid },
+      }),
+    );
   }
 
   /**
@@ -188,33 +203,35 @@ export class AuthService {
    */
   async revokeToken(token: string, meta: RequestMeta): Promise<void> {
     if (token.startsWith(REFRESH_PREFIX)) {
-      const row = this.deps.db
-        .select()
-        .from(refreshTokens)
-        .where(eq(refreshTokens.hash, sha256Hex(token)))
-        .get();
-      const session = row
-        ? this.deps.db.select().from(sessions).where(eq(sessions.id, row.sessionId)).get()
-        : undefined;
+      const row = this.queries.refreshByHash.get({ hash: sha256Hex(token) });
+      const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
       if (!session) return;
-      this.revokeSessions([session.id], session.tenantId, "refresh token revoked");
-      this.audit(AuditAction.tokenRevoked, "success", meta, {
-        tenantId: session.tenantId,
-        actor: { type: "anonymous", id: null },
-        target: { type: "session", id: session.id },
-      });
+      this.revokeSessions(
+        [session.id],
+        session.tenantId,
+        "refresh token revoked",
+        this.event(AuditAction.tokenRevoked, "success", meta, {
+          tenantId: session.tenantId,
+          actor: { type: "anonymous", id: null },
+          target: { type: "session", id: session.id },
+        }),
+      );
       return;
     }
     const claims = await this.deps.tokens.inspect(token);
     if (!claims) return;
     const { revocation } = this.deps;
     const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
-    revocation.commit([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")]);
-    this.audit(AuditAction.tokenRevoked, "success", meta, {
-      tenantId: claims.tid,
-      actor: { type: "anonymous", id: null },
-      target: { type: "token", id: claims.jti },
-    });
+    revocation.commit([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
+      this.deps.audit.append(
+        tx,
+        this.event(AuditAction.tokenRevoked, "success", meta, {
+          tenantId: claims.tid,
+          actor: { type: "anonymous", id: null },
+          target: { type: "token", id: claims.jti },
+        }),
+      ),
+    );
   }
 
   /** The caller's live sessions, newest first. */
@@ -246,16 +263,20 @@ export class AuthService {
       .where(and(eq(sessions.id, sessionId), eq(sessions.tenantId, principal.tid), eq(sessions.userId, principal.sub)))
       .get();
     if (!session) throw notFound("No such session.");
-    this.revokeSessions([session.id], session.tenantId, "ended by its user");
-    this.audit(AuditAction.sessionRevoked, "success", meta, {
-      tenantId: principal.tid,
-      actor: { type: "user", id: principal.sub },
-      target: { type: "session", id: session.id },
-    });
+    this.revokeSessions(
+      [session.id],
+      session.tenantId,
+      "ended by its user",
+      this.event(AuditAction.sessionRevoked, "success", meta, {
+        tenantId: principal.tid,
+        actor: { type: "user", id: principal.sub },
+        target: { type: "session", id: session.id },
+      }),
+    );
   }
 
   /** Cut-offs for the sessions' access tokens and `revoked_at` for their refresh tokens, in one commit. */
-  revokeSessions(sessionIds: readonly string[], tenantId: string, reason: string): void {
+  revokeSessions(sessionIds: readonly string[], tenantId: string, reason: string, audited: SecurityEvent): void {
     const { revocation, clock } = this.deps;
     revocation.commit(
       sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
@@ -266,18 +287,23 @@ export class AuthService {
             .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
             .run();
         }
+        this.deps.audit.append(tx, audited);
       },
     );
   }
 
   private refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): never {
-    this.revokeSessions([session.id], session.tenantId, "refresh token reused");
-    this.audit(AuditAction.refreshReused, "denied", meta, {
-      tenantId: session.tenantId,
-      actor,
-      target: { type: "session", id: session.id },
-      reason: "a rotated refresh token was presented again; the session is revoked",
-    });
+    this.revokeSessions(
+      [session.id],
+      session.tenantId,
+      "refresh token reused",
+      this.event(AuditAction.refreshReused, "denied", meta, {
+        tenantId: session.tenantId,
+        actor,
+        target: { type: "session", id: session.id },
+        reason: "a rotated refresh token was presented again; the session is revoked",
+      }),
+    );
     throw oauthError("invalid_grant", "The refresh token was already used; the session has been revoked.");
   }
 
@@ -290,10 +316,12 @@ export class AuthService {
     return key && key.revokedAt === null ? key.role : undefined;
   }
 
+  /** A session, its first refresh token and the audit event of the login, in one commit. */
   private async openSession(
     input: { tenantId: string; userId: string; role: Role; grant: Session["grant"]; apiKeyId?: string },
+    audited: (sessionId: string) => SecurityEvent,
     meta: RequestMeta,
-  ): Promise<{ sessionId: string; body: TokenResponse }> {
+  ): Promise<TokenResponse> {
     const { db, clock, config } = this.deps;
     const now = clock.now();
     const session: Session = {
@@ -315,6 +343,7 @@ export class AuthService {
       tx.insert(refreshTokens)
         .values({ hash: sha256Hex(refresh), sessionId: session.id, createdAt: now, expiresAt: session.expiresAt })
         .run();
+      this.deps.audit.append(tx, audited(session.id));
     });
     const access = await this.deps.tokens.issue({
       sub: input.userId,
@@ -322,7 +351,7 @@ export class AuthService {
       role: input.role,
       sid: session.id,
     });
-    return { sessionId: session.id, body: this.tokenResponse(access.token, refresh) };
+    return this.tokenResponse(access.token, refresh);
   }
 
   private newRefreshToken(): string {
@@ -338,19 +367,12 @@ export class AuthService {
     };
   }
 
-  private audit(
+  private event(
     action: SecurityEvent["action"],
     outcome: SecurityEvent["outcome"],
     meta: RequestMeta,
-    event: Pick<SecurityEvent, "tenantId" | "actor" | "target" | "reason">,
-  ): void {
-    this.deps.audit.record({
-      action,
-      outcome,
-      ...event,
-      requestId: meta.requestId,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-    });
+    event: Pick<SecurityEvent, "tenantId" | "actor" | "target" | "reason" | "params">,
+  ): SecurityEvent {
+    return { action, outcome, ...event, requestId: meta.requestId, ip: meta.ip, userAgent: meta.userAgent };
   }
 }

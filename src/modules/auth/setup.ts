@@ -4,7 +4,8 @@ import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import { IdentityService } from "../admin/identity";
-import { type AuditHook, logAuditHook } from "../audit/hook";
+import type { AuditHook } from "../audit/hook";
+import { AuditTrail } from "../audit/trail";
 import { RevocationService } from "../revocation/service";
 import { AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { KeyRing, type KeyRingOptions } from "./key-ring";
@@ -42,7 +43,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock;
   revocation.load();
   const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
-  const audit = logAuditHook(log);
+  const audit = new AuditTrail(db, auditKeyOf(config, secrets), clock);
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit });
   return { secrets, keyRing, revocation, tokens, identity, auth, audit, keyRingOptions };
 }
@@ -66,4 +67,9 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
       clearInterval(purge);
     },
   };
+}
+
+/** AUDIT_KEY when configured (required in production), else a key derived from the master key. */
+export function auditKeyOf(config: Config, secrets: ServerSecrets): Uint8Array {
+  return config.auditKey ? new TextEncoder().encode(config.auditKey) : secrets.auditKey;
 }

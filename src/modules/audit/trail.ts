@@ -1,0 +1,117 @@
+import type { Statement } from "bun:sqlite";
+import type { Db } from "../../../db/client";
+import { canonicalJson } from "../../lib/canonical-json";
+import type { Clock } from "../../lib/clock";
+import { hmacHex, sha256Hex, ulid } from "../../lib/secrets";
+import type { AuditHook, SecurityEvent } from "./hook";
+import { redactParams } from "./redact";
+
+export const GENESIS_HASH = "0".repeat(64);
+
+/** A stored event, as a row of `audit_events` (snake_case, as SQLite returns it). */
+export interface AuditRow {
+  seq: number;
+  id: string;
+  ts: number;
+  tenant_id: string | null;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  outcome: string;
+  reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  params_hash: string;
+  params: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The exact bytes a link's HMAC covers: everything but the hashes themselves, in canonical form. */
+export function canonicalEvent(row: Omit<AuditRow, "hash" | "prev_hash">): string {
+  return canonicalJson({
+    seq: row.seq,
+    id: row.id,
+    ts: row.ts,
+    tenant_id: row.tenant_id,
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    target: { type: row.target_type, id: row.target_id },
+    outcome: row.outcome,
+    reason: row.reason,
+    ip: row.ip,
+    user_agent: row.user_agent,
+    request_id: row.request_id,
+    params_hash: row.params_hash,
+    params: JSON.parse(row.params),
+  });
+}
+
+export function linkHash(key: Uint8Array, prevHash: string, canonical: string): string {
+  return hmacHex(key, prevHash + canonical);
+}
+
+/**
+ * The tamper-evident audit trail. `append` writes inside the caller's transaction, so an event
+ * and the change it records commit (or roll back) together; `record` is for events with no
+ * other write (a failed login, a read of the trail). Each link's HMAC covers the previous hash,
+ * so editing, deleting or reordering any row breaks the chain from that row on.
+ */
+export class AuditTrail implements AuditHook {
+  private readonly last: Statement<{ seq: number; hash: string }, []>;
+  private readonly checkpoint: Statement<{ seq: number; hash: string }, []>;
+  private readonly insert: Statement;
+
+  constructor(
+    private readonly db: Db,
+    private readonly key: Uint8Array,
+    private readonly clock: Clock,
+  ) {
+    const sqlite = db.$client;
+    this.last = sqlite.query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+    this.checkpoint = sqlite.query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
+    this.insert = sqlite.query(
+      `INSERT INTO audit_events (seq, id, ts, tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
+         reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
+       VALUES ($seq, $id, $ts, $tenant_id, $actor_type, $actor_id, $action, $target_type, $target_id, $outcome,
+         $reason, $ip, $user_agent, $request_id, $params_hash, $params, $prev_hash, $hash)`,
+    );
+  }
+
+  /** Appends `event` inside the transaction the caller holds (the write lock makes the chain serial). */
+  append(_tx: unknown, event: SecurityEvent): void {
+    if (!this.db.$client.inTransaction)
+      throw new Error("audit events are appended inside the transaction of their change");
+    const previous = this.last.get() ?? this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH };
+    const params = JSON.stringify(redactParams(event.action, event.params));
+    const row: Omit<AuditRow, "hash" | "prev_hash"> = {
+      seq: previous.seq + 1,
+      id: ulid(this.clock.now()),
+      ts: this.clock.now(),
+      tenant_id: event.tenantId,
+      actor_type: event.actor.type,
+      actor_id: event.actor.id,
+      action: event.action,
+      target_type: event.target?.type ?? null,
+      target_id: event.target?.id ?? null,
+      outcome: event.outcome,
+      reason: event.reason ?? null,
+      ip: event.ip ?? null,
+      user_agent: event.userAgent?.slice(0, 256) ?? null,
+      request_id: event.requestId ?? null,
+      params_hash: sha256Hex(canonicalJson(JSON.parse(params))),
+      params,
+    };
+    const hash = linkHash(this.key, previous.hash, canonicalEvent(row));
+    const bind: Record<string, unknown> = { prev_hash: previous.hash, hash };
+    for (const [name, value] of Object.entries(row)) bind[name] = value;
+    this.insert.run(bind as never);
+  }
+
+  record(event: SecurityEvent): void {
+    this.db.$client.transaction(() => this.append(undefined, event)).immediate();
+  }
+}
