@@ -6,6 +6,7 @@ import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
 import type { Logger } from "./lib/logger";
 import { adminModule } from "./modules/admin";
+import { auditModule } from "./modules/audit";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { healthModule } from "./modules/health";
@@ -54,7 +55,8 @@ export function createApp(deps: AppDeps) {
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
     .use(authModule(deps.security))
     .use(adminModule(deps))
-    .use(revocationModule(deps));
+    .use(revocationModule(deps))
+    .use(auditModule(deps));
 
   return app;
 }

@@ -4,6 +4,7 @@ import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { createLogger, flushLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
+import { auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
 import { DOCS_PATH } from "./plugins/docs";
 import { startRuntime } from "./runtime";
@@ -18,6 +19,7 @@ Commands:
   admin create   --tenant <slug> --email <email> [--role admin|developer|viewer] [--json]
                  create a user (and its tenant if new) with a generated password and an API key
   keys rotate    promote the next signing key and publish a new next key
+  audit verify   recompute the audit chain; exit 1 naming the first broken link
   help           show this message
 
 Configuration comes from the environment; see the README.`;
@@ -78,6 +80,12 @@ async function main(argv: string[]): Promise<number> {
       if (argv[1] !== "create") throw new UsageError(`unknown admin command; usage: ${ADMIN_CREATE_USAGE}`);
       console.log(await adminCreate(argv.slice(2), config));
       return 0;
+    case "audit": {
+      if (argv[1] !== "verify") throw new UsageError("unknown audit command; usage: warden audit verify");
+      const { ok, report } = await auditVerify(config);
+      (ok ? console.log : console.error)(report);
+      return ok ? 0 : 1;
+    }
     case "keys":
       if (argv[1] !== "rotate") throw new UsageError("unknown keys command; usage: warden keys rotate");
       console.log(await keysRotate(config));

@@ -198,6 +198,26 @@ const rows: Row[] = [
       return { path: "/v1/admin/revocations?limit=5", targets: [jti] };
     },
   },
+  ...(["GET /v1/audit", "GET /v1/audit/export"] as const).map(
+    (route): Row => ({
+      route,
+      roles: ADMIN,
+      ok: 200,
+      cross: 200,
+      build: (w) => {
+        const marker = `matrix-audit-${++serial}`;
+        w.ctx.deps.security.audit.record({
+          action: "user.create",
+          outcome: "success",
+          tenantId: TENANT_A,
+          actor: { type: "system", id: "matrix" },
+          target: { type: "user", id: marker },
+        });
+        return { path: `${route.slice(4)}?target=${marker}`, targets: [marker] };
+      },
+    }),
+  ),
+  { route: "GET /v1/audit/verify", roles: ADMIN, ok: 200, cross: 200, build: () => ({ path: "/v1/audit/verify" }) },
   {
     route: "POST /v1/admin/revocations/preview",
     roles: ADMIN,

@@ -20,6 +20,8 @@ export interface Security {
   readonly identity: IdentityService;
   readonly auth: AuthService;
   readonly audit: AuditHook;
+  /** The key the audit chain's HMACs use (AUDIT_KEY, or derived from the master key). */
+  readonly auditKey: Uint8Array;
   readonly keyRingOptions: KeyRingOptions;
 }
 
@@ -43,9 +45,10 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock;
   revocation.load();
   const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
-  const audit = new AuditTrail(db, auditKeyOf(config, secrets), clock);
+  const auditKey = auditKeyOf(config, secrets);
+  const audit = new AuditTrail(db, auditKey, clock);
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit });
-  return { secrets, keyRing, revocation, tokens, identity, auth, audit, keyRingOptions };
+  return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions };
 }
 
 /** Background upkeep: pick up key rotations made by other processes, purge expired revocations. */

@@ -1,0 +1,22 @@
+import { openDatabase } from "../../../db/client";
+import type { Config } from "../../config";
+import { deriveServerSecrets, loadMasterKey } from "../auth/server-secrets";
+import { auditKeyOf } from "../auth/setup";
+import { verifyChain } from "./verify";
+
+/** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
+export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
+  const db = openDatabase(config.dataDir);
+  try {
+    const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+    const report = verifyChain(db.$client, auditKeyOf(config, secrets));
+    const span = report.from > 0 ? ` after archived seq ${report.from}` : "";
+    if (report.ok) return { ok: true, report: `audit chain intact: ${report.checked} events${span}` };
+    return {
+      ok: false,
+      report: `audit chain BROKEN at seq ${report.brokenAt?.seq}: ${report.brokenAt?.reason} (${report.checked} events verified before it${span})`,
+    };
+  } finally {
+    db.$client.close();
+  }
+}

@@ -1,0 +1,98 @@
+import { Elysia } from "elysia";
+import type { Db } from "../../../db/client";
+import { ADMIN, authPlugin, type Principal } from "../../plugins/auth";
+import { requestIdOf } from "../../plugins/request-context";
+import type { Security } from "../auth/setup";
+import { AuditAction } from "./actions";
+import type { SecurityEvent } from "./hook";
+import { auditPage, auditQuery, chainReport, listQuery } from "./model";
+import { type AuditFilter, exportEvents, publicEvent, queryEvents } from "./query";
+import { verifyChain } from "./verify";
+
+/** Reading the trail, exporting it and verifying its chain: admin only, own tenant only, and each read is audited. */
+export const auditModule = (deps: { db: Db; security: Security }) => {
+  const { audit } = deps.security;
+  const sqlite = deps.db.$client;
+  const recordRead = (
+    principal: Principal,
+    action: SecurityEvent["action"],
+    requestId: string,
+    params: AuditFilter | object,
+  ) =>
+    audit.record({
+      action,
+      outcome: "success",
+      tenantId: principal.tid,
+      actor: { type: "user", id: principal.sub },
+      target: { type: "audit", id: principal.tid },
+      requestId,
+      params: params as Record<string, unknown>,
+    });
+
+  return new Elysia({ name: "audit-routes", tags: ["audit"] })
+    .use(authPlugin(deps.security.tokens, audit))
+    .get(
+      "/v1/audit",
+      ({ principal, query, set }) => {
+        const limit = query.limit ?? 50;
+        const rows = queryEvents(sqlite, principal.tid, query, query.cursor ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        const shown = rows.slice(0, limit);
+        recordRead(principal, AuditAction.auditRead, requestIdOf(set) ?? "", query);
+        return {
+          events: shown.map(publicEvent),
+          next_cursor: rows.length > limit ? (shown.at(-1)?.seq ?? null) : null,
+        };
+      },
+      {
+        auth: ADMIN,
+        query: listQuery,
+        response: auditPage,
+        detail: {
+          summary: "Audit events, newest first",
+          description: "Filters: actor id, action (prefix), target id, outcome, from/to. Cursor pagination by seq.",
+        },
+      },
+    )
+    .get(
+      "/v1/audit/export",
+      ({ principal, query, set }) => {
+        const stream = exportEvents(sqlite, principal.tid, query);
+        recordRead(principal, AuditAction.auditExported, requestIdOf(set) ?? "", query);
+        return new Response(stream, {
+          headers: {
+            "content-type": "application/x-ndjson",
+            "content-disposition": `attachment; filename="audit-${principal.tid}.ndjson"`,
+            "cache-control": "no-store",
+          },
+        });
+      },
+      {
+        auth: ADMIN,
+        query: auditQuery,
+        detail: { summary: "Export audit events as NDJSON (streamed)", description: "Same filters as GET /v1/audit." },
+      },
+    )
+    .get(
+      "/v1/audit/verify",
+      ({ principal, set }) => {
+        const report = verifyChain(sqlite, deps.security.auditKey);
+        recordRead(principal, AuditAction.auditVerified, requestIdOf(set) ?? "", {});
+        return {
+          ok: report.ok,
+          checked: report.checked,
+          from: report.from,
+          ...(report.brokenAt ? { broken_at: report.brokenAt.seq, reason: report.brokenAt.reason } : {}),
+          ...(report.head ? { head: report.head } : {}),
+        };
+      },
+      {
+        auth: ADMIN,
+        response: chainReport,
+        detail: {
+          summary: "Verify the audit chain",
+          description:
+            "Recomputes every link and names the first broken one. `ok: false` means the trail was tampered with.",
+        },
+      },
+    );
+};
