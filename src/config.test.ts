@@ -58,6 +58,8 @@ describe("loadConfig", () => {
     ["RATE_LIMIT_ENABLED", "maybe"],
     ["WEBHOOK_RETRY_SCHEDULE", "0,soon"],
     ["HTTP_BODY_LIMIT_BYTES", "1"],
+    ["AUDIT_RETENTION_DAYS", "-3"],
+    ["MASTER_KEY", "dG9vIHNob3J0"],
   ])("should reject %s=%p naming the variable", (name, value) => {
     let caught: unknown;
     try {

@@ -50,6 +50,8 @@ export interface Config {
     readonly allowPrivate: boolean;
   };
   readonly auditKey: string | undefined;
+  /** Days audit events stay in the database before they are archived to NDJSON; 0 keeps them forever. */
+  readonly auditRetentionDays: number;
   /** 32+ bytes (base64) from which the API-key pepper and the key-ring sealing key derive; unset = DATA_DIR/master.key. */
   readonly masterKey: Uint8Array | undefined;
 }
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate: boolean(env, "WEBHOOK_ALLOW_PRIVATE", !production),
     },
     auditKey: read(env, "AUDIT_KEY"),
+    auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 0, 0, 36_500),
     masterKey: masterKey(env),
   };
   if (production) assertProductionSafe(config);

@@ -5,6 +5,7 @@ import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
 import type { Worker } from "./lib/worker";
+import { startAuditRetention } from "./modules/audit/retention";
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { createMetrics } from "./plugins/metrics";
@@ -53,6 +54,9 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
   });
   const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
+  if (config.auditRetentionDays > 0) {
+    workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
