@@ -185,16 +185,7 @@ export class AuthService {
 
   /** Revokes the caller's session: its access tokens now, its refresh token for good. */
   logout(principal: AccessClaims, meta: RequestMeta): void {
-    this.revokeSessions(
-      [principal.sid],
-      principal.tid,
-      "logout",
-      this.event(AuditAction.logout, "success", meta, {
-        tenantId: principal.tid,
-        actor: { type: "user", id: principal.sub },
-        target: { type: "session", id: principal.sid },
-      }),
-    );
+    this.endOwnSession(principal, principal.sid, AuditAction.logout, "logout", meta);
   }
 
   /**
@@ -263,14 +254,24 @@ export class AuthService {
       .where(and(eq(sessions.id, sessionId), eq(sessions.tenantId, principal.tid), eq(sessions.userId, principal.sub)))
       .get();
     if (!session) throw notFound("No such session.");
+    this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
+  }
+
+  private endOwnSession(
+    principal: AccessClaims,
+    sessionId: string,
+    action: SecurityEvent["action"],
+    reason: string,
+    meta: RequestMeta,
+  ): void {
     this.revokeSessions(
-      [session.id],
-      session.tenantId,
-      "ended by its user",
-      this.event(AuditAction.sessionRevoked, "success", meta, {
+      [sessionId],
+      principal.tid,
+      reason,
+      this.event(action, "success", meta, {
         tenantId: principal.tid,
         actor: { type: "user", id: principal.sub },
-        target: { type: "session", id: session.id },
+        target: { type: "session", id: sessionId },
       }),
     );
   }
