@@ -26,6 +26,9 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
   // the last commits, which FULL would guard at one fsync per commit.
   sqlite.run("PRAGMA synchronous = NORMAL");
   sqlite.run("PRAGMA foreign_keys = ON");
+  // Without it, INSERT OR REPLACE deletes a conflicting row without firing DELETE triggers,
+  // which would slip past the audit trail's append-only guard.
+  sqlite.run("PRAGMA recursive_triggers = ON");
   if (options.migrate !== false) applyMigrations(sqlite, migrations);
   return drizzle({ client: sqlite, schema }) as Db;
 }

@@ -25,6 +25,25 @@ export function requestIdOf(set: { headers: Record<string, unknown> }): string |
   return typeof id === "string" ? id : undefined;
 }
 
+/** Who asked, as the audit trail records it. */
+export interface RequestMeta {
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string;
+}
+
+export function requestMetaOf(
+  request: Request,
+  set: { headers: Record<string, unknown> },
+  server: { requestIP(request: Request): { address: string } | null } | null,
+): RequestMeta {
+  return {
+    ip: server?.requestIP(request)?.address ?? null,
+    userAgent: request.headers.get("user-agent"),
+    requestId: requestIdOf(set) ?? "",
+  };
+}
+
 interface AfterResponse {
   request: Request;
   route: string;

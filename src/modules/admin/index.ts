@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { ADMIN, authPlugin } from "../../plugins/auth";
-import { requestIdOf } from "../../plugins/request-context";
+import { requestMetaOf } from "../../plugins/request-context";
 import { sessionList } from "../auth/model";
 import { publicSession } from "../auth/service";
 import type { Security } from "../auth/setup";
@@ -27,8 +27,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     .use(authPlugin(deps.security.tokens, deps.security.audit))
     .post(
       "/v1/admin/users",
-      async ({ principal, body, set }) => {
-        const created = await admin.createUser(principal, body, requestIdOf(set) ?? "");
+      async ({ principal, body, request, server, set }) => {
+        const created = await admin.createUser(principal, body, requestMetaOf(request, set, server));
         set.status = 201;
         return { user: publicUser(created.user), ...(created.password ? { password: created.password } : {}) };
       },
@@ -47,8 +47,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .post(
       "/v1/admin/users/:id/disable",
-      ({ principal, params, set }) =>
-        publicUser(admin.setUserDisabled(principal, params.id, true, requestIdOf(set) ?? "")),
+      ({ principal, params, request, server, set }) =>
+        publicUser(admin.setUserDisabled(principal, params.id, true, requestMetaOf(request, set, server))),
       {
         auth: ADMIN,
         params: idParams,
@@ -58,17 +58,17 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .post(
       "/v1/admin/users/:id/enable",
-      ({ principal, params, set }) =>
-        publicUser(admin.setUserDisabled(principal, params.id, false, requestIdOf(set) ?? "")),
+      ({ principal, params, request, server, set }) =>
+        publicUser(admin.setUserDisabled(principal, params.id, false, requestMetaOf(request, set, server))),
       { auth: ADMIN, params: idParams, response: user, detail: { summary: "Enable a user" } },
     )
     .post(
       "/v1/admin/api-keys",
-      ({ principal, body, set }) => {
+      ({ principal, body, request, server, set }) => {
         const created = admin.createApiKey(
           principal,
           { name: body.name, role: body.role, userId: body.user_id },
-          requestIdOf(set) ?? "",
+          requestMetaOf(request, set, server),
         );
         set.status = 201;
         return { api_key: created.secret, key: publicApiKey(created.key) };
@@ -87,8 +87,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .delete(
       "/v1/admin/api-keys/:id",
-      ({ principal, params, set }) => {
-        admin.revokeApiKey(principal, params.id, requestIdOf(set) ?? "");
+      ({ principal, params, request, server, set }) => {
+        admin.revokeApiKey(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
       { auth: ADMIN, params: idParams, detail: { summary: "Revoke an API key and the sessions opened with it" } },

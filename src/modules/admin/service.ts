@@ -4,6 +4,7 @@ import { type Role, sessions, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, notFound } from "../../lib/problem";
 import type { Principal } from "../../plugins/auth";
+import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
 import type { AuditHook, SecurityEvent } from "../audit/hook";
 import type { AuthService } from "../auth/service";
@@ -31,7 +32,7 @@ export class AdminService {
     this.audit = security.audit;
   }
 
-  async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, requestId: string) {
+  async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, meta: RequestMeta) {
     const credentials = await credentialsFor(input.password);
     const user = this.db.transaction((tx) => {
       const created = this.identity.createUser(tx, {
@@ -42,7 +43,7 @@ export class AdminService {
       });
       this.audit.append(
         tx,
-        this.event(admin, AuditAction.userCreated, { type: "user", id: created.id }, requestId, {
+        this.event(admin, AuditAction.userCreated, { type: "user", id: created.id }, meta, {
           email: created.email,
           role: created.role,
         }),
@@ -53,14 +54,14 @@ export class AdminService {
   }
 
   /** Disabling a user also revokes every token and session they hold. */
-  setUserDisabled(admin: Principal, userId: string, disabled: boolean, requestId: string) {
+  setUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
     let updated = user;
     const audited = this.event(
       admin,
       disabled ? AuditAction.userDisabled : AuditAction.userEnabled,
       { type: "user", id: user.id },
-      requestId,
+      meta,
     );
     if (disabled) {
       this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
@@ -76,7 +77,7 @@ export class AdminService {
     return updated;
   }
 
-  createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, requestId: string) {
+  createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, meta: RequestMeta) {
     const owner = this.identity.getUser(admin.tid, input.userId ?? admin.sub);
     const role = input.role ?? owner.role;
     if (RANK[role] > RANK[owner.role]) {
@@ -88,7 +89,7 @@ export class AdminService {
       const created = this.identity.createApiKey(tx, { tenantId: admin.tid, userId: owner.id, name: input.name, role });
       this.audit.append(
         tx,
-        this.event(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, requestId, {
+        this.event(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, meta, {
           name: input.name,
           role,
           user_id: owner.id,
@@ -99,7 +100,7 @@ export class AdminService {
   }
 
   /** Revokes the key and every session opened with it. */
-  revokeApiKey(admin: Principal, id: string, requestId: string) {
+  revokeApiKey(admin: Principal, id: string, meta: RequestMeta) {
     const live = this.db
       .select({ id: sessions.id })
       .from(sessions)
@@ -112,13 +113,13 @@ export class AdminService {
         key = this.identity.revokeApiKey(tx, admin.tid, id);
         for (const s of live)
           tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, s.id)).run();
-        this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, requestId));
+        this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, meta));
       },
     );
     return key;
   }
 
-  revokeByJti(admin: Principal, jti: string, requestId: string) {
+  revokeByJti(admin: Principal, jti: string, meta: RequestMeta) {
     const revocation = this.revocation.token(
       jti,
       admin.tid,
@@ -128,13 +129,13 @@ export class AdminService {
     this.revocation.commit([revocation], (tx) =>
       this.audit.append(
         tx,
-        this.event(admin, AuditAction.revocationCreated, { type: "token", id: jti }, requestId, { jti }),
+        this.event(admin, AuditAction.revocationCreated, { type: "token", id: jti }, meta, { jti }),
       ),
     );
     return { kind: "token" as const, id: jti };
   }
 
-  revokeSession(admin: Principal, sessionId: string, requestId: string) {
+  revokeSession(admin: Principal, sessionId: string, meta: RequestMeta) {
     const session = this.db
       .select()
       .from(sessions)
@@ -145,19 +146,19 @@ export class AdminService {
       [session.id],
       admin.tid,
       "revoked by an admin",
-      this.event(admin, AuditAction.revocationCreated, { type: "session", id: session.id }, requestId, {
+      this.event(admin, AuditAction.revocationCreated, { type: "session", id: session.id }, meta, {
         session_id: session.id,
       }),
     );
     return { kind: "session" as const, id: session.id };
   }
 
-  revokeUserTokens(admin: Principal, userId: string, requestId: string) {
+  revokeUserTokens(admin: Principal, userId: string, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
     this.revokeUser(admin.tid, user.id, "revoked by an admin", (tx) =>
       this.audit.append(
         tx,
-        this.event(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, requestId, {
+        this.event(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, meta, {
           user_id: user.id,
         }),
       ),
@@ -184,7 +185,7 @@ export class AdminService {
   }
 
   /** Carries out a confirmed bulk revocation. */
-  bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, requestId: string) {
+  bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, meta: RequestMeta) {
     const impact = this.bulkImpact(admin.tid, scope, role);
     const reason = scope === "tenant" ? "bulk revocation of the tenant" : `bulk revocation of role ${role}`;
     const revocations =
@@ -197,7 +198,7 @@ export class AdminService {
         tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, id)).run();
       this.audit.append(
         tx,
-        this.event(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, requestId, {
+        this.event(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, meta, {
           scope,
           role,
           users: impact.users.length,
@@ -222,7 +223,7 @@ export class AdminService {
     admin: Principal,
     action: SecurityEvent["action"],
     target: SecurityEvent["target"],
-    requestId: string,
+    meta: RequestMeta,
     params?: Record<string, unknown>,
   ): SecurityEvent {
     return {
@@ -231,8 +232,10 @@ export class AdminService {
       tenantId: admin.tid,
       actor: { type: "user", id: admin.sub },
       target,
-      requestId,
       params,
+      requestId: meta.requestId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
     };
   }
 
@@ -241,9 +244,9 @@ export class AdminService {
     admin: Principal,
     action: SecurityEvent["action"],
     target: SecurityEvent["target"],
-    requestId: string,
+    meta: RequestMeta,
     params?: Record<string, unknown>,
   ): void {
-    this.audit.record(this.event(admin, action, target, requestId, params));
+    this.audit.record(this.event(admin, action, target, meta, params));
   }
 }

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Db } from "../../../db/client";
 import { ADMIN, authPlugin, type Principal } from "../../plugins/auth";
-import { requestIdOf } from "../../plugins/request-context";
+import { type RequestMeta, requestMetaOf } from "../../plugins/request-context";
 import type { Security } from "../auth/setup";
 import { AuditAction } from "./actions";
 import type { SecurityEvent } from "./hook";
@@ -16,7 +16,7 @@ export const auditModule = (deps: { db: Db; security: Security }) => {
   const recordRead = (
     principal: Principal,
     action: SecurityEvent["action"],
-    requestId: string,
+    meta: RequestMeta,
     params: AuditFilter | object,
   ) =>
     audit.record({
@@ -25,19 +25,21 @@ export const auditModule = (deps: { db: Db; security: Security }) => {
       tenantId: principal.tid,
       actor: { type: "user", id: principal.sub },
       target: { type: "audit", id: principal.tid },
-      requestId,
       params: params as Record<string, unknown>,
+      requestId: meta.requestId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
     });
 
   return new Elysia({ name: "audit-routes", tags: ["audit"] })
     .use(authPlugin(deps.security.tokens, audit))
     .get(
       "/v1/audit",
-      ({ principal, query, set }) => {
+      ({ principal, query, request, server, set }) => {
         const limit = query.limit ?? 50;
         const rows = queryEvents(sqlite, principal.tid, query, query.cursor ?? Number.MAX_SAFE_INTEGER, limit + 1);
         const shown = rows.slice(0, limit);
-        recordRead(principal, AuditAction.auditRead, requestIdOf(set) ?? "", query);
+        recordRead(principal, AuditAction.auditRead, requestMetaOf(request, set, server), query);
         return {
           events: shown.map(publicEvent),
           next_cursor: rows.length > limit ? (shown.at(-1)?.seq ?? null) : null,
@@ -55,9 +57,9 @@ export const auditModule = (deps: { db: Db; security: Security }) => {
     )
     .get(
       "/v1/audit/export",
-      ({ principal, query, set }) => {
+      ({ principal, query, request, server, set }) => {
         const stream = exportEvents(sqlite, principal.tid, query);
-        recordRead(principal, AuditAction.auditExported, requestIdOf(set) ?? "", query);
+        recordRead(principal, AuditAction.auditExported, requestMetaOf(request, set, server), query);
         return new Response(stream, {
           headers: {
             "content-type": "application/x-ndjson",
@@ -74,9 +76,9 @@ export const auditModule = (deps: { db: Db; security: Security }) => {
     )
     .get(
       "/v1/audit/verify",
-      ({ principal, set }) => {
+      ({ principal, request, server, set }) => {
         const report = verifyChain(sqlite, deps.security.auditKey);
-        recordRead(principal, AuditAction.auditVerified, requestIdOf(set) ?? "", {});
+        recordRead(principal, AuditAction.auditVerified, requestMetaOf(request, set, server), {});
         return {
           ok: report.ok,
           checked: report.checked,

@@ -1,23 +1,11 @@
 import { Elysia, t } from "elysia";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
-import { requestIdOf } from "../../plugins/request-context";
+import { requestMetaOf } from "../../plugins/request-context";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
-import { oauthError, publicSession, type RequestMeta } from "./service";
+import { oauthError, publicSession } from "./service";
 import type { Security } from "./setup";
 
 const noStore = { "cache-control": "no-store", pragma: "no-cache" };
-
-function requestMeta(
-  request: Request,
-  set: { headers: Record<string, unknown> },
-  server: { requestIP(r: Request): { address: string } | null } | null,
-): RequestMeta {
-  return {
-    ip: server?.requestIP(request)?.address ?? null,
-    userAgent: request.headers.get("user-agent"),
-    requestId: requestIdOf(set) ?? "",
-  };
-}
 
 function required(body: Record<string, string | undefined>, field: string): string {
   const value = body[field];
@@ -42,7 +30,7 @@ export const authModule = (security: Security) =>
       "/v1/auth/token",
       async ({ body, request, set, server }) => {
         Object.assign(set.headers, noStore);
-        const meta = requestMeta(request, set, server);
+        const meta = requestMetaOf(request, set, server);
         switch (body.grant_type) {
           case "password":
             return security.auth.passwordGrant(
@@ -80,7 +68,7 @@ export const authModule = (security: Security) =>
     .post(
       "/v1/auth/revoke",
       async ({ body, request, set, server }) => {
-        await security.auth.revokeToken(body.token, requestMeta(request, set, server));
+        await security.auth.revokeToken(body.token, requestMetaOf(request, set, server));
         return {};
       },
       {
@@ -109,7 +97,7 @@ export const authModule = (security: Security) =>
     .post(
       "/v1/auth/logout",
       ({ principal, request, set, server }) => {
-        security.auth.logout(principal, requestMeta(request, set, server));
+        security.auth.logout(principal, requestMetaOf(request, set, server));
         set.status = 204;
       },
       { auth: ANY_ROLE, detail: { summary: "Revoke the caller's session (access and refresh)" } },
@@ -124,7 +112,7 @@ export const authModule = (security: Security) =>
     .delete(
       "/v1/auth/sessions/:id",
       ({ principal, params, request, set, server }) => {
-        security.auth.deleteOwnSession(principal, params.id, requestMeta(request, set, server));
+        security.auth.deleteOwnSession(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
       {

@@ -5,6 +5,7 @@ import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, notFound } from "../../lib/problem";
 import { randomToken, sha256Hex, ulid } from "../../lib/secrets";
+import type { RequestMeta } from "../../plugins/request-context";
 import type { IdentityService } from "../admin/identity";
 import { AuditAction } from "../audit/actions";
 import type { AuditHook, SecurityEvent } from "../audit/hook";
@@ -31,11 +32,7 @@ export function publicSession(session: Session, currentId: string) {
   };
 }
 
-export interface RequestMeta {
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  readonly requestId: string;
-}
+export type { RequestMeta };
 
 export interface TokenResponse {
   access_token: string;

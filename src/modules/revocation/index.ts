@@ -4,7 +4,7 @@ import type { Role } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { badRequest, HttpProblem } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
-import { requestIdOf } from "../../plugins/request-context";
+import { requestMetaOf } from "../../plugins/request-context";
 import { AdminService } from "../admin/service";
 import { AuditAction } from "../audit/actions";
 import type { Security } from "../auth/setup";
@@ -55,8 +55,8 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
     .use(authPlugin(deps.security.tokens, deps.security.audit))
     .post(
       "/v1/admin/revocations",
-      ({ principal, body, set }) => {
-        const requestId = requestIdOf(set) ?? "";
+      ({ principal, body, request, server, set }) => {
+        const requestId = requestMetaOf(request, set, server);
         const given = (["jti", "user_id", "session_id"] as const).filter((field) => body[field] !== undefined);
         if (given.length !== 1) {
           throw new HttpProblem(422, "validation", "Send exactly one of jti, user_id or session_id.", {
@@ -115,7 +115,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
     )
     .post(
       "/v1/admin/revocations/preview",
-      ({ principal, body, set }) => {
+      ({ principal, body, request, server, set }) => {
         if (body.scope === "role" && !body.role) {
           throw badRequest('scope "role" needs a role.', [
             { in: "body", field: "role", message: "required when scope is role" },
@@ -135,7 +135,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
           principal,
           AuditAction.bulkRevocationPreviewed,
           { type: body.scope, id: role ?? principal.tid },
-          requestIdOf(set) ?? "",
+          requestMetaOf(request, set, server),
         );
         return {
           scope: body.scope,
@@ -158,12 +158,12 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
     )
     .post(
       "/v1/admin/revocations/confirm",
-      ({ principal, body, set }) => {
-        const request = openConfirmToken(confirmKey, body.confirm_token, deps.clock.now(), {
+      ({ principal, body, request, server, set }) => {
+        const bulk = openConfirmToken(confirmKey, body.confirm_token, deps.clock.now(), {
           tenantId: principal.tid,
           actor: principal.sub,
         });
-        return { revoked: admin.bulkRevoke(principal, request.scope, request.role, requestIdOf(set) ?? "") };
+        return { revoked: admin.bulkRevoke(principal, bulk.scope, bulk.role, requestMetaOf(request, set, server)) };
       },
       {
         auth: ADMIN,
