@@ -4,7 +4,7 @@ import { HttpProblem } from "../lib/problem";
 import { AuditAction } from "../modules/audit/actions";
 import type { AuditHook } from "../modules/audit/hook";
 import { type AccessClaims, type AccessTokens, InvalidToken } from "../modules/auth/access-tokens";
-import { requestIdOf } from "./request-context";
+import { requestMetaOf } from "./request-context";
 
 export const ANY_ROLE: readonly Role[] = ROLES;
 export const ADMIN: readonly Role[] = ["admin"];
@@ -35,7 +35,14 @@ function unauthorized(description?: string): HttpProblem {
  * the token's tenant and the caller's role, and hands the handler a typed `principal`.
  */
 export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
-  const authorize = (principal: Principal, roles: readonly Role[], request: Request, set: Set, route: string) => {
+  const authorize = (
+    principal: Principal,
+    roles: readonly Role[],
+    request: Request,
+    set: Set,
+    route: string,
+    server: Server,
+  ) => {
     const client = request.headers.get("x-client-id");
     const denial =
       client !== null && client !== principal.tid
@@ -51,7 +58,7 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
         actor: { type: "user", id: principal.sub },
         target: { type: "route", id: `${request.method} ${route}` },
         reason: denial,
-        requestId: requestIdOf(set),
+        ...requestMetaOf(request, set, server),
       });
       throw new HttpProblem(403, "forbidden", denial);
     }
@@ -63,7 +70,7 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       detail: { security: [{ bearer: [] }] },
       // Not async: a token seen before is checked synchronously (cache, expiry, revocation);
       // only a first sighting waits for the signature check.
-      resolve({ request, set, route }) {
+      resolve({ request, set, route, server }) {
         const header = request.headers.get("authorization");
         if (header === null) throw unauthorized();
         const token = BEARER.exec(header)?.[1];
@@ -74,9 +81,9 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
         } catch (error) {
           throw asUnauthorized(error);
         }
-        if (cached) return authorize(cached, roles, request, set, route);
+        if (cached) return authorize(cached, roles, request, set, route, server);
         return tokens.verify(token).then(
-          (principal) => authorize(principal, roles, request, set, route),
+          (principal) => authorize(principal, roles, request, set, route, server),
           (error) => {
             throw asUnauthorized(error);
           },
@@ -87,6 +94,7 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
 };
 
 type Set = { headers: Record<string, unknown> };
+type Server = Parameters<typeof requestMetaOf>[2];
 
 function asUnauthorized(error: unknown): unknown {
   return error instanceof InvalidToken ? unauthorized(error.description) : error;

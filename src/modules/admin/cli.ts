@@ -54,6 +54,19 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
           name: "created by admin create",
           role,
         });
+        const common = { outcome: "success" as const, tenantId: tenant, actor };
+        audit.append(tx, {
+          ...common,
+          action: AuditAction.userCreated,
+          target: { type: "user", id: user.id },
+          params: { email, role },
+        });
+        audit.append(tx, {
+          ...common,
+          action: AuditAction.apiKeyCreated,
+          target: { type: "api_key", id: key.key.id },
+          params: { name: key.key.name, role, user_id: user.id },
+        });
         return { user, key };
       },
       { behavior: "immediate" },

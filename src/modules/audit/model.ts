@@ -3,7 +3,12 @@ import { dateTime } from "../auth/model";
 
 export const auditQuery = t.Object({
   actor: t.Optional(t.String({ maxLength: 128, description: "actor id (user, API key or `cli`)" })),
-  action: t.Optional(t.String({ maxLength: 64, description: "action name or prefix, e.g. `token.` or `auth.login`" })),
+  action: t.Optional(
+    t.String({
+      maxLength: 64,
+      description: "an action (`auth.login`, and its `auth.login.*` children) or, ending in a dot, a prefix (`token.`)",
+    }),
+  ),
   target: t.Optional(t.String({ maxLength: 128, description: "target id" })),
   outcome: t.Optional(t.Union([t.Literal("success"), t.Literal("failure"), t.Literal("denied")])),
   from: t.Optional(t.String({ format: "date-time", description: "inclusive" })),

@@ -3,9 +3,12 @@ import { openDatabase } from "../../../db/client";
 import { signingKeys } from "../../../db/schema";
 import type { Config, JwtAlg } from "../../config";
 import { systemClock } from "../../lib/clock";
+import { AuditAction } from "../audit/actions";
+import { AuditTrail } from "../audit/trail";
 import { CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { KeyRing, rotateKeys } from "./key-ring";
 import { deriveServerSecrets, loadMasterKey } from "./server-secrets";
+import { auditKeyOf } from "./setup";
 
 /**
  * `keys rotate`: promotes the published next key, keeps the old one verifying until its tokens
@@ -26,6 +29,14 @@ export async function keysRotate(config: Config): Promise<string> {
     };
     if (!existing) await KeyRing.open(options); // a fresh database: create the ring first
     const { current, next } = await rotateKeys(options);
+    new AuditTrail(db, auditKeyOf(config, secrets), systemClock).record({
+      action: AuditAction.keysRotated,
+      outcome: "success",
+      tenantId: null,
+      actor: { type: "system", id: "cli" },
+      target: { type: "signing_key", id: current },
+      reason: `${next} published as next`,
+    });
     return `signing key ${current} is now current; ${next} is published as next`;
   } finally {
     db.$client.close();
