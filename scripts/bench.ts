@@ -108,6 +108,18 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       connections: PASSWORD_CONNECTIONS,
     },
     {
+      // An audited admin write: the revocation and its audit event in one transaction, a new jti
+      // per request. scripts/bench-audit.ts compares it with the same build auditing nothing.
+      name: "revocation-create",
+      target: "service",
+      method: "POST",
+      path: "/v1/admin/revocations",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ jti: "bench-__N__" }),
+      uniqueMarker: "__N__",
+      expectedStatus: 201,
+    },
+    {
       name: "token-refresh",
       target: "service",
       method: "POST",

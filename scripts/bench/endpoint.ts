@@ -19,6 +19,11 @@ export interface Endpoint {
    * each present the refresh token they were just given (wrk cannot: a replayed one is reuse).
    */
   loader?: "wrk" | "refresh-chains";
+  /**
+   * A marker in `body` that wrk replaces with a per-request counter, for writes that must not
+   * repeat (a new jti per revocation). The before/after checks send the body as it is.
+   */
+  uniqueMarker?: string;
 }
 
 export function describe(endpoint: Pick<Endpoint, "name" | "method" | "path">): string {

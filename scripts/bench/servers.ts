@@ -16,14 +16,14 @@ export interface Server {
   child: Subprocess<"ignore", "ignore", "pipe">;
 }
 
-interface Launch {
+export interface Launch {
   name: string;
   readyPath: string;
   args: (port: number) => string[];
   env?: (port: number) => Record<string, string>;
 }
 
-function startServer(pin: Pinning | undefined, launch: Launch): Server {
+export function startServer(pin: Pinning | undefined, launch: Launch): Server {
   const port = freePort();
   const cmd = [...(pin?.server ?? []), process.execPath, ...launch.args(port)];
   // The service's access log (one JSON line per request) stays on, as in production, but goes nowhere.
@@ -41,19 +41,23 @@ export function startServers(pin: Pinning | undefined, dataDir: string): Record<
     name: "service (src/main.ts serve)",
     readyPath: "/health",
     args: () => [join(REPO_ROOT, "src", "main.ts"), "serve"],
-    // A clean environment, so a developer's REDIS_URL or NODE_ENV cannot silently change the numbers.
-    env: (port) => ({
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      HOST: LOOPBACK,
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "info",
-      // Every request comes from one IP; a limiter would turn each row into a measurement of 429s.
-      RATE_LIMIT_ENABLED: "false",
-    }),
+    env: (port) => serviceEnv(port, dataDir),
   });
   return { baseline, service };
+}
+
+/** A clean environment, so a developer's REDIS_URL or NODE_ENV cannot silently change the numbers. */
+export function serviceEnv(port: number, dataDir: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    HOST: LOOPBACK,
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "info",
+    // Every request comes from one IP; a limiter would turn each row into a measurement of 429s.
+    RATE_LIMIT_ENABLED: "false",
+  };
 }
 
 export async function waitUntilReady(server: Server): Promise<void> {

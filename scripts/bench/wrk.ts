@@ -40,6 +40,25 @@ function luaString(value: string): string {
   return `${out}"`;
 }
 
+/**
+ * A request() that puts a counter where the marker is, prefixed per wrk thread so that every
+ * body in a run is unique. wrk.format computes the Content-Length of each.
+ */
+function uniqueBodies(marker: string): string[] {
+  return [
+    "local threads = 0",
+    'function setup(thread) threads = threads + 1; thread:set("prefix", "t" .. threads .. "-") end',
+    "local counter = 0",
+    `local marker = ${luaString(marker)}`,
+    "function request()",
+    "  counter = counter + 1",
+    "  local at = string.find(wrk.body, marker, 1, true)",
+    '  local body = string.sub(wrk.body, 1, at - 1) .. (prefix or "") .. counter .. string.sub(wrk.body, at + #marker)',
+    "  return wrk.format(nil, nil, nil, body)",
+    "end",
+  ];
+}
+
 /** wrk only sends GET without a script; methods, headers and bodies go through a small Lua file. */
 function wrkScript(endpoint: Endpoint, dir: string): string | undefined {
   if (endpoint.method === "GET" && !endpoint.headers && endpoint.body === undefined) return undefined;
@@ -48,6 +67,8 @@ function wrkScript(endpoint: Endpoint, dir: string): string | undefined {
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`);
   }
+  if (endpoint.uniqueMarker !== undefined && endpoint.body !== undefined)
+    lines.push(...uniqueBodies(endpoint.uniqueMarker));
   const file = join(dir, `${endpoint.name}.lua`);
   writeFileSync(file, `${lines.join("\n")}\n`);
   return file;
