@@ -149,7 +149,7 @@ export const auditEvents = sqliteTable(
   "audit_events",
   {
     seq: integer("seq").primaryKey({ autoIncrement: true }),
-    id: text("id").notNull().unique(),
+    id: text("id").notNull(),
     ts: integer("ts").notNull(),
     tenantId: text("tenant_id"),
     actorType: text("actor_type").notNull(),
@@ -167,9 +167,13 @@ export const auditEvents = sqliteTable(
     prevHash: text("prev_hash").notNull(),
     hash: text("hash").notNull(),
   },
+  // Each filter of GET /v1/audit has an index ending in seq, so "newest first, LIMIT n" reads
+  // rows in order and stops; ts narrows a time range to a seq range first.
   (table) => [
     index("audit_events_tenant_seq").on(table.tenantId, table.seq),
     index("audit_events_tenant_action").on(table.tenantId, table.action, table.seq),
+    index("audit_events_tenant_actor").on(table.tenantId, table.actorId, table.seq),
+    index("audit_events_tenant_target").on(table.tenantId, table.targetId, table.seq),
     index("audit_events_tenant_ts").on(table.tenantId, table.ts),
   ],
 );

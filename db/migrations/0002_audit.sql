@@ -27,9 +27,10 @@ CREATE TABLE `audit_events` (
 	`hash` text NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `audit_events_id_unique` ON `audit_events` (`id`);--> statement-breakpoint
 CREATE INDEX `audit_events_tenant_seq` ON `audit_events` (`tenant_id`,`seq`);--> statement-breakpoint
 CREATE INDEX `audit_events_tenant_action` ON `audit_events` (`tenant_id`,`action`,`seq`);--> statement-breakpoint
+CREATE INDEX `audit_events_tenant_actor` ON `audit_events` (`tenant_id`,`actor_id`,`seq`);--> statement-breakpoint
+CREATE INDEX `audit_events_tenant_target` ON `audit_events` (`tenant_id`,`target_id`,`seq`);--> statement-breakpoint
 CREATE INDEX `audit_events_tenant_ts` ON `audit_events` (`tenant_id`,`ts`);--> statement-breakpoint
 CREATE TRIGGER `audit_events_no_update` BEFORE UPDATE ON `audit_events`
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;

@@ -41,6 +41,19 @@ function instant(value: string | undefined, field: string): number | undefined {
   return ms;
 }
 
+/** Beyond this many matches an action counts as common (see `queryEvents`). */
+const DENSE = 2000;
+
+function countUpTo(sqlite: Database, tenantId: string, [from, to]: [string, string]): number {
+  return (
+    sqlite
+      .query<{ n: number }, [string, string, string, number]>(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM audit_events WHERE tenant_id = ? AND action >= ? AND action < ? LIMIT ?)",
+      )
+      .get(tenantId, from, to, DENSE)?.n ?? 0
+  );
+}
+
 /**
  * A tenant's events, newest first, older than `beforeSeq`. Seq is the cursor, so pages stay
  * stable while new events arrive. The action prefix is a range, so it can use the index.
@@ -59,11 +72,19 @@ export function queryEvents(
     args.push(filter.actor);
   }
   if (filter.action !== undefined) {
-    // Dotted names form a hierarchy: `token.` is every token action, `auth.login` is that action
-    // (and any `auth.login.*`) but not `auth.login_failed`. Ranges, so the index serves them.
-    const prefix = filter.action.endsWith(".") ? filter.action : `${filter.action}.`;
-    where.push("(action = ? OR (action >= ? AND action < ?))");
-    args.push(filter.action, prefix, `${prefix}\uffff`);
+    // Dotted names form a hierarchy: `token.` is every token action; `auth.login` is that action
+    // and its `auth.login.*` children, but not `auth.login_failed` ('_' sorts after '.').
+    // One range, so the (tenant, action, seq) index serves it.
+    const base = filter.action.endsWith(".") ? filter.action.slice(0, -1) : filter.action;
+    const range: [string, string] = [base, `${base}.\uffff`];
+    // The action index helps only when the action is rare: it yields matches out of seq order, so
+    // they must all be sorted. A common action is found at once by walking seq backwards, and an
+    // actor or target index already walks in seq order. A capped count tells the two apart; a
+    // unary + keeps SQLite off the action index when walking is better.
+    const walk =
+      filter.actor !== undefined || filter.target !== undefined || countUpTo(sqlite, tenantId, range) >= DENSE;
+    where.push(walk ? "+action >= ? AND +action < ?" : "action >= ? AND action < ?");
+    args.push(...range);
   }
   if (filter.target !== undefined) {
     where.push("target_id = ?");
@@ -75,13 +96,16 @@ export function queryEvents(
   }
   const from = instant(filter.from, "from");
   const to = instant(filter.to, "to");
-  if (from !== undefined) {
-    where.push("ts >= ?");
-    args.push(from);
-  }
-  if (to !== undefined) {
-    where.push("ts < ?");
-    args.push(to);
+  if (from !== undefined || to !== undefined) {
+    // A time range becomes a seq range through the (tenant, ts) index (seq is the rowid, so
+    // this reads the index alone); the ts test stays, for events whose clocks disagreed.
+    const bounds = sqlite
+      .query<{ lo: number | null; hi: number | null }, [string, number, number]>(
+        "SELECT min(seq) AS lo, max(seq) AS hi FROM audit_events WHERE tenant_id = ? AND ts >= ? AND ts < ?",
+      )
+      .get(tenantId, from ?? 0, to ?? Number.MAX_SAFE_INTEGER);
+    where.push("seq BETWEEN ? AND ?", "ts >= ? AND ts < ?");
+    args.push(bounds?.lo ?? 0, bounds?.hi ?? -1, from ?? 0, to ?? Number.MAX_SAFE_INTEGER);
   }
   const sql = `SELECT * FROM audit_events WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT ?`;
   return sqlite.query<AuditRow, (string | number)[]>(sql).all(...args, limit);
