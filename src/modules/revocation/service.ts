@@ -1,3 +1,4 @@
+import type { Statement } from "bun:sqlite";
 import { gt } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { revocationCutoffs, revokedTokens } from "../../../db/schema";
@@ -28,9 +29,6 @@ export type Revocation =
       reason: string;
     };
 
-/** Anything shaped like the db or a transaction of it. */
-type Writer = Pick<Db, "insert">;
-
 /**
  * SQLite is the record; memory is the check. Revoked jtis and "revoked before" cut-offs load
  * into maps at boot; a revocation commits to SQLite first, then updates the maps, so the very
@@ -45,12 +43,23 @@ export class RevocationService {
   private tenants = new Map<string, number>();
   private publisher: ((revocation: Revocation) => void) | undefined;
 
+  private readonly insertToken: Statement;
+  private readonly upsertCutoff: Statement;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     /** Longest access-token lifetime plus clock skew: after that, a revocation has nothing left to stop. */
     readonly coverMs: number,
-  ) {}
+  ) {
+    this.insertToken = db.$client.query(
+      "INSERT INTO revoked_tokens (tenant_id, jti, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.upsertCutoff = db.$client.query(
+      `INSERT INTO revocation_cutoffs (scope, subject, tenant_id, cutoff_at, expires_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (scope, subject) DO UPDATE SET cutoff_at = excluded.cutoff_at, expires_at = excluded.expires_at, reason = excluded.reason`,
+    );
+  }
 
   /** (Re)builds the maps from SQLite: at boot, and after missing published events. */
   load(): void {
@@ -98,36 +107,23 @@ export class RevocationService {
     return { kind: "cutoff", scope, subject, tenantId, at, expiresAt: at + this.coverMs, reason };
   }
 
-  /** Writes the revocation inside the caller's transaction; call `apply` once it has committed. */
-  record(tx: Writer, revocation: Revocation): void {
+  /**
+   * Writes the revocation inside the caller's transaction (it shares the connection); call
+   * `apply` once it has committed. Prepared once: revocations sit on admin and logout paths.
+   */
+  record(_tx: unknown, revocation: Revocation): void {
     if (revocation.kind === "token") {
-      tx.insert(revokedTokens)
-        .values({
-          jti: revocation.jti,
-          tenantId: revocation.tenantId,
-          revokedAt: revocation.at,
-          expiresAt: revocation.expiresAt,
-          reason: revocation.reason,
-        })
-        .onConflictDoNothing()
-        .run();
+      this.insertToken.run(revocation.tenantId, revocation.jti, revocation.at, revocation.expiresAt, revocation.reason);
       return;
     }
-    const row = {
-      scope: revocation.scope,
-      subject: revocation.subject,
-      tenantId: revocation.tenantId,
-      cutoffAt: revocation.at,
-      expiresAt: revocation.expiresAt,
-      reason: revocation.reason,
-    };
-    tx.insert(revocationCutoffs)
-      .values(row)
-      .onConflictDoUpdate({
-        target: [revocationCutoffs.scope, revocationCutoffs.subject],
-        set: { cutoffAt: row.cutoffAt, expiresAt: row.expiresAt, reason: row.reason },
-      })
-      .run();
+    this.upsertCutoff.run(
+      revocation.scope,
+      revocation.subject,
+      revocation.tenantId,
+      revocation.at,
+      revocation.expiresAt,
+      revocation.reason,
+    );
   }
 
   /**
@@ -135,13 +131,14 @@ export class RevocationService {
    * them effective here and tells other nodes. A 2xx after this means the next request sees it.
    */
   commit(revocations: readonly Revocation[], alongside?: (tx: Db) => void): void {
-    this.db.transaction(
-      (tx) => {
-        for (const revocation of revocations) this.record(tx as unknown as Db, revocation);
-        alongside?.(tx as unknown as Db);
-      },
-      { behavior: "immediate" },
-    );
+    // bun:sqlite's own transaction (lighter than drizzle's); statements on the same connection,
+    // drizzle's included, join it.
+    this.db.$client
+      .transaction(() => {
+        for (const revocation of revocations) this.record(this.db, revocation);
+        alongside?.(this.db);
+      })
+      .immediate();
     for (const revocation of revocations) {
       this.apply(revocation);
       this.publisher?.(revocation);
