@@ -47,8 +47,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .post(
       "/v1/admin/users/:id/disable",
-      ({ principal, params, request, server, set }) =>
-        publicUser(admin.setUserDisabled(principal, params.id, true, requestMetaOf(request, set, server))),
+      async ({ principal, params, request, server, set }) =>
+        publicUser(await admin.setUserDisabled(principal, params.id, true, requestMetaOf(request, set, server))),
       {
         auth: ADMIN,
         params: idParams,
@@ -58,8 +58,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .post(
       "/v1/admin/users/:id/enable",
-      ({ principal, params, request, server, set }) =>
-        publicUser(admin.setUserDisabled(principal, params.id, false, requestMetaOf(request, set, server))),
+      async ({ principal, params, request, server, set }) =>
+        publicUser(await admin.setUserDisabled(principal, params.id, false, requestMetaOf(request, set, server))),
       { auth: ADMIN, params: idParams, response: user, detail: { summary: "Enable a user" } },
     )
     .post(
@@ -87,8 +87,8 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
     )
     .delete(
       "/v1/admin/api-keys/:id",
-      ({ principal, params, request, server, set }) => {
-        admin.revokeApiKey(principal, params.id, requestMetaOf(request, set, server));
+      async ({ principal, params, request, server, set }) => {
+        await admin.revokeApiKey(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
       { auth: ADMIN, params: idParams, detail: { summary: "Revoke an API key and the sessions opened with it" } },

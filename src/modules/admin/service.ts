@@ -54,7 +54,7 @@ export class AdminService {
   }
 
   /** Disabling a user also revokes every token and session they hold. */
-  setUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
+  async setUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
     let updated = user;
     const audited = this.event(
@@ -64,7 +64,7 @@ export class AdminService {
       meta,
     );
     if (disabled) {
-      this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
+      await this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
         updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
         this.audit.append(tx, audited);
       });
@@ -100,14 +100,14 @@ export class AdminService {
   }
 
   /** Revokes the key and every session opened with it. */
-  revokeApiKey(admin: Principal, id: string, meta: RequestMeta) {
+  async revokeApiKey(admin: Principal, id: string, meta: RequestMeta) {
     const live = this.db
       .select({ id: sessions.id })
       .from(sessions)
       .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.apiKeyId, id), isNull(sessions.revokedAt)))
       .all();
     let key: ReturnType<IdentityService["revokeApiKey"]> | undefined;
-    this.revocation.commit(
+    await this.revocation.commitBatched(
       live.map((s) => this.revocation.cutoff("session", s.id, admin.tid, "API key revoked")),
       (tx) => {
         key = this.identity.revokeApiKey(tx, admin.tid, id);
@@ -119,14 +119,14 @@ export class AdminService {
     return key;
   }
 
-  revokeByJti(admin: Principal, jti: string, meta: RequestMeta) {
+  async revokeByJti(admin: Principal, jti: string, meta: RequestMeta) {
     const revocation = this.revocation.token(
       jti,
       admin.tid,
       this.clock.now() + this.revocation.coverMs,
       "revoked by an admin",
     );
-    this.revocation.commit([revocation], (tx) =>
+    await this.revocation.commitBatched([revocation], (tx) =>
       this.audit.append(
         tx,
         this.event(admin, AuditAction.revocationCreated, { type: "token", id: jti }, meta, { jti }),
@@ -135,14 +135,14 @@ export class AdminService {
     return { kind: "token" as const, id: jti };
   }
 
-  revokeSession(admin: Principal, sessionId: string, meta: RequestMeta) {
+  async revokeSession(admin: Principal, sessionId: string, meta: RequestMeta) {
     const session = this.db
       .select()
       .from(sessions)
       .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.id, sessionId)))
       .get();
     if (!session) throw notFound("No such session in this tenant.");
-    this.auth.revokeSessions(
+    await this.auth.revokeSessions(
       [session.id],
       admin.tid,
       "revoked by an admin",
@@ -153,9 +153,9 @@ export class AdminService {
     return { kind: "session" as const, id: session.id };
   }
 
-  revokeUserTokens(admin: Principal, userId: string, meta: RequestMeta) {
+  async revokeUserTokens(admin: Principal, userId: string, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
-    this.revokeUser(admin.tid, user.id, "revoked by an admin", (tx) =>
+    await this.revokeUser(admin.tid, user.id, "revoked by an admin", (tx) =>
       this.audit.append(
         tx,
         this.event(admin, AuditAction.revocationCreated, { type: "user", id: user.id }, meta, {
@@ -185,7 +185,7 @@ export class AdminService {
   }
 
   /** Carries out a confirmed bulk revocation. */
-  bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, meta: RequestMeta) {
+  async bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, meta: RequestMeta) {
     const impact = this.bulkImpact(admin.tid, scope, role);
     const reason = scope === "tenant" ? "bulk revocation of the tenant" : `bulk revocation of role ${role}`;
     const revocations =
@@ -193,7 +193,7 @@ export class AdminService {
         ? [this.revocation.cutoff("tenant", admin.tid, admin.tid, reason)]
         : impact.users.map((id) => this.revocation.cutoff("user", id, admin.tid, reason));
     revocations.push(...impact.sessions.map((id) => this.revocation.cutoff("session", id, admin.tid, reason)));
-    this.revocation.commit(revocations, (tx) => {
+    await this.revocation.commitBatched(revocations, (tx) => {
       for (const id of impact.sessions)
         tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, id)).run();
       this.audit.append(
@@ -209,8 +209,8 @@ export class AdminService {
     return { users: impact.users.length, sessions: impact.sessions.length };
   }
 
-  private revokeUser(tenantId: string, userId: string, reason: string, alongside?: (tx: Db) => void): void {
-    this.revocation.commit([this.revocation.cutoff("user", userId, tenantId, reason)], (tx) => {
+  private revokeUser(tenantId: string, userId: string, reason: string, alongside?: (tx: Db) => void): Promise<void> {
+    return this.revocation.commitBatched([this.revocation.cutoff("user", userId, tenantId, reason)], (tx) => {
       tx.update(sessions)
         .set({ revokedAt: this.clock.now() })
         .where(and(eq(sessions.tenantId, tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))

@@ -96,8 +96,8 @@ export const authModule = (security: Security) =>
     )
     .post(
       "/v1/auth/logout",
-      ({ principal, request, set, server }) => {
-        security.auth.logout(principal, requestMetaOf(request, set, server));
+      async ({ principal, request, set, server }) => {
+        await security.auth.logout(principal, requestMetaOf(request, set, server));
         set.status = 204;
       },
       { auth: ANY_ROLE, detail: { summary: "Revoke the caller's session (access and refresh)" } },
@@ -111,8 +111,8 @@ export const authModule = (security: Security) =>
     )
     .delete(
       "/v1/auth/sessions/:id",
-      ({ principal, params, request, set, server }) => {
-        security.auth.deleteOwnSession(principal, params.id, requestMetaOf(request, set, server));
+      async ({ principal, params, request, set, server }) => {
+        await security.auth.deleteOwnSession(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
       {

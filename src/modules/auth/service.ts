@@ -181,8 +181,8 @@ export class AuthService {
   }
 
   /** Revokes the caller's session: its access tokens now, its refresh token for good. */
-  logout(principal: AccessClaims, meta: RequestMeta): void {
-    this.endOwnSession(principal, principal.sid, AuditAction.logout, "logout", meta);
+  logout(principal: AccessClaims, meta: RequestMeta): Promise<void> {
+    return this.endOwnSession(principal, principal.sid, AuditAction.logout, "logout", meta);
   }
 
   /**
@@ -194,7 +194,7 @@ export class AuthService {
       const row = this.queries.refreshByHash.get({ hash: sha256Hex(token) });
       const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
       if (!session) return;
-      this.revokeSessions(
+      await this.revokeSessions(
         [session.id],
         session.tenantId,
         "refresh token revoked",
@@ -210,7 +210,7 @@ export class AuthService {
     if (!claims) return;
     const { revocation } = this.deps;
     const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
-    revocation.commit([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
+    await revocation.commitBatched([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
       this.deps.audit.append(
         tx,
         this.event(AuditAction.tokenRevoked, "success", meta, {
@@ -244,14 +244,14 @@ export class AuthService {
   }
 
   /** Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". */
-  deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): void {
+  async deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): Promise<void> {
     const session = this.deps.db
       .select()
       .from(sessions)
       .where(and(eq(sessions.id, sessionId), eq(sessions.tenantId, principal.tid), eq(sessions.userId, principal.sub)))
       .get();
     if (!session) throw notFound("No such session.");
-    this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
+    await this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
   }
 
   private endOwnSession(
@@ -260,8 +260,8 @@ export class AuthService {
     action: SecurityEvent["action"],
     reason: string,
     meta: RequestMeta,
-  ): void {
-    this.revokeSessions(
+  ): Promise<void> {
+    return this.revokeSessions(
       [sessionId],
       principal.tid,
       reason,
@@ -274,9 +274,14 @@ export class AuthService {
   }
 
   /** Cut-offs for the sessions' access tokens and `revoked_at` for their refresh tokens, in one commit. */
-  revokeSessions(sessionIds: readonly string[], tenantId: string, reason: string, audited: SecurityEvent): void {
+  revokeSessions(
+    sessionIds: readonly string[],
+    tenantId: string,
+    reason: string,
+    audited: SecurityEvent,
+  ): Promise<void> {
     const { revocation, clock } = this.deps;
-    revocation.commit(
+    return revocation.commitBatched(
       sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
       (tx) => {
         for (const id of sessionIds) {
@@ -290,8 +295,8 @@ export class AuthService {
     );
   }
 
-  private refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): never {
-    this.revokeSessions(
+  private async refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): Promise<never> {
+    await this.revokeSessions(
       [session.id],
       session.tenantId,
       "refresh token reused",

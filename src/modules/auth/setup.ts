@@ -3,6 +3,7 @@ import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
+import { WriteBatcher } from "../../lib/write-batcher";
 import { IdentityService } from "../admin/identity";
 import type { AuditHook } from "../audit/hook";
 import { AuditTrail } from "../audit/trail";
@@ -41,7 +42,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock;
     retireAfterMs: coverMs,
   };
   const keyRing = await KeyRing.open(keyRingOptions);
-  const revocation = new RevocationService(db, clock, coverMs);
+  const revocation = new RevocationService(db, clock, coverMs, new WriteBatcher(db.$client));
   revocation.load();
   const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);

@@ -55,8 +55,8 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
     .use(authPlugin(deps.security.tokens, deps.security.audit))
     .post(
       "/v1/admin/revocations",
-      ({ principal, body, request, server, set }) => {
-        const requestId = requestMetaOf(request, set, server);
+      async ({ principal, body, request, server, set }) => {
+        const meta = requestMetaOf(request, set, server);
         const given = (["jti", "user_id", "session_id"] as const).filter((field) => body[field] !== undefined);
         if (given.length !== 1) {
           throw new HttpProblem(422, "validation", "Send exactly one of jti, user_id or session_id.", {
@@ -68,9 +68,9 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
           });
         }
         set.status = 201;
-        if (body.jti) return admin.revokeByJti(principal, body.jti, requestId);
-        if (body.user_id) return admin.revokeUserTokens(principal, body.user_id, requestId);
-        return admin.revokeSession(principal, body.session_id ?? "", requestId);
+        if (body.jti) return await admin.revokeByJti(principal, body.jti, meta);
+        if (body.user_id) return await admin.revokeUserTokens(principal, body.user_id, meta);
+        return await admin.revokeSession(principal, body.session_id ?? "", meta);
       },
       {
         auth: ADMIN,
@@ -158,12 +158,14 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
     )
     .post(
       "/v1/admin/revocations/confirm",
-      ({ principal, body, request, server, set }) => {
+      async ({ principal, body, request, server, set }) => {
         const bulk = openConfirmToken(confirmKey, body.confirm_token, deps.clock.now(), {
           tenantId: principal.tid,
           actor: principal.sub,
         });
-        return { revoked: admin.bulkRevoke(principal, bulk.scope, bulk.role, requestMetaOf(request, set, server)) };
+        return {
+          revoked: await admin.bulkRevoke(principal, bulk.scope, bulk.role, requestMetaOf(request, set, server)),
+        };
       },
       {
         auth: ADMIN,

@@ -3,6 +3,7 @@ import { gt } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { revocationCutoffs, revokedTokens } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
+import type { WriteBatcher } from "../../lib/write-batcher";
 
 /** What a revocation check needs from a verified access token. */
 export interface RevocableClaims {
@@ -51,6 +52,7 @@ export class RevocationService {
     private readonly clock: Clock,
     /** Longest access-token lifetime plus clock skew: after that, a revocation has nothing left to stop. */
     readonly coverMs: number,
+    private readonly batcher?: WriteBatcher,
   ) {
     this.insertToken = db.$client.query(
       "INSERT INTO revoked_tokens (tenant_id, jti, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -133,12 +135,26 @@ export class RevocationService {
   commit(revocations: readonly Revocation[], alongside?: (tx: Db) => void): void {
     // bun:sqlite's own transaction (lighter than drizzle's); statements on the same connection,
     // drizzle's included, join it.
-    this.db.$client
-      .transaction(() => {
-        for (const revocation of revocations) this.record(this.db, revocation);
-        alongside?.(this.db);
-      })
-      .immediate();
+    this.db.$client.transaction(() => this.write(revocations, alongside)).immediate();
+    this.afterCommit(revocations);
+  }
+
+  /**
+   * The same, through the group-commit batcher: request handlers await it, so concurrent
+   * revocations share one COMMIT, and the maps change only once it is on disk.
+   */
+  async commitBatched(revocations: readonly Revocation[], alongside?: (tx: Db) => void): Promise<void> {
+    if (!this.batcher) return this.commit(revocations, alongside);
+    await this.batcher.run(() => this.write(revocations, alongside));
+    this.afterCommit(revocations);
+  }
+
+  private write(revocations: readonly Revocation[], alongside?: (tx: Db) => void): void {
+    for (const revocation of revocations) this.record(this.db, revocation);
+    alongside?.(this.db);
+  }
+
+  private afterCommit(revocations: readonly Revocation[]): void {
     for (const revocation of revocations) {
       this.apply(revocation);
       this.publisher?.(revocation);
