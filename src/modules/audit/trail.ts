@@ -30,24 +30,32 @@ export interface AuditRow {
   hash: string;
 }
 
-/** The exact bytes a link's HMAC covers: everything but the hashes themselves, in canonical form. */
-export function canonicalEvent(row: Omit<AuditRow, "hash" | "prev_hash">): string {
-  return canonicalJson({
-    seq: row.seq,
-    id: row.id,
-    ts: row.ts,
-    tenant_id: row.tenant_id,
-    actor: { type: row.actor_type, id: row.actor_id },
+/**
+ * The exact bytes a link's HMAC covers: everything but the hashes themselves, as canonical JSON.
+ * The envelope's keys are written in sorted order so plain JSON.stringify is canonical for it;
+ * `params` (any shape) goes through canonicalJson. `params` may be given parsed, to save a parse.
+ */
+export function canonicalEvent(
+  row: Omit<AuditRow, "hash" | "prev_hash">,
+  params: unknown = JSON.parse(row.params),
+): string {
+  const envelope = JSON.stringify({
     action: row.action,
-    target: { type: row.target_type, id: row.target_id },
-    outcome: row.outcome,
-    reason: row.reason,
+    actor: { id: row.actor_id, type: row.actor_type },
+    id: row.id,
     ip: row.ip,
-    user_agent: row.user_agent,
-    request_id: row.request_id,
+    outcome: row.outcome,
+    params: null,
     params_hash: row.params_hash,
-    params: JSON.parse(row.params),
+    reason: row.reason,
+    request_id: row.request_id,
+    seq: row.seq,
+    target: { id: row.target_id, type: row.target_type },
+    tenant_id: row.tenant_id,
+    ts: row.ts,
+    user_agent: row.user_agent,
   });
+  return envelope.replace('"params":null', `"params":${canonicalJson(params)}`);
 }
 
 export function linkHash(key: Uint8Array, prevHash: string, canonical: string): string {
@@ -76,8 +84,7 @@ export class AuditTrail implements AuditHook {
     this.insert = sqlite.query(
       `INSERT INTO audit_events (seq, id, ts, tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
          reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
-       VALUES ($seq, $id, $ts, $tenant_id, $actor_type, $actor_id, $action, $target_type, $target_id, $outcome,
-         $reason, $ip, $user_agent, $request_id, $params_hash, $params, $prev_hash, $hash)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -86,11 +93,13 @@ export class AuditTrail implements AuditHook {
     if (!this.db.$client.inTransaction)
       throw new Error("audit events are appended inside the transaction of their change");
     const previous = this.last.get() ?? this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH };
-    const params = JSON.stringify(redactParams(event.action, event.params));
+    const redacted = redactParams(event.action, event.params);
+    const params = canonicalJson(redacted);
+    const now = this.clock.now();
     const row: Omit<AuditRow, "hash" | "prev_hash"> = {
       seq: previous.seq + 1,
-      id: ulid(this.clock.now()),
-      ts: this.clock.now(),
+      id: ulid(now),
+      ts: now,
       tenant_id: event.tenantId,
       actor_type: event.actor.type,
       actor_id: event.actor.id,
@@ -102,13 +111,30 @@ export class AuditTrail implements AuditHook {
       ip: event.ip ?? null,
       user_agent: event.userAgent?.slice(0, 256) ?? null,
       request_id: event.requestId ?? null,
-      params_hash: sha256Hex(canonicalJson(JSON.parse(params))),
+      params_hash: sha256Hex(params),
       params,
     };
-    const hash = linkHash(this.key, previous.hash, canonicalEvent(row));
-    const bind: Record<string, unknown> = { prev_hash: previous.hash, hash };
-    for (const [name, value] of Object.entries(row)) bind[name] = value;
-    this.insert.run(bind as never);
+    const hash = linkHash(this.key, previous.hash, canonicalEvent(row, redacted));
+    this.insert.run(
+      row.seq,
+      row.id,
+      row.ts,
+      row.tenant_id,
+      row.actor_type,
+      row.actor_id,
+      row.action,
+      row.target_type,
+      row.target_id,
+      row.outcome,
+      row.reason,
+      row.ip,
+      row.user_agent,
+      row.request_id,
+      row.params_hash,
+      row.params,
+      previous.hash,
+      hash,
+    );
   }
 
   record(event: SecurityEvent): void {
