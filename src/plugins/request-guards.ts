@@ -63,9 +63,14 @@ export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes
       }
     });
 
-/** Reads the body chunk by chunk and gives up as soon as it passes the limit, never buffering more. */
+/**
+ * The body as text, never buffering more than the limit. A declared Content-Length was already
+ * checked against it, and HTTP/1.1 framing stops the body there, so the native reader is safe;
+ * a chunked body is read chunk by chunk and abandoned as soon as it passes the limit.
+ */
 async function readText(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
+  if (request.headers.has("content-length")) return request.text();
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;
