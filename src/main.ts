@@ -2,12 +2,12 @@
 import { openDatabase } from "../db/client";
 import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
-import { createLogger, flushLogger } from "./lib/logger";
+import { createLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
 import { auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
 import { DOCS_PATH } from "./plugins/docs";
-import { startRuntime } from "./runtime";
+import { exitOnSignals, startRuntime } from "./runtime";
 
 const USAGE = `warden ${VERSION}
 
@@ -33,27 +33,7 @@ async function serve(config: Config): Promise<void> {
     `listening on ${runtime.url.href} (Swagger UI: ${docs})`,
   );
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      log.warn({ signal }, "second signal: exiting now");
-      // At once means at once: the log line gets a moment, not a wait.
-      setTimeout(() => process.exit(130), 50).unref();
-      void flushLogger(log).then(() => process.exit(130));
-      return;
-    }
-    runtime.shutdown(signal).then(
-      () => process.exit(0),
-      async (error) => {
-        log.error({ err: error }, "shutdown failed");
-        await flushLogger(log);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  exitOnSignals(runtime, log);
 }
 
 function migrate(config: Config): void {

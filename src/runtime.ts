@@ -107,3 +107,30 @@ function displayHost(host: string): string {
   if (host === "0.0.0.0" || host === "::") return "localhost";
   return host.includes(":") ? `[${host}]` : host;
 }
+
+/**
+ * SIGTERM/SIGINT: graceful shutdown, then exit 0 (1 if shutdown failed). A second signal exits
+ * at once (130), giving its log line a moment but not a wait.
+ */
+export function exitOnSignals(runtime: Runtime, log: Logger): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, "second signal: exiting now");
+      setTimeout(() => process.exit(130), 50).unref();
+      void flushLogger(log).then(() => process.exit(130));
+      return;
+    }
+    runtime.shutdown(signal).then(
+      () => process.exit(0),
+      async (error) => {
+        log.error({ err: error }, "shutdown failed");
+        await flushLogger(log);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}

@@ -12,9 +12,9 @@
  */
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createLogger, flushLogger } from "../../src/lib/logger.ts";
+import { createLogger } from "../../src/lib/logger.ts";
 import type { AuditHook } from "../../src/modules/audit/hook.ts";
-import { openDeps, serve } from "../../src/runtime.ts";
+import { exitOnSignals, openDeps, serve } from "../../src/runtime.ts";
 
 const noAudit: AuditHook = {
   append() {},
@@ -28,15 +28,4 @@ const deps = { ...opened, security: { ...opened.security, audit: noAudit } };
 const runtime = serve(createApp(deps), deps);
 log.warn({ url: runtime.url.href }, "listening WITHOUT an audit trail (bench only)");
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.on(signal, () => {
-    runtime.shutdown(signal).then(
-      () => process.exit(0),
-      async (error) => {
-        log.error({ err: error }, "shutdown failed");
-        await flushLogger(log);
-        process.exit(1);
-      },
-    );
-  });
-}
+exitOnSignals(runtime, log);
