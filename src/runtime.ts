@@ -30,7 +30,7 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   redis
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
-  const security = await openSecurity({ config, db, clock, log });
+  const security = await openSecurity({ config, db, clock });
   return { config, db, redis, log, clock, metrics: createMetrics(), security };
 }
 

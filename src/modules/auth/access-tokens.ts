@@ -89,7 +89,7 @@ export class AccessTokens {
     if (cached) return cached;
     const claims = await this.verifySignature(token);
     this.remember(token, claims);
-    return this.checkLive(token, claims);
+    return this.checkLive(claims);
   }
 
   /**
@@ -99,10 +99,10 @@ export class AccessTokens {
    */
   verifyCached(token: string): AccessClaims | undefined {
     const claims = this.cache.get(token);
-    return claims === undefined ? undefined : this.checkLive(token, claims);
+    return claims === undefined ? undefined : this.checkLive(claims);
   }
 
-  private checkLive(token: string, claims: Verified): AccessClaims {
+  private checkLive(claims: Verified): AccessClaims {
     // Expired entries stay cached (the oldest go first anyway), so a client replaying a stale
     // token is refused without another signature check.
     if (claims.exp + CLOCK_SKEW_SECONDS <= this.clock.now() / 1000) throw new InvalidToken("the token has expired");

@@ -30,8 +30,8 @@ const KEY_RING_RELOAD_MS = 10_000;
 const REVOCATION_PURGE_MS = 60_000;
 
 /** Everything identity needs, opened once per process: key ring, revocation maps, services. */
-export async function openSecurity(deps: { config: Config; db: Db; clock: Clock; log: Logger }): Promise<Security> {
-  const { config, db, clock, log } = deps;
+export async function openSecurity(deps: { config: Config; db: Db; clock: Clock }): Promise<Security> {
+  const { config, db, clock } = deps;
   const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
   const coverMs = (config.jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000;
   const keyRingOptions: KeyRingOptions = {
