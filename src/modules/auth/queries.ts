@@ -38,6 +38,16 @@ export function prepareAuthQueries(db: Db) {
       .from(refreshTokens)
       .where(eq(refreshTokens.hash, sql.placeholder("hash")))
       .prepare(),
+    insertSession: db.$client.query(
+      `INSERT INTO sessions (id, tenant_id, user_id, api_key_id, role, "grant", ip, user_agent, created_at, expires_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+    ),
+    insertRefresh: db.$client.query(
+      "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    ),
+    /** Only one of two racing refreshes can flip used_at; the loser is treated as reuse. */
+    useRefresh: db.$client.query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL"),
+    endSession: db.$client.query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
     sessionById: db
       .select()
       .from(sessions)

@@ -1,10 +1,11 @@
 import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import type { Db } from "../../../db/client";
-import { type Role, refreshTokens, sessions } from "../../../db/schema";
+import { type Role, sessions } from "../../../db/schema";
 import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, notFound } from "../../lib/problem";
 import { randomToken, sha256Hex, ulid } from "../../lib/secrets";
+import type { WriteBatcher } from "../../lib/write-batcher";
 import type { RequestMeta } from "../../plugins/request-context";
 import type { IdentityService } from "../admin/identity";
 import { AuditAction } from "../audit/actions";
@@ -62,6 +63,8 @@ export interface AuthServiceDeps {
   tokens: AccessTokens;
   revocation: RevocationService;
   audit: AuditHook;
+  /** Group commit for the writes every login and refresh makes. */
+  batcher: WriteBatcher;
 }
 
 /** Logins, refresh rotation with reuse detection, logout, RFC 7009 revocation and own sessions. */
@@ -146,34 +149,19 @@ export class AuthService {
     }
 
     const next = this.newRefreshToken();
-    const rotated = db.transaction(
-      (tx) => {
-        // Only one of two racing refreshes can flip used_at; the loser is treated as reuse.
-        const used = db.$client.run("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL", [
-          clock.now(),
-          hash,
-        ]);
-        if (used.changes !== 1) return false;
-        tx.insert(refreshTokens)
-          .values({
-            hash: sha256Hex(next),
-            sessionId: session.id,
-            createdAt: clock.now(),
-            expiresAt: session.expiresAt,
-          })
-          .run();
-        this.deps.audit.append(
-          tx,
-          this.event(AuditAction.tokenRefreshed, "success", meta, {
-            tenantId: session.tenantId,
-            actor,
-            target: { type: "session", id: session.id },
-          }),
-        );
-        return true;
-      },
-      { behavior: "immediate" },
-    );
+    const rotated = await this.deps.batcher.run(() => {
+      if (this.queries.useRefresh.run(clock.now(), hash).changes !== 1) return false;
+      this.queries.insertRefresh.run(sha256Hex(next), session.id, clock.now(), session.expiresAt);
+      this.deps.audit.append(
+        db,
+        this.event(AuditAction.tokenRefreshed, "success", meta, {
+          tenantId: session.tenantId,
+          actor,
+          target: { type: "session", id: session.id },
+        }),
+      );
+      return true;
+    });
     if (!rotated) return this.refreshReused(session, meta, actor);
 
     const access = await this.deps.tokens.issue({ sub: session.userId, tid: session.tenantId, role, sid: session.id });
@@ -284,12 +272,7 @@ export class AuthService {
     return revocation.commitBatched(
       sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
       (tx) => {
-        for (const id of sessionIds) {
-          tx.update(sessions)
-            .set({ revokedAt: clock.now() })
-            .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
-            .run();
-        }
+        for (const id of sessionIds) this.queries.endSession.run(clock.now(), id);
         this.deps.audit.append(tx, audited);
       },
     );
@@ -341,12 +324,21 @@ export class AuthService {
       revokedAt: null,
     };
     const refresh = this.newRefreshToken();
-    db.transaction((tx) => {
-      tx.insert(sessions).values(session).run();
-      tx.insert(refreshTokens)
-        .values({ hash: sha256Hex(refresh), sessionId: session.id, createdAt: now, expiresAt: session.expiresAt })
-        .run();
-      this.deps.audit.append(tx, audited(session.id));
+    await this.deps.batcher.run(() => {
+      this.queries.insertSession.run(
+        session.id,
+        session.tenantId,
+        session.userId,
+        session.apiKeyId,
+        session.role,
+        session.grant,
+        session.ip,
+        session.userAgent,
+        session.createdAt,
+        session.expiresAt,
+      );
+      this.queries.insertRefresh.run(sha256Hex(refresh), session.id, now, session.expiresAt);
+      this.deps.audit.append(db, audited(session.id));
     });
     const access = await this.deps.tokens.issue({
       sub: input.userId,

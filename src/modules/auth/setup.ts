@@ -42,13 +42,14 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
     retireAfterMs: coverMs,
   };
   const keyRing = await KeyRing.open(keyRingOptions);
-  const revocation = new RevocationService(db, clock, coverMs, new WriteBatcher(db.$client));
+  const batcher = new WriteBatcher(db.$client);
+  const revocation = new RevocationService(db, clock, coverMs, batcher);
   revocation.load();
   const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
   const auditKey = auditKeyOf(config, secrets);
   const audit = new AuditTrail(db, auditKey, clock);
-  const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit });
+  const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
   return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions };
 }
 
