@@ -156,10 +156,6 @@ export class IdentityService {
     return key && valid ? key : undefined;
   }
 
-  touchApiKey(id: string): void {
-    this.queries.touchApiKey.run({ id, now: this.clock.now() });
-  }
-
   listApiKeys(tenantId: string): ApiKey[] {
     return this.db.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.createdAt)).all();
   }

@@ -117,7 +117,6 @@ export class AuthService {
       );
       throw oauthError("invalid_client", "The client credentials are invalid.");
     }
-    this.deps.identity.touchApiKey(key.id);
     return this.openSession(
       { tenantId: key.tenantId, userId: key.userId, role: key.role, grant: "client_credentials", apiKeyId: key.id },
       (sessionId) =>
@@ -338,6 +337,7 @@ export class AuthService {
         session.expiresAt,
       );
       this.queries.insertRefresh.run(sha256Hex(refresh), session.id, now, session.expiresAt);
+      if (session.apiKeyId) this.queries.touchApiKey.run({ id: session.apiKeyId, now });
       this.deps.audit.append(db, audited(session.id));
     });
     const access = await this.deps.tokens.issue({
