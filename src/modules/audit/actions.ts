@@ -18,6 +18,11 @@ export const AuditAction = {
   bulkRevocationConfirmed: "revocation.bulk_confirm",
   keysRotated: "keys.rotate",
   accessDenied: "access.denied",
+  // Reserved for the webhook endpoints and delivery operations, which are audited the same way.
+  webhookCreated: "webhook.create",
+  webhookDeleted: "webhook.delete",
+  webhookSecretRotated: "webhook.rotate_secret",
+  deliveryRetried: "delivery.retry",
   auditRead: "audit.read",
   auditExported: "audit.export",
   auditVerified: "audit.verify",
