@@ -13,6 +13,13 @@ function isJson(type: string): boolean {
 
 const FORM = "application/x-www-form-urlencoded";
 
+/**
+ * For routes with a body: `parse: JSON_OR_FORM`. Our own parser (below) still reads the body;
+ * this names the media types, which is how the OpenAPI document learns them (it cannot look
+ * inside a parser function, and would list none).
+ */
+export const JSON_OR_FORM: ("json" | "urlencoded")[] = ["json", "urlencoded"];
+
 function hasBody(request: Request): boolean {
   const length = request.headers.get("content-length");
   if (length !== null) return length !== "0";

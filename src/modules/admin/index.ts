@@ -3,6 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
+import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { sessionList } from "../auth/model";
 import { publicSession } from "../auth/service";
 import type { Security } from "../auth/setup";
@@ -32,7 +33,13 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
         set.status = 201;
         return { user: publicUser(created.user), ...(created.password ? { password: created.password } : {}) };
       },
-      { auth: ADMIN, body: createUserRequest, response: { 201: createdUser }, detail: { summary: "Create a user" } },
+      {
+        auth: ADMIN,
+        body: createUserRequest,
+        parse: JSON_OR_FORM,
+        response: { 201: createdUser },
+        detail: { summary: "Create a user" },
+      },
     )
     .get(
       "/v1/admin/users",
@@ -76,6 +83,7 @@ export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) 
       {
         auth: ADMIN,
         body: createApiKeyRequest,
+        parse: JSON_OR_FORM,
         response: { 201: createdApiKey },
         detail: { summary: "Create an API key", description: "The key is returned once; only a keyed hash is stored." },
       },

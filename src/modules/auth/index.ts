@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
+import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
 import { oauthError, publicSession } from "./service";
 import type { Security } from "./setup";
@@ -57,6 +58,7 @@ export const authModule = (security: Security) =>
       },
       {
         body: tokenRequest,
+        parse: JSON_OR_FORM,
         response: tokenResponse,
         detail: {
           summary: "Issue tokens (OAuth 2.0 token endpoint)",
@@ -73,6 +75,7 @@ export const authModule = (security: Security) =>
       },
       {
         body: revokeRequest,
+        parse: JSON_OR_FORM,
         response: t.Object({}),
         detail: {
           summary: "Revoke a token (RFC 7009)",

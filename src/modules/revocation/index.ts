@@ -5,6 +5,7 @@ import type { Clock } from "../../lib/clock";
 import { badRequest, HttpProblem } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
+import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { AdminService } from "../admin/service";
 import { AuditAction } from "../audit/actions";
 import type { Security } from "../auth/setup";
@@ -75,6 +76,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
       {
         auth: ADMIN,
         body: revokeRequest,
+        parse: JSON_OR_FORM,
         response: { 201: revoked },
         detail: {
           summary: "Revoke a token, a user's tokens or a session",
@@ -148,6 +150,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
       {
         auth: ADMIN,
         body: previewRequest,
+        parse: JSON_OR_FORM,
         response: preview,
         detail: {
           summary: "Preview a bulk revocation (tenant or role)",
@@ -170,6 +173,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
       {
         auth: ADMIN,
         body: confirmRequest,
+        parse: JSON_OR_FORM,
         response: confirmed,
         detail: { summary: "Carry out a previewed bulk revocation" },
       },
