@@ -92,10 +92,14 @@ describe("CLI", () => {
         body: JSON.stringify({ grant_type: "client_credentials", client_secret: created.api_key }),
       });
       expect(byKey.status).toBe(200);
-      const me = await server.fetch("/v1/auth/me", {
-        headers: { authorization: `Bearer ${(await byKey.json()).access_token}` },
-      });
+      const auth = { authorization: `Bearer ${(await byKey.json()).access_token}` };
+      const me = await server.fetch("/v1/auth/me", { headers: auth });
       expect((await me.json()).sub).toBe(created.user_id);
+      // The peer address reaches sessions and the audit trail over a real socket.
+      const sessions = await (await server.fetch("/v1/auth/sessions", { headers: auth })).json();
+      expect(sessions.sessions.map((s: { ip: string | null }) => s.ip)).toContain("127.0.0.1");
+      const audit = await (await server.fetch("/v1/audit?action=token.issue", { headers: auth })).json();
+      expect(audit.events[0]).toMatchObject({ action: "token.issue", ip: "127.0.0.1" });
     } finally {
       expect(await server.stop()).toBe(0);
     }

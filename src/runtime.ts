@@ -38,7 +38,10 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
  * Serves `app` and owns the shutdown order: stop accepting → drain in-flight requests (bounded by
  * SHUTDOWN_GRACE_MS) → stop workers → close Redis → close SQLite → flush logs.
  */
-export function serve(app: { fetch(request: Request): Response | Promise<Response> }, deps: AppDeps): Runtime {
+export function serve(
+  app: { fetch(request: Request): Response | Promise<Response>; server: unknown },
+  deps: AppDeps,
+): Runtime {
   const { config, log, db, redis } = deps;
   const server = Bun.serve({
     hostname: config.host,
@@ -52,6 +55,8 @@ export function serve(app: { fetch(request: Request): Response | Promise<Respons
       return new Response(null, { status: 500 });
     },
   });
+  // Elysia hands `server` to handlers (for requestIP) only if it knows it; we own Bun.serve.
+  app.server = server;
   const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   if (config.auditRetentionDays > 0) {
