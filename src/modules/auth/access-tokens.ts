@@ -136,6 +136,16 @@ export class AccessTokens {
   private async verifySignature(token: string, options: { ignoreExpiry?: boolean } = {}): Promise<Verified> {
     if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken("the token is too large");
     if (!JWS_SHAPE.test(token) || !token.split(".").every(isCanonicalBase64url)) {
+      if (token.startsWith("wdn_")) {
+        throw new InvalidToken(
+          "this is an API key: exchange it at POST /v1/auth/token (grant_type=client_credentials)",
+        );
+      }
+      if (token.startsWith("wrt_")) {
+        throw new InvalidToken(
+          "this is a refresh token: exchange it at POST /v1/auth/token (grant_type=refresh_token)",
+        );
+      }
       throw new InvalidToken("the token is not a well-formed JWT");
     }
     let header: ReturnType<typeof decodeProtectedHeader>;

@@ -87,6 +87,8 @@ describe("POST /v1/auth/token", () => {
     [{ grant_type: "client_credentials" }, "invalid_request", "client_secret"],
     [{ grant_type: "refresh_token" }, "invalid_request", "refresh_token"],
     [{ grant_type: "authorization_code", code: "x" }, "unsupported_grant_type", "grant_type"],
+    [{ username: "a@acme.test" }, "invalid_request", "grant_type"],
+    [{}, "invalid_request", "grant_type"],
   ])("should answer %j with %s naming %s", async (body, error, field) => {
     const res = await token(body as Record<string, string>);
     expect(res.status).toBe(400);
@@ -171,6 +173,24 @@ describe("logout, revoke and sessions", () => {
     expect(me.status).toBe(401);
     expect(me.headers.get("www-authenticate")).toContain("revoked");
     expect((await token({ grant_type: "refresh_token", refresh_token: user.refreshToken })).status).toBe(400);
+  });
+
+  test("RFC 7009 revoke without a token should be 400 invalid_request", async () => {
+    const res = await ctx.req("POST", "/v1/auth/revoke", { body: {} });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_request" });
+  });
+
+  test("an API key or refresh token sent as the bearer should get a hint", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const asRefresh = await ctx.req("GET", "/v1/auth/me", {
+      headers: { authorization: `Bearer ${user.refreshToken}` },
+    });
+    expect(asRefresh.headers.get("www-authenticate")).toContain("refresh token");
+    const fakeKey = `wdn_${"a".repeat(16)}_${"b".repeat(43)}`;
+    const asKey = await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${fakeKey}` } });
+    expect(asKey.status).toBe(401);
+    expect(asKey.headers.get("www-authenticate")).toContain("client_credentials");
   });
 
   test("RFC 7009 revoke should be 200 for unknown tokens and idempotent", async () => {

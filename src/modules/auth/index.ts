@@ -10,7 +10,7 @@ const noStore = { "cache-control": "no-store", pragma: "no-cache" };
 
 function required(body: Record<string, string | undefined>, field: string): string {
   const value = body[field];
-  if (!value) throw oauthError("invalid_request", `The "${field}" parameter is required for this grant.`);
+  if (!value) throw oauthError("invalid_request", `The "${field}" parameter is required.`);
   return value;
 }
 
@@ -32,7 +32,7 @@ export const authModule = (security: Security) =>
       async ({ body, request, set, server }) => {
         Object.assign(set.headers, noStore);
         const meta = requestMetaOf(request, set, server);
-        switch (body.grant_type) {
+        switch (required(body, "grant_type")) {
           case "password":
             return security.auth.passwordGrant(
               {
@@ -70,7 +70,7 @@ export const authModule = (security: Security) =>
     .post(
       "/v1/auth/revoke",
       async ({ body, request, set, server }) => {
-        await security.auth.revokeToken(body.token, requestMetaOf(request, set, server));
+        await security.auth.revokeToken(required(body, "token"), requestMetaOf(request, set, server));
         return {};
       },
       {

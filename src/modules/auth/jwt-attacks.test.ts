@@ -214,7 +214,11 @@ const cases: AttackCase[] = [
   ],
 
   // The refresh token is not an access token.
-  ["the refresh token", NOT_WELL_FORMED, () => bearer(victim.refreshToken)],
+  [
+    "the refresh token",
+    "this is a refresh token: exchange it at POST /v1/auth/token (grant_type=refresh_token)",
+    () => bearer(victim.refreshToken),
+  ],
 
   // Time claims of the wrong type or in the wrong place.
   ["exp as a string", 'the "exp" claim invalid', async () => bearer(await forge({ claims: { exp: "9999999999" } }))],

@@ -10,7 +10,8 @@ const short = (description: string) => t.String({ maxLength: 512, description })
 
 /** One body for every grant (JSON or form-encoded); which fields are needed depends on `grant_type`. */
 export const tokenRequest = t.Object({
-  grant_type: t.String({ maxLength: 64, description: "password, client_credentials or refresh_token" }),
+  // Optional in the schema so a missing one is OAuth's 400 invalid_request, not a generic 422.
+  grant_type: t.Optional(t.String({ maxLength: 64, description: "password, client_credentials or refresh_token" })),
   tenant: t.Optional(short("password grant: the tenant slug")),
   username: t.Optional(short("password grant: the user's email")),
   password: t.Optional(t.String({ maxLength: 1024, description: "password grant" })),
@@ -28,7 +29,9 @@ export const tokenResponse = t.Object({
 });
 
 export const revokeRequest = t.Object({
-  token: t.String({ minLength: 1, maxLength: 8192 }),
+  token: t.Optional(
+    t.String({ maxLength: 8192, description: "required; optional here so its absence is RFC 7009's invalid_request" }),
+  ),
   token_type_hint: t.Optional(t.String({ maxLength: 64 })),
 });
 

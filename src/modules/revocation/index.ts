@@ -119,9 +119,9 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
       "/v1/admin/revocations/preview",
       ({ principal, body, request, server, set }) => {
         if (body.scope === "role" && !body.role) {
-          throw badRequest('scope "role" needs a role.', [
-            { in: "body", field: "role", message: "required when scope is role" },
-          ]);
+          throw new HttpProblem(422, "validation", 'scope "role" needs a role.', {
+            errors: [{ in: "body", field: "role", message: "required when scope is role" }],
+          });
         }
         const role: Role | undefined = body.scope === "role" ? body.role : undefined;
         const impact = admin.bulkImpact(principal.tid, body.scope, role);
