@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "./client";
@@ -24,6 +24,12 @@ describe("openDatabase", () => {
     expect(pragma("foreign_keys")).toBe(1);
     expect(pragma("synchronous")).toBe(1); // NORMAL
     db.$client.close();
+  });
+
+  test("should keep the database file private to its owner", () => {
+    const dir = tempDir();
+    openDatabase(dir).$client.close();
+    expect(statSync(join(dir, "warden.db")).mode & 0o777).toBe(0o600);
   });
 
   test("should apply every migration once, and again be a no-op", () => {

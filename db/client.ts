@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { applyMigrations } from "./migrate";
@@ -17,8 +17,11 @@ export interface OpenOptions {
 
 /** Opens DATA_DIR/warden.db with the PRAGMAs every connection needs, then migrates. */
 export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
-  mkdirSync(dataDir, { recursive: true });
-  const sqlite = new Database(join(dataDir, DATABASE_FILE), { create: true, strict: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, DATABASE_FILE);
+  const sqlite = new Database(file, { create: true, strict: true });
+  // Users, sessions and the audit trail live here: not for other accounts on the machine.
+  chmodSync(file, 0o600);
   // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
   sqlite.run("PRAGMA busy_timeout = 5000");
   sqlite.run("PRAGMA journal_mode = WAL");

@@ -28,9 +28,12 @@ async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const runtime = await startRuntime(config, log);
   const docs = new URL(DOCS_PATH, runtime.url).href;
+  const bind = `${config.host}:${runtime.server.port}`;
+  const scope =
+    config.host === "0.0.0.0" || config.host === "::" ? " (all interfaces; set HOST=127.0.0.1 for local only)" : "";
   log.info(
-    { url: runtime.url.href, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },
-    `listening on ${runtime.url.href} (Swagger UI: ${docs})`,
+    { url: runtime.url.href, bind, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },
+    `listening on ${bind}${scope}: ${runtime.url.href} (Swagger UI: ${docs})`,
   );
 
   exitOnSignals(runtime, log);

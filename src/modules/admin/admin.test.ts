@@ -96,6 +96,14 @@ describe("users", () => {
   });
 });
 
+describe("self-protection", () => {
+  test("an admin should not be able to disable their own account", async () => {
+    const res = await asAdmin("POST", `/v1/admin/users/${admin.userId}/disable`);
+    expect(res.status).toBe(409);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: admin.auth })).status).toBe(200);
+  });
+});
+
 describe("API keys", () => {
   test("should refuse a key with more power than its owner", async () => {
     const viewer = await seedUser(ctx, "acme", "viewer");

@@ -2,7 +2,7 @@ import { and, eq, gt, isNull, or } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { type Role, sessions, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
-import { HttpProblem, notFound } from "../../lib/problem";
+import { conflict, HttpProblem, notFound } from "../../lib/problem";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
@@ -56,6 +56,8 @@ export class AdminService {
   /** Disabling a user also revokes every token and session they hold. */
   async setUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
+    // Locking yourself out is never what was meant; another admin (or the CLI) can do it.
+    if (disabled && user.id === admin.sub) throw conflict("You cannot disable your own account.");
     let updated = user;
     const audited = this.event(
       admin,

@@ -124,6 +124,10 @@ describe("POST /v1/auth/token", () => {
     expect((await (await token({ grant_type: "client_credentials", client_secret: api_key })).json()).error).toBe(
       "invalid_client",
     );
+    // Both failed attempts (wrong secret, revoked key) are visible to the key's tenant.
+    const failures = ctx.auditEvents("auth.login_failed").filter((event) => event.target_id === key.id);
+    expect(failures).toHaveLength(2);
+    expect(failures.every((event) => event.tenant_id === "acme" && event.target_type === "api_key")).toBe(true);
   });
 });
 

@@ -107,9 +107,13 @@ export class AuthService {
     const key = this.deps.identity.verifyApiKey(input.client_secret);
     const owner = key ? this.queries.userById.get({ id: key.userId }) : undefined;
     if (!key || !owner || owner.disabledAt !== null || (input.client_id !== undefined && input.client_id !== key.id)) {
+      // A revoked or wrong-secret key still names its tenant: its admin should see the attempt.
+      const named =
+        key ?? this.queries.apiKeyById.get({ id: /^wdn_([0-9a-z]{16})_/.exec(input.client_secret)?.[1] ?? "" });
       this.deps.audit.record(
         this.event(AuditAction.loginFailed, "failure", meta, {
-          tenantId: key?.tenantId ?? null,
+          tenantId: named?.tenantId ?? null,
+          target: named ? { type: "api_key", id: named.id } : undefined,
           actor: { type: "anonymous", id: null },
           reason: "invalid client credentials",
           params: { grant_type: "client_credentials" },
