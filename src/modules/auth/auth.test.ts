@@ -131,6 +131,43 @@ describe("POST /v1/auth/token", () => {
   });
 });
 
+describe("client_secret_basic", () => {
+  test("should accept the API key in an HTTP Basic header, whole or as its secret part", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const { api_key, key } = await (
+      await ctx.req("POST", "/v1/admin/api-keys", { headers: admin.auth, body: { name: "basic", role: "viewer" } })
+    ).json();
+    const secretPart = api_key.slice(`wdn_${key.id}_`.length);
+    for (const password of [api_key, secretPart]) {
+      const res = await ctx.req("POST", "/v1/auth/token", {
+        ...form({ grant_type: "client_credentials" }),
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          authorization: `Basic ${Buffer.from(`${key.id}:${password}`).toString("base64")}`,
+        },
+      });
+      expect(res.status).toBe(200);
+      expect(decodeJwt((await res.json()).access_token).role).toBe("viewer");
+    }
+    const wrong = await ctx.req("POST", "/v1/auth/token", {
+      body: "grant_type=client_credentials",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${Buffer.from(`${key.id}:nope`).toString("base64")}`,
+      },
+    });
+    expect((await wrong.json()).error).toBe("invalid_client");
+    for (const garbage of ["bm9jb2xvbg==", Buffer.from("%E0%A4%A:x").toString("base64")]) {
+      const res = await ctx.req("POST", "/v1/auth/token", {
+        body: "grant_type=client_credentials",
+        headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${garbage}` },
+      });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toBe("invalid_client");
+    }
+  });
+});
+
 describe("refresh tokens", () => {
   test("should rotate on every use and revoke the session when an old one comes back", async () => {
     const user = await seedAndLogin(ctx, "acme", "viewer");

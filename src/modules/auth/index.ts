@@ -14,6 +14,27 @@ function required(body: Record<string, string | undefined>, field: string): stri
   return value;
 }
 
+/**
+ * RFC 6749 §2.3.1 client_secret_basic: `Authorization: Basic base64(client_id:client_secret)`,
+ * where the secret may be the whole `wdn_…` key or just its secret part.
+ */
+function basicCredentials(request: Request): { client_id: string; client_secret: string } | undefined {
+  const header = request.headers.get("authorization");
+  if (!header?.toLowerCase().startsWith("basic ")) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw oauthError("invalid_client", "Basic credentials must be client_id:client_secret.");
+  let id: string;
+  let secret: string;
+  try {
+    id = decodeURIComponent(decoded.slice(0, colon));
+    secret = decodeURIComponent(decoded.slice(colon + 1));
+  } catch {
+    throw oauthError("invalid_client", "Basic credentials are not valid form-encoding.");
+  }
+  return { client_id: id, client_secret: secret.startsWith("wdn_") ? secret : `wdn_${id}_${secret}` };
+}
+
 /** Token endpoint, JWKS, and the caller's own identity and sessions. */
 export const authModule = (security: Security) =>
   new Elysia({ name: "auth-routes", tags: ["auth"] })
@@ -44,7 +65,10 @@ export const authModule = (security: Security) =>
             );
           case "client_credentials":
             return security.auth.clientCredentialsGrant(
-              { client_secret: required(body, "client_secret"), client_id: body.client_id },
+              basicCredentials(request) ?? {
+                client_secret: required(body, "client_secret"),
+                client_id: body.client_id,
+              },
               meta,
             );
           case "refresh_token":
