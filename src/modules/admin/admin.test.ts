@@ -123,6 +123,8 @@ describe("API keys", () => {
     });
     const { access_token, refresh_token } = await exchanged.json();
     expect((await asAdmin("DELETE", `/v1/admin/api-keys/${key.id}`)).status).toBe(204);
+    expect((await asAdmin("DELETE", `/v1/admin/api-keys/${key.id}`)).status).toBe(204);
+    expect(ctx.auditEvents("apikey.revoke").filter((event) => event.target_id === key.id)).toHaveLength(1);
     expect((await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${access_token}` } })).status).toBe(
       401,
     );

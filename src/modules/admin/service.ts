@@ -103,6 +103,10 @@ export class AdminService {
 
   /** Revokes the key and every session opened with it. */
   async revokeApiKey(admin: Principal, id: string, meta: RequestMeta) {
+    const existing = this.identity.listApiKeys(admin.tid).find((key) => key.id === id);
+    if (!existing) throw notFound("No such API key in this tenant.");
+    // Deleting twice is still a success, but only the first one is an event.
+    if (existing.revokedAt !== null) return existing;
     const live = this.db
       .select({ id: sessions.id })
       .from(sessions)
