@@ -190,8 +190,22 @@ export class AdminService {
     return { users: affectedUsers.map((u) => u.id), sessions: affectedSessions.map((s) => s.id) };
   }
 
-  /** Carries out a confirmed bulk revocation. */
-  async bulkRevoke(admin: Principal, scope: "tenant" | "role", role: Role | undefined, meta: RequestMeta) {
+  /**
+   * Carries out a confirmed bulk revocation, once: the audit trail remembers each confirm token
+   * (by `confirmId`, a hash of it), so a replay within its five minutes is refused.
+   */
+  async bulkRevoke(
+    admin: Principal,
+    bulk: { scope: "tenant" | "role"; role: Role | undefined; confirmId: string },
+    meta: RequestMeta,
+  ) {
+    const { scope, role, confirmId } = bulk;
+    const used = this.db.$client
+      .query(
+        "SELECT 1 FROM audit_events WHERE tenant_id = ? AND action = ? AND json_extract(params, '$.confirm_id') = ? LIMIT 1",
+      )
+      .get(admin.tid, AuditAction.bulkRevocationConfirmed, confirmId);
+    if (used) throw conflict("This confirm token has already been used; preview again.");
     const impact = this.bulkImpact(admin.tid, scope, role);
     const reason = scope === "tenant" ? "bulk revocation of the tenant" : `bulk revocation of role ${role}`;
     const revocations =
@@ -209,6 +223,7 @@ export class AdminService {
           role,
           users: impact.users.length,
           sessions: impact.sessions.length,
+          confirm_id: confirmId,
         }),
       );
     });

@@ -17,7 +17,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "apikey.create": ["name", "role", "user_id"],
   "revocation.create": ["jti", "user_id", "session_id"],
   "revocation.bulk_preview": ["scope", "role"],
-  "revocation.bulk_confirm": ["scope", "role", "users", "sessions"],
+  "revocation.bulk_confirm": ["scope", "role", "users", "sessions", "confirm_id"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],
   "audit.export": ["actor", "action", "target", "outcome", "from", "to"],
 };

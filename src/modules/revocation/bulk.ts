@@ -1,6 +1,6 @@
 import type { Role } from "../../../db/schema";
 import { HttpProblem } from "../../lib/problem";
-import { constantTimeEqual, hmacHex } from "../../lib/secrets";
+import { constantTimeEqual, hmacHex, randomToken } from "../../lib/secrets";
 
 export const CONFIRM_TTL_MS = 5 * 60_000;
 
@@ -13,9 +13,10 @@ export interface BulkRequest {
   readonly expiresAt: number;
 }
 
-/** A stateless confirm token: the previewed request, signed, valid for five minutes. */
+/** A confirm token: the previewed request, signed, valid for five minutes; single use is checked against the audit trail. */
 export function signConfirmToken(key: Uint8Array, request: BulkRequest): string {
-  const payload = Buffer.from(JSON.stringify(request)).toString("base64url");
+  // The nonce makes every preview's token distinct, so single use means this preview only.
+  const payload = Buffer.from(JSON.stringify({ ...request, nonce: randomToken(9) })).toString("base64url");
   return `${payload}.${hmacHex(key, payload)}`;
 }
 

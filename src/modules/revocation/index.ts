@@ -3,6 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Role } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { badRequest, HttpProblem } from "../../lib/problem";
+import { sha256Hex } from "../../lib/secrets";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
@@ -166,9 +167,9 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
           tenantId: principal.tid,
           actor: principal.sub,
         });
-        return {
-          revoked: await admin.bulkRevoke(principal, bulk.scope, bulk.role, requestMetaOf(request, set, server)),
-        };
+        const confirmId = sha256Hex(body.confirm_token).slice(0, 32);
+        const scope = { scope: bulk.scope, role: bulk.role, confirmId };
+        return { revoked: await admin.bulkRevoke(principal, scope, requestMetaOf(request, set, server)) };
       },
       {
         auth: ADMIN,

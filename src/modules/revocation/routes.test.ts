@@ -110,6 +110,9 @@ describe("bulk revocation", () => {
     for (const viewer of viewers) expect((await me(viewer)).status).toBe(401);
     expect((await me(developer)).status).toBe(200);
     expect((await me(admin)).status).toBe(200);
+    // Single use: a replay of the same confirm token is refused, even within its five minutes.
+    const replay = await asAdmin("POST", "/v1/admin/revocations/confirm", { confirm_token: body.confirm_token });
+    expect(replay.status).toBe(409);
   });
 
   test("a confirm token should be bound to its admin, tenant and five minutes", async () => {
