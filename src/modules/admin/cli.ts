@@ -5,8 +5,7 @@ import type { Config } from "../../config";
 import { systemClock } from "../../lib/clock";
 import { AuditAction } from "../audit/actions";
 import { AuditTrail } from "../audit/trail";
-import { deriveServerSecrets, loadMasterKey } from "../auth/server-secrets";
-import { auditKeyOf } from "../auth/setup";
+import { serverSecretsFor } from "../auth/server-secrets";
 import { credentialsFor, IdentityService, TENANT_SLUG } from "./identity";
 
 export const ADMIN_CREATE_USAGE =
@@ -39,9 +38,9 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
 
   const db = openDatabase(config.dataDir);
   try {
-    const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+    const secrets = await serverSecretsFor(config);
     const identity = new IdentityService(db, systemClock, secrets.apiKeyPepper);
-    const audit = new AuditTrail(db, auditKeyOf(config, secrets), systemClock);
+    const audit = new AuditTrail(db, secrets.auditKey, systemClock);
     const actor = { type: "system" as const, id: "cli" };
     const credentials = await credentialsFor();
     const created = db.transaction(

@@ -1,15 +1,14 @@
 import { openDatabase } from "../../../db/client";
 import type { Config } from "../../config";
-import { deriveServerSecrets, loadMasterKey } from "../auth/server-secrets";
-import { auditKeyOf } from "../auth/setup";
+import { serverSecretsFor } from "../auth/server-secrets";
 import { verifyChain } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
 export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
   const db = openDatabase(config.dataDir);
   try {
-    const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
-    const report = verifyChain(db.$client, auditKeyOf(config, secrets));
+    const secrets = await serverSecretsFor(config);
+    const report = verifyChain(db.$client, secrets.auditKey);
     const span = report.from > 0 ? ` after archived seq ${report.from}` : "";
     if (report.ok) return { ok: true, report: `audit chain intact: ${report.checked} events${span}` };
     return {

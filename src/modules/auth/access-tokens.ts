@@ -8,6 +8,11 @@ import type { KeyRing } from "./key-ring";
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
 export const CLOCK_SKEW_SECONDS = 30;
+
+/** How long any access token we issue can stay valid: what a revocation or a retired key must cover. */
+export function tokenCoverMs(jwt: Config["jwt"]): number {
+  return (jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000;
+}
 /** Longer than any token we issue; anything bigger is rejected before it is parsed. */
 const MAX_TOKEN_LENGTH = 4096;
 const CACHE_LIMIT = 20_000;

@@ -5,10 +5,9 @@ import type { Config, JwtAlg } from "../../config";
 import { systemClock } from "../../lib/clock";
 import { AuditAction } from "../audit/actions";
 import { AuditTrail } from "../audit/trail";
-import { CLOCK_SKEW_SECONDS } from "./access-tokens";
+import { tokenCoverMs } from "./access-tokens";
 import { KeyRing, rotateKeys } from "./key-ring";
-import { deriveServerSecrets, loadMasterKey } from "./server-secrets";
-import { auditKeyOf } from "./setup";
+import { serverSecretsFor } from "./server-secrets";
 
 /**
  * `keys rotate`: promotes the published next key, keeps the old one verifying until its tokens
@@ -17,7 +16,7 @@ import { auditKeyOf } from "./setup";
 export async function keysRotate(config: Config): Promise<string> {
   const db = openDatabase(config.dataDir);
   try {
-    const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+    const secrets = await serverSecretsFor(config);
     // Rotation keeps the ring's algorithm: a JWT_ALG change is the server's to make, at its start.
     const existing = db.select().from(signingKeys).where(eq(signingKeys.status, "current")).get();
     const options = {
@@ -25,11 +24,11 @@ export async function keysRotate(config: Config): Promise<string> {
       sealingKey: secrets.sealingKey,
       alg: (existing?.alg ?? config.jwt.alg) as JwtAlg,
       clock: systemClock,
-      retireAfterMs: (config.jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000,
+      retireAfterMs: tokenCoverMs(config.jwt),
     };
     if (!existing) await KeyRing.open(options); // a fresh database: create the ring first
     const { current, next } = await rotateKeys(options);
-    new AuditTrail(db, auditKeyOf(config, secrets), systemClock).record({
+    new AuditTrail(db, secrets.auditKey, systemClock).record({
       action: AuditAction.keysRotated,
       outcome: "success",
       tenantId: null,

@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Config } from "../../config";
 import { importSealingKey } from "../../lib/sealed-box";
 import { hmacHex } from "../../lib/secrets";
 
@@ -13,7 +14,7 @@ export interface ServerSecrets {
   readonly sealingKey: CryptoKey;
   /** Signs short-lived confirm tokens of two-step bulk operations. */
   readonly confirmKey: Uint8Array;
-  /** Chains the audit trail when no AUDIT_KEY is configured (production requires one). */
+  /** Chains the audit trail: AUDIT_KEY when configured (production requires it), else derived. */
   readonly auditKey: Uint8Array;
 }
 
@@ -39,6 +40,12 @@ export function loadMasterKey(dataDir: string, configured: Uint8Array | undefine
   const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64");
   if (key.byteLength < 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
   return new Uint8Array(key);
+}
+
+/** The secrets for this DATA_DIR and configuration: what every command and the server start from. */
+export async function serverSecretsFor(config: Config): Promise<ServerSecrets> {
+  const derived = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
+  return config.auditKey ? { ...derived, auditKey: new TextEncoder().encode(config.auditKey) } : derived;
 }
 
 export async function deriveServerSecrets(masterKey: Uint8Array): Promise<ServerSecrets> {

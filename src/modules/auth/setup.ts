@@ -8,9 +8,9 @@ import { IdentityService } from "../admin/identity";
 import type { AuditHook } from "../audit/hook";
 import { AuditTrail } from "../audit/trail";
 import { RevocationService } from "../revocation/service";
-import { AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
+import { AccessTokens, tokenCoverMs } from "./access-tokens";
 import { KeyRing, type KeyRingOptions } from "./key-ring";
-import { deriveServerSecrets, loadMasterKey, type ServerSecrets } from "./server-secrets";
+import { type ServerSecrets, serverSecretsFor } from "./server-secrets";
 import { AuthService } from "./service";
 
 export interface Security {
@@ -32,8 +32,8 @@ const REVOCATION_PURGE_MS = 60_000;
 /** Everything identity needs, opened once per process: key ring, revocation maps, services. */
 export async function openSecurity(deps: { config: Config; db: Db; clock: Clock }): Promise<Security> {
   const { config, db, clock } = deps;
-  const secrets = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
-  const coverMs = (config.jwt.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) * 1000;
+  const secrets = await serverSecretsFor(config);
+  const coverMs = tokenCoverMs(config.jwt);
   const keyRingOptions: KeyRingOptions = {
     db,
     sealingKey: secrets.sealingKey,
@@ -47,7 +47,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   revocation.load();
   const tokens = new AccessTokens(keyRing, revocation, config.jwt, clock);
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
-  const auditKey = auditKeyOf(config, secrets);
+  const auditKey = secrets.auditKey;
   const audit = new AuditTrail(db, auditKey, clock);
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
   return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions };
@@ -72,9 +72,4 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
       clearInterval(purge);
     },
   };
-}
-
-/** AUDIT_KEY when configured (required in production), else a key derived from the master key. */
-export function auditKeyOf(config: Config, secrets: ServerSecrets): Uint8Array {
-  return config.auditKey ? new TextEncoder().encode(config.auditKey) : secrets.auditKey;
 }
