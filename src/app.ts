@@ -6,6 +6,7 @@ import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
 import type { Logger } from "./lib/logger";
 import { adminModule } from "./modules/admin";
+import { AdminService } from "./modules/admin/service";
 import { auditModule } from "./modules/audit";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps) {
     },
   };
 
+  const admin = new AdminService(deps.db, deps.clock, deps.security);
   const app = new Elysia({ name: "warden" })
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))
@@ -54,8 +56,8 @@ export function createApp(deps: AppDeps) {
     .use(docs(VERSION))
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
     .use(authModule(deps.security))
-    .use(adminModule(deps))
-    .use(revocationModule(deps))
+    .use(adminModule({ ...deps, admin }))
+    .use(revocationModule({ ...deps, admin }))
     .use(auditModule(deps));
 
   return app;

@@ -56,7 +56,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** Tenants, users and API keys. Every query is scoped by tenant. */
 export class IdentityService {
-  private readonly queries: AuthQueries;
+  /** Prepared once per connection; AuthService uses the same ones. */
+  readonly queries: AuthQueries;
 
   constructor(
     private readonly db: Db,

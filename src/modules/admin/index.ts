@@ -1,6 +1,4 @@
 import { Elysia, t } from "elysia";
-import type { Db } from "../../../db/client";
-import type { Clock } from "../../lib/clock";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
@@ -19,11 +17,11 @@ import {
   user,
   userList,
 } from "./model";
-import { AdminService } from "./service";
+import type { AdminService } from "./service";
 
 /** Admin routes for users, API keys and sessions; admin role, own tenant only. */
-export const adminModule = (deps: { db: Db; clock: Clock; security: Security }) => {
-  const admin = new AdminService(deps.db, deps.clock, deps.security);
+export const adminModule = (deps: { security: Security; admin: AdminService }) => {
+  const { admin } = deps;
   return new Elysia({ name: "admin-routes", tags: ["admin"] })
     .use(authPlugin(deps.security.tokens, deps.security.audit))
     .post(

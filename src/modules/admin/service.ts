@@ -103,8 +103,8 @@ export class AdminService {
 
   /** Revokes the key and every session opened with it. */
   async revokeApiKey(admin: Principal, id: string, meta: RequestMeta) {
-    const existing = this.identity.listApiKeys(admin.tid).find((key) => key.id === id);
-    if (!existing) throw notFound("No such API key in this tenant.");
+    const existing = this.identity.queries.apiKeyById.get({ id });
+    if (!existing || existing.tenantId !== admin.tid) throw notFound("No such API key in this tenant.");
     // Deleting twice is still a success, but only the first one is an event.
     if (existing.revokedAt !== null) return existing;
     const live = this.db

@@ -13,7 +13,7 @@ import type { AuditHook, SecurityEvent } from "../audit/hook";
 import type { RevocationService } from "../revocation/service";
 import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { verifyPassword } from "./passwords";
-import { type AuthQueries, prepareAuthQueries } from "./queries";
+import type { AuthQueries } from "./queries";
 
 export type Session = typeof sessions.$inferSelect;
 
@@ -72,7 +72,7 @@ export class AuthService {
   private readonly queries: AuthQueries;
 
   constructor(private readonly deps: AuthServiceDeps) {
-    this.queries = prepareAuthQueries(deps.db);
+    this.queries = deps.identity.queries;
   }
 
   async passwordGrant(input: { tenant: string; username: string; password: string }, meta: RequestMeta) {

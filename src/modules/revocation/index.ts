@@ -7,7 +7,7 @@ import { sha256Hex } from "../../lib/secrets";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
-import { AdminService } from "../admin/service";
+import type { AdminService } from "../admin/service";
 import { AuditAction } from "../audit/actions";
 import type { Security } from "../auth/setup";
 import { CONFIRM_TTL_MS, openConfirmToken, signConfirmToken } from "./bulk";
@@ -50,8 +50,8 @@ function decodeCursor(cursor: string | undefined): [number, string] {
 }
 
 /** Admin revocation: one token, user or session; a paginated list; bulk preview → confirm. */
-export const revocationModule = (deps: { db: Db; clock: Clock; security: Security }) => {
-  const admin = new AdminService(deps.db, deps.clock, deps.security);
+export const revocationModule = (deps: { db: Db; clock: Clock; security: Security; admin: AdminService }) => {
+  const { admin } = deps;
   const { confirmKey } = deps.security.secrets;
   return new Elysia({ name: "revocation-routes", tags: ["revocation"] })
     .use(authPlugin(deps.security.tokens, deps.security.audit))
