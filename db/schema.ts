@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // Times are integer milliseconds since the epoch unless a column says otherwise.
@@ -186,3 +187,124 @@ export const auditCheckpoints = sqliteTable("audit_checkpoints", {
   archiveFile: text("archive_file").notNull(),
   events: integer("events").notNull(),
 });
+
+/** One row per accepted notification; its inbox and delivery rows are written in the same transaction. */
+export const notifications = sqliteTable(
+  "notifications",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    type: text("type").notNull(),
+    title: text("title").notNull(),
+    body: text("body").notNull(),
+    data: text("data").notNull(),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+    // Scoped to the creator: the same key from two callers names two different requests.
+    idempotencyKey: text("idempotency_key"),
+    requestHash: text("request_hash"),
+  },
+  (table) => [
+    uniqueIndex("notifications_idempotency")
+      .on(table.tenantId, table.createdBy, table.idempotencyKey)
+      .where(sql`idempotency_key IS NOT NULL`),
+  ],
+);
+
+/** A recipient's copy; `notification_id` is a ULID, so the primary key lists an inbox newest first. */
+export const inboxItems = sqliteTable(
+  "inbox_items",
+  {
+    userId: text("user_id").notNull(),
+    notificationId: text("notification_id")
+      .notNull()
+      .references(() => notifications.id),
+    tenantId: text("tenant_id").notNull(),
+    readAt: integer("read_at"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.notificationId] }),
+    index("inbox_items_unread").on(table.userId, table.notificationId).where(sql`read_at IS NULL`),
+  ],
+);
+
+/** A receiver of signed webhooks; secrets are sealed with the server's sealing key. */
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    url: text("url").notNull(),
+    description: text("description").notNull(),
+    // JSON array of event types (exact, or a prefix ending in `.*`); NULL = every type.
+    eventTypes: text("event_types"),
+    secretSealed: text("secret_sealed").notNull(),
+    // After a rotation the previous secret keeps signing alongside until this time.
+    previousSecretSealed: text("previous_secret_sealed"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    createdAt: integer("created_at").notNull(),
+    disabledAt: integer("disabled_at"),
+    disabledReason: text("disabled_reason"),
+    deletedAt: integer("deleted_at"),
+  },
+  (table) => [index("webhook_endpoints_tenant").on(table.tenantId)],
+);
+
+export const DELIVERY_STATUSES = ["pending", "leased", "failed", "delivered", "dead"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/**
+ * The outbox. `id` is the `webhook-id` receivers deduplicate on; `payload` holds the exact body
+ * bytes, so every attempt and replay sends the same bytes. `due_at` is when the dispatcher may
+ * take it next: for a leased row it is the lease's expiry, so a crashed dispatcher's work simply
+ * falls due again.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    endpointId: text("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id),
+    notificationId: text("notification_id").notNull(),
+    eventType: text("event_type").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
+    attempts: integer("attempts").notNull(),
+    dueAt: integer("due_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastAttemptAt: integer("last_attempt_at"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    deliveredAt: integer("delivered_at"),
+  },
+  (table) => [
+    index("webhook_deliveries_due").on(table.dueAt).where(sql`status IN ('pending', 'leased', 'failed')`),
+    index("webhook_deliveries_tenant_status").on(table.tenantId, table.status, table.id),
+    index("webhook_deliveries_endpoint").on(table.endpointId, table.id),
+  ],
+);
+
+/** Every attempt, kept for operators: HTTP status (or none), duration and error. */
+export const webhookAttempts = sqliteTable(
+  "webhook_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    deliveryId: text("delivery_id").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    attemptedAt: integer("attempted_at").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    statusCode: integer("status_code"),
+    outcome: text("outcome", { enum: ["delivered", "retry", "dead", "disabled"] }).notNull(),
+    error: text("error"),
+  },
+  (table) => [
+    index("webhook_attempts_delivery").on(table.deliveryId, table.id),
+    index("webhook_attempts_tenant_time").on(table.tenantId, table.attemptedAt),
+  ],
+);

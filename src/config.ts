@@ -43,6 +43,10 @@ export interface Config {
     readonly perMinute: number;
     readonly authPerMinute: number;
   };
+  readonly notifications: {
+    /** Largest accepted `data` of a notification, as serialised JSON. */
+    readonly dataMaxBytes: number;
+  };
   readonly webhook: {
     readonly retryScheduleSeconds: readonly number[];
     readonly timeoutMs: number;
@@ -192,6 +196,9 @@ export function loadConfig(env: Env = process.env): Config {
       enabled: boolean(env, "RATE_LIMIT_ENABLED", true),
       perMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
       authPerMinute: integer(env, "RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 1_000_000),
+    },
+    notifications: {
+      dataMaxBytes: integer(env, "NOTIFICATION_DATA_MAX_BYTES", 16_384, 2, 1_048_576),
     },
     webhook: {
       retryScheduleSeconds: retrySchedule(env),

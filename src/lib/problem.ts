@@ -80,3 +80,6 @@ export const badRequest = (detail: string, errors?: readonly FieldError[]) =>
   new HttpProblem(400, "bad-request", detail, { errors });
 export const notFound = (detail = "No resource matches this path.") => new HttpProblem(404, "not-found", detail);
 export const conflict = (detail: string) => new HttpProblem(409, "conflict", detail);
+/** 422 naming one offending field. */
+export const invalidField = (field: string, message: string, where = "body") =>
+  new HttpProblem(422, "validation", message, { errors: [{ in: where, field, message }] });

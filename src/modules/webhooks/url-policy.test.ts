@@ -1,0 +1,56 @@
+import { describe, expect, test } from "bun:test";
+import { HttpProblem } from "../../lib/problem";
+import { assertPublicDestination, isPrivateAddress, parseEndpointUrl } from "./url-policy";
+
+describe("receiver URL policy", () => {
+  test("private, loopback, link-local and multicast addresses are recognised", () => {
+    for (const address of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "224.0.0.1",
+      "::1",
+      "::",
+      "fd00::1",
+      "fe80::1",
+      "::ffff:127.0.0.1",
+      "ff02::1",
+    ])
+      expect(isPrivateAddress(address)).toBe(true);
+    for (const address of ["8.8.8.8", "172.32.0.1", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"])
+      expect(isPrivateAddress(address)).toBe(false);
+  });
+
+  test("only http(s) URLs without credentials or fragments are accepted", () => {
+    expect(parseEndpointUrl("https://hooks.example.com/in?x=1").host).toBe("hooks.example.com");
+    for (const bad of [
+      "ftp://example.com/",
+      "javascript:alert(1)",
+      "https://user:pw@example.com/",
+      "not a url",
+      "https://example.com/#frag",
+      `https://example.com/${"a".repeat(2100)}`,
+    ]) {
+      let error: unknown;
+      try {
+        parseEndpointUrl(bad);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(HttpProblem);
+      expect((error as HttpProblem).status).toBe(422);
+      expect((error as HttpProblem).options.errors?.[0]?.field).toBe("url");
+    }
+  });
+
+  test("loopback names and literals are refused when private destinations are not allowed", async () => {
+    for (const url of ["http://localhost:9/", "http://127.0.0.1/", "http://[::1]:8080/", "http://api.localhost/"])
+      await expect(assertPublicDestination(new URL(url))).rejects.toBeInstanceOf(HttpProblem);
+    await expect(assertPublicDestination(new URL("https://93.184.215.14/"))).resolves.toBeUndefined();
+  });
+});
