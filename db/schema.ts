@@ -285,7 +285,9 @@ export const webhookDeliveries = sqliteTable(
   },
   (table) => [
     index("webhook_deliveries_due").on(table.dueAt).where(sql`status IN ('pending', 'leased', 'failed')`),
-    index("webhook_deliveries_tenant_status").on(table.tenantId, table.status, table.id),
+    // Status first: the queue-depth gauge counts by status alone; the operations list adds tenant.
+    index("webhook_deliveries_status").on(table.status, table.tenantId, table.id),
+    index("webhook_deliveries_tenant").on(table.tenantId, table.id),
     index("webhook_deliveries_endpoint").on(table.endpointId, table.id),
   ],
 );

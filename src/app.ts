@@ -11,7 +11,11 @@ import { auditModule } from "./modules/audit";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { healthModule } from "./modules/health";
+import { notificationsModule } from "./modules/notifications";
+import { NotificationService } from "./modules/notifications/service";
 import { revocationModule } from "./modules/revocation";
+import { webhooksModule } from "./modules/webhooks";
+import type { Webhooks } from "./modules/webhooks/setup";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
@@ -29,6 +33,7 @@ export interface AppDeps {
   clock: Clock;
   metrics: Metrics;
   security: Security;
+  webhooks: Webhooks;
 }
 
 /**
@@ -47,6 +52,19 @@ export function createApp(deps: AppDeps) {
   };
 
   const admin = new AdminService(deps.db, deps.clock, deps.security);
+  const notifications = new NotificationService(
+    deps.db.$client,
+    deps.clock,
+    deps.security.batcher,
+    deps.webhooks.endpoints,
+    {
+      dataMaxBytes: deps.config.notifications.dataMaxBytes,
+      onAccepted: (deliveries) => {
+        deps.metrics.notificationsCreated.inc();
+        if (deliveries > 0) deps.webhooks.dispatcher.wake();
+      },
+    },
+  );
   const app = new Elysia({ name: "warden" })
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))
@@ -58,7 +76,9 @@ export function createApp(deps: AppDeps) {
     .use(authModule(deps.security))
     .use(adminModule({ ...deps, admin }))
     .use(revocationModule({ ...deps, admin }))
-    .use(auditModule(deps));
+    .use(auditModule(deps))
+    .use(notificationsModule({ ...deps, notifications }))
+    .use(webhooksModule(deps));
 
   return app;
 }

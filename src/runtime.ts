@@ -1,6 +1,6 @@
 import type { Server } from "bun";
 import { openDatabase } from "../db/client";
-import { type AppDeps, createApp } from "./app";
+import { type AppDeps, createApp, VERSION } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
@@ -8,6 +8,7 @@ import type { Worker } from "./lib/worker";
 import { startAuditRetention } from "./modules/audit/retention";
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
+import { openWebhooks } from "./modules/webhooks/setup";
 import { createMetrics } from "./plugins/metrics";
 import { createRedis } from "./redis";
 
@@ -31,7 +32,9 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
   const security = await openSecurity({ config, db, clock });
-  return { config, db, redis, log, clock, metrics: createMetrics(), security };
+  const metrics = createMetrics();
+  const webhooks = openWebhooks({ config, db, clock, security, metrics, log, version: VERSION });
+  return { config, db, redis, log, clock, metrics, security, webhooks };
 }
 
 /**
@@ -57,7 +60,7 @@ export function serve(
   });
   // Elysia hands `server` to handlers (for requestIP) only if it knows it; we own Bun.serve.
   app.server = server;
-  const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
+  const workers: Worker[] = [startSecurityWorkers(deps.security, log), deps.webhooks.dispatcher.start()];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));

@@ -55,7 +55,8 @@ CREATE TABLE `webhook_deliveries` (
 );
 --> statement-breakpoint
 CREATE INDEX `webhook_deliveries_due` ON `webhook_deliveries` (`due_at`) WHERE status IN ('pending', 'leased', 'failed');--> statement-breakpoint
-CREATE INDEX `webhook_deliveries_tenant_status` ON `webhook_deliveries` (`tenant_id`,`status`,`id`);--> statement-breakpoint
+CREATE INDEX `webhook_deliveries_status` ON `webhook_deliveries` (`status`,`tenant_id`,`id`);--> statement-breakpoint
+CREATE INDEX `webhook_deliveries_tenant` ON `webhook_deliveries` (`tenant_id`,`id`);--> statement-breakpoint
 CREATE INDEX `webhook_deliveries_endpoint` ON `webhook_deliveries` (`endpoint_id`,`id`);--> statement-breakpoint
 CREATE TABLE `webhook_endpoints` (
 	`id` text PRIMARY KEY NOT NULL,

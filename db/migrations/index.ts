@@ -9,5 +9,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
   { tag: "0001_identity", when: 1795305300586, breakpoints: true, sql: sql1 },
   { tag: "0002_audit", when: 1795308114314, breakpoints: true, sql: sql2 },
-  { tag: "0003_notifications", when: 1795311312992, breakpoints: true, sql: sql3 },
+  { tag: "0003_notifications", when: 1795311473062, breakpoints: true, sql: sql3 },
 ];

@@ -16,17 +16,34 @@ export function randomBase32(length: number): string {
   return out.toLowerCase();
 }
 
-/** ULID: 48-bit millisecond time + 80 random bits, so ids sort by creation time. */
+let lastTime = -1;
+const lastRandom = new Uint8Array(16);
+
+/**
+ * ULID: 48-bit millisecond time + 80 random bits, so ids sort by creation time. Monotonic within
+ * the process (the spec's monotonic mode): in the same millisecond the random part counts up, so
+ * ids made one after another also sort in that order (inbox and list cursors rely on it).
+ */
 export function ulid(now = Date.now()): string {
+  if (now > lastTime) {
+    lastTime = now;
+    crypto.getRandomValues(lastRandom);
+    for (let i = 0; i < 16; i++) lastRandom[i] = (lastRandom[i] ?? 0) & 31;
+  } else {
+    for (let i = 15; i >= 0; i--) {
+      const digit = ((lastRandom[i] ?? 0) + 1) & 31;
+      lastRandom[i] = digit;
+      if (digit !== 0) break;
+    }
+  }
   let time = "";
-  let rest = now;
+  let rest = lastTime;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[rest % 32] + time;
     rest = Math.floor(rest / 32);
   }
-  const random = crypto.getRandomValues(new Uint8Array(16));
   let tail = "";
-  for (const byte of random) tail += CROCKFORD[byte & 31];
+  for (const digit of lastRandom) tail += CROCKFORD[digit];
   return time + tail;
 }
 

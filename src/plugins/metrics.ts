@@ -11,6 +11,10 @@ const NON_CONFORMING_DEFAULTS = [
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
+const DELIVERY_LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+const ATTEMPT_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const QUEUE_STATUSES = ["pending", "leased", "failed", "dead"] as const;
+
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.12, 0.25, 0.5, 1, 2.5, 5];
 
 /** Every metric the service exports is declared here, so names live in one place. */
@@ -18,8 +22,49 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   for (const name of NON_CONFORMING_DEFAULTS) registry.removeSingleMetric(name);
+  // Filled in by the webhook module once the database is open; read at scrape time.
+  const sources = { webhookQueueDepth: (): Partial<Record<string, number>> => ({}) };
   return {
     registry,
+    sources,
+    notificationsCreated: new client.Counter({
+      name: "notifications_created_total",
+      help: "Notifications accepted.",
+      registers: [registry],
+    }),
+    webhookQueueDepth: new client.Gauge({
+      name: "webhook_queue_depth",
+      help: "Webhook deliveries not yet delivered, by status (failed = waiting for a retry).",
+      labelNames: ["status"] as const,
+      registers: [registry],
+      collect() {
+        const depth = sources.webhookQueueDepth();
+        for (const status of QUEUE_STATUSES) this.labels({ status }).set(depth[status] ?? 0);
+      },
+    }),
+    webhookAttempts: new client.Counter({
+      name: "webhook_delivery_attempts_total",
+      help: "Webhook delivery attempts by outcome: delivered, retry, dead, disabled (receiver answered 410).",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    webhookDead: new client.Counter({
+      name: "webhook_deliveries_dead_total",
+      help: "Webhook deliveries that used up their retries (dead-lettered).",
+      registers: [registry],
+    }),
+    webhookLatency: new client.Histogram({
+      name: "webhook_delivery_latency_seconds",
+      help: "From a notification's acceptance to its webhook's successful delivery.",
+      buckets: DELIVERY_LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    webhookAttemptDuration: new client.Histogram({
+      name: "webhook_attempt_duration_seconds",
+      help: "Duration of one webhook HTTP attempt.",
+      buckets: ATTEMPT_DURATION_BUCKETS,
+      registers: [registry],
+    }),
     httpRequests: new client.Counter({
       name: "http_requests_total",
       help: "HTTP requests by method, route template and status.",

@@ -18,6 +18,10 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "revocation.create": ["jti", "user_id", "session_id"],
   "revocation.bulk_preview": ["scope", "role"],
   "revocation.bulk_confirm": ["scope", "role", "users", "sessions", "confirm_id"],
+  "webhook.create": ["url", "event_types", "description"],
+  "webhook.disable": ["status_code"],
+  "delivery.retry": ["endpoint_id", "status"],
+  "delivery.replay": ["endpoint_id", "since", "deliveries"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],
   "audit.export": ["actor", "action", "target", "outcome", "from", "to"],
 };

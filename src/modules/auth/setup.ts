@@ -24,6 +24,8 @@ export interface Security {
   /** The key the audit chain's HMACs use (AUDIT_KEY, or derived from the master key). */
   readonly auditKey: Uint8Array;
   readonly keyRingOptions: KeyRingOptions;
+  /** The one group-commit queue for writes on request paths. */
+  readonly batcher: WriteBatcher;
 }
 
 const KEY_RING_RELOAD_MS = 10_000;
@@ -50,7 +52,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   const auditKey = secrets.auditKey;
   const audit = new AuditTrail(db, auditKey, clock);
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
-  return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions };
+  return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions, batcher };
 }
 
 /** Background upkeep: pick up key rotations made by other processes, purge expired revocations. */

@@ -1,0 +1,103 @@
+import { Elysia, t } from "elysia";
+import { isoOrNull } from "../../lib/time";
+import { ANY_ROLE, authPlugin, DEVELOPER } from "../../plugins/auth";
+import type { Security } from "../auth/setup";
+import { createdNotification, createNotificationRequest, idempotencyHeaders, inboxItem, inboxQuery } from "./model";
+import type { InboxRow, NotificationRow, NotificationService } from "./service";
+
+const publicNotification = (n: NotificationRow) => ({
+  id: n.id,
+  type: n.type,
+  title: n.title,
+  body: n.body,
+  data: JSON.parse(n.data) as Record<string, unknown>,
+  created_at: new Date(n.created_at).toISOString(),
+});
+
+const publicInboxItem = (item: InboxRow) => ({
+  id: item.id,
+  type: item.type,
+  title: item.title,
+  body: item.body,
+  data: JSON.parse(item.data) as Record<string, unknown>,
+  created_at: new Date(item.created_at).toISOString(),
+  read_at: isoOrNull(item.read_at),
+});
+
+/** Creating notifications (developer, admin) and each user's own inbox (any role). */
+export const notificationsModule = (deps: { security: Security; notifications: NotificationService }) => {
+  const { notifications } = deps;
+  return new Elysia({ name: "notification-routes", tags: ["notifications"] })
+    .use(authPlugin(deps.security.tokens, deps.security.audit))
+    .post(
+      "/v1/notifications",
+      async ({ principal, body, headers, set }) => {
+        const created = await notifications.create(principal, body, headers["idempotency-key"]);
+        set.status = 201;
+        if (created.replayed) set.headers["idempotent-replayed"] = "true";
+        return {
+          notification: publicNotification(created.notification),
+          recipients: created.recipients,
+          deliveries: created.deliveries,
+        };
+      },
+      {
+        auth: DEVELOPER,
+        body: createNotificationRequest,
+        headers: idempotencyHeaders,
+        parse: ["json"],
+        response: { 201: createdNotification },
+        detail: {
+          summary: "Send a notification",
+          description:
+            "Writes the notification, one inbox row per recipient and one webhook delivery per matching endpoint in one transaction. With an Idempotency-Key, the same key and body answer the first result again (Idempotent-Replayed: true); a different body is 422.",
+        },
+      },
+    )
+    .get(
+      "/v1/notifications",
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = notifications.list(principal, {
+          unread: query.unread ?? false,
+          cursor: query.cursor,
+          limit: limit + 1,
+        });
+        const shown = rows.slice(0, limit);
+        return {
+          notifications: shown.map(publicInboxItem),
+          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
+        };
+      },
+      {
+        auth: ANY_ROLE,
+        query: inboxQuery,
+        response: t.Object({ notifications: t.Array(inboxItem), next_cursor: t.Nullable(t.String()) }),
+        detail: { summary: "The caller's inbox, newest first" },
+      },
+    )
+    .get("/v1/notifications/unread-count", ({ principal }) => ({ unread: notifications.unreadCount(principal) }), {
+      auth: ANY_ROLE,
+      response: t.Object({ unread: t.Integer() }),
+      detail: { summary: "How many of the caller's notifications are unread" },
+    })
+    .post(
+      "/v1/notifications/:id/read",
+      async ({ principal, params }) => publicInboxItem(await notifications.markRead(principal, params.id)),
+      {
+        auth: ANY_ROLE,
+        params: t.Object({ id: t.String({ maxLength: 64 }) }),
+        response: inboxItem,
+        detail: { summary: "Mark one of the caller's notifications read" },
+      },
+    )
+    .post(
+      "/v1/notifications/read-all",
+      async ({ principal }) => ({ updated: await notifications.markAllRead(principal) }),
+      {
+        auth: ANY_ROLE,
+        response: t.Object({ updated: t.Integer() }),
+        detail: { summary: "Mark all of the caller's notifications read" },
+      },
+    );
+};

@@ -1,0 +1,59 @@
+import { t } from "elysia";
+import { dateTime, role } from "../auth/model";
+
+export const createNotificationRequest = t.Object({
+  recipients: t.Object(
+    {
+      user_ids: t.Optional(t.Array(t.String({ maxLength: 64 }), { minItems: 1, maxItems: 1000 })),
+      role: t.Optional(role),
+    },
+    { description: "user ids of the tenant, every active user of a role, or both" },
+  ),
+  type: t.String({
+    minLength: 1,
+    maxLength: 100,
+    pattern: "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
+    description: "dotted event type, e.g. alert.fired; webhook endpoints filter on it",
+  }),
+  title: t.String({ minLength: 1, maxLength: 200 }),
+  body: t.Optional(t.String({ maxLength: 10_000 })),
+  // Checked by the service: Elysia would coerce an array into an object here.
+  data: t.Optional(t.Unknown({ description: "a JSON object of your own, size-limited (413 beyond)" })),
+});
+
+export const notification = t.Object({
+  id: t.String(),
+  type: t.String(),
+  title: t.String(),
+  body: t.String(),
+  data: t.Record(t.String(), t.Unknown()),
+  created_at: dateTime,
+});
+
+export const createdNotification = t.Object({
+  notification,
+  recipients: t.Integer({ description: "inbox rows written" }),
+  deliveries: t.Integer({ description: "webhook deliveries queued" }),
+});
+
+export const inboxItem = t.Object({
+  id: t.String(),
+  type: t.String(),
+  title: t.String(),
+  body: t.String(),
+  data: t.Record(t.String(), t.Unknown()),
+  created_at: dateTime,
+  read_at: t.Nullable(dateTime),
+});
+
+export const inboxQuery = t.Object({
+  unread: t.Optional(t.Boolean({ description: "only unread items" })),
+  cursor: t.Optional(t.String({ maxLength: 64 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+
+export const idempotencyHeaders = t.Object({
+  "idempotency-key": t.Optional(
+    t.String({ minLength: 1, maxLength: 255, description: "same key and body → same result; different body → 422" }),
+  ),
+});

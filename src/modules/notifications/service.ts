@@ -1,0 +1,254 @@
+import type { Database, Statement } from "bun:sqlite";
+import type { Role } from "../../../db/schema";
+import { canonicalJson } from "../../lib/canonical-json";
+import type { Clock } from "../../lib/clock";
+import { HttpProblem, invalidField, notFound } from "../../lib/problem";
+import { sha256Hex, ulid } from "../../lib/secrets";
+import type { WriteBatcher } from "../../lib/write-batcher";
+import type { Principal } from "../../plugins/auth";
+import type { EndpointService } from "../webhooks/endpoints";
+
+export const MAX_RECIPIENTS = 1000;
+
+export interface NotificationInput {
+  recipients: { user_ids?: string[]; role?: Role };
+  type: string;
+  title: string;
+  body?: string;
+  data?: unknown;
+}
+
+export interface NotificationRow {
+  id: string;
+  tenant_id: string;
+  type: string;
+  title: string;
+  body: string;
+  data: string;
+  created_by: string;
+  created_at: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+export interface InboxRow {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  data: string;
+  created_at: number;
+  read_at: number | null;
+}
+
+export interface Created {
+  notification: NotificationRow;
+  recipients: number;
+  deliveries: number;
+  /** True when an Idempotency-Key matched an earlier request and nothing new was written. */
+  replayed: boolean;
+}
+
+const INBOX_COLUMNS = "n.id, n.type, n.title, n.body, n.data, n.created_at, i.read_at";
+
+/**
+ * Notifications: one transaction writes the notification, an inbox row per recipient and a
+ * delivery row per matching webhook endpoint (the outbox), then the dispatcher is woken.
+ */
+export class NotificationService {
+  private readonly sql: ReturnType<typeof prepare>;
+
+  constructor(
+    private readonly sqlite: Database,
+    private readonly clock: Clock,
+    private readonly batcher: WriteBatcher,
+    private readonly endpoints: EndpointService,
+    private readonly options: { dataMaxBytes: number; onAccepted: (deliveries: number) => void },
+  ) {
+    this.sql = prepare(sqlite);
+  }
+
+  async create(principal: Principal, input: NotificationInput, idempotencyKey?: string): Promise<Created> {
+    const given = input.data;
+    if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given)))
+      throw invalidField("data", "data must be a JSON object.");
+    const data = JSON.stringify(input.data ?? {});
+    if (Buffer.byteLength(data) > this.options.dataMaxBytes) {
+      throw new HttpProblem(413, "too-large", `data is larger than ${this.options.dataMaxBytes} bytes.`, {
+        errors: [{ in: "body", field: "data", message: `at most ${this.options.dataMaxBytes} bytes of JSON` }],
+      });
+    }
+    const requestHash = idempotencyKey === undefined ? null : sha256Hex(canonicalJson(input));
+    if (idempotencyKey !== undefined) {
+      const earlier = this.replay(principal, idempotencyKey, requestHash);
+      if (earlier) return earlier;
+    }
+    const recipients = this.resolveRecipients(principal.tid, input.recipients);
+    const receivers = this.endpoints.receiversOf(principal.tid, input.type);
+    const now = this.clock.now();
+    const notification: NotificationRow = {
+      id: ulid(now),
+      tenant_id: principal.tid,
+      type: input.type,
+      title: input.title,
+      body: input.body ?? "",
+      data,
+      created_by: principal.sub,
+      created_at: now,
+      idempotency_key: idempotencyKey ?? null,
+      request_hash: requestHash,
+    };
+    const payload = webhookPayload(notification);
+    try {
+      await this.batcher.run(() => {
+        const n = notification;
+        this.sql.insertNotification.run(
+          n.id,
+          n.tenant_id,
+          n.type,
+          n.title,
+          n.body,
+          n.data,
+          n.created_by,
+          n.created_at,
+          n.idempotency_key,
+          n.request_hash,
+        );
+        for (const userId of recipients) this.sql.insertInbox.run(userId, n.id, n.tenant_id);
+        for (const endpointId of receivers)
+          this.sql.insertDelivery.run(ulid(now), n.tenant_id, endpointId, n.id, n.type, payload, now, now);
+      });
+    } catch (error) {
+      // Two requests with one key raced; the other committed first.
+      const earlier = idempotencyKey === undefined ? undefined : this.replay(principal, idempotencyKey, requestHash);
+      if (earlier) return earlier;
+      throw error;
+    }
+    this.options.onAccepted(receivers.length);
+    return { notification, recipients: recipients.length, deliveries: receivers.length, replayed: false };
+  }
+
+  list(principal: Principal, options: { unread: boolean; cursor?: string; limit: number }): InboxRow[] {
+    const cursor = options.cursor ?? "\uffff";
+    return options.unread
+      ? this.sql.unreadPage.all(principal.sub, principal.tid, cursor, options.limit)
+      : this.sql.inboxPage.all(principal.sub, principal.tid, cursor, options.limit);
+  }
+
+  unreadCount(principal: Principal): number {
+    return this.sql.unreadCount.get(principal.sub, principal.tid)?.n ?? 0;
+  }
+
+  async markRead(principal: Principal, id: string): Promise<InboxRow> {
+    await this.batcher.run(() => this.sql.markRead.run(this.clock.now(), principal.sub, principal.tid, id));
+    const item = this.sql.inboxItem.get(principal.sub, principal.tid, id);
+    if (!item) throw notFound("No notification with this id in your inbox.");
+    return item;
+  }
+
+  async markAllRead(principal: Principal): Promise<number> {
+    return this.batcher.run(() => this.sql.markAllRead.run(this.clock.now(), principal.sub, principal.tid).changes);
+  }
+
+  private replay(principal: Principal, key: string, requestHash: string | null): Created | undefined {
+    const earlier = this.sql.byIdempotencyKey.get(principal.tid, principal.sub, key);
+    if (!earlier) return undefined;
+    if (earlier.request_hash !== requestHash) {
+      throw new HttpProblem(
+        422,
+        "idempotency-key-reused",
+        "This Idempotency-Key was used with a different request body.",
+        { errors: [{ in: "headers", field: "idempotency-key", message: "already used for a different body" }] },
+      );
+    }
+    const counts = this.sql.countsOf.get(earlier.id, earlier.id);
+    return { notification: earlier, recipients: counts?.r ?? 0, deliveries: counts?.d ?? 0, replayed: true };
+  }
+
+  private resolveRecipients(tenantId: string, recipients: NotificationInput["recipients"]): string[] {
+    const chosen = new Set<string>();
+    if (recipients.user_ids) {
+      const unknown: string[] = [];
+      for (const id of new Set(recipients.user_ids)) {
+        if (this.sql.activeUser.get(tenantId, id)) chosen.add(id);
+        else unknown.push(id);
+      }
+      // Another tenant's user looks exactly like one that does not exist.
+      if (unknown.length > 0)
+        throw invalidField("recipients.user_ids", `No active user of this tenant has the id ${unknown.join(", ")}.`);
+    }
+    if (recipients.role) for (const row of this.sql.usersWithRole.all(tenantId, recipients.role)) chosen.add(row.id);
+    if (recipients.user_ids === undefined && recipients.role === undefined)
+      throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
+    if (chosen.size === 0) throw invalidField("recipients", "No active user matches these recipients.");
+    if (chosen.size > MAX_RECIPIENTS)
+      throw invalidField("recipients", `At most ${MAX_RECIPIENTS} recipients per notification.`);
+    return [...chosen];
+  }
+}
+
+/** The Standard Webhooks body: stored once per delivery, so every attempt sends these exact bytes. */
+export function webhookPayload(n: NotificationRow): string {
+  return JSON.stringify({
+    type: n.type,
+    timestamp: new Date(n.created_at).toISOString(),
+    data: {
+      id: n.id,
+      tenant_id: n.tenant_id,
+      type: n.type,
+      title: n.title,
+      body: n.body,
+      data: JSON.parse(n.data),
+      created_at: new Date(n.created_at).toISOString(),
+    },
+  });
+}
+
+function prepare(sqlite: Database) {
+  return {
+    insertNotification: sqlite.query(
+      `INSERT INTO notifications (id, tenant_id, type, title, body, data, created_by, created_at, idempotency_key, request_hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertInbox: sqlite.query("INSERT INTO inbox_items (user_id, notification_id, tenant_id) VALUES (?, ?, ?)"),
+    insertDelivery: sqlite.query(
+      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+    ),
+    byIdempotencyKey: sqlite.query(
+      "SELECT * FROM notifications WHERE tenant_id = ? AND created_by = ? AND idempotency_key = ?",
+    ) as Statement<NotificationRow, [string, string, string]>,
+    countsOf: sqlite.query(
+      `SELECT (SELECT count(*) FROM inbox_items WHERE notification_id = ?) AS r,
+              (SELECT count(*) FROM webhook_deliveries WHERE notification_id = ?) AS d`,
+    ) as Statement<{ r: number; d: number }, [string, string]>,
+    activeUser: sqlite.query(
+      "SELECT id FROM users WHERE tenant_id = ? AND id = ? AND disabled_at IS NULL",
+    ) as Statement<{ id: string }, [string, string]>,
+    usersWithRole: sqlite.query(
+      "SELECT id FROM users WHERE tenant_id = ? AND role = ? AND disabled_at IS NULL",
+    ) as Statement<{ id: string }, [string, string]>,
+    inboxPage: sqlite.query(
+      `SELECT ${INBOX_COLUMNS} FROM inbox_items i JOIN notifications n ON n.id = i.notification_id
+       WHERE i.user_id = ? AND i.tenant_id = ? AND i.notification_id < ? ORDER BY i.notification_id DESC LIMIT ?`,
+    ) as Statement<InboxRow, [string, string, string, number]>,
+    unreadPage: sqlite.query(
+      `SELECT ${INBOX_COLUMNS} FROM inbox_items i JOIN notifications n ON n.id = i.notification_id
+       WHERE i.user_id = ? AND i.tenant_id = ? AND i.read_at IS NULL AND i.notification_id < ?
+       ORDER BY i.notification_id DESC LIMIT ?`,
+    ) as Statement<InboxRow, [string, string, string, number]>,
+    inboxItem: sqlite.query(
+      `SELECT ${INBOX_COLUMNS} FROM inbox_items i JOIN notifications n ON n.id = i.notification_id
+       WHERE i.user_id = ? AND i.tenant_id = ? AND i.notification_id = ?`,
+    ) as Statement<InboxRow, [string, string, string]>,
+    unreadCount: sqlite.query(
+      "SELECT count(*) AS n FROM inbox_items WHERE user_id = ? AND tenant_id = ? AND read_at IS NULL",
+    ) as Statement<{ n: number }, [string, string]>,
+    markRead: sqlite.query(
+      "UPDATE inbox_items SET read_at = ? WHERE user_id = ? AND tenant_id = ? AND notification_id = ? AND read_at IS NULL",
+    ),
+    markAllRead: sqlite.query(
+      "UPDATE inbox_items SET read_at = ? WHERE user_id = ? AND tenant_id = ? AND read_at IS NULL",
+    ),
+  };
+}

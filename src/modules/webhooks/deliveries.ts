@@ -1,0 +1,185 @@
+import type { Database, Statement } from "bun:sqlite";
+import type { DeliveryStatus } from "../../../db/schema";
+import type { Clock } from "../../lib/clock";
+import { conflict, notFound } from "../../lib/problem";
+import type { Principal } from "../../plugins/auth";
+import type { RequestMeta } from "../../plugins/request-context";
+import { AuditAction } from "../audit/actions";
+import type { AuditHook } from "../audit/hook";
+import type { EndpointService } from "./endpoints";
+
+export interface DeliveryRow {
+  id: string;
+  tenant_id: string;
+  endpoint_id: string;
+  notification_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  due_at: number;
+  created_at: number;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+export interface AttemptRow {
+  id: number;
+  attempted_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  outcome: string;
+  error: string | null;
+}
+
+const COLUMNS =
+  "id, tenant_id, endpoint_id, notification_id, event_type, status, attempts, due_at, created_at, last_attempt_at, last_status_code, last_error, delivered_at";
+const SUCCESS_WINDOW_MS = 24 * 3600 * 1000;
+
+/** What operators do with deliveries: look, retry one, replay an endpoint's, see the queue. */
+export class DeliveryService {
+  private readonly sql: ReturnType<typeof prepare>;
+
+  constructor(
+    private readonly sqlite: Database,
+    private readonly clock: Clock,
+    private readonly audit: AuditHook,
+    private readonly endpoints: EndpointService,
+    private readonly wake: () => void,
+  ) {
+    this.sql = prepare(sqlite);
+  }
+
+  list(
+    tenantId: string,
+    filter: { status?: DeliveryStatus; endpointId?: string; cursor?: string; limit: number },
+  ): DeliveryRow[] {
+    const where = ["tenant_id = ?", "id < ?"];
+    const args: (string | number)[] = [tenantId, filter.cursor ?? "\uffff"];
+    if (filter.status) {
+      where.push("status = ?");
+      args.push(filter.status);
+    }
+    if (filter.endpointId) {
+      where.push("endpoint_id = ?");
+      args.push(filter.endpointId);
+    }
+    args.push(filter.limit);
+    return this.sqlite
+      .query<DeliveryRow, (string | number)[]>(
+        `SELECT ${COLUMNS} FROM webhook_deliveries WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`,
+      )
+      .all(...args);
+  }
+
+  get(tenantId: string, id: string): { delivery: DeliveryRow; attempts: AttemptRow[] } {
+    const delivery = this.sql.byId.get(tenantId, id);
+    if (!delivery) throw notFound("No delivery with this id.");
+    return { delivery, attempts: this.sql.attemptsOf.all(id) };
+  }
+
+  /** Send a failed or dead delivery now; if that attempt fails too, it goes on with what is left of its schedule. */
+  retry(principal: Principal, id: string, meta: RequestMeta): DeliveryRow {
+    const { delivery } = this.get(principal.tid, id);
+    if (delivery.status !== "failed" && delivery.status !== "dead")
+      throw conflict(`Only failed or dead deliveries can be retried; this one is ${delivery.status}.`);
+    const endpoint = this.endpoints.get(principal.tid, delivery.endpoint_id);
+    if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
+    this.sqlite.transaction(() => {
+      this.sql.requeue.run(this.clock.now(), delivery.id);
+      this.audit.append(this.sqlite, {
+        action: AuditAction.deliveryRetried,
+        outcome: "success",
+        tenantId: principal.tid,
+        actor: { type: "user", id: principal.sub },
+        target: { type: "webhook_delivery", id: delivery.id },
+        ...meta,
+        params: { endpoint_id: delivery.endpoint_id, status: delivery.status },
+      });
+    })();
+    this.wake();
+    return this.get(principal.tid, id).delivery;
+  }
+
+  /** Send an endpoint's deliveries created since `since` again, same ids and bytes, with a fresh schedule. */
+  replay(principal: Principal, endpointId: string, since: number, meta: RequestMeta): number {
+    const endpoint = this.endpoints.get(principal.tid, endpointId);
+    if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
+    const replayed = this.sqlite.transaction(() => {
+      const changes = this.sql.replay.run(this.clock.now(), endpoint.id, since).changes;
+      this.audit.append(this.sqlite, {
+        action: AuditAction.deliveriesReplayed,
+        outcome: "success",
+        tenantId: principal.tid,
+        actor: { type: "user", id: principal.sub },
+        target: { type: "webhook_endpoint", id: endpoint.id },
+        ...meta,
+        params: { endpoint_id: endpoint.id, since: new Date(since).toISOString(), deliveries: changes },
+      });
+      return changes;
+    })();
+    this.wake();
+    return replayed;
+  }
+
+  /** Queue depth by status and the share of successful attempts over the last 24 hours, for one tenant. */
+  stats(tenantId: string) {
+    const queue: Record<DeliveryStatus, number> = { pending: 0, leased: 0, failed: 0, delivered: 0, dead: 0 };
+    for (const row of this.sql.tenantDepth.all(tenantId)) queue[row.status] = row.n;
+    const since = this.clock.now() - SUCCESS_WINDOW_MS;
+    const attempts = this.sql.recentAttempts.get(tenantId, since) ?? { total: 0, delivered: 0 };
+    return {
+      queue,
+      attempts_24h: attempts.total,
+      success_rate_24h: attempts.total === 0 ? null : attempts.delivered / attempts.total,
+    };
+  }
+
+  /** Every tenant's undelivered deliveries by status, for the queue-depth gauge. */
+  depth(): Partial<Record<DeliveryStatus, number>> {
+    const depth: Partial<Record<DeliveryStatus, number>> = {};
+    for (const row of this.sql.depth.all()) depth[row.status] = row.n;
+    return depth;
+  }
+
+  /** For reconciliation: every accepted delivery is delivered, still on its way, or dead. */
+  reconcile(tenantId: string) {
+    const counts = this.stats(tenantId).queue;
+    const accepted = counts.pending + counts.leased + counts.failed + counts.delivered + counts.dead;
+    return {
+      accepted,
+      delivered: counts.delivered,
+      pending: counts.pending + counts.leased + counts.failed,
+      dead: counts.dead,
+    };
+  }
+}
+
+function prepare(sqlite: Database) {
+  return {
+    byId: sqlite.query(`SELECT ${COLUMNS} FROM webhook_deliveries WHERE tenant_id = ? AND id = ?`) as Statement<
+      DeliveryRow,
+      [string, string]
+    >,
+    attemptsOf: sqlite.query(
+      "SELECT id, attempted_at, duration_ms, status_code, outcome, error FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
+    ) as Statement<AttemptRow, [string]>,
+    requeue: sqlite.query("UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ?"),
+    replay: sqlite.query(
+      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?1
+       WHERE endpoint_id = ?2 AND created_at >= ?3 AND status IN ('delivered', 'failed', 'dead')`,
+    ),
+    tenantDepth: sqlite.query(
+      "SELECT status, count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? GROUP BY status",
+    ) as Statement<{ status: DeliveryStatus; n: number }, [string]>,
+    depth: sqlite.query(
+      `SELECT status, count(*) AS n FROM webhook_deliveries
+       WHERE status IN ('pending', 'leased', 'failed', 'dead') GROUP BY status`,
+    ) as Statement<{ status: DeliveryStatus; n: number }, []>,
+    recentAttempts: sqlite.query(
+      `SELECT count(*) AS total, coalesce(sum(outcome = 'delivered'), 0) AS delivered
+       FROM webhook_attempts WHERE tenant_id = ? AND attempted_at >= ?`,
+    ) as Statement<{ total: number; delivered: number }, [string, number]>,
+  };
+}

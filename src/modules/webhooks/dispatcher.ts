@@ -1,0 +1,285 @@
+import type { Database, Statement } from "bun:sqlite";
+import type { Config } from "../../config";
+import { nextRetryDelayMs, parseRetryAfterMs } from "../../lib/backoff";
+import type { Clock } from "../../lib/clock";
+import type { Logger } from "../../lib/logger";
+import type { Worker } from "../../lib/worker";
+import type { WriteBatcher } from "../../lib/write-batcher";
+import type { Metrics } from "../../plugins/metrics";
+import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
+import { signatureHeader } from "./signing";
+import { assertPublicDestination } from "./url-policy";
+
+const IDLE_POLL_MS = 250;
+/** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
+const LEASE_MARGIN_MS = 5000;
+const HONOURS_RETRY_AFTER = new Set([429, 502, 503, 504]);
+
+interface Leased {
+  id: string;
+  tenant_id: string;
+  endpoint_id: string;
+  notification_id: string;
+  payload: string;
+  attempts: number;
+  created_at: number;
+}
+
+type Outcome = "delivered" | "retry" | "dead" | "disabled";
+
+interface AttemptResult {
+  statusCode: number | null;
+  error: string | null;
+  retryAfterMs?: number;
+}
+
+/**
+ * Leases due deliveries in one statement, POSTs each with Standard Webhooks headers (no
+ * transaction is open across the network call) and records every attempt. A lease is a due time
+ * in the future: if this process dies mid-attempt, the delivery simply falls due again and is
+ * sent with the same `webhook-id` (at-least-once).
+ */
+export class Dispatcher implements Worker {
+  readonly name = "webhook-dispatcher";
+  private readonly sql: ReturnType<typeof prepare>;
+  private inFlight = 0;
+  private readonly attempts = new Set<Promise<void>>();
+  private scheduled = false;
+  private timer: Timer | undefined;
+  private running = false;
+  private stopped = false;
+
+  constructor(
+    sqlite: Database,
+    private readonly deps: {
+      clock: Clock;
+      batcher: WriteBatcher;
+      endpoints: EndpointService;
+      config: Config["webhook"];
+      metrics: Metrics;
+      log: Logger;
+      userAgent: string;
+    },
+  ) {
+    this.sql = prepare(sqlite);
+  }
+
+  start(): this {
+    this.running = true;
+    this.wake();
+    return this;
+  }
+
+  /** Look for due work on the next turn (a new notification, a finished attempt, a retry request). */
+  wake(): void {
+    if (!this.running || this.stopped || this.scheduled) return;
+    this.scheduled = true;
+    clearTimeout(this.timer);
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pass().catch((error: Error) => {
+        this.deps.log.error({ err: error }, "webhook dispatch pass failed");
+        this.idle();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    // Attempts end by their own timeout; anything cut short is re-sent after the lease expires.
+    await Promise.allSettled([...this.attempts]);
+  }
+
+  /** Tests and tools: run passes until nothing is due and nothing is in flight. */
+  async drain(): Promise<void> {
+    for (;;) {
+      const leased = await this.lease();
+      if (leased === 0 && this.attempts.size === 0) return;
+      await Promise.race(this.attempts);
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (this.stopped) return;
+    const leased = await this.lease();
+    if (leased === 0 && this.inFlight === 0) this.idle();
+  }
+
+  private idle(): void {
+    clearTimeout(this.timer);
+    if (!this.stopped) this.timer = setTimeout(() => this.wake(), IDLE_POLL_MS);
+  }
+
+  private async lease(): Promise<number> {
+    const capacity = this.deps.config.concurrency - this.inFlight;
+    if (capacity <= 0) return 0;
+    const now = this.deps.clock.now();
+    const leaseUntil = now + this.deps.config.timeoutMs + LEASE_MARGIN_MS;
+    const rows = await this.deps.batcher.run(() => this.sql.lease.all(leaseUntil, now, capacity));
+    for (const row of rows) this.track(this.attempt(row));
+    return rows.length;
+  }
+
+  private track(attempt: Promise<void>): void {
+    this.inFlight++;
+    this.attempts.add(attempt);
+    void attempt.finally(() => {
+      this.inFlight--;
+      this.attempts.delete(attempt);
+      this.wake();
+    });
+  }
+
+  private async attempt(delivery: Leased): Promise<void> {
+    const endpoint = this.sql.endpoint.get(delivery.endpoint_id);
+    const started = performance.now();
+    const attemptedAt = this.deps.clock.now();
+    let result: AttemptResult;
+    try {
+      result =
+        !endpoint || endpoint.deleted_at !== null
+          ? { statusCode: null, error: "endpoint deleted" }
+          : await this.send(delivery, endpoint);
+    } catch (error) {
+      result = { statusCode: null, error: describe(error, this.deps.config.timeoutMs) };
+    }
+    const durationMs = performance.now() - started;
+    this.deps.metrics.webhookAttemptDuration.observe(durationMs / 1000);
+    try {
+      await this.record(delivery, endpoint, result, attemptedAt, durationMs);
+    } catch (error) {
+      // The lease will expire and the delivery will be sent again: at-least-once holds.
+      this.deps.log.error({ err: error, delivery_id: delivery.id }, "recording a webhook attempt failed");
+    }
+  }
+
+  private async send(delivery: Leased, endpoint: EndpointRow): Promise<AttemptResult> {
+    const url = new URL(endpoint.url);
+    // Checked again at send time: a name may resolve elsewhere now than when it was registered.
+    if (!this.deps.config.allowPrivate) await assertPublicDestination(url);
+    const keys = await this.deps.endpoints.signingKeys(endpoint);
+    const messageId = `msg_${delivery.notification_id}`;
+    const timestamp = Math.floor(this.deps.clock.now() / 1000);
+    const response = await fetch(url, {
+      method: "POST",
+      body: delivery.payload,
+      redirect: "manual",
+      signal: AbortSignal.timeout(this.deps.config.timeoutMs),
+      headers: {
+        "content-type": "application/json",
+        "user-agent": this.deps.userAgent,
+        "webhook-id": messageId,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signatureHeader(keys, messageId, timestamp, delivery.payload),
+      },
+    });
+    await response.body?.cancel().catch(() => undefined);
+    const ok = response.status >= 200 && response.status < 300;
+    return {
+      statusCode: response.status,
+      error: ok ? null : `receiver answered ${response.status}`,
+      retryAfterMs: HONOURS_RETRY_AFTER.has(response.status)
+        ? parseRetryAfterMs(response.headers.get("retry-after"), this.deps.clock.now())
+        : undefined,
+    };
+  }
+
+  private async record(
+    delivery: Leased,
+    endpoint: EndpointRow | null,
+    result: AttemptResult,
+    attemptedAt: number,
+    durationMs: number,
+  ): Promise<void> {
+    const attempts = delivery.attempts + 1;
+    const now = this.deps.clock.now();
+    const code = result.statusCode;
+    let outcome: Outcome;
+    let status: "delivered" | "failed" | "dead";
+    let dueAt = now;
+    if (code !== null && code >= 200 && code < 300) {
+      outcome = "delivered";
+      status = "delivered";
+    } else if (code === 410 && endpoint) {
+      // The receiver is gone: stop the endpoint; its deliveries wait, parked, for an enable.
+      outcome = "disabled";
+      status = "failed";
+      dueAt = PARKED;
+    } else {
+      const delay =
+        !endpoint || endpoint.deleted_at !== null
+          ? undefined
+          : (result.retryAfterMs ?? nextRetryDelayMs(this.deps.config.retryScheduleSeconds, attempts));
+      const exhausted = attempts >= this.deps.config.retryScheduleSeconds.length;
+      if (delay === undefined || exhausted) {
+        outcome = "dead";
+        status = "dead";
+      } else {
+        outcome = "retry";
+        status = "failed";
+        dueAt = now + delay;
+      }
+    }
+    await this.deps.batcher.run(() => {
+      this.sql.finish.run(
+        status,
+        attempts,
+        dueAt,
+        attemptedAt,
+        code,
+        result.error,
+        status === "delivered" ? now : null,
+        delivery.id,
+      );
+      this.sql.insertAttempt.run(
+        delivery.id,
+        delivery.tenant_id,
+        attemptedAt,
+        Math.round(durationMs),
+        code,
+        outcome,
+        result.error,
+      );
+    });
+    if (outcome === "disabled" && endpoint) this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
+    const { metrics } = this.deps;
+    metrics.webhookAttempts.labels({ outcome }).inc();
+    if (outcome === "delivered") metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
+    if (outcome === "dead") metrics.webhookDead.inc();
+  }
+}
+
+function describe(error: unknown, timeoutMs: number): string {
+  if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"))
+    return `no answer within ${timeoutMs} ms`;
+  if (error instanceof Error) {
+    const problem = error as Error & { detail?: string };
+    return (problem.detail ?? error.message).slice(0, 500);
+  }
+  return "unknown error";
+}
+
+function prepare(sqlite: Database) {
+  return {
+    // One statement, so two dispatchers can never lease the same row.
+    lease: sqlite.query(
+      `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
+       WHERE id IN (
+         SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         WHERE d.status IN ('pending', 'leased', 'failed') AND d.due_at <= ?2 AND e.disabled_at IS NULL
+         ORDER BY d.due_at LIMIT ?3)
+       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at`,
+    ) as Statement<Leased, [number, number, number]>,
+    endpoint: sqlite.query("SELECT * FROM webhook_endpoints WHERE id = ?") as Statement<EndpointRow, [string]>,
+    finish: sqlite.query(
+      `UPDATE webhook_deliveries
+       SET status = ?, attempts = ?, due_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, delivered_at = ?
+       WHERE id = ?`,
+    ),
+    insertAttempt: sqlite.query(
+      `INSERT INTO webhook_attempts (delivery_id, tenant_id, attempted_at, duration_ms, status_code, outcome, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}

@@ -1,0 +1,247 @@
+import type { Statement } from "bun:sqlite";
+import type { Db } from "../../../db/client";
+import type { Clock } from "../../lib/clock";
+import { notFound } from "../../lib/problem";
+import { open, seal } from "../../lib/sealed-box";
+import { ulid } from "../../lib/secrets";
+import type { Principal } from "../../plugins/auth";
+import type { RequestMeta } from "../../plugins/request-context";
+import { AuditAction, type AuditActionName } from "../audit/actions";
+import type { AuditHook, SecurityEvent } from "../audit/hook";
+import { newWebhookSecret, secretBytes } from "./signing";
+import { assertPublicDestination, parseEndpointUrl } from "./url-policy";
+
+/** `due_at` of deliveries whose endpoint is disabled: never due until it is enabled again. */
+export const PARKED = Number.MAX_SAFE_INTEGER;
+
+/** How long the previous secret keeps signing after a rotation. */
+export const SECRET_OVERLAP_MS = 24 * 3600 * 1000;
+
+export interface EndpointRow {
+  id: string;
+  tenant_id: string;
+  url: string;
+  description: string;
+  event_types: string | null;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: number | null;
+  created_at: number;
+  disabled_at: number | null;
+  disabled_reason: string | null;
+  deleted_at: number | null;
+}
+
+export interface EndpointInput {
+  url: string;
+  description?: string;
+  event_types?: string[];
+}
+
+/** `alert.fired` matches itself, `alert.*` and `*`; no filter matches everything. */
+export function matchesEventType(filter: readonly string[] | null, type: string): boolean {
+  if (filter === null || filter.length === 0) return true;
+  return filter.some((pattern) =>
+    pattern === "*" || pattern === type ? true : pattern.endsWith(".*") && type.startsWith(pattern.slice(0, -1)),
+  );
+}
+
+/** Webhook receivers of a tenant: registration, secrets (sealed at rest), disable/enable, delete. */
+export class EndpointService {
+  private readonly byId: Statement<EndpointRow, [string, string]>;
+  private readonly ofTenant: Statement<EndpointRow, [string]>;
+  private readonly live: Statement<Pick<EndpointRow, "id" | "event_types">, [string]>;
+  /** Opened secrets by sealed value: a rotation writes a new sealed value, so entries never go stale. */
+  private readonly keys = new Map<string, Uint8Array>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: AuditHook,
+    private readonly sealingKey: CryptoKey,
+    private readonly allowPrivate: boolean,
+  ) {
+    const sqlite = db.$client;
+    this.byId = sqlite.query("SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL");
+    this.ofTenant = sqlite.query(
+      "SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY id DESC",
+    );
+    this.live = sqlite.query(
+      "SELECT id, event_types FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL AND disabled_at IS NULL",
+    );
+  }
+
+  async create(principal: Principal, input: EndpointInput, meta: RequestMeta) {
+    const url = await this.checkedUrl(input.url);
+    const id = ulid(this.clock.now());
+    const secret = newWebhookSecret();
+    const sealed = await seal(this.sealingKey, secret, id);
+    const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
+    this.db.transaction((tx) => {
+      this.db.$client
+        .query(
+          `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret_sealed, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, principal.tid, url.href, input.description ?? "", eventTypes, sealed, this.clock.now());
+      this.audit.append(
+        tx,
+        this.event(principal, AuditAction.webhookCreated, id, meta, {
+          // The query string may carry the receiver's own token; the trail keeps origin and path only.
+          url: url.origin + url.pathname,
+          event_types: input.event_types ?? null,
+          description: input.description ?? "",
+        }),
+      );
+    });
+    return { endpoint: this.get(principal.tid, id), secret };
+  }
+
+  get(tenantId: string, id: string): EndpointRow {
+    const row = this.byId.get(tenantId, id);
+    if (!row) throw notFound("No webhook endpoint with this id.");
+    return row;
+  }
+
+  list(tenantId: string): EndpointRow[] {
+    return this.ofTenant.all(tenantId);
+  }
+
+  /** Endpoints of the tenant that take `type`, for the outbox rows of a new notification. */
+  receiversOf(tenantId: string, type: string): string[] {
+    return this.live
+      .all(tenantId)
+      .filter((row) => matchesEventType(row.event_types === null ? null : JSON.parse(row.event_types), type))
+      .map((row) => row.id);
+  }
+
+  /** Deleting stops delivery: what was still waiting is marked dead, so nothing stays pending forever. */
+  delete(principal: Principal, id: string, meta: RequestMeta): void {
+    const endpoint = this.get(principal.tid, id);
+    const now = this.clock.now();
+    this.db.transaction((tx) => {
+      const sqlite = this.db.$client;
+      sqlite.query("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?").run(now, endpoint.id);
+      sqlite
+        .query(
+          `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
+           WHERE endpoint_id = ? AND status IN ('pending', 'failed')`,
+        )
+        .run(endpoint.id);
+      this.audit.append(tx, this.event(principal, AuditAction.webhookDeleted, endpoint.id, meta));
+    });
+  }
+
+  async rotateSecret(principal: Principal, id: string, meta: RequestMeta) {
+    const endpoint = this.get(principal.tid, id);
+    const secret = newWebhookSecret();
+    const sealed = await seal(this.sealingKey, secret, endpoint.id);
+    const overlapUntil = this.clock.now() + SECRET_OVERLAP_MS;
+    this.db.transaction((tx) => {
+      this.db.$client
+        .query(
+          `UPDATE webhook_endpoints SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ?
+           WHERE id = ?`,
+        )
+        .run(sealed, endpoint.secret_sealed, overlapUntil, endpoint.id);
+      this.audit.append(tx, this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta));
+    });
+    return { secret, endpoint: this.get(principal.tid, endpoint.id) };
+  }
+
+  setDisabled(principal: Principal, id: string, disabled: boolean, meta: RequestMeta): EndpointRow {
+    const endpoint = this.get(principal.tid, id);
+    if ((endpoint.disabled_at !== null) === disabled) return endpoint;
+    this.db.transaction((tx) => {
+      this.db.$client
+        .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ?")
+        .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id);
+      if (disabled) this.park(endpoint.id);
+      else this.unpark(endpoint.id);
+      this.audit.append(
+        tx,
+        this.event(principal, disabled ? AuditAction.webhookDisabled : AuditAction.webhookEnabled, endpoint.id, meta),
+      );
+    });
+    return this.get(principal.tid, endpoint.id);
+  }
+
+  /** A receiver answered 410 Gone: stop sending until an admin enables it again. */
+  disableGone(tenantId: string, id: string, statusCode: number): void {
+    this.db.transaction((tx) => {
+      const changed = this.db.$client
+        .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL")
+        .run(this.clock.now(), `receiver answered ${statusCode}`, id).changes;
+      if (changed === 0) return;
+      this.park(id);
+      this.audit.append(tx, {
+        action: AuditAction.webhookDisabled,
+        outcome: "success",
+        tenantId,
+        actor: { type: "system", id: "dispatcher" },
+        target: { type: "webhook_endpoint", id },
+        reason: `receiver answered ${statusCode}`,
+        params: { status_code: statusCode },
+      });
+    });
+  }
+
+  /** Waiting deliveries of a disabled endpoint leave the dispatcher's due index until it is enabled. */
+  private park(endpointId: string): void {
+    this.db.$client
+      .query("UPDATE webhook_deliveries SET due_at = ? WHERE endpoint_id = ? AND status IN ('pending', 'failed')")
+      .run(PARKED, endpointId);
+  }
+
+  private unpark(endpointId: string): void {
+    this.db.$client
+      .query(
+        "UPDATE webhook_deliveries SET due_at = ? WHERE endpoint_id = ? AND status IN ('pending', 'failed') AND due_at = ?",
+      )
+      .run(this.clock.now(), endpointId, PARKED);
+  }
+
+  /** The keys that sign for an endpoint now: the current secret, and the previous one while it overlaps. */
+  async signingKeys(
+    row: Pick<EndpointRow, "id" | "secret_sealed" | "previous_secret_sealed" | "previous_secret_expires_at">,
+  ) {
+    const keys = [await this.key(row.secret_sealed, row.id)];
+    if (row.previous_secret_sealed && (row.previous_secret_expires_at ?? 0) > this.clock.now())
+      keys.push(await this.key(row.previous_secret_sealed, row.id));
+    return keys;
+  }
+
+  private async key(sealed: string, endpointId: string): Promise<Uint8Array> {
+    let key = this.keys.get(sealed);
+    if (!key) {
+      key = secretBytes(await open(this.sealingKey, sealed, endpointId));
+      if (this.keys.size > 10_000) this.keys.clear();
+      this.keys.set(sealed, key);
+    }
+    return key;
+  }
+
+  private async checkedUrl(raw: string): Promise<URL> {
+    const url = parseEndpointUrl(raw);
+    if (!this.allowPrivate) await assertPublicDestination(url);
+    return url;
+  }
+
+  private event(
+    principal: Principal,
+    action: AuditActionName,
+    endpointId: string,
+    meta: RequestMeta,
+    params?: Record<string, unknown>,
+  ): SecurityEvent {
+    return {
+      action,
+      outcome: "success",
+      tenantId: principal.tid,
+      actor: { type: "user", id: principal.sub },
+      target: { type: "webhook_endpoint", id: endpointId },
+      ...meta,
+      params,
+    };
+  }
+}

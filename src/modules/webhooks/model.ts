@@ -1,0 +1,79 @@
+import { t } from "elysia";
+import { DELIVERY_STATUSES } from "../../../db/schema";
+import { dateTime } from "../auth/model";
+
+const eventType = t.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: "^(\\*|[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*(\\.\\*)?)$",
+  description: "an event type such as alert.fired, a prefix such as alert.*, or *",
+});
+
+export const createEndpointRequest = t.Object({
+  url: t.String({ minLength: 1, maxLength: 2048, description: "http(s) receiver; no credentials in the URL" }),
+  description: t.Optional(t.String({ maxLength: 500 })),
+  event_types: t.Optional(
+    t.Array(eventType, { maxItems: 50, description: "notification types to receive; omit or [] for every type" }),
+  ),
+});
+
+export const endpoint = t.Object({
+  id: t.String(),
+  url: t.String(),
+  description: t.String(),
+  event_types: t.Array(t.String()),
+  created_at: dateTime,
+  disabled_at: t.Nullable(dateTime),
+  disabled_reason: t.Nullable(t.String()),
+  previous_secret_expires_at: t.Nullable(dateTime),
+});
+
+export const endpointWithSecret = t.Object({
+  endpoint,
+  secret: t.String({ description: "whsec_… — shown once; verify our signatures with it" }),
+});
+
+export const deliveryStatus = t.UnionEnum(DELIVERY_STATUSES);
+
+export const delivery = t.Object({
+  id: t.String(),
+  endpoint_id: t.String(),
+  notification_id: t.String(),
+  webhook_id: t.String({ description: "the webhook-id header receivers deduplicate on" }),
+  event_type: t.String(),
+  status: deliveryStatus,
+  attempts: t.Integer(),
+  next_attempt_at: t.Nullable(dateTime),
+  created_at: dateTime,
+  last_attempt_at: t.Nullable(dateTime),
+  last_status_code: t.Nullable(t.Integer()),
+  last_error: t.Nullable(t.String()),
+  delivered_at: t.Nullable(dateTime),
+});
+
+export const attempt = t.Object({
+  attempted_at: dateTime,
+  duration_ms: t.Integer(),
+  status_code: t.Nullable(t.Integer()),
+  outcome: t.String(),
+  error: t.Nullable(t.String()),
+});
+
+export const deliveryQuery = t.Object({
+  status: t.Optional(deliveryStatus),
+  endpoint_id: t.Optional(t.String({ maxLength: 64 })),
+  cursor: t.Optional(t.String({ maxLength: 64 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+
+export const replayRequest = t.Object({
+  since: t.String({ format: "date-time", description: "replay deliveries created at or after this time" }),
+});
+
+export const stats = t.Object({
+  queue: t.Record(t.String(), t.Integer()),
+  attempts_24h: t.Integer(),
+  success_rate_24h: t.Nullable(t.Number()),
+});
+
+export const idParams = t.Object({ id: t.String({ maxLength: 64 }) });

@@ -1,0 +1,48 @@
+import type { Server } from "bun";
+
+export interface Received {
+  readonly id: string;
+  readonly timestamp: string;
+  readonly signature: string;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly at: number;
+}
+
+export interface Receiver {
+  readonly url: string;
+  readonly received: Received[];
+  /** How the next request is answered; `n` counts requests from 1. */
+  respond: (n: number) => Response | Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** A webhook receiver on a loopback port that records every request, answering 204 unless told otherwise. */
+export function startReceiver(path = "/hooks"): Receiver {
+  const received: Received[] = [];
+  const receiver: Receiver = {
+    url: "",
+    received,
+    respond: () => new Response(null, { status: 204 }),
+    async close() {
+      await server.stop(true);
+    },
+  };
+  const server: Server<unknown> = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(request) {
+      const headers = Object.fromEntries(request.headers);
+      received.push({
+        id: headers["webhook-id"] ?? "",
+        timestamp: headers["webhook-timestamp"] ?? "",
+        signature: headers["webhook-signature"] ?? "",
+        headers,
+        body: await request.text(),
+        at: Date.now(),
+      });
+      return receiver.respond(received.length);
+    },
+  });
+  return Object.assign(receiver, { url: `http://127.0.0.1:${server.port}${path}` });
+}
