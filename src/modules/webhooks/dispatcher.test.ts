@@ -1,0 +1,297 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { Webhook } from "standardwebhooks";
+import { type Receiver, startReceiver } from "../../testing/receiver";
+import { deliveryOf, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+
+let world: WebhookWorld;
+let receiver: Receiver;
+
+beforeAll(async () => {
+  world = await webhookWorld();
+  receiver = startReceiver();
+});
+afterAll(async () => {
+  await receiver.close();
+  await world.ctx.close();
+});
+
+const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
+const advance = (ms: number) => world.advance(ms);
+
+/** A fresh endpoint (others disabled) so each test sees only its own deliveries. */
+async function freshEndpoint(extra: Record<string, unknown> = {}) {
+  for (const row of world.ctx.deps.webhooks.endpoints.list("acme"))
+    await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
+  receiver.received.length = 0;
+  receiver.respond = () => new Response(null, { status: 204 });
+  return world.createEndpoint(receiver.url, extra);
+}
+
+afterEach(() => {
+  receiver.respond = () => new Response(null, { status: 204 });
+});
+
+describe("delivery", () => {
+  test("POSTs the Standard Webhooks envelope, verified by the official library", async () => {
+    const { secret } = await freshEndpoint();
+    const sent = await world.notify("alert.fired", { host: "db-1" });
+    expect(sent.deliveries).toBe(1);
+    await drain();
+    expect(receiver.received).toHaveLength(1);
+    const got = receiver.received[0];
+    if (!got) throw new Error("nothing received");
+    expect(got.id).toBe(`msg_${sent.id}`);
+    const payload = new Webhook(secret).verify(got.body, got.headers) as {
+      type: string;
+      data: { id: string; data: unknown };
+    };
+    expect(payload.type).toBe("alert.fired");
+    expect(payload.data.id).toBe(sent.id);
+    expect(payload.data.data).toEqual({ host: "db-1" });
+    expect(got.headers["content-type"]).toBe("application/json");
+    const { delivery, attempts } = await world.delivery(deliveryOf(world, sent.id));
+    expect(delivery.status).toBe("delivered");
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ status_code: 204, outcome: "delivered", error: null });
+  });
+
+  test("during a rotation both secrets sign; after 24 hours only the new one", async () => {
+    const { id, secret: old } = await freshEndpoint();
+    const res = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, {
+      headers: world.admin.auth,
+    });
+    expect(res.status).toBe(200);
+    const { secret: fresh } = (await res.json()) as { secret: string };
+    expect(fresh).not.toBe(old);
+    await world.notify();
+    await drain();
+    const during = receiver.received.at(-1);
+    if (!during) throw new Error("nothing received");
+    expect(during.signature.split(" ")).toHaveLength(2);
+    for (const secret of [old, fresh])
+      expect(() => new Webhook(secret).verify(during.body, during.headers)).not.toThrow();
+    expect(() =>
+      new Webhook(`whsec_${Buffer.alloc(32, 1).toString("base64")}`).verify(during.body, during.headers),
+    ).toThrow();
+    expect(world.ctx.auditEvents("webhook.rotate_secret").at(-1)?.target_id).toBe(id);
+
+    await advance(24 * 3600 * 1000 + 1000);
+    await world.notify();
+    await drain();
+    const after = receiver.received.at(-1);
+    expect(after?.signature.split(" ")).toHaveLength(1);
+    // The receiver's clock did not move 24 hours, so compare signatures, not timestamps.
+    const sign = (secret: string) =>
+      new Webhook(secret).sign(after?.id ?? "", new Date(Number(after?.timestamp) * 1000), after?.body ?? "");
+    expect(after?.signature).toBe(sign(fresh));
+    expect(after?.signature).not.toBe(sign(old));
+  });
+
+  test("event-type filters: exact types and prefixes", async () => {
+    await freshEndpoint({ event_types: ["deploy.done", "alert.*"] });
+    expect((await world.notify("alert.resolved")).deliveries).toBe(1);
+    expect((await world.notify("deploy.done")).deliveries).toBe(1);
+    expect((await world.notify("deploy.started")).deliveries).toBe(0);
+    await drain();
+    expect(receiver.received.map((r) => (JSON.parse(r.body) as { type: string }).type).sort()).toEqual([
+      "alert.resolved",
+      "deploy.done",
+    ]);
+  });
+});
+
+describe("retries", () => {
+  test("a receiver that fails twice gets the delivery on the third attempt, each attempt recorded", async () => {
+    await freshEndpoint();
+    receiver.respond = (n) => new Response("boom", { status: n <= 2 ? 500 : 200 });
+    const sent = await world.notify();
+    const id = deliveryOf(world, sent.id);
+    await drain();
+    expect((await world.delivery(id)).delivery).toMatchObject({ status: "failed", attempts: 1, last_status_code: 500 });
+    await advance(500);
+    await drain();
+    expect(receiver.received).toHaveLength(1); // 1 s ± 20 % has not passed yet
+    await advance(1000);
+    await drain();
+    await advance(1300);
+    await drain();
+    const { delivery, attempts } = await world.delivery(id);
+    expect(delivery.status).toBe("delivered");
+    expect(attempts.map((a) => a.status_code)).toEqual([500, 500, 200]);
+    expect(attempts.map((a) => a.outcome)).toEqual(["retry", "retry", "delivered"]);
+    expect(new Set(receiver.received.map((r) => r.id)).size).toBe(1);
+  });
+
+  test("after the last step of the schedule the delivery is dead", async () => {
+    await freshEndpoint();
+    receiver.respond = () => new Response(null, { status: 500 });
+    const sent = await world.notify();
+    for (let i = 0; i < 6; i++) {
+      await drain();
+      await advance(1300);
+    }
+    const { delivery, attempts } = await world.delivery(deliveryOf(world, sent.id));
+    expect(delivery.status).toBe("dead");
+    expect(attempts).toHaveLength(4);
+    expect(attempts.at(-1)?.outcome).toBe("dead");
+    const metrics = await world.ctx.deps.metrics.registry.getSingleMetricAsString("webhook_deliveries_dead_total");
+    expect(metrics).toMatch(/webhook_deliveries_dead_total [1-9]/);
+  });
+
+  test("429 and 503 with Retry-After wait as long as the receiver asks", async () => {
+    await freshEndpoint();
+    receiver.respond = (n) =>
+      n === 1
+        ? new Response(null, { status: 429, headers: { "retry-after": "30" } })
+        : new Response(null, { status: 200 });
+    const sent = await world.notify();
+    const id = deliveryOf(world, sent.id);
+    await drain();
+    const waiting = (await world.delivery(id)).delivery;
+    expect(waiting.status).toBe("failed");
+    expect(Date.parse(String(waiting.next_attempt_at)) - world.ctx.clock.now()).toBe(30_000);
+    await advance(5000);
+    await drain();
+    expect(receiver.received).toHaveLength(1);
+    await advance(25_000);
+    await drain();
+    expect((await world.delivery(id)).delivery.status).toBe("delivered");
+  });
+
+  test("a receiver that hangs past the timeout counts as a failed attempt", async () => {
+    await freshEndpoint();
+    receiver.respond = async (n) => {
+      if (n === 1) await Bun.sleep(1500);
+      return new Response(null, { status: 204 });
+    };
+    const sent = await world.notify();
+    const id = deliveryOf(world, sent.id);
+    const started = Date.now();
+    await drain();
+    expect(Date.now() - started).toBeLessThan(1400);
+    const { delivery, attempts } = await world.delivery(id);
+    expect(delivery.status).toBe("failed");
+    expect(attempts[0]).toMatchObject({ status_code: null, outcome: "retry", error: "no answer within 400 ms" });
+    await advance(1300);
+    await drain();
+    expect((await world.delivery(id)).delivery.status).toBe("delivered");
+  });
+
+  test("410 Gone disables the endpoint; its deliveries wait for an enable", async () => {
+    const { id: endpointId } = await freshEndpoint();
+    receiver.respond = (n) => new Response(null, { status: n === 1 ? 410 : 204 });
+    const sent = await world.notify();
+    await drain();
+    const endpoint = await world.ctx.req("GET", `/v1/webhooks/endpoints/${endpointId}`, { headers: world.admin.auth });
+    const body = (await endpoint.json()) as { disabled_at: string | null; disabled_reason: string };
+    expect(body.disabled_at).not.toBeNull();
+    expect(body.disabled_reason).toContain("410");
+    const audit = world.ctx.auditEvents("webhook.disable").at(-1);
+    expect(audit?.actor_type).toBe("system");
+    expect((await world.notify()).deliveries).toBe(0);
+    await advance(60_000);
+    await drain();
+    expect(receiver.received).toHaveLength(1);
+
+    const enabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/enable`, {
+      headers: world.admin.auth,
+    });
+    expect(enabled.status).toBe(200);
+    await drain();
+    expect(receiver.received).toHaveLength(2);
+    expect((await world.delivery(deliveryOf(world, sent.id))).delivery.status).toBe("delivered");
+  });
+});
+
+describe("operations", () => {
+  test("retry a dead delivery: 202, audited, delivered; retrying a delivered one is 409", async () => {
+    await freshEndpoint();
+    receiver.respond = () => new Response(null, { status: 500 });
+    const sent = await world.notify();
+    const id = deliveryOf(world, sent.id);
+    for (let i = 0; i < 5; i++) {
+      await drain();
+      await advance(1300);
+    }
+    expect((await world.delivery(id)).delivery.status).toBe("dead");
+    receiver.respond = () => new Response(null, { status: 204 });
+    const viewerTry = await world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, {
+      headers: world.viewer.auth,
+    });
+    expect(viewerTry.status).toBe(403);
+    const outsiderTry = await world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, {
+      headers: world.outsider.auth,
+    });
+    expect(outsiderTry.status).toBe(404);
+    const res = await world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, { headers: world.admin.auth });
+    expect(res.status).toBe(202);
+    expect(world.ctx.auditEvents("delivery.retry").at(-1)?.target_id).toBe(id);
+    await drain();
+    expect((await world.delivery(id)).delivery.status).toBe("delivered");
+    const again = await world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, { headers: world.admin.auth });
+    expect(again.status).toBe(409);
+  });
+
+  test("replay sends an endpoint's deliveries since a time again: same id, same bytes", async () => {
+    const { id: endpointId } = await freshEndpoint();
+    const since = new Date(world.ctx.clock.now()).toISOString();
+    await world.notify();
+    await world.notify();
+    await drain();
+    const first = receiver.received.map((r) => [r.id, r.body]);
+    const res = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
+      body: { since },
+      headers: world.admin.auth,
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { replayed: number }).replayed).toBe(2);
+    await drain();
+    const replayed = receiver.received.slice(2).map((r) => [r.id, r.body]);
+    expect(replayed.sort()).toEqual(first.sort());
+    const bad = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
+      body: { since: "yesterday" },
+      headers: world.admin.auth,
+    });
+    expect(bad.status).toBe(422);
+  });
+
+  test("list by status, stats and the queue-depth gauge agree", async () => {
+    await freshEndpoint();
+    receiver.respond = () => new Response(null, { status: 500 });
+    await world.notify();
+    await drain();
+    const failed = await world.ctx.req("GET", "/v1/webhooks/deliveries?status=failed", { headers: world.dev.auth });
+    const list = (await failed.json()) as { deliveries: { status: string }[] };
+    expect(list.deliveries.length).toBeGreaterThanOrEqual(1);
+    expect(list.deliveries.every((d) => d.status === "failed")).toBe(true);
+    const stats = (await (await world.ctx.req("GET", "/v1/webhooks/stats", { headers: world.dev.auth })).json()) as {
+      queue: Record<string, number>;
+      success_rate_24h: number;
+    };
+    expect(stats.queue.failed).toBe(list.deliveries.length);
+    expect(stats.success_rate_24h).toBeGreaterThan(0);
+    expect(stats.success_rate_24h).toBeLessThan(1);
+    const gauge = await world.ctx.deps.metrics.registry.getSingleMetricAsString("webhook_queue_depth");
+    expect(gauge).toContain(`webhook_queue_depth{status="failed"} ${stats.queue.failed}`);
+    const bad = await world.ctx.req("GET", "/v1/webhooks/deliveries?status=lost", { headers: world.dev.auth });
+    expect(bad.status).toBe(422);
+    const outsider = (await (
+      await world.ctx.req("GET", "/v1/webhooks/deliveries", { headers: world.outsider.auth })
+    ).json()) as { deliveries: unknown[] };
+    expect(outsider.deliveries).toHaveLength(0);
+  });
+
+  test("deleting an endpoint marks what waited for it dead", async () => {
+    const { id: endpointId } = await freshEndpoint();
+    receiver.respond = () => new Response(null, { status: 500 });
+    const sent = await world.notify();
+    await drain();
+    const res = await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${endpointId}`, { headers: world.admin.auth });
+    expect(res.status).toBe(204);
+    expect((await world.delivery(deliveryOf(world, sent.id))).delivery).toMatchObject({
+      status: "dead",
+      last_error: "endpoint deleted",
+    });
+    expect(world.ctx.auditEvents("webhook.delete").at(-1)?.target_id).toBe(endpointId);
+  });
+});
