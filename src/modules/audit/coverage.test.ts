@@ -57,6 +57,25 @@ const row = (
   run: Row["run"],
 ): Row => ({ name, status, action, outcome, targetType, run });
 
+async function newEndpoint(): Promise<string> {
+  const res = await post("/v1/webhooks/endpoints", admin.auth, { url: "http://127.0.0.1:9/coverage?token=abc" });
+  return (await res.json()).endpoint.id;
+}
+
+const endpointRow = (
+  name: string,
+  status: number,
+  action: AuditActionName,
+  method: string,
+  suffix: string,
+  body?: unknown,
+) =>
+  row(name, status, action, "success", "webhook_endpoint", async (h) => {
+    const id = await newEndpoint();
+    const res = await ctx.req(method, `/v1/webhooks/endpoints/${id}${suffix}`, { headers: asAdmin(h), body });
+    return { res, actor: adminActor(), target: id };
+  });
+
 const ROWS: Row[] = [
   row("password login", 200, AuditAction.loginSucceeded, "success", "session", async (h) => {
     const user = await seedUser(ctx, "acme", "viewer");
@@ -162,6 +181,43 @@ const ROWS: Row[] = [
     const res = await ctx.req("GET", "/v1/admin/users", { headers: { ...asAdmin(h), "x-client-id": "globex" } });
     return { res, actor: adminActor(), target: "GET /v1/admin/users" };
   }),
+  row("webhook endpoint create", 201, AuditAction.webhookCreated, "success", "webhook_endpoint", async (h) => {
+    const res = await post("/v1/webhooks/endpoints", asAdmin(h), { url: "http://127.0.0.1:9/in?token=s3cr3t" });
+    const { endpoint } = await res.clone().json();
+    const [event] = ctx.auditEvents(AuditAction.webhookCreated).slice(-1);
+    // The receiver's own query-string token stays out of the trail.
+    expect(event?.params).not.toContain("s3cr3t");
+    return { res, actor: adminActor(), target: endpoint.id };
+  }),
+  endpointRow("webhook endpoint delete", 204, AuditAction.webhookDeleted, "DELETE", ""),
+  endpointRow("webhook secret rotation", 200, AuditAction.webhookSecretRotated, "POST", "/rotate-secret"),
+  endpointRow("webhook endpoint disable", 200, AuditAction.webhookDisabled, "POST", "/disable"),
+  row("webhook endpoint enable", 200, AuditAction.webhookEnabled, "success", "webhook_endpoint", async (h) => {
+    const id = await newEndpoint();
+    await post(`/v1/webhooks/endpoints/${id}/disable`, admin.auth);
+    const res = await post(`/v1/webhooks/endpoints/${id}/enable`, asAdmin(h));
+    return { res, actor: adminActor(), target: id };
+  }),
+  endpointRow("delivery replay", 200, AuditAction.deliveriesReplayed, "POST", "/replay", {
+    since: "2020-01-01T00:00:00Z",
+  }),
+  row("delivery retry", 202, AuditAction.deliveryRetried, "success", "webhook_delivery", async (h) => {
+    await newEndpoint();
+    const developer = await seedAndLogin(ctx, "acme", "developer");
+    const sent = await post("/v1/notifications", developer.auth, {
+      recipients: { user_ids: [admin.userId] },
+      type: "coverage.test",
+      title: "retry me",
+    });
+    const { notification } = await sent.json();
+    const sqlite = ctx.deps.db.$client;
+    const delivery = sqlite
+      .query<{ id: string }, [string]>("SELECT id FROM webhook_deliveries WHERE notification_id = ? LIMIT 1")
+      .get(notification.id);
+    sqlite.query("UPDATE webhook_deliveries SET status = 'dead' WHERE id = ?").run(delivery?.id ?? "");
+    const res = await post(`/v1/webhooks/deliveries/${delivery?.id}/retry`, asAdmin(h));
+    return { res, actor: adminActor(), target: delivery?.id };
+  }),
   ...(
     [
       ["audit read", "/v1/audit", AuditAction.auditRead],
@@ -199,19 +255,11 @@ describe("every audited action leaves its event", () => {
     });
   }
 
-  test("the table should name every action but the ones no HTTP route performs yet", () => {
+  test("the table should name every action but the CLI-only one", () => {
     const covered = new Set(ROWS.map((row) => row.action));
     const missing = Object.values(AuditAction).filter((action) => !covered.has(action));
-    // keys.rotate is CLI-only (tested below); the webhook actions arrive with the webhook routes.
-    expect(missing.sort()).toEqual(
-      [
-        AuditAction.keysRotated,
-        AuditAction.webhookCreated,
-        AuditAction.webhookDeleted,
-        AuditAction.webhookSecretRotated,
-        AuditAction.deliveryRetried,
-      ].sort(),
-    );
+    // keys.rotate is CLI-only (tested below).
+    expect(missing).toEqual([AuditAction.keysRotated]);
   });
 });
 

@@ -7,6 +7,7 @@ import { createWorld, type Member, TENANT_A, TENANT_B, type Token, type World } 
 const PUBLIC = ["POST /v1/auth/token", "POST /v1/auth/revoke"];
 const ANY: readonly Role[] = ["viewer", "developer", "admin"];
 const ADMIN: readonly Role[] = ["admin"];
+const DEVELOPER: readonly Role[] = ["developer", "admin"];
 /** DESIGN §4: at most 30 s of clock skew is tolerated. */
 const SKEW_SECONDS = 30;
 
@@ -55,6 +56,50 @@ async function revocationTarget(w: World, body: (m: Member, t: Token) => object)
   const token = await w.token(member);
   return { path: "/v1/admin/revocations", body: body(member, token), witness: token.access };
 }
+
+async function endpointOfA(w: World): Promise<string> {
+  const res = await w.ctx.req("POST", "/v1/webhooks/endpoints", {
+    body: { url: `http://127.0.0.1:9/matrix-${++serial}` },
+    headers: (await w.token(w.a.admin)).auth,
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { endpoint: { id: string } }).endpoint.id;
+}
+
+/** A notification from A's developer to `recipient`; its id. */
+async function notificationFor(w: World, recipient: Member): Promise<string> {
+  const res = await w.ctx.req("POST", "/v1/notifications", {
+    body: { recipients: { user_ids: [recipient.userId] }, type: "matrix.test", title: `m${++serial}` },
+    headers: (await w.token(w.a.developer)).auth,
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { notification: { id: string } }).notification.id;
+}
+
+/** A delivery of tenant A (to an endpoint nobody listens on), made dead so it can be retried. */
+async function deadDeliveryOfA(w: World): Promise<string> {
+  await endpointOfA(w);
+  const notification = await notificationFor(w, w.a.viewer);
+  const sqlite = w.ctx.deps.db.$client;
+  const row = sqlite
+    .query<{ id: string }, [string]>("SELECT id FROM webhook_deliveries WHERE notification_id = ? LIMIT 1")
+    .get(notification);
+  if (!row) throw new Error("no delivery");
+  sqlite.query("UPDATE webhook_deliveries SET status = 'dead' WHERE id = ?").run(row.id);
+  return row.id;
+}
+
+const endpointRoute = (suffix: string, method = "POST", extra: Partial<Row> = {}): Row => ({
+  route: `${method} /v1/webhooks/endpoints/:id${suffix}`,
+  roles: ADMIN,
+  ok: 200,
+  cross: 404,
+  ...extra,
+  build: async (w) => ({
+    path: `/v1/webhooks/endpoints/${await endpointOfA(w)}${suffix}`,
+    body: suffix === "/replay" ? { since: "2020-01-01T00:00:00Z" } : undefined,
+  }),
+});
 
 const rows: Row[] = [
   { route: "GET /v1/auth/me", roles: ANY, ok: 200, cross: 200, own: true, build: () => ({ path: "/v1/auth/me" }) },
@@ -224,6 +269,102 @@ const rows: Row[] = [
     ok: 200,
     cross: 200,
     build: () => ({ path: "/v1/admin/revocations/preview", body: { scope: "role", role: "viewer" } }),
+  },
+  {
+    route: "POST /v1/notifications",
+    roles: DEVELOPER,
+    ok: 201,
+    // Tenant A's users are unknown recipients to anyone else.
+    cross: 422,
+    build: (w) => ({
+      path: "/v1/notifications",
+      body: { recipients: { user_ids: [w.a.viewer.userId] }, type: "matrix.test", title: "hello" },
+    }),
+  },
+  {
+    route: "GET /v1/notifications",
+    roles: ANY,
+    ok: 200,
+    cross: 200,
+    own: true,
+    build: async (w, c) => ({ path: "/v1/notifications", targets: [await notificationFor(w, c.self)] }),
+  },
+  {
+    route: "GET /v1/notifications/unread-count",
+    roles: ANY,
+    ok: 200,
+    cross: 200,
+    own: true,
+    build: () => ({ path: "/v1/notifications/unread-count" }),
+  },
+  {
+    route: "POST /v1/notifications/:id/read",
+    roles: ANY,
+    ok: 200,
+    cross: 404,
+    build: async (w, c) => {
+      const id = await notificationFor(w, c.self);
+      return { path: `/v1/notifications/${id}/read`, targets: [id] };
+    },
+  },
+  {
+    route: "POST /v1/notifications/read-all",
+    roles: ANY,
+    ok: 200,
+    cross: 200,
+    own: true,
+    build: () => ({ path: "/v1/notifications/read-all" }),
+  },
+  {
+    route: "POST /v1/webhooks/endpoints",
+    roles: ADMIN,
+    ok: 201,
+    cross: 201,
+    build: () => ({ path: "/v1/webhooks/endpoints", body: { url: "http://127.0.0.1:9/new" } }),
+  },
+  {
+    route: "GET /v1/webhooks/endpoints",
+    roles: DEVELOPER,
+    ok: 200,
+    cross: 200,
+    build: async (w) => ({ path: "/v1/webhooks/endpoints", targets: [await endpointOfA(w)] }),
+  },
+  endpointRoute("", "GET", { roles: DEVELOPER }),
+  endpointRoute("", "DELETE", { ok: 204 }),
+  endpointRoute("/rotate-secret"),
+  endpointRoute("/disable"),
+  endpointRoute("/enable"),
+  endpointRoute("/replay"),
+  {
+    route: "GET /v1/webhooks/deliveries",
+    roles: DEVELOPER,
+    ok: 200,
+    cross: 200,
+    build: async (w) => ({ path: "/v1/webhooks/deliveries?status=dead", targets: [await deadDeliveryOfA(w)] }),
+  },
+  {
+    route: "GET /v1/webhooks/deliveries/:id",
+    roles: DEVELOPER,
+    ok: 200,
+    cross: 404,
+    build: async (w) => {
+      const id = await deadDeliveryOfA(w);
+      return { path: `/v1/webhooks/deliveries/${id}`, targets: [id] };
+    },
+  },
+  {
+    route: "POST /v1/webhooks/deliveries/:id/retry",
+    roles: ADMIN,
+    ok: 202,
+    cross: 404,
+    build: async (w) => ({ path: `/v1/webhooks/deliveries/${await deadDeliveryOfA(w)}/retry` }),
+  },
+  {
+    route: "GET /v1/webhooks/stats",
+    roles: DEVELOPER,
+    ok: 200,
+    cross: 200,
+    build: () => ({ path: "/v1/webhooks/stats" }),
   },
   {
     route: "POST /v1/admin/revocations/confirm",
