@@ -10,6 +10,7 @@ import { AdminService } from "./modules/admin/service";
 import { auditModule } from "./modules/audit";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
+import { dashboard } from "./modules/dashboard";
 import { healthModule } from "./modules/health";
 import { notificationsModule } from "./modules/notifications";
 import { NotificationService } from "./modules/notifications/service";
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps) {
     .use(requestGuards(deps.config.http))
     .use(metricsPlugin(deps.metrics))
     .use(docs(VERSION))
+    .use(dashboard())
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
     .use(authModule(deps.security))
     .use(adminModule({ ...deps, admin }))

@@ -28,6 +28,9 @@ describe("single executable", () => {
       expect(bundle.status).toBe(200);
       expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
       expect(Object.keys((await (await server.fetch("/swagger/json")).json()).paths)).toContain("/ready");
+      const script = await server.fetch("/admin/assets/dashboard.js");
+      expect(script.status).toBe(200);
+      expect(await script.text()).toContain("/v1/webhooks/deliveries");
     } finally {
       expect(await server.stop()).toBe(0);
     }
