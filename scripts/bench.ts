@@ -33,6 +33,7 @@ import {
   writeResults,
 } from "./bench/report.ts";
 import { startServers, waitUntilReady } from "./bench/servers.ts";
+import { createEndpoint, formatDeliveries, measureDeliveries, startBenchReceiver } from "./bench/webhooks.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
 /** What gets measured. Later work adds rows here; the first row is the baseline the others are divided by. */
@@ -62,6 +63,7 @@ const ENDPOINTS: readonly Endpoint[] = [
 
 /** What `admin create --json` prints, plus the access token of one password login. */
 interface BenchCredentials extends PasswordLogin {
+  userId: string;
   apiKey: string;
   accessToken: string;
 }
@@ -128,6 +130,17 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       connections: REFRESH_CHAINS,
       loader: "refresh-chains",
     },
+    {
+      // Last: it leaves a backlog of deliveries, whose drain is measured next. One recipient, one
+      // endpoint (the bench's receiver), the dispatcher delivering alongside as in production.
+      name: "notification-create",
+      target: "service",
+      method: "POST",
+      path: "/v1/notifications",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ recipients: { user_ids: [credentials.userId] }, type: "bench.created", title: "bench" }),
+      expectedStatus: 201,
+    },
   ];
 }
 
@@ -145,7 +158,13 @@ async function benchCredentials(serviceUrl: string, dataDir: string): Promise<Be
   const [stdout, stderr, code] = await Promise.all([streamText(child.stdout), streamText(child.stderr), child.exited]);
   clearTimeout(watchdog);
   if (code !== 0) throw new BenchError(`admin create exited with code ${code}:\n${stderr}${stdout}`);
-  const created = JSON.parse(stdout) as { tenant_id: string; email: string; password: string; api_key: string };
+  const created = JSON.parse(stdout) as {
+    tenant_id: string;
+    user_id: string;
+    email: string;
+    password: string;
+    api_key: string;
+  };
 
   const login = { tenant: created.tenant_id, username: created.email, password: created.password };
   const response = await fetch(`${serviceUrl}/v1/auth/token`, {
@@ -157,7 +176,7 @@ async function benchCredentials(serviceUrl: string, dataDir: string): Promise<Be
   const body = await response.text();
   if (response.status !== 200) throw new BenchError(`bench login answered ${response.status}: ${body.slice(0, 500)}`);
   const { access_token } = JSON.parse(body) as { access_token: string };
-  return { ...login, apiKey: created.api_key, accessToken: access_token };
+  return { ...login, userId: created.user_id, apiKey: created.api_key, accessToken: access_token };
 }
 
 /** One row's load: wrk, with a real request checked before and after, or the refresh chains. */
@@ -190,6 +209,8 @@ async function main(): Promise<number> {
   const servers = startServers(pin, dataDir);
   await Promise.all(Object.values(servers).map(waitUntilReady));
   const credentials = await benchCredentials(servers.service.url, dataDir);
+  const receiver = startBenchReceiver();
+  const endpointId = await createEndpoint(servers.service.url, credentials.accessToken, receiver.url);
   console.log(`${formatConditions(run)}\n`);
 
   const rows: Row[] = [];
@@ -203,8 +224,18 @@ async function main(): Promise<number> {
     rows.push({ ...endpoint, ...result, ratioToBaseline: result.requestsPerSec / baselineRps });
   }
 
-  console.log(`\n${formatRows(rows)}\n`);
-  writeResults(rows, run);
+  console.error("bench: webhook delivery drain and create → receipt latency");
+  const deliveries = await measureDeliveries(
+    servers.service.url,
+    credentials.accessToken,
+    receiver,
+    endpointId,
+    credentials.userId,
+  );
+  receiver.stop();
+
+  console.log(`\n${formatRows(rows)}\n\n${formatDeliveries(deliveries)}\n`);
+  writeResults(rows, run, { webhooks: deliveries });
   console.log(`results written to ${RESULTS_FILE}`);
   if (problems.length > 0) {
     console.error(`\nbench: the load did not look as expected:\n  ${problems.join("\n  ")}`);

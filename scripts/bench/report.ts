@@ -41,7 +41,7 @@ export function formatRows(rows: readonly Row[]): string {
   return [render(header), rule, ...cells.map(render)].join("\n");
 }
 
-export function writeResults(rows: readonly Row[], run: RunConditions): void {
+export function writeResults(rows: readonly Row[], run: RunConditions, extra: Record<string, unknown> = {}): void {
   const results = {
     date: new Date().toISOString(),
     bun: Bun.version,
@@ -69,6 +69,7 @@ export function writeResults(rows: readonly Row[], run: RunConditions): void {
       non_2xx_3xx: row.non2xx3xx,
       socket_errors: row.socketErrors,
     })),
+    ...extra,
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
 }

@@ -30,12 +30,12 @@ export async function wrkVersion(): Promise<string> {
   return /^wrk\s+(\S+)/.exec(out)?.[1] ?? "unknown";
 }
 
-/** LuaJIT has no \u escapes; \ddd per UTF-8 byte is safe for any body. */
+/** LuaJIT has no \u escapes; \ddd per UTF-8 byte (always three digits, or a digit after it would join in) is safe for any body. */
 function luaString(value: string): string {
   let out = '"';
   for (const byte of new TextEncoder().encode(value)) {
     const printable = byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c;
-    out += printable ? String.fromCharCode(byte) : `\\${byte}`;
+    out += printable ? String.fromCharCode(byte) : `\\${String(byte).padStart(3, "0")}`;
   }
   return `${out}"`;
 }

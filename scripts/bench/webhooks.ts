@@ -1,0 +1,134 @@
+/**
+ * The webhook side of the bench: a receiver in this process (so receipt times share the sender's
+ * clock), the endpoint that points at it, the drain rate of the backlog the notification-create
+ * row leaves behind, and create → receipt latency one notification at a time.
+ */
+import { BenchError, LOOPBACK } from "./host.ts";
+
+/** The drain is measured for at most this long; what is left is then dropped with the endpoint. */
+const DRAIN_WINDOW_MS = 20_000;
+const LATENCY_SAMPLES = 200;
+const LATENCY_GAP_MS = 10;
+const LATENCY_TIMEOUT_MS = 10_000;
+
+export interface BenchReceiver {
+  readonly url: string;
+  count: number;
+  /** performance.now() of the latest request. */
+  lastAt: number;
+  /** webhook-id → when it first arrived (performance.now()). */
+  readonly arrivals: Map<string, number>;
+  stop(): void;
+}
+
+export function startBenchReceiver(): BenchReceiver {
+  const receiver = {
+    url: "",
+    count: 0,
+    lastAt: 0,
+    arrivals: new Map<string, number>(),
+    stop: () => server.stop(true),
+  };
+  const server = Bun.serve({
+    hostname: LOOPBACK,
+    port: 0,
+    async fetch(request) {
+      await request.arrayBuffer();
+      receiver.count++;
+      receiver.lastAt = performance.now();
+      const id = request.headers.get("webhook-id") ?? "";
+      if (!receiver.arrivals.has(id)) receiver.arrivals.set(id, performance.now());
+      return new Response(null, { status: 204 });
+    },
+  });
+  receiver.url = `http://${LOOPBACK}:${server.port}/hooks`;
+  return receiver;
+}
+
+async function call(serviceUrl: string, token: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(serviceUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await response.text();
+  if (response.status >= 300)
+    throw new BenchError(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+export async function createEndpoint(serviceUrl: string, token: string, receiverUrl: string): Promise<string> {
+  const created = await call(serviceUrl, token, "POST", "/v1/webhooks/endpoints", { url: receiverUrl });
+  return (created.endpoint as { id: string }).id;
+}
+
+export interface DeliveryFigures {
+  drained: number;
+  drainSeconds: number;
+  deliveriesPerSec: number;
+  latencySamples: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+/**
+ * Right after the create row: how fast the backlog drains with nothing else running. Then a
+ * fresh endpoint (the old one's leftovers are dropped with it) and sequential creates for latency.
+ */
+export async function measureDeliveries(
+  serviceUrl: string,
+  token: string,
+  receiver: BenchReceiver,
+  endpointId: string,
+  recipient: string,
+): Promise<DeliveryFigures> {
+  const startCount = receiver.count;
+  const started = performance.now();
+  let waiting = Number.POSITIVE_INFINITY;
+  while (performance.now() - started < DRAIN_WINDOW_MS && waiting > 0) {
+    await Bun.sleep(100);
+    const stats = (await call(serviceUrl, token, "GET", "/v1/webhooks/stats")) as { queue: Record<string, number> };
+    waiting = (stats.queue.pending ?? 0) + (stats.queue.leased ?? 0) + (stats.queue.failed ?? 0);
+  }
+  // Emptied before the window closed: the last arrival, not the poll that noticed, ends the drain.
+  const drainSeconds = ((waiting === 0 ? receiver.lastAt : performance.now()) - started) / 1000;
+  const drained = receiver.count - startCount;
+  await call(serviceUrl, token, "DELETE", `/v1/webhooks/endpoints/${endpointId}`);
+  await createEndpoint(serviceUrl, token, receiver.url);
+
+  const latencies: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const sentAt = performance.now();
+    const created = await call(serviceUrl, token, "POST", "/v1/notifications", {
+      recipients: { user_ids: [recipient] },
+      type: "bench.latency",
+      title: `latency ${i}`,
+    });
+    const id = `msg_${(created.notification as { id: string }).id}`;
+    const deadline = performance.now() + LATENCY_TIMEOUT_MS;
+    while (!receiver.arrivals.has(id)) {
+      if (performance.now() > deadline) throw new BenchError(`notification ${id} did not arrive within 10 s`);
+      await Bun.sleep(0.2);
+    }
+    latencies.push((receiver.arrivals.get(id) ?? sentAt) - sentAt);
+    await Bun.sleep(LATENCY_GAP_MS);
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    drained,
+    drainSeconds,
+    deliveriesPerSec: drained / drainSeconds,
+    latencySamples: latencies.length,
+    latencyP50Ms: at(0.5),
+    latencyP99Ms: at(0.99),
+  };
+}
+
+export function formatDeliveries(figures: DeliveryFigures): string {
+  return [
+    `webhook delivery: ${figures.drained.toLocaleString("en-US")} deliveries drained in ${figures.drainSeconds.toFixed(1)} s = ${Math.round(figures.deliveriesPerSec).toLocaleString("en-US")} deliveries/s to a local receiver`,
+    `create → receipt latency over ${figures.latencySamples} sequential notifications: p50 ${figures.latencyP50Ms.toFixed(2)} ms, p99 ${figures.latencyP99Ms.toFixed(2)} ms`,
+  ].join("\n");
+}
