@@ -59,7 +59,7 @@ export class NotificationService {
   private readonly sql: ReturnType<typeof prepare>;
 
   constructor(
-    private readonly sqlite: Database,
+    sqlite: Database,
     private readonly clock: Clock,
     private readonly batcher: WriteBatcher,
     private readonly endpoints: EndpointService,

@@ -165,7 +165,10 @@ function prepare(sqlite: Database) {
     attemptsOf: sqlite.query(
       "SELECT id, attempted_at, duration_ms, status_code, outcome, error FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
     ) as Statement<AttemptRow, [string]>,
-    requeue: sqlite.query("UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ?"),
+    // Conditional, so a delivery the dispatcher leased in the meantime is not queued twice.
+    requeue: sqlite.query(
+      "UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ? AND status IN ('failed', 'dead')",
+    ),
     replay: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?1
        WHERE endpoint_id = ?2 AND created_at >= ?3 AND status IN ('delivered', 'failed', 'dead')`,
