@@ -8,6 +8,7 @@ import type { Logger } from "./lib/logger";
 import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
 import { auditModule } from "./modules/audit";
+import type { ChainVerifier } from "./modules/audit/verifier";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { healthModule } from "./modules/health";
@@ -29,6 +30,7 @@ export interface AppDeps {
   clock: Clock;
   metrics: Metrics;
   security: Security;
+  auditVerifier: ChainVerifier;
 }
 
 /**
