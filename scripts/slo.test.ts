@@ -7,7 +7,9 @@ import { createMetrics } from "../src/plugins/metrics";
 import { promtool } from "../src/testing/tools";
 import { ROOT, SPEC_FILE, writeGenerated } from "./slo";
 import { dashboardExpressions, dashboardFile } from "./slo/dashboard";
+import { rulesFile } from "./slo/rules";
 import { loadSpec, parseSpec, runbookAnchor } from "./slo/spec";
+import { toYaml } from "./slo/yaml";
 
 const spec = await loadSpec(SPEC_FILE);
 const tmp = mkdtempSync(join(tmpdir(), "warden-slo-"));
@@ -28,6 +30,14 @@ describe("bun run slo", () => {
     for (const path of ["alerts/rules.yml", "alerts/rules.test.yml", "alerts/dashboard.json"]) {
       expect(readFileSync(join(tmp, "again", path), "utf8")).toBe(readFileSync(join(tmp, "gen", path), "utf8"));
     }
+  });
+
+  test("should write YAML that reads back as the rules it was generated from", () => {
+    expect(Bun.YAML.parse(readFileSync(join(ROOT, "alerts/rules.yml"), "utf8"))).toEqual(
+      JSON.parse(JSON.stringify(rulesFile(spec))),
+    );
+    const tricky = { "a b": ["it's", "true", "1", "x:y", "", 0.5, null, [], {}], nested: [{ k: { l: "v" } }] };
+    expect(Bun.YAML.parse(toYaml(tricky))).toEqual(tricky);
   });
 
   test("should refuse a spec with a bad field, naming it", () => {
@@ -70,9 +80,15 @@ describe("alerts/rules.yml", () => {
     const headings = new Set([...runbook.matchAll(/^## (\S+)$/gm)].map((m) => runbookAnchor(m[1] ?? "")));
     const alerts = [...spec.slos.map((s) => s.alert), ...spec.symptoms.map((s) => s.alert)];
     expect(alerts.filter((alert) => !headings.has(runbookAnchor(alert)))).toEqual([]);
-    const urls = [...readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").matchAll(/runbook_url: "?([^"\n]+)/g)];
+    const rules = Bun.YAML.parse(readFileSync(join(ROOT, "alerts/rules.yml"), "utf8")) as {
+      groups: { rules: { alert?: string; annotations?: { runbook_url: string } }[] }[];
+    };
+    const urls = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.annotations?.runbook_url] : [])));
     expect(urls.length).toBe(spec.slos.length * 2 + spec.symptoms.length);
-    for (const [, url] of urls) expect(headings.has(url?.split("#")[1] ?? "")).toBe(true);
+    for (const url of urls) {
+      expect(url).toStartWith(spec.runbookUrl);
+      expect(headings.has(url?.split("#")[1] ?? "")).toBe(true);
+    }
   });
 
   test("should use latency thresholds that are bucket bounds of the declared histograms", () => {
