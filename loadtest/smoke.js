@@ -1,23 +1,28 @@
-// Smoke test: one virtual user calls every public endpoint once and checks its answer.
-//   k6 run -e BASE_URL=http://localhost:8080 loadtest/smoke.js
+// Smoke test: one virtual user calls every endpoint once and checks its answer.
+//   k6 run -e BASE_URL=http://localhost:8080 -e API_KEY=wdn_… loadtest/smoke.js
 import { check } from "k6";
 import http from "k6/http";
+import { authRead, BASE_URL, createNotification, postFeedback, refreshToken, setupTenant } from "./lib.js";
+
+/** @type {Record<string, Record<string, import("k6/options").Threshold[]>>} */
+const THRESHOLDS = JSON.parse(open("./thresholds.json"));
 
 /** @type {import("k6/options").Options} */
 export const options = {
   vus: 1,
   iterations: 1,
-  thresholds: { checks: ["rate==1"], http_req_failed: ["rate==0"] },
+  thresholds: THRESHOLDS.smoke,
 };
-
-const BASE_URL = (__ENV.BASE_URL || "http://localhost:8080").replace(/\/$/, "");
 
 /** @param {string} path @param {string} endpoint */
 function get(path, endpoint) {
   return http.get(`${BASE_URL}${path}`, { tags: { endpoint } });
 }
 
-export default function () {
+export const setup = setupTenant;
+
+/** @param {import("./lib.js").SetupData} data */
+export default function (data) {
   const health = get("/health", "health");
   check(health, {
     "health is 200": (r) => r.status === 200,
@@ -35,4 +40,13 @@ export default function () {
 
   const docs = get("/swagger/json", "docs");
   check(docs, { "openapi document is served": (r) => r.status === 200 && r.json("openapi") !== undefined });
+
+  const jwks = get("/.well-known/jwks.json", "jwks");
+  check(jwks, { "jwks lists keys": (r) => r.status === 200 && Array.isArray(r.json("keys")) });
+
+  // The first call exchanges the API key (token_client_credentials), the second refreshes.
+  authRead();
+  refreshToken();
+  postFeedback();
+  createNotification(data);
 }

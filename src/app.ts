@@ -8,6 +8,7 @@ import type { Logger } from "./lib/logger";
 import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
 import { auditModule } from "./modules/audit";
+import type { ChainVerifier } from "./modules/audit/verifier";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { dashboard } from "./modules/dashboard";
@@ -35,6 +36,7 @@ export interface AppDeps {
   metrics: Metrics;
   security: Security;
   webhooks: Webhooks;
+  auditVerifier: ChainVerifier;
 }
 
 /**

@@ -38,6 +38,8 @@ describe("CLI", () => {
     expect(code).toBe(0);
     expect(stdout).toContain("serve");
     expect(stdout).toContain("migrate");
+    expect(stdout).toContain("backup <file>");
+    expect(stdout).toContain("restore-check <file>");
   });
 
   test("an unknown command should exit 2 with the usage", async () => {

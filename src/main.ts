@@ -6,6 +6,8 @@ import { createLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
 import { auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
+import { BackupError } from "./modules/backup/backup";
+import { backup, restoreCheckCommand } from "./modules/backup/cli";
 import { DOCS_PATH } from "./plugins/docs";
 import { exitOnSignals, startRuntime } from "./runtime";
 
@@ -20,6 +22,9 @@ Commands:
                  create a user (and its tenant if new) with a generated password and an API key
   keys rotate    promote the next signing key and publish a new next key
   audit verify   recompute the audit chain; exit 1 naming the first broken link
+  backup <file>  write an online, consistent copy of the database (mode 0600) while the server runs
+  restore-check <file>
+                 check a backup: integrity, schema version, row counts, audit chain; exit 1 on any problem
   help           show this message
 
 Configuration comes from the environment; see the README.`;
@@ -43,6 +48,12 @@ function migrate(config: Config): void {
   const db = openDatabase(config.dataDir);
   db.$client.close();
   console.log(`database in ${config.dataDir} is up to date`);
+}
+
+function fileArgument(argv: string[], command: string): string {
+  const file = argv[1];
+  if (!file || argv.length > 2 || file.startsWith("-")) throw new UsageError(`usage: warden ${command} <file>`);
+  return file;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -69,6 +80,14 @@ async function main(argv: string[]): Promise<number> {
       (ok ? console.log : console.error)(report);
       return ok ? 0 : 1;
     }
+    case "backup":
+      console.log(backup(fileArgument(argv, "backup"), config));
+      return 0;
+    case "restore-check": {
+      const { ok, report } = await restoreCheckCommand(fileArgument(argv, "restore-check"), config);
+      (ok ? console.log : console.error)(report);
+      return ok ? 0 : 1;
+    }
     case "keys":
       if (argv[1] !== "rotate") throw new UsageError("unknown keys command; usage: warden keys rotate");
       console.log(await keysRotate(config));
@@ -87,7 +106,11 @@ try {
     console.error(`warden: invalid configuration: ${error.message}`);
     process.exit(2);
   }
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  if (
+    error instanceof UsageError ||
+    error instanceof BackupError ||
+    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+  ) {
     console.error(`warden: ${(error as Error).message}`);
     process.exit(2);
   }

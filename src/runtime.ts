@@ -6,7 +6,10 @@ import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
 import type { Worker } from "./lib/worker";
 import { startAuditRetention } from "./modules/audit/retention";
+import { ChainVerifier, DEFAULT_VERIFIER_OPTIONS, startChainVerification } from "./modules/audit/verifier";
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
+import { checkReadiness } from "./modules/health/service";
+import { storageUsage } from "./modules/health/storage";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { openWebhooks } from "./modules/webhooks/setup";
 import { createMetrics } from "./plugins/metrics";
@@ -32,9 +35,13 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
   const security = await openSecurity({ config, db, clock });
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    ready: async () => (await checkReadiness({ db, redis, clock })).status !== "not_ready",
+    storage: () => storageUsage(config.dataDir),
+  });
+  const auditVerifier = new ChainVerifier(db.$client, security.auditKey, metrics, clock);
   const webhooks = openWebhooks({ config, db, clock, security, metrics, log, version: VERSION });
-  return { config, db, redis, log, clock, metrics, security, webhooks };
+  return { config, db, redis, log, clock, metrics, security, auditVerifier, webhooks };
 }
 
 /**
@@ -62,6 +69,7 @@ export function serve(
   app.server = server;
   const workers: Worker[] = [startSecurityWorkers(deps.security, log), deps.webhooks.dispatcher.start()];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
+  workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
   }

@@ -1,6 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { t } from "elysia";
+import { DATABASE_FILE } from "../../db/client";
 import { createTestContext } from "../testing/app";
+import { seedAndLogin } from "../testing/identity";
 import { promtool } from "../testing/tools";
 
 const ctx = await createTestContext();
@@ -18,7 +22,9 @@ async function scrape(): Promise<string> {
 
 function sample(text: string, name: string, labels: Record<string, string>): number {
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && wanted.every((pair) => l.includes(pair)));
+  const line = text
+    .split("\n")
+    .find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((pair) => l.includes(pair)));
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 
@@ -67,6 +73,37 @@ describe("metrics", () => {
     ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
+  });
+
+  test("should report readiness at scrape time, as /ready would answer it", async () => {
+    expect(sample(await scrape(), "warden_ready", {})).toBe(1);
+    ctx.deps.db.$client.run("PRAGMA query_only = ON");
+    try {
+      expect(sample(await scrape(), "warden_ready", {})).toBe(0);
+    } finally {
+      ctx.deps.db.$client.run("PRAGMA query_only = OFF");
+    }
+    expect(sample(await scrape(), "warden_ready", {})).toBe(1);
+  });
+
+  test("should report DATA_DIR's disk and the database size", async () => {
+    const text = await scrape();
+    const free = sample(text, "sqlite_disk_free_bytes", {});
+    const total = sample(text, "sqlite_disk_total_bytes", {});
+    expect(free).toBeGreaterThan(0);
+    expect(total).toBeGreaterThanOrEqual(free);
+    const { size } = statSync(join(ctx.deps.config.dataDir, DATABASE_FILE));
+    expect(sample(text, "sqlite_database_bytes", {})).toBeGreaterThanOrEqual(size);
+  });
+
+  test("should report no audit verdict before a verification, then the verdict", async () => {
+    const before = await scrape();
+    expect(sample(before, "audit_chain_last_verify_timestamp_seconds", {})).toBe(0);
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    expect((await ctx.req("GET", "/v1/audit/verify", { headers: admin.auth })).status).toBe(200);
+    const after = await scrape();
+    expect(sample(after, "audit_chain_verified", {})).toBe(1);
+    expect(sample(after, "audit_chain_last_verify_timestamp_seconds", {})).toBe(ctx.clock.now() / 1000);
   });
 
   test("should pass promtool check metrics", async () => {

@@ -17,13 +17,25 @@ const QUEUE_STATUSES = ["pending", "leased", "failed", "dead"] as const;
 
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.12, 0.25, 0.5, 1, 2.5, 5];
 
-/** Every metric the service exports is declared here, so names live in one place. */
-export function createMetrics() {
+/** What the ops gauges read at scrape time. */
+export interface OpsProbes {
+  /** What /ready would answer: false when SQLite refuses writes. */
+  ready(): Promise<boolean>;
+  /** DATA_DIR's filesystem and the database files in it. */
+  storage(): { freeBytes: number; totalBytes: number; databaseBytes: number };
+}
+
+/**
+ * Every metric the service exports is declared here, so names live in one place. Without
+ * `probes` (unit tests of other parts) the scrape-time ops gauges are left out.
+ */
+export function createMetrics(probes?: OpsProbes) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   for (const name of NON_CONFORMING_DEFAULTS) registry.removeSingleMetric(name);
   // Filled in by the webhook module once the database is open; read at scrape time.
   const sources = { webhookQueueDepth: (): Partial<Record<string, number>> => ({}) };
+  if (probes) registerOpsProbes(registry, probes);
   return {
     registry,
     sources,
@@ -78,7 +90,41 @@ export function createMetrics() {
       buckets: HTTP_DURATION_BUCKETS,
       registers: [registry],
     }),
+    auditChainVerified: new client.Gauge({
+      name: "audit_chain_verified",
+      help: "1 if the last verification of the audit chain found every link intact, 0 if it found a broken one.",
+      registers: [registry],
+    }),
+    auditChainLastVerify: new client.Gauge({
+      name: "audit_chain_last_verify_timestamp_seconds",
+      help: "When the audit chain was last verified (0: not yet).",
+      registers: [registry],
+    }),
   };
+}
+
+function registerOpsProbes(registry: client.Registry, probes: OpsProbes): void {
+  const gauge = (name: string, help: string, collect: (g: client.Gauge) => void | Promise<void>) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        return collect(this);
+      },
+    });
+  gauge("warden_ready", "1 while /ready would answer ready or degraded, 0 when it would answer 503.", async (g) => {
+    g.set((await probes.ready()) ? 1 : 0);
+  });
+  gauge("sqlite_disk_free_bytes", "Bytes available to Warden on DATA_DIR's filesystem.", (g) => {
+    g.set(probes.storage().freeBytes);
+  });
+  gauge("sqlite_disk_total_bytes", "Size of DATA_DIR's filesystem.", (g) => {
+    g.set(probes.storage().totalBytes);
+  });
+  gauge("sqlite_database_bytes", "Size of the SQLite database and its write-ahead log.", (g) => {
+    g.set(probes.storage().databaseBytes);
+  });
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

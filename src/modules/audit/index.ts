@@ -7,10 +7,10 @@ import { AuditAction } from "./actions";
 import type { SecurityEvent } from "./hook";
 import { auditPage, auditQuery, chainReport, listQuery } from "./model";
 import { type AuditFilter, exportEvents, publicEvent, queryEvents } from "./query";
-import { verifyChain } from "./verify";
+import type { ChainVerifier } from "./verifier";
 
 /** Reading the trail, exporting it and verifying its chain: admin only, own tenant only, and each read is audited. */
-export const auditModule = (deps: { db: Db; security: Security }) => {
+export const auditModule = (deps: { db: Db; security: Security; auditVerifier: ChainVerifier }) => {
   const { audit } = deps.security;
   const sqlite = deps.db.$client;
   const recordRead = (
@@ -77,7 +77,7 @@ export const auditModule = (deps: { db: Db; security: Security }) => {
     .get(
       "/v1/audit/verify",
       ({ principal, request, server, set }) => {
-        const report = verifyChain(sqlite, deps.security.auditKey);
+        const report = deps.auditVerifier.verifyAll();
         recordRead(principal, AuditAction.auditVerified, requestMetaOf(request, set, server), {});
         return {
           ok: report.ok,

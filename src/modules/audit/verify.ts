@@ -1,6 +1,12 @@
 import type { Database } from "bun:sqlite";
 import { type AuditRow, canonicalEvent, GENESIS_HASH, linkHash } from "./trail";
 
+/** A verified link: verification can resume after it. */
+export interface ChainPosition {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 export interface ChainReport {
   readonly ok: boolean;
   /** Events checked, in seq order. */
@@ -9,7 +15,15 @@ export interface ChainReport {
   readonly brokenAt?: { readonly seq: number; readonly reason: string };
   /** Where the chain starts: 0, or the last event archived by retention. */
   readonly from: number;
-  readonly head?: { readonly seq: number; readonly hash: string };
+  readonly head?: ChainPosition;
+}
+
+/** Where the stored chain starts: the last link archived by retention, or the genesis. */
+export function chainStart(sqlite: Database): ChainPosition {
+  const checkpoint = sqlite
+    .query<ChainPosition, []>("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+    .get();
+  return checkpoint ?? { seq: 0, hash: GENESIS_HASH };
 }
 
 /**
@@ -18,15 +32,27 @@ export interface ChainReport {
  * and swapped rows fail because each HMAC covers its own seq.
  */
 export function verifyChain(sqlite: Database, key: Uint8Array): ChainReport {
-  const checkpoint = sqlite
-    .query<{ seq: number; hash: string }, []>("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-    .get();
-  const from = checkpoint?.seq ?? 0;
-  let expectedPrev = checkpoint?.hash ?? GENESIS_HASH;
+  return verifyLinks(sqlite, key, chainStart(sqlite));
+}
+
+/**
+ * Verifies up to `limit` links after `after` (a checkpoint, or the head of an earlier
+ * verification), so a background worker can check only what was appended since, in chunks.
+ */
+export function verifyLinks(
+  sqlite: Database,
+  key: Uint8Array,
+  after: ChainPosition,
+  limit = Number.MAX_SAFE_INTEGER,
+): ChainReport {
+  const from = after.seq;
+  let expectedPrev = after.hash;
   let expectedSeq = from + 1;
   let checked = 0;
   let head: ChainReport["head"];
-  const rows = sqlite.query<AuditRow, [number]>("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq").iterate(from);
+  const rows = sqlite
+    .query<AuditRow, [number, number]>("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+    .iterate(from, limit);
   for (const row of rows) {
     const broken = (reason: string): ChainReport => ({
       ok: false,

@@ -1,0 +1,168 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type client from "prom-client";
+import { createMetrics } from "../src/plugins/metrics";
+import { promtool } from "../src/testing/tools";
+import { ROOT, SPEC_FILE, writeGenerated } from "./slo";
+import { dashboardExpressions, dashboardFile } from "./slo/dashboard";
+import { rulesFile } from "./slo/rules";
+import { loadSpec, parseSpec, runbookAnchor } from "./slo/spec";
+import { toYaml } from "./slo/yaml";
+
+const spec = await loadSpec(SPEC_FILE);
+const tmp = mkdtempSync(join(tmpdir(), "warden-slo-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("bun run slo", () => {
+  test("should leave every committed generated file as it is (run `bun run slo` and commit if this fails)", async () => {
+    const files = await writeGenerated(join(tmp, "gen"));
+    expect(files.length).toBe(4);
+    const stale = files.filter(
+      (path) => readFileSync(join(tmp, "gen", path), "utf8") !== readFileSync(join(ROOT, path), "utf8"),
+    );
+    expect(stale).toEqual([]);
+  });
+
+  test("should generate the same bytes twice", async () => {
+    await writeGenerated(join(tmp, "again"));
+    for (const path of ["alerts/rules.yml", "alerts/rules.test.yml", "alerts/dashboard.json"]) {
+      expect(readFileSync(join(tmp, "again", path), "utf8")).toBe(readFileSync(join(tmp, "gen", path), "utf8"));
+    }
+  });
+
+  test("should write YAML that reads back as the rules it was generated from", () => {
+    expect(Bun.YAML.parse(readFileSync(join(ROOT, "alerts/rules.yml"), "utf8"))).toEqual(
+      JSON.parse(JSON.stringify(rulesFile(spec))),
+    );
+    const tricky = { "a b": ["it's", "true", "1", "x:y", "", 0.5, null, [], {}], nested: [{ k: { l: "v" } }] };
+    expect(Bun.YAML.parse(toYaml(tricky))).toEqual(tricky);
+  });
+
+  test("should refuse a spec with a bad field, naming it", () => {
+    const raw = Bun.YAML.parse(readFileSync(SPEC_FILE, "utf8")) as { slos: { window: string }[] };
+    const first = raw.slos[0];
+    if (!first) throw new Error("slos.yaml has no SLO");
+    first.window = "28d";
+    expect(() => parseSpec(raw)).toThrow("slos[0].window");
+  });
+});
+
+describe("alerts/rules.yml", () => {
+  test("should pass promtool check rules", async () => {
+    const result = await promtool(["check", "rules", join(ROOT, "alerts/rules.yml")]);
+    expect(result.output).toContain("SUCCESS");
+    expect(result.code).toBe(0);
+  });
+
+  test("should pass its promtool unit tests (every alert fires on a burn, silent when healthy or idle)", async () => {
+    const result = await promtool(["test", "rules", join(ROOT, "alerts/rules.test.yml")]);
+    expect(result.output).toContain("SUCCESS");
+    expect(result.code).toBe(0);
+  }, 30_000);
+
+  test("should have unit tests that fail when an alert is wrong", async () => {
+    // The same tests against rules whose page factors are off must fail: they test something.
+    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8")
+      .replaceAll("(14.4 *", "(40 *")
+      .replaceAll("(6 *", "(20 *");
+    const dir = join(tmp, "mutant");
+    await Bun.write(join(dir, "rules.yml"), rules);
+    await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
+    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("a 16x burn pages");
+  }, 30_000);
+
+  test("should link every alert to its own section of alerts/RUNBOOK.md", () => {
+    const runbook = readFileSync(join(ROOT, "alerts/RUNBOOK.md"), "utf8");
+    const headings = new Set([...runbook.matchAll(/^## (\S+)$/gm)].map((m) => runbookAnchor(m[1] ?? "")));
+    const alerts = [...spec.slos.map((s) => s.alert), ...spec.symptoms.map((s) => s.alert)];
+    expect(alerts.filter((alert) => !headings.has(runbookAnchor(alert)))).toEqual([]);
+    const rules = Bun.YAML.parse(readFileSync(join(ROOT, "alerts/rules.yml"), "utf8")) as {
+      groups: { rules: { alert?: string; annotations?: { runbook_url: string } }[] }[];
+    };
+    const urls = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.annotations?.runbook_url] : [])));
+    expect(urls.length).toBe(spec.slos.length * 2 + spec.symptoms.length);
+    for (const url of urls) {
+      expect(url).toStartWith(spec.runbookUrl);
+      expect(headings.has(url?.split("#")[1] ?? "")).toBe(true);
+    }
+  });
+
+  test("should use latency thresholds that are bucket bounds of the declared histograms", () => {
+    const { registry } = createMetrics();
+    const latency = spec.slos.flatMap((s) => (s.kind === "latency" ? [s] : []));
+    const checked = latency.filter((slo) => {
+      // A histogram built on another branch is checked once it is declared here.
+      const metric = registry.getSingleMetric(slo.metric) as
+        | (client.Histogram & { upperBounds?: number[] })
+        | undefined;
+      if (!metric) return false;
+      expect(metric.upperBounds, `${slo.name}: ${slo.threshold}s is not a bucket of ${slo.metric}`).toContain(
+        slo.threshold,
+      );
+      return true;
+    });
+    expect(checked.map((s) => s.metric)).toContain("http_request_duration_seconds");
+  });
+});
+
+describe("alerts/dashboard.json", () => {
+  const dashboard = dashboardFile(spec);
+  const exprs = dashboardExpressions(dashboard);
+
+  const asRuleFile = (expressions: string[]) =>
+    Bun.YAML.stringify({
+      groups: [{ name: "dashboard", rules: expressions.map((expr, i) => ({ record: `dashboard:panel_${i}`, expr })) }],
+    });
+
+  test("should have every panel query parsed by promtool", async () => {
+    expect(exprs.length).toBeGreaterThan(20);
+    await Bun.write(join(tmp, "dashboard-rules.yml"), asRuleFile(exprs));
+    const result = await promtool(["check", "rules", join(tmp, "dashboard-rules.yml")]);
+    expect(result.output).toContain(`SUCCESS: ${exprs.length} rules found`);
+    expect(result.code).toBe(0);
+  });
+
+  test("should have a check that catches a query that does not parse", async () => {
+    await Bun.write(join(tmp, "broken-rules.yml"), asRuleFile([...exprs, "sum by (route (rate(x[5m]))"]));
+    const result = await promtool(["check", "rules", join(tmp, "broken-rules.yml")]);
+    expect(result.code).not.toBe(0);
+  });
+
+  test("should show golden signals by route, SLO burn, webhook queue depth and the false-positive rate", () => {
+    const all = exprs.join("\n");
+    expect(all).toContain("sum by (route) (rate(http_requests_total");
+    for (const slo of spec.slos) expect(all).toContain(`slo:sli_error:ratio_rate1h{slo="${slo.name}"}`);
+    expect(all).toContain("webhook_queue_depth");
+    expect(all).toContain('verdict="false_positive"');
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe("loadtest/thresholds.json", () => {
+  const thresholds = JSON.parse(readFileSync(join(ROOT, "loadtest/thresholds.json"), "utf8")) as Record<
+    string,
+    Record<string, unknown[]>
+  >;
+
+  test("should guard every endpoint of every script with count>0, and tag it in that script", () => {
+    for (const [script, endpoints] of Object.entries(spec.k6.scripts)) {
+      const source = readFileSync(join(ROOT, "loadtest", `${script}.js`), "utf8");
+      const shared = readFileSync(join(ROOT, "loadtest", "lib.js"), "utf8");
+      for (const endpoint of endpoints) {
+        expect(thresholds[script]?.[`http_reqs{endpoint:${endpoint}}`]).toEqual(["count>0"]);
+        expect(`${source}\n${shared}`, `${script}.js never tags "${endpoint}"`).toContain(`"${endpoint}"`);
+      }
+    }
+  });
+
+  test("should carry each SLO's k6 latency targets in milliseconds", () => {
+    expect(thresholds.load?.["http_req_duration{endpoint:auth_me}"]).toEqual(["p(95)<25", "p(99)<50"]);
+    expect(thresholds.load?.http_req_failed).toEqual([`rate<${spec.k6.failedRate}`]);
+    expect(thresholds.stress?.["http_req_duration{endpoint:auth_me}"]?.[0]).toMatchObject({ abortOnFail: true });
+  });
+});
