@@ -10,11 +10,15 @@ import { AdminService } from "./modules/admin/service";
 import { auditModule } from "./modules/audit";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
+import { feedbackModule } from "./modules/feedback";
+import type { FeedbackService } from "./modules/feedback/service";
 import { healthModule } from "./modules/health";
 import { revocationModule } from "./modules/revocation";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
+import { rateLimit } from "./plugins/rate-limit";
+import type { RateLimiter } from "./plugins/rate-limiter";
 import { requestContext } from "./plugins/request-context";
 import { requestGuards } from "./plugins/request-guards";
 import { securityHeaders } from "./plugins/security-headers";
@@ -29,11 +33,15 @@ export interface AppDeps {
   clock: Clock;
   metrics: Metrics;
   security: Security;
+  feedback: FeedbackService;
+  /** Undefined when RATE_LIMIT_ENABLED=false. */
+  rateLimiter: RateLimiter | undefined;
 }
 
 /**
  * The whole request pipeline, top to bottom: request id + access log → security headers/CORS →
- * problem+json errors → header/body guards → metrics → docs → feature modules.
+ * problem+json errors → header/body guards → metrics → rate limit (after routing, before
+ * validation and auth) → docs → feature modules.
  */
 export function createApp(deps: AppDeps) {
   // Built on first use and rebuilt if routes were added since, so it always sees the whole table.
@@ -53,12 +61,14 @@ export function createApp(deps: AppDeps) {
     .use(errors({ log: deps.log, methods }))
     .use(requestGuards(deps.config.http))
     .use(metricsPlugin(deps.metrics))
+    .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
     .use(docs(VERSION))
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
     .use(authModule(deps.security))
     .use(adminModule({ ...deps, admin }))
     .use(revocationModule({ ...deps, admin }))
-    .use(auditModule(deps));
+    .use(auditModule(deps))
+    .use(feedbackModule(deps));
 
   return app;
 }

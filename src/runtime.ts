@@ -1,4 +1,5 @@
 import type { Server } from "bun";
+import type { Redis } from "ioredis";
 import { openDatabase } from "../db/client";
 import { type AppDeps, createApp } from "./app";
 import type { Config } from "./config";
@@ -7,8 +8,11 @@ import { flushLogger, type Logger } from "./lib/logger";
 import type { Worker } from "./lib/worker";
 import { startAuditRetention } from "./modules/audit/retention";
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
+import { FeedbackService } from "./modules/feedback/service";
+import { startFeedbackWorker } from "./modules/feedback/worker";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
-import { createMetrics } from "./plugins/metrics";
+import { createMetrics, type Metrics } from "./plugins/metrics";
+import { RateLimiter } from "./plugins/rate-limiter";
 import { createRedis } from "./redis";
 
 export type { Worker } from "./lib/worker";
@@ -31,7 +35,24 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
   const security = await openSecurity({ config, db, clock });
-  return { config, db, redis, log, clock, metrics: createMetrics(), security };
+  const metrics = createMetrics();
+  trackRedis(redis, metrics);
+  const feedback = new FeedbackService({ db, redis, clock, log, metrics, ttlSeconds: config.feedbackTtlSeconds });
+  const rateLimiter = config.rateLimit.enabled
+    ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
+    : undefined;
+  return { config, db, redis, log, clock, metrics, security, feedback, rateLimiter };
+}
+
+/** `redis_up` follows the client's connection; without REDIS_URL the gauge is not exported at all. */
+function trackRedis(redis: Redis | undefined, metrics: Metrics): void {
+  if (!redis) {
+    metrics.registry.removeSingleMetric("redis_up");
+    return;
+  }
+  metrics.redisUp.set(0);
+  redis.on("ready", () => metrics.redisUp.set(1));
+  redis.on("close", () => metrics.redisUp.set(0));
 }
 
 /**
@@ -59,6 +80,7 @@ export function serve(
   app.server = server;
   const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
+  workers.push(startFeedbackWorker(deps.feedback, redis, log));
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
   }
