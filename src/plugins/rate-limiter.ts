@@ -71,6 +71,10 @@ export class RateLimiter {
     if (redis) {
       redis.defineCommand("wardenGcra", { numberOfKeys: 1, lua: GCRA_SCRIPT });
       this.redis = redis as RedisWithGcra;
+      // A reconnect ends the back-off at once: the shared limit matters more than the pause.
+      redis.on("ready", () => {
+        this.retryRedisAt = 0;
+      });
     }
     metrics.rateLimitFallback.set(0);
   }
