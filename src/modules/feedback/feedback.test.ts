@@ -45,6 +45,16 @@ describe("feedback without Redis (SQLite)", () => {
     });
   });
 
+  test("should accept a form-encoded body too", async () => {
+    const res = await ctx.req("POST", "/v1/feedback", {
+      body: "subject_type=alert&subject_id=form-1&verdict=not_useful&rating=2",
+      headers: { ...viewer.auth, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(res.status).toBe(202);
+    const listed = await (await get(viewer, "/v1/feedback?subject_id=form-1")).json();
+    expect(listed.items[0]).toMatchObject({ verdict: "not_useful", rating: 2 });
+  });
+
   test.each([
     ["subject_type", { subject_type: "ticket" }],
     ["subject_id", { subject_id: "x".repeat(201) }],

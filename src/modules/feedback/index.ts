@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
+import { JSON_OR_FORM } from "../../plugins/request-guards";
 import type { Security } from "../auth/setup";
 import { accepted, feedbackList, feedbackRequest, listQuery, summaryResponse } from "./model";
 import type { FeedbackService } from "./service";
@@ -18,7 +19,7 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
       {
         auth: ANY_ROLE,
         body: feedbackRequest,
-        parse: "json",
+        parse: JSON_OR_FORM,
         response: { 202: accepted },
         detail: {
           summary: "Give feedback on an alert, incident or recommendation",
