@@ -85,6 +85,21 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
   };
   return [
     authMe,
+    // The rate limiter's cost: the auth-me row again, limiter on (a limit never reached).
+    { ...authMe, name: "auth-me-limited-local", target: "service-limited" },
+    { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
+    {
+      // Feedback into Redis: one atomic script per request (the entry, its subject index and the
+      // tenant's subject index), a new subject per request so no index grows without bound.
+      name: "feedback-post-redis",
+      target: "service-redis",
+      method: "POST",
+      path: "/v1/feedback",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
+      uniqueMarker: "__N__",
+      expectedStatus: 202,
+    },
     {
       name: "token-client-credentials",
       target: "service",
@@ -121,21 +136,6 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       uniqueMarker: "__N__",
       expectedStatus: 201,
     },
-    {
-      // Feedback into Redis: one atomic script per request (the entry, its subject index and the
-      // tenant's subject index), a new subject per request so no index grows without bound.
-      name: "feedback-post-redis",
-      target: "service-redis",
-      method: "POST",
-      path: "/v1/feedback",
-      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
-      uniqueMarker: "__N__",
-      expectedStatus: 202,
-    },
-    // The rate limiter's cost: the auth-me row again, limiter on (a limit never reached).
-    { ...authMe, name: "auth-me-limited-local", target: "service-limited" },
-    { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
     {
       name: "token-refresh",
       target: "service",
@@ -197,7 +197,7 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  const { durationS } = parseArgs(process.argv.slice(2));
+  const { durationS, only } = parseArgs(process.argv.slice(2));
   requireTools();
   const pin = pinning();
   const run: RunConditions = { durationS, pin, wrkVersion: await wrkVersion() };
@@ -211,7 +211,10 @@ async function main(): Promise<number> {
 
   const rows: Row[] = [];
   const problems: string[] = [];
-  for (const endpoint of [...ENDPOINTS, ...authenticatedEndpoints(credentials)]) {
+  const all = [...ENDPOINTS, ...authenticatedEndpoints(credentials)];
+  // The baseline always runs: every other row is a ratio to it.
+  const selected = only ? all.filter((e, i) => i === 0 || only.includes(e.name)) : all;
+  for (const endpoint of selected) {
     if (wasInterrupted()) return 130;
     const { url } = servers[endpoint.target];
     const result = await measure(endpoint, url, durationS, pin, tempDir, credentials);

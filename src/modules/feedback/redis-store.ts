@@ -12,13 +12,15 @@ import type { FeedbackStore, SubjectCounts } from "./store";
  * same keys and members, so a replay never duplicates.
  *
  * KEYS: item, subject index, subjects index.
- * ARGV: entry JSON, TTL ms, expiry (ms, the score), index member, subject id, now (ms).
+ * ARGV: entry JSON, TTL ms, expiry (ms, the score), index member, subject id, now (ms), prune?
+ * Pruning expired members runs on one write in PRUNE_EVERY (and on reads): reads filter by
+ * score anyway, and it is most of the script's cost.
  */
 const PUT_SCRIPT = `
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 local function index(key, member, gt)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6])
+  if ARGV[7] == '1' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6]) end
   if gt then redis.call('ZADD', key, 'GT', ARGV[3], member) else redis.call('ZADD', key, ARGV[3], member) end
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
@@ -38,11 +40,16 @@ interface RedisWithFeedback extends Redis {
     member: string,
     subjectId: string,
     now: number,
+    prune: "1" | "0",
   ): Promise<number>;
 }
 
+/** One write in this many also drops expired members from the indexes it touches. */
+const PRUNE_EVERY = 64;
+
 export class RedisFeedbackStore implements FeedbackStore {
   private readonly redis: RedisWithFeedback;
+  private writes = 0;
 
   constructor(
     redis: Redis,
@@ -66,6 +73,7 @@ export class RedisFeedbackStore implements FeedbackStore {
       `${item.id}:${item.verdict}`,
       item.subject_id,
       now,
+      ++this.writes % PRUNE_EVERY === 0 ? "1" : "0",
     );
   }
 
@@ -84,6 +92,8 @@ export class RedisFeedbackStore implements FeedbackStore {
   }
 
   async counts(tenantId: string): Promise<SubjectCounts[]> {
+    // Reads are rare next to writes: they keep the tenant's index small.
+    void this.redis.zremrangebyscore(RedisKeys.feedbackSubjects(tenantId), "-inf", this.clock.now()).catch(() => {});
     const subjects = await this.liveMembers(RedisKeys.feedbackSubjects(tenantId));
     // Auto-pipelining sends these together: one round trip for every subject.
     const perSubject = await Promise.all(
