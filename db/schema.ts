@@ -310,3 +310,37 @@ export const webhookAttempts = sqliteTable(
     index("webhook_attempts_tenant_time").on(table.tenantId, table.attemptedAt),
   ],
 );
+
+/**
+ * Feedback when no Redis is configured (DESIGN §8): read with `expires_at > now`, swept when
+ * expired. Listed newest first per subject.
+ */
+export const feedbackEntries = sqliteTable(
+  "feedback_entries",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    subjectType: text("subject_type").notNull(),
+    subjectId: text("subject_id").notNull(),
+    verdict: text("verdict").notNull(),
+    /** The whole accepted entry as JSON: what the API returns. */
+    body: text("body").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (table) => [
+    index("feedback_entries_subject").on(table.tenantId, table.subjectId, table.id),
+    index("feedback_entries_expiry").on(table.expiresAt),
+  ],
+);
+
+/**
+ * Feedback accepted while the configured Redis was down, replayed into Redis in `seq` order with
+ * its original expiry when Redis returns (expired rows are dropped, not replayed).
+ */
+export const feedbackSpool = sqliteTable("feedback_spool", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  tenantId: text("tenant_id").notNull(),
+  id: text("id").notNull(),
+  body: text("body").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+});

@@ -23,6 +23,7 @@ import {
   streamText,
   wasInterrupted,
 } from "./bench/processes.ts";
+import { startBenchRedis } from "./bench/redis.ts";
 import { type PasswordLogin, REFRESH_CHAINS, runRefreshLoad } from "./bench/refresh-load.ts";
 import {
   formatConditions,
@@ -76,14 +77,30 @@ const PASSWORD_CONNECTIONS = 4;
 /** Rows that need an account: the cheapest authenticated GET, and the token endpoint per grant. */
 function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
   const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+  const authMe: Endpoint = {
+    name: "auth-me",
+    target: "service",
+    method: "GET",
+    path: "/v1/auth/me",
+    headers: { authorization: `Bearer ${credentials.accessToken}` },
+    expectedStatus: 200,
+  };
   return [
+    authMe,
+    // The rate limiter's cost: the auth-me row again, limiter on (a limit never reached).
+    { ...authMe, name: "auth-me-limited-local", target: "service-limited" },
+    { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
     {
-      name: "auth-me",
-      target: "service",
-      method: "GET",
-      path: "/v1/auth/me",
-      headers: { authorization: `Bearer ${credentials.accessToken}` },
-      expectedStatus: 200,
+      // Feedback into Redis: one atomic script per request (the entry, its subject index and the
+      // tenant's subject index), a new subject per request so no index grows without bound.
+      name: "feedback-post-redis",
+      target: "service-redis",
+      method: "POST",
+      path: "/v1/feedback",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
+      uniqueMarker: "__N__",
+      expectedStatus: 202,
     },
     {
       name: "token-client-credentials",
@@ -199,14 +216,14 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  const { durationS } = parseArgs(process.argv.slice(2));
+  const { durationS, only } = parseArgs(process.argv.slice(2));
   requireTools();
   const pin = pinning();
   const run: RunConditions = { durationS, pin, wrkVersion: await wrkVersion() };
   const tempDir = makeTempDir("warden-bench-");
 
   const dataDir = join(tempDir, "data");
-  const servers = startServers(pin, dataDir);
+  const servers = await startServers(pin, dataDir, await startBenchRedis(tempDir));
   await Promise.all(Object.values(servers).map(waitUntilReady));
   const credentials = await benchCredentials(servers.service.url, dataDir);
   const receiver = startBenchReceiver();
@@ -215,7 +232,10 @@ async function main(): Promise<number> {
 
   const rows: Row[] = [];
   const problems: string[] = [];
-  for (const endpoint of [...ENDPOINTS, ...authenticatedEndpoints(credentials)]) {
+  const all = [...ENDPOINTS, ...authenticatedEndpoints(credentials)];
+  // The baseline always runs: every other row is a ratio to it.
+  const selected = only ? all.filter((e, i) => i === 0 || only.includes(e.name)) : all;
+  for (const endpoint of selected) {
     if (wasInterrupted()) return 130;
     const { url } = servers[endpoint.target];
     const result = await measure(endpoint, url, durationS, pin, tempDir, credentials);

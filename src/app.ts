@@ -12,6 +12,8 @@ import type { ChainVerifier } from "./modules/audit/verifier";
 import { authModule } from "./modules/auth";
 import type { Security } from "./modules/auth/setup";
 import { dashboard } from "./modules/dashboard";
+import { feedbackModule } from "./modules/feedback";
+import type { FeedbackService } from "./modules/feedback/service";
 import { healthModule } from "./modules/health";
 import { notificationsModule } from "./modules/notifications";
 import { NotificationService } from "./modules/notifications/service";
@@ -21,6 +23,8 @@ import type { Webhooks } from "./modules/webhooks/setup";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
+import { rateLimit } from "./plugins/rate-limit";
+import type { RateLimiter } from "./plugins/rate-limiter";
 import { requestContext } from "./plugins/request-context";
 import { requestGuards } from "./plugins/request-guards";
 import { securityHeaders } from "./plugins/security-headers";
@@ -37,11 +41,15 @@ export interface AppDeps {
   security: Security;
   webhooks: Webhooks;
   auditVerifier: ChainVerifier;
+  feedback: FeedbackService;
+  /** Undefined when RATE_LIMIT_ENABLED=false. */
+  rateLimiter: RateLimiter | undefined;
 }
 
 /**
  * The whole request pipeline, top to bottom: request id + access log → security headers/CORS →
- * problem+json errors → header/body guards → metrics → docs → feature modules.
+ * problem+json errors → header/body guards → metrics → rate limit (after routing, before
+ * validation and auth) → docs → feature modules.
  */
 export function createApp(deps: AppDeps) {
   // Built on first use and rebuilt if routes were added since, so it always sees the whole table.
@@ -74,6 +82,7 @@ export function createApp(deps: AppDeps) {
     .use(errors({ log: deps.log, methods }))
     .use(requestGuards(deps.config.http))
     .use(metricsPlugin(deps.metrics))
+    .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
     .use(docs(VERSION))
     .use(dashboard())
     .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
@@ -82,7 +91,9 @@ export function createApp(deps: AppDeps) {
     .use(revocationModule({ ...deps, admin }))
     .use(auditModule(deps))
     .use(notificationsModule({ ...deps, notifications }))
-    .use(webhooksModule(deps));
+    .use(webhooksModule(deps))
+
+    .use(feedbackModule(deps));
 
   return app;
 }

@@ -42,6 +42,8 @@ export interface Config {
     readonly enabled: boolean;
     readonly perMinute: number;
     readonly authPerMinute: number;
+    /** How long a rate-limit decision waits for Redis before the in-process limiter decides instead. */
+    readonly redisTimeoutMs: number;
   };
   readonly notifications: {
     /** Largest accepted `data` of a notification, as serialised JSON. */
@@ -196,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
       enabled: boolean(env, "RATE_LIMIT_ENABLED", true),
       perMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
       authPerMinute: integer(env, "RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 1_000_000),
+      redisTimeoutMs: integer(env, "RATE_LIMIT_REDIS_TIMEOUT_MS", 50, 1, 10_000),
     },
     notifications: {
       dataMaxBytes: integer(env, "NOTIFICATION_DATA_MAX_BYTES", 16_384, 2, 1_048_576),

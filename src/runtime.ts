@@ -1,4 +1,5 @@
 import type { Server } from "bun";
+import type { Redis } from "ioredis";
 import { openDatabase } from "../db/client";
 import { type AppDeps, createApp, VERSION } from "./app";
 import type { Config } from "./config";
@@ -8,11 +9,14 @@ import type { Worker } from "./lib/worker";
 import { startAuditRetention } from "./modules/audit/retention";
 import { ChainVerifier, DEFAULT_VERIFIER_OPTIONS, startChainVerification } from "./modules/audit/verifier";
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
+import { FeedbackService } from "./modules/feedback/service";
+import { startFeedbackWorker } from "./modules/feedback/worker";
 import { checkReadiness } from "./modules/health/service";
 import { storageUsage } from "./modules/health/storage";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { openWebhooks } from "./modules/webhooks/setup";
-import { createMetrics } from "./plugins/metrics";
+import { createMetrics, type Metrics } from "./plugins/metrics";
+import { RateLimiter } from "./plugins/rate-limiter";
 import { createRedis } from "./redis";
 
 export type { Worker } from "./lib/worker";
@@ -39,9 +43,25 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ready: async () => (await checkReadiness({ db, redis, clock })).status !== "not_ready",
     storage: () => storageUsage(config.dataDir),
   });
+  trackRedis(redis, metrics);
   const auditVerifier = new ChainVerifier(db.$client, security.auditKey, metrics, clock);
   const webhooks = openWebhooks({ config, db, clock, security, metrics, log, version: VERSION });
-  return { config, db, redis, log, clock, metrics, security, auditVerifier, webhooks };
+  const feedback = new FeedbackService({ db, redis, clock, log, metrics, ttlSeconds: config.feedbackTtlSeconds });
+  const rateLimiter = config.rateLimit.enabled
+    ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
+    : undefined;
+  return { config, db, redis, log, clock, metrics, security, auditVerifier, webhooks, feedback, rateLimiter };
+}
+
+/** `redis_up` follows the client's connection; without REDIS_URL the gauge is not exported at all. */
+function trackRedis(redis: Redis | undefined, metrics: Metrics): void {
+  if (!redis) {
+    metrics.registry.removeSingleMetric("redis_up");
+    return;
+  }
+  metrics.redisUp.set(0);
+  redis.on("ready", () => metrics.redisUp.set(1));
+  redis.on("close", () => metrics.redisUp.set(0));
 }
 
 /**
@@ -70,6 +90,7 @@ export function serve(
   const workers: Worker[] = [startSecurityWorkers(deps.security, log), deps.webhooks.dispatcher.start()];
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
+  workers.push(startFeedbackWorker(deps.feedback, redis, log));
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
   }

@@ -4,10 +4,12 @@ import sql0 from "./0000_init.sql" with { type: "text" };
 import sql1 from "./0001_identity.sql" with { type: "text" };
 import sql2 from "./0002_audit.sql" with { type: "text" };
 import sql3 from "./0003_notifications.sql" with { type: "text" };
+import sql4 from "./0004_feedback.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
   { tag: "0001_identity", when: 1795305300586, breakpoints: true, sql: sql1 },
   { tag: "0002_audit", when: 1795308114314, breakpoints: true, sql: sql2 },
   { tag: "0003_notifications", when: 1795311473062, breakpoints: true, sql: sql3 },
+  { tag: "0004_feedback", when: 1795312343830, breakpoints: true, sql: sql4 },
 ];

@@ -2,7 +2,7 @@
 import { BenchError } from "./host.ts";
 import type { WrkResult } from "./wrk.ts";
 
-export type Target = "baseline" | "service";
+export type Target = "baseline" | "service" | "service-redis" | "service-limited" | "service-redis-limited";
 
 export interface Endpoint {
   name: string;

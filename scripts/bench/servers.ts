@@ -31,7 +31,19 @@ export function startServer(pin: Pinning | undefined, launch: Launch): Server {
   return { name: launch.name, readyPath: launch.readyPath, url: `http://${LOOPBACK}:${port}`, child };
 }
 
-export function startServers(pin: Pinning | undefined, dataDir: string): Record<Target, Server> {
+/** The limit the limiter rows run under: high enough never to refuse within a run. */
+const UNREACHED_LIMIT = "1000000";
+
+/**
+ * The baseline, the service as the other rows measure it (no Redis, no limiter), and the
+ * variants the feedback and rate-limit rows compare: with Redis, with the limiter in process,
+ * and with the limiter in Redis. All services share one DATA_DIR, so one bench token works on each.
+ */
+export async function startServers(
+  pin: Pinning | undefined,
+  dataDir: string,
+  redisUrl: string,
+): Promise<Record<Target, Server>> {
   const baseline = startServer(pin, {
     name: "baseline (scripts/bench-baseline.ts)",
     readyPath: "/",
@@ -43,7 +55,23 @@ export function startServers(pin: Pinning | undefined, dataDir: string): Record<
     args: () => [join(REPO_ROOT, "src", "main.ts"), "serve"],
     env: (port) => serviceEnv(port, dataDir),
   });
-  return { baseline, service };
+  // The first service creates the database, key ring and master key; the others open them.
+  await waitUntilReady(service);
+  const variant = (name: string, env: Record<string, string>) =>
+    startServer(pin, {
+      name: `service ${name} (src/main.ts serve)`,
+      readyPath: "/health",
+      args: () => [join(REPO_ROOT, "src", "main.ts"), "serve"],
+      env: (port) => ({ ...serviceEnv(port, dataDir), ...env }),
+    });
+  const limited = { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_PER_MINUTE: UNREACHED_LIMIT };
+  return {
+    baseline,
+    service,
+    "service-redis": variant("with Redis", { REDIS_URL: redisUrl }),
+    "service-limited": variant("with the in-process limiter", limited),
+    "service-redis-limited": variant("with the Redis limiter", { ...limited, REDIS_URL: redisUrl }),
+  };
 }
 
 /** A clean environment, so a developer's REDIS_URL or NODE_ENV cannot silently change the numbers. */

@@ -70,28 +70,56 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       detail: { security: [{ bearer: [] }] },
       // Not async: a token seen before is checked synchronously (cache, expiry, revocation);
       // only a first sighting waits for the signature check.
-      resolve({ request, set, route, server }) {
-        const header = request.headers.get("authorization");
-        if (header === null) throw unauthorized();
-        const token = BEARER.exec(header)?.[1];
-        if (token === undefined) throw unauthorized("the Authorization header must be 'Bearer <token>'");
-        let cached: Principal | undefined;
-        try {
-          cached = tokens.verifyCached(token);
-        } catch (error) {
-          throw asUnauthorized(error);
+      resolve({ request, set, route, server }): { principal: Principal } | Promise<{ principal: Principal }> {
+        const outcome = authenticate(tokens, request);
+        if (outcome instanceof Promise) {
+          return outcome.then((verified) => authorize(verified, roles, request, set, route, server));
         }
-        if (cached) return authorize(cached, roles, request, set, route, server);
-        return tokens.verify(token).then(
-          (principal) => authorize(principal, roles, request, set, route, server),
-          (error) => {
-            throw asUnauthorized(error);
-          },
-        );
+        return authorize(outcome, roles, request, set, route, server);
       },
     }),
   });
 };
+
+type Outcome = Principal | Promise<Principal> | { readonly failed: unknown };
+// ? The rate limiter keys authenticated requests by the verified principal before the macro runs;
+// both ask here, so a request's token is verified (or refused) once.
+const outcomes = new WeakMap<Request, Outcome>();
+
+/**
+ * The request's verified principal (a promise on a token's first sighting), or a 401
+ * HttpProblem saying why not. Memoised per request.
+ */
+export function authenticate(tokens: AccessTokens, request: Request): Principal | Promise<Principal> {
+  let outcome = outcomes.get(request);
+  if (outcome === undefined) {
+    try {
+      outcome = verifyBearer(tokens, request);
+    } catch (error) {
+      outcome = { failed: error };
+    }
+    outcomes.set(request, outcome);
+  }
+  if ("failed" in outcome) throw outcome.failed;
+  return outcome;
+}
+
+function verifyBearer(tokens: AccessTokens, request: Request): Principal | Promise<Principal> {
+  const header = request.headers.get("authorization");
+  if (header === null) throw unauthorized();
+  const token = BEARER.exec(header)?.[1];
+  if (token === undefined) throw unauthorized("the Authorization header must be 'Bearer <token>'");
+  let cached: Principal | undefined;
+  try {
+    cached = tokens.verifyCached(token);
+  } catch (error) {
+    throw asUnauthorized(error);
+  }
+  if (cached) return cached;
+  return tokens.verify(token).catch((error) => {
+    throw asUnauthorized(error);
+  });
+}
 
 type Set = { headers: Record<string, unknown> };
 type Server = Parameters<typeof requestMetaOf>[2];

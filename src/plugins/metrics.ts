@@ -100,6 +100,33 @@ export function createMetrics(probes?: OpsProbes) {
       help: "When the audit chain was last verified (0: not yet).",
       registers: [registry],
     }),
+    feedback: new client.Counter({
+      name: "aiops_feedback_total",
+      help: 'Feedback accepted, by verdict and subject type (false-positive ratio: verdict="false_positive" over all).',
+      labelNames: ["verdict", "subject_type"] as const,
+      registers: [registry],
+    }),
+    feedbackSpoolDepth: new client.Gauge({
+      name: "feedback_spool_depth",
+      help: "Feedback items waiting in SQLite for Redis to come back.",
+      registers: [registry],
+    }),
+    rateLimitDecisions: new client.Counter({
+      name: "rate_limit_decisions_total",
+      help: "Rate-limit decisions by route class (auth, api) and decision (allowed, limited).",
+      labelNames: ["class", "decision"] as const,
+      registers: [registry],
+    }),
+    rateLimitFallback: new client.Gauge({
+      name: "rate_limit_fallback_active",
+      help: "1 while the in-process limiter stands in for Redis.",
+      registers: [registry],
+    }),
+    redisUp: new client.Gauge({
+      name: "redis_up",
+      help: "1 while the configured Redis answers commands (absent without REDIS_URL).",
+      registers: [registry],
+    }),
   };
 }
 

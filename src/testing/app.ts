@@ -22,10 +22,17 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
+/**
+ * Limits a test's scripted flows do not reach (in-process requests have no peer address, so every
+ * anonymous call shares one key): the limiter still runs on every request, and its own tests set
+ * small limits.
+ */
+const TEST_RATE_LIMITS = { RATE_LIMIT_PER_MINUTE: "1000000", RATE_LIMIT_AUTH_PER_MINUTE: "1000000" };
+
 /** The real app on a temp SQLite file (and the test Redis when `env.REDIS_URL` is given). */
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-test-"));
-  const config = loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, ...env });
+  const config = loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir, ...TEST_RATE_LIMITS, ...env });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {

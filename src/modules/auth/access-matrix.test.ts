@@ -51,6 +51,16 @@ async function previewed(w: World, admin: Member): Promise<string> {
   return ((await res.json()) as { confirm_token: string }).confirm_token;
 }
 
+/** A tenant-A feedback entry on a subject of its own: what the feedback reads must (not) show. */
+async function feedbackTarget(w: World): Promise<{ subject: string; id: string }> {
+  const subject = `matrix-subject-${++serial}`;
+  const { id } = await w.ctx.deps.feedback.accept(
+    { tid: TENANT_A, sub: w.a.viewer.userId },
+    { subject_type: "alert", subject_id: subject, verdict: "false_positive" },
+  );
+  return { subject, id };
+}
+
 async function revocationTarget(w: World, body: (m: Member, t: Token) => object): Promise<Spec> {
   const member = w.freshMember("developer");
   const token = await w.token(member);
@@ -262,6 +272,34 @@ const rows: Row[] = [
       },
     }),
   ),
+  {
+    route: "POST /v1/feedback",
+    roles: ANY,
+    ok: 202,
+    // Feedback always lands in the caller's own tenant.
+    cross: 202,
+    build: () => ({
+      path: "/v1/feedback",
+      body: { subject_type: "incident", subject_id: `matrix-${++serial}`, verdict: "useful" },
+    }),
+  },
+  {
+    route: "GET /v1/feedback",
+    roles: ANY,
+    ok: 200,
+    cross: 200,
+    build: async (w) => {
+      const { subject, id } = await feedbackTarget(w);
+      return { path: `/v1/feedback?subject_id=${subject}`, targets: [id] };
+    },
+  },
+  {
+    route: "GET /v1/feedback/summary",
+    roles: ANY,
+    ok: 200,
+    cross: 200,
+    build: async (w) => ({ path: "/v1/feedback/summary", targets: [(await feedbackTarget(w)).subject] }),
+  },
   { route: "GET /v1/audit/verify", roles: ADMIN, ok: 200, cross: 200, build: () => ({ path: "/v1/audit/verify" }) },
   {
     route: "POST /v1/admin/revocations/preview",

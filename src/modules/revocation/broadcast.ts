@@ -1,10 +1,11 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../../lib/logger";
+import { RedisKeys } from "../../lib/redis-keys";
 import { randomToken } from "../../lib/secrets";
 import type { Worker } from "../../lib/worker";
 import type { Revocation, RevocationService } from "./service";
 
-export const REVOCATION_CHANNEL = "warden:revocations";
+export const REVOCATION_CHANNEL = RedisKeys.revocationChannel;
 
 interface Envelope {
   origin: string;

@@ -1,0 +1,17 @@
+/**
+ * Every Redis key and channel the service uses, in one place. Per-tenant keys carry the tenant
+ * in a hash tag (`{acme}`), so all of one tenant's feedback lands in one Redis Cluster slot and a
+ * multi-key script stays legal there.
+ */
+export const RedisKeys = {
+  revocationChannel: "warden:revocations",
+  /** GCRA state (a TAT) of one tenant + principal in one route class. */
+  rateLimit: (routeClass: string, tenant: string, principal: string) =>
+    `warden:rl:${routeClass}:{${tenant}}:${principal}`,
+  /** One feedback entry (JSON), expiring with it. */
+  feedbackItem: (tenant: string, id: string) => `warden:fb:{${tenant}}:item:${id}`,
+  /** Sorted set of a subject's entries, `id:verdict` scored by expiry; expires with its last entry. */
+  feedbackSubject: (tenant: string, subjectId: string) => `warden:fb:{${tenant}}:subject:${subjectId}`,
+  /** Sorted set of a tenant's subjects, scored by their last entry's expiry; expires with it. */
+  feedbackSubjects: (tenant: string) => `warden:fb:{${tenant}}:subjects`,
+} as const;

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+
+// Shorter than an access token, so the clock can pass it without logging in again.
+const TTL_SECONDS = 600;
+
+describe("feedback without Redis (SQLite)", () => {
+  let ctx: TestContext;
+  let viewer: LoggedIn;
+  let other: LoggedIn;
+  beforeAll(async () => {
+    ctx = await createTestContext({ FEEDBACK_TTL_SECONDS: String(TTL_SECONDS) });
+    viewer = await seedAndLogin(ctx, "fb-a", "viewer");
+    other = await seedAndLogin(ctx, "fb-b", "admin");
+  });
+  afterAll(() => ctx.close());
+
+  const post = (who: LoggedIn, body: unknown) => ctx.req("POST", "/v1/feedback", { body, headers: who.auth });
+  const get = (who: LoggedIn, path: string) => ctx.req("GET", path, { headers: who.auth });
+
+  test("should accept feedback with 202, an id and its expiry", async () => {
+    const res = await post(viewer, {
+      subject_type: "alert",
+      subject_id: "cpu-high-1",
+      verdict: "useful",
+      rating: 4,
+      comment: "caught it early",
+      labels: { team: "infra" },
+    });
+    expect(res.status).toBe(202);
+    const body = await res.json();
+    expect(body.id).toMatch(/^[0-9A-Z]{26}$/);
+    expect(Date.parse(body.expires_at)).toBe(ctx.clock.now() + TTL_SECONDS * 1000);
+    const listed = await (await get(viewer, "/v1/feedback?subject_id=cpu-high-1")).json();
+    expect(listed.items).toHaveLength(1);
+    expect(listed.items[0]).toMatchObject({
+      id: body.id,
+      subject_type: "alert",
+      verdict: "useful",
+      rating: 4,
+      comment: "caught it early",
+      labels: { team: "infra" },
+      author: viewer.userId,
+    });
+  });
+
+  test("should accept a form-encoded body too", async () => {
+    const res = await ctx.req("POST", "/v1/feedback", {
+      body: "subject_type=alert&subject_id=form-1&verdict=not_useful&rating=2",
+      headers: { ...viewer.auth, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(res.status).toBe(202);
+    const listed = await (await get(viewer, "/v1/feedback?subject_id=form-1")).json();
+    expect(listed.items[0]).toMatchObject({ verdict: "not_useful", rating: 2 });
+  });
+
+  test.each([
+    ["subject_type", { subject_type: "ticket" }],
+    ["subject_id", { subject_id: "x".repeat(201) }],
+    ["subject_id", { subject_id: "" }],
+    ["verdict", { verdict: "meh" }],
+    ["rating", { rating: 6 }],
+    ["rating", { rating: 2.5 }],
+    ["comment", { comment: "x".repeat(2001) }],
+    ["labels", { labels: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, "v"])) }],
+    ["labels", { labels: { ["k".repeat(101)]: "v" } }],
+    ["labels.team", { labels: { team: 7 } }],
+  ])("should refuse a bad %s with 422 naming it", async (field, patch) => {
+    const res = await post(viewer, { subject_type: "alert", subject_id: "s", verdict: "useful", ...patch });
+    expect(res.status).toBe(422);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    const problem = await res.json();
+    expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  test("should refuse a missing subject_id with 422 and a missing subject_id query with 422", async () => {
+    const res = await post(viewer, { subject_type: "alert", verdict: "useful" });
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toContain("subject_id");
+    const list = await get(viewer, "/v1/feedback");
+    expect(list.status).toBe(422);
+    expect(JSON.stringify(await list.json())).toContain("subject_id");
+  });
+
+  test("should page newest first with a cursor", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ctx.clock.advance(1);
+      const res = await post(viewer, { subject_type: "incident", subject_id: "paged", verdict: "true_positive" });
+      ids.push((await res.json()).id);
+    }
+    const first = await (await get(viewer, "/v1/feedback?subject_id=paged&limit=2")).json();
+    expect(first.items.map((i: { id: string }) => i.id)).toEqual([ids[4], ids[3]]);
+    const second = await (
+      await get(viewer, `/v1/feedback?subject_id=paged&limit=2&cursor=${first.next_cursor}`)
+    ).json();
+    expect(second.items.map((i: { id: string }) => i.id)).toEqual([ids[2], ids[1]]);
+    const last = await (await get(viewer, `/v1/feedback?subject_id=paged&limit=2&cursor=${second.next_cursor}`)).json();
+    expect(last.items.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
+    expect(last.next_cursor).toBeNull();
+  });
+
+  test("should summarise counts by verdict and the false-positive rate per subject", async () => {
+    for (const verdict of ["false_positive", "false_positive", "true_positive", "useful"]) {
+      expect((await post(viewer, { subject_type: "alert", subject_id: "noisy", verdict })).status).toBe(202);
+    }
+    const summary = await (await get(viewer, "/v1/feedback/summary")).json();
+    const noisy = summary.subjects.find((s: { subject_id: string }) => s.subject_id === "noisy");
+    expect(noisy).toEqual({
+      subject_id: "noisy",
+      total: 4,
+      by_verdict: { false_positive: 2, true_positive: 1, useful: 1 },
+      false_positive_rate: 0.5,
+    });
+    expect(summary.total).toBe(summary.subjects.reduce((n: number, s: { total: number }) => n + s.total, 0));
+  });
+
+  test("should keep tenants apart", async () => {
+    const list = await (await get(other, "/v1/feedback?subject_id=noisy")).json();
+    expect(list.items).toEqual([]);
+    const summary = await (await get(other, "/v1/feedback/summary")).json();
+    expect(summary).toEqual({ total: 0, by_verdict: {}, false_positive_rate: 0, subjects: [] });
+  });
+
+  test("should count accepted feedback in aiops_feedback_total", async () => {
+    const text = await (await ctx.req("GET", "/metrics")).text();
+    expect(text).toMatch(/aiops_feedback_total\{verdict="false_positive",subject_type="alert"\} 2/);
+    expect(text).toContain("feedback_spool_depth 0");
+    expect(text).not.toContain("redis_up");
+  });
+
+  test("should stop listing expired feedback and sweep it", async () => {
+    const fresh = await seedAndLogin(ctx, "fb-expiry", "developer");
+    expect(
+      (await post(fresh, { subject_type: "recommendation", subject_id: "r1", verdict: "not_useful" })).status,
+    ).toBe(202);
+    ctx.clock.advance(TTL_SECONDS * 1000);
+    expect((await (await get(fresh, "/v1/feedback?subject_id=r1")).json()).items).toEqual([]);
+    expect((await (await get(fresh, "/v1/feedback/summary")).json()).total).toBe(0);
+    const rowsFor = () =>
+      ctx.deps.db.$client
+        .query<{ n: number }, [string]>("SELECT count(*) AS n FROM feedback_entries WHERE tenant_id = ?")
+        .get("fb-expiry")?.n;
+    expect(rowsFor()).toBe(1);
+    expect(ctx.deps.feedback.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(rowsFor()).toBe(0);
+  });
+});

@@ -1,0 +1,51 @@
+import { Elysia } from "elysia";
+import { ANY_ROLE, authPlugin } from "../../plugins/auth";
+import { JSON_OR_FORM } from "../../plugins/request-guards";
+import type { Security } from "../auth/setup";
+import { accepted, feedbackList, feedbackRequest, listQuery, summaryResponse } from "./model";
+import type { FeedbackService } from "./service";
+
+/** POST /v1/feedback, GET /v1/feedback?subject_id=, GET /v1/feedback/summary — always the caller's tenant. */
+export const feedbackModule = (deps: { security: Security; feedback: FeedbackService }) =>
+  new Elysia({ name: "feedback-routes", tags: ["feedback"] })
+    .use(authPlugin(deps.security.tokens, deps.security.audit))
+    .post(
+      "/v1/feedback",
+      async ({ principal, body, set }) => {
+        const result = await deps.feedback.accept(principal, body);
+        set.status = 202;
+        return result;
+      },
+      {
+        auth: ANY_ROLE,
+        body: feedbackRequest,
+        parse: JSON_OR_FORM,
+        response: { 202: accepted },
+        detail: {
+          summary: "Give feedback on an alert, incident or recommendation",
+          description:
+            "202 with the entry's id and when it expires (FEEDBACK_TTL_SECONDS). Accepted even while Redis is down: it is kept in SQLite and moved to Redis, with the same expiry, when Redis returns.",
+        },
+      },
+    )
+    .get(
+      "/v1/feedback",
+      ({ principal, query }) => deps.feedback.list(principal.tid, query.subject_id, query.cursor, query.limit ?? 50),
+      {
+        auth: ANY_ROLE,
+        query: listQuery,
+        response: feedbackList,
+        detail: {
+          summary: "Feedback on one subject, newest first",
+          description: "Cursor-paginated: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
+        },
+      },
+    )
+    .get("/v1/feedback/summary", ({ principal }) => deps.feedback.summary(principal.tid), {
+      auth: ANY_ROLE,
+      response: summaryResponse,
+      detail: {
+        summary: "Counts by verdict and the false-positive rate, per subject and overall",
+        description: "Over the tenant's live (unexpired) feedback.",
+      },
+    });

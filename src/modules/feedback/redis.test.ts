@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import type { Worker } from "../../lib/worker";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+import { waitFor } from "../../testing/ports";
+import { startRedis, type TestRedis } from "../../testing/redis";
+import { startFeedbackWorker } from "./worker";
+
+const TTL_SECONDS = 600;
+
+async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== "0");
+  return keys;
+}
+
+describe("feedback in Redis", () => {
+  let server: TestRedis;
+  let ctx: TestContext;
+  let viewer: LoggedIn;
+  let probe: Redis;
+  let worker: Worker;
+  beforeAll(async () => {
+    server = await startRedis();
+    ctx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: String(TTL_SECONDS) });
+    await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
+    worker = startFeedbackWorker(ctx.deps.feedback, ctx.deps.redis, ctx.deps.log);
+    viewer = await seedAndLogin(ctx, "fb-redis", "viewer");
+    probe = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    await worker.stop();
+    probe.disconnect();
+    await ctx.close();
+    await server.stop();
+  });
+
+  const post = (body: Record<string, unknown>) =>
+    ctx.req("POST", "/v1/feedback", {
+      body: { subject_type: "alert", verdict: "useful", ...body },
+      headers: viewer.auth,
+    });
+
+  test("should store the entry and its indexes under tenant-scoped keys with the TTL", async () => {
+    const res = await post({ subject_id: "disk-full", verdict: "false_positive" });
+    expect(res.status).toBe(202);
+    const { id } = await res.json();
+    const item = `warden:fb:{fb-redis}:item:${id}`;
+    expect(JSON.parse((await probe.get(item)) ?? "{}")).toMatchObject({ id, subject_id: "disk-full" });
+    for (const key of [item, "warden:fb:{fb-redis}:subject:disk-full", "warden:fb:{fb-redis}:subjects"]) {
+      const ttl = await probe.pttl(key);
+      expect(ttl).toBeGreaterThan((TTL_SECONDS - 5) * 1000);
+      expect(ttl).toBeLessThanOrEqual(TTL_SECONDS * 1000);
+    }
+    const list = await (await ctx.req("GET", "/v1/feedback?subject_id=disk-full", { headers: viewer.auth })).json();
+    expect(list.items.map((i: { id: string }) => i.id)).toEqual([id]);
+    const summary = await (await ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth })).json();
+    expect(summary.subjects).toContainEqual({
+      subject_id: "disk-full",
+      total: 1,
+      by_verdict: { false_positive: 1 },
+      false_positive_rate: 1,
+    });
+  });
+
+  test("should leave no key behind once every entry has expired", async () => {
+    const shortCtx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: "1" });
+    try {
+      await waitFor(() => shortCtx.deps.redis?.status === "ready", 5000, "redis client ready");
+      const user = await seedAndLogin(shortCtx, "fb-orphans", "viewer");
+      for (const subject of ["a", "b", "c"]) {
+        for (const verdict of ["useful", "false_positive"]) {
+          const res = await shortCtx.req("POST", "/v1/feedback", {
+            body: { subject_type: "incident", subject_id: subject, verdict },
+            headers: user.auth,
+          });
+          expect(res.status).toBe(202);
+        }
+      }
+      expect((await scanAll(probe, "warden:fb:{fb-orphans}:*")).length).toBe(6 + 3 + 1);
+      await Bun.sleep(1300);
+      expect(await scanAll(probe, "warden:fb:{fb-orphans}:*")).toEqual([]);
+    } finally {
+      await shortCtx.close();
+    }
+  });
+
+  test("should spool 1 000 items while Redis is down and replay them all, once, with their TTL", async () => {
+    await server.kill();
+    await waitFor(() => ctx.deps.redis?.status !== "ready", 5000, "client to notice");
+    const ids: string[] = [];
+    for (let chunk = 0; chunk < 10; chunk++) {
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => post({ subject_id: "outage", rating: ((chunk + i) % 5) + 1 })),
+      );
+      for (const res of answers) {
+        expect(res.status).toBe(202);
+        ids.push((await res.json()).id);
+      }
+    }
+    expect(ctx.deps.feedback.spool?.depth).toBe(1000);
+    const ready = await (await ctx.req("GET", "/ready")).json();
+    expect(ready.status).toBe("degraded");
+    const read = await ctx.req("GET", "/v1/feedback?subject_id=outage", { headers: viewer.auth });
+    expect(read.status).toBe(503);
+    expect(await (await ctx.req("GET", "/metrics")).text()).toContain("feedback_spool_depth 1000");
+
+    await server.start();
+    await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 15_000, "the spool to drain");
+    const expectedTtl = TTL_SECONDS * 1000;
+    const keys = await scanAll(probe, "warden:fb:{fb-redis}:item:*");
+    expect(new Set(keys).size).toBe(1000);
+    const pipeline = probe.pipeline();
+    for (const id of ids) pipeline.pttl(`warden:fb:{fb-redis}:item:${id}`);
+    for (const [error, ttl] of (await pipeline.exec()) ?? []) {
+      expect(error).toBeNull();
+      expect(Math.abs(expectedTtl - Number(ttl))).toBeLessThanOrEqual(5000);
+    }
+    expect(await probe.zcard("warden:fb:{fb-redis}:subject:outage")).toBe(1000);
+    const listed = new Set<string>();
+    let cursor = "";
+    do {
+      const page = await (
+        await ctx.req("GET", `/v1/feedback?subject_id=outage&limit=200${cursor && `&cursor=${cursor}`}`, {
+          headers: viewer.auth,
+        })
+      ).json();
+      for (const item of page.items) listed.add(item.id);
+      cursor = page.next_cursor ?? "";
+    } while (cursor);
+    expect([...listed].sort()).toEqual([...ids].sort());
+    expect(await (await ctx.req("GET", "/metrics")).text()).toContain("feedback_spool_depth 0");
+  });
+
+  test("should drop spooled entries that expired before Redis returned", async () => {
+    await server.kill();
+    await waitFor(() => ctx.deps.redis?.status !== "ready", 5000, "client to notice");
+    const stale = await (await post({ subject_id: "stale" })).json();
+    ctx.clock.advance(TTL_SECONDS * 1000 - 1000);
+    const fresh = await (await post({ subject_id: "stale" })).json();
+    ctx.clock.advance(2000);
+    expect(ctx.deps.feedback.spool?.depth).toBe(2);
+    await server.start();
+    await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 15_000, "the spool to drain");
+    expect(await probe.exists(`warden:fb:{fb-redis}:item:${stale.id}`)).toBe(0);
+    expect(await probe.exists(`warden:fb:{fb-redis}:item:${fresh.id}`)).toBe(1);
+    const ttl = await probe.pttl(`warden:fb:{fb-redis}:item:${fresh.id}`);
+    expect(Math.abs(ttl - (TTL_SECONDS * 1000 - 2000))).toBeLessThanOrEqual(5000);
+  });
+});

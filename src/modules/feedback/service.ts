@@ -1,0 +1,166 @@
+import type { Redis } from "ioredis";
+import type { Db } from "../../../db/client";
+import type { Clock } from "../../lib/clock";
+import { withinDeadline } from "../../lib/deadline";
+import type { Logger } from "../../lib/logger";
+import { HttpProblem } from "../../lib/problem";
+import { ulid } from "../../lib/secrets";
+import { WriteBatcher } from "../../lib/write-batcher";
+import type { Metrics } from "../../plugins/metrics";
+import type { FeedbackItem, FeedbackRequest, SubjectSummary, Summary, Verdict } from "./model";
+import { RedisFeedbackStore } from "./redis-store";
+import { FeedbackSpool } from "./spool";
+import { SqliteFeedbackStore } from "./sqlite-store";
+import type { FeedbackStore } from "./store";
+
+/** A write waits this long for Redis before it is spooled to SQLite instead. */
+const REDIS_WRITE_TIMEOUT_MS = 250;
+const MAX_LABEL_KEY = 100;
+
+export interface FeedbackDeps {
+  db: Db;
+  redis: Redis | undefined;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  ttlSeconds: number;
+}
+
+/**
+ * Operators' verdicts on alerts, incidents and recommendations (DESIGN §8). With Redis: stored
+ * there with a TTL, spooled to SQLite while Redis is down and replayed when it returns. Without
+ * Redis: SQLite with expiry sweeps. Same answers either way.
+ */
+export class FeedbackService {
+  readonly store: FeedbackStore;
+  readonly spool: FeedbackSpool | undefined;
+  private readonly sqlite: SqliteFeedbackStore | undefined;
+  private readonly redis: Redis | undefined;
+  private readonly counters = new Map<string, { inc(): void }>();
+
+  constructor(private readonly deps: FeedbackDeps) {
+    const batcher = new WriteBatcher(deps.db.$client);
+    this.redis = deps.redis;
+    if (deps.redis) {
+      this.store = new RedisFeedbackStore(deps.redis, deps.clock);
+      this.spool = new FeedbackSpool(deps.db, deps.clock, batcher, (depth) =>
+        deps.metrics.feedbackSpoolDepth.set(depth),
+      );
+    } else {
+      this.sqlite = new SqliteFeedbackStore(deps.db, deps.clock, batcher);
+      this.store = this.sqlite;
+      deps.metrics.feedbackSpoolDepth.set(0);
+    }
+  }
+
+  async accept(
+    principal: { tid: string; sub: string },
+    request: FeedbackRequest,
+  ): Promise<{ id: string; expires_at: string }> {
+    for (const key of Object.keys(request.labels ?? {})) {
+      if (key.length === 0 || key.length > MAX_LABEL_KEY) {
+        throw new HttpProblem(422, "validation", `Invalid body. labels: keys must be 1-${MAX_LABEL_KEY} characters.`, {
+          errors: [{ in: "body", field: "labels", message: `keys must be 1-${MAX_LABEL_KEY} characters` }],
+        });
+      }
+    }
+    const now = this.deps.clock.now();
+    const expiresAt = now + this.deps.ttlSeconds * 1000;
+    const item: FeedbackItem = {
+      id: ulid(now),
+      subject_type: request.subject_type,
+      subject_id: request.subject_id,
+      verdict: request.verdict,
+      ...(request.rating !== undefined ? { rating: request.rating } : {}),
+      ...(request.comment !== undefined ? { comment: request.comment } : {}),
+      ...(request.labels !== undefined ? { labels: request.labels } : {}),
+      author: principal.sub,
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(expiresAt).toISOString(),
+    };
+    await this.write(principal.tid, item, expiresAt);
+    this.counted(request.verdict, request.subject_type).inc();
+    return { id: item.id, expires_at: item.expires_at };
+  }
+
+  async list(tenantId: string, subjectId: string, cursor: string | undefined, limit: number) {
+    this.assertReadable();
+    // One more than asked tells whether another page exists.
+    const items = await this.store.list(tenantId, subjectId, cursor, limit + 1);
+    const page = items.slice(0, limit);
+    return { items: page, next_cursor: items.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+  }
+
+  async summary(tenantId: string): Promise<Summary> {
+    this.assertReadable();
+    const subjects: SubjectSummary[] = (await this.store.counts(tenantId)).map(({ subjectId, byVerdict }) =>
+      summarise(subjectId, byVerdict),
+    );
+    const all: Partial<Record<Verdict, number>> = {};
+    for (const subject of subjects) {
+      for (const [verdict, n] of Object.entries(subject.by_verdict)) {
+        all[verdict as Verdict] = (all[verdict as Verdict] ?? 0) + n;
+      }
+    }
+    const { total, by_verdict, false_positive_rate } = summarise("", all);
+    return { total, by_verdict, false_positive_rate, subjects };
+  }
+
+  /** Moves spooled feedback into Redis once it answers; returns how many entries went. */
+  async replaySpool(): Promise<number> {
+    if (!this.spool || this.spool.depth === 0 || this.redis?.status !== "ready") return 0;
+    return this.spool.replay(this.store);
+  }
+
+  /** Without Redis: deletes expired entries. */
+  sweepExpired(): number {
+    return this.sqlite?.sweepExpired() ?? 0;
+  }
+
+  private async write(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+    const { spool, redis } = this;
+    if (!spool || !redis) return this.store.put(tenantId, item, expiresAt);
+    // Behind a non-empty spool, new entries queue too, so replay keeps the order of acceptance.
+    if (redis.status === "ready" && spool.depth === 0) {
+      try {
+        return await withinDeadline(this.store.put(tenantId, item, expiresAt), REDIS_WRITE_TIMEOUT_MS);
+      } catch (error) {
+        // A write that timed out may still land; the replay rewrites the same keys, not a copy.
+        this.deps.log.warn({ err: { message: (error as Error).message } }, "feedback spooled: redis write failed");
+      }
+    }
+    await spool.add(tenantId, item, expiresAt);
+  }
+
+  private assertReadable(): void {
+    if (this.redis && this.redis.status !== "ready") {
+      throw new HttpProblem(
+        503,
+        "feedback-unavailable",
+        "Feedback cannot be read while Redis is unreachable; new feedback is still accepted.",
+        { headers: { "retry-after": "5" } },
+      );
+    }
+  }
+
+  private counted(verdict: string, subjectType: string): { inc(): void } {
+    const key = `${verdict} ${subjectType}`;
+    let counter = this.counters.get(key);
+    if (!counter) {
+      counter = this.deps.metrics.feedback.labels({ verdict, subject_type: subjectType });
+      this.counters.set(key, counter);
+    }
+    return counter;
+  }
+}
+
+function summarise(subjectId: string, byVerdict: Partial<Record<Verdict, number>>): SubjectSummary {
+  const total = Object.values(byVerdict).reduce((sum, n) => sum + (n ?? 0), 0);
+  const falsePositives = byVerdict.false_positive ?? 0;
+  return {
+    subject_id: subjectId,
+    total,
+    by_verdict: byVerdict as Record<string, number>,
+    false_positive_rate: total === 0 ? 0 : Math.round((falsePositives / total) * 10_000) / 10_000,
+  };
+}

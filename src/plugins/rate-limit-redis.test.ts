@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { waitFor } from "../testing/ports";
+import { startRedis, type TestRedis } from "../testing/redis";
+import { startServer, type TestServer } from "../testing/server";
+
+const AUTH_LIMIT = 4;
+
+describe("rate limits shared through Redis by two server processes", () => {
+  let redis: TestRedis;
+  let servers: TestServer[];
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url, RATE_LIMIT_AUTH_PER_MINUTE: String(AUTH_LIMIT) };
+    servers = await Promise.all([startServer({ env }), startServer({ env })]);
+    for (const server of servers) await waitFor(() => redisReady(server), 10_000, "servers to reach redis");
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await redis.stop();
+  });
+
+  const revoke = (server: TestServer) =>
+    server.fetch("/v1/auth/revoke", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "token=unknown",
+    });
+  /** `count` requests spread over both servers, in turn. */
+  const alternate = async (count: number) => {
+    const statuses: number[] = [];
+    for (let i = 0; i < count; i++) statuses.push((await revoke(servers[i % 2] as TestServer)).status);
+    return statuses;
+  };
+  const metric = async (server: TestServer, name: string) => {
+    const text = await (await server.fetch("/metrics")).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+  };
+
+  test("should enforce one limit across both processes", async () => {
+    const statuses = await alternate(2 * AUTH_LIMIT);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(AUTH_LIMIT);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(AUTH_LIMIT);
+    expect(statuses.slice(0, AUTH_LIMIT)).toEqual(Array(AUTH_LIMIT).fill(200));
+    for (const server of servers) expect(await metric(server, "rate_limit_fallback_active")).toBe(0);
+  });
+
+  test("should decide in process, within the same request, when Redis hangs", async () => {
+    const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      await probe.ping();
+      const sleeping = probe.call("DEBUG", "SLEEP", "1").catch(() => undefined);
+      await Bun.sleep(50);
+      const started = performance.now();
+      const res = await revoke(servers[0] as TestServer);
+      expect(performance.now() - started).toBeLessThan(500);
+      // The shared quota is spent, but this process's own quota is fresh: never unlimited, never 5xx.
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit")).toBe(`"auth";r=${AUTH_LIMIT - 1};t=15`);
+      expect(await metric(servers[0] as TestServer, "rate_limit_fallback_active")).toBe(1);
+      await sleeping;
+    } finally {
+      probe.disconnect();
+    }
+  });
+
+  test("should keep limiting in process, without 5xx, when Redis is killed mid-stream", async () => {
+    // Each process now limits on its own: a local quota each, never unlimited.
+    const [statuses] = await Promise.all([alternate(4 * AUTH_LIMIT), Bun.sleep(5).then(() => redis.kill())]);
+    expect(statuses).toHaveLength(4 * AUTH_LIMIT);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(2 * AUTH_LIMIT);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2 * AUTH_LIMIT);
+    for (const server of servers) {
+      expect(await metric(server, "rate_limit_fallback_active")).toBe(1);
+      expect(await metric(server, "redis_up")).toBe(0);
+      expect((await server.fetch("/ready")).status).toBe(200);
+    }
+  });
+
+  test("should share the limit again once Redis is back", async () => {
+    await redis.start();
+    for (const server of servers) await waitFor(() => redisReady(server), 10_000, "servers to reconnect");
+    // ioredis re-sends a command that was in flight when Redis died (maxRetriesPerRequest: 1), so
+    // a decision already made locally may also land in the new Redis. Start from a clean slate.
+    await Bun.sleep(200);
+    const probe = new Redis(redis.url);
+    await probe.flushall();
+    probe.disconnect();
+    const statuses = await alternate(2 * AUTH_LIMIT);
+    expect(statuses.slice(0, AUTH_LIMIT)).toEqual(Array(AUTH_LIMIT).fill(200));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(AUTH_LIMIT);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(AUTH_LIMIT);
+    for (const server of servers) {
+      expect(await metric(server, "rate_limit_fallback_active")).toBe(0);
+      expect(await metric(server, "redis_up")).toBe(1);
+    }
+  });
+});
+
+async function redisReady(server: TestServer): Promise<boolean> {
+  const body = (await (await server.fetch("/ready")).json()) as { status: string };
+  return body.status === "ready";
+}
