@@ -63,7 +63,10 @@ test("an admin signs in, sees a failed delivery, presses retry and sees it deliv
   expect(await page.$eval(`${row} .status`, (el) => el.textContent)).toBe("failed");
   expect(await page.$eval(row, (el) => el.textContent)).toContain("receiver answered 500");
   expect(await page.$eval('#queue [data-status="failed"] strong', (el) => el.textContent)).toBe("1");
-  expect(await page.$eval("#audit tbody", (el) => el.textContent)).toContain("webhook.create");
+  // The audit list loads after the deliveries.
+  await page.waitForFunction(() => document.querySelector("#audit tbody")?.textContent?.includes("webhook.create"), {
+    timeout: 10_000,
+  });
 
   await page.click(`${row} button`);
   await page.waitForFunction(
