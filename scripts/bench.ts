@@ -148,6 +148,16 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       loader: "refresh-chains",
     },
     {
+      // The same create whose type no endpoint takes: notification and inbox row only, no webhook.
+      name: "notification-create-inbox-only",
+      target: "service",
+      method: "POST",
+      path: "/v1/notifications",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ recipients: { user_ids: [credentials.userId] }, type: "inbox.note", title: "bench" }),
+      expectedStatus: 201,
+    },
+    {
       // Last: it leaves a backlog of deliveries, whose drain is measured next. One recipient, one
       // endpoint (the bench's receiver), the dispatcher delivering alongside as in production.
       name: "notification-create",

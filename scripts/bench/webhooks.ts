@@ -59,7 +59,10 @@ async function call(serviceUrl: string, token: string, method: string, path: str
 }
 
 export async function createEndpoint(serviceUrl: string, token: string, receiverUrl: string): Promise<string> {
-  const created = await call(serviceUrl, token, "POST", "/v1/webhooks/endpoints", { url: receiverUrl });
+  const created = await call(serviceUrl, token, "POST", "/v1/webhooks/endpoints", {
+    url: receiverUrl,
+    event_types: ["bench.*"],
+  });
   return (created.endpoint as { id: string }).id;
 }
 
