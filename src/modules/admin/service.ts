@@ -6,7 +6,7 @@ import { conflict, HttpProblem, notFound } from "../../lib/problem";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
-import type { AuditHook, SecurityEvent } from "../audit/hook";
+import { type AuditHook, callerEvent, type SecurityEvent } from "../audit/hook";
 import type { AuthService } from "../auth/service";
 import type { Security } from "../auth/setup";
 import type { RevocationService } from "../revocation/service";
@@ -247,17 +247,7 @@ export class AdminService {
     meta: RequestMeta,
     params?: Record<string, unknown>,
   ): SecurityEvent {
-    return {
-      action,
-      outcome: "success",
-      tenantId: admin.tid,
-      actor: { type: "user", id: admin.sub },
-      target,
-      params,
-      requestId: meta.requestId,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-    };
+    return callerEvent(admin, action, target, meta, params);
   }
 
   /** For actions that change nothing else (a preview, a read): the event in its own transaction. */

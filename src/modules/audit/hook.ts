@@ -1,3 +1,4 @@
+import type { RequestMeta } from "../../plugins/request-context";
 import type { AuditActionName } from "./actions";
 
 export interface SecurityEvent {
@@ -20,4 +21,25 @@ export interface AuditHook {
   append(tx: unknown, event: SecurityEvent): void;
   /** In a transaction of its own, for events that change nothing else. */
   record(event: SecurityEvent): void;
+}
+
+/** A successful change made by a signed-in caller, with the request it came from. */
+export function callerEvent(
+  caller: { readonly tid: string; readonly sub: string },
+  action: AuditActionName,
+  target: SecurityEvent["target"],
+  meta: RequestMeta,
+  params?: Record<string, unknown>,
+): SecurityEvent {
+  return {
+    action,
+    outcome: "success",
+    tenantId: caller.tid,
+    actor: { type: "user", id: caller.sub },
+    target,
+    params,
+    requestId: meta.requestId,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
+  };
 }

@@ -5,7 +5,7 @@ import { conflict, notFound } from "../../lib/problem";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
-import type { AuditHook } from "../audit/hook";
+import { type AuditHook, callerEvent } from "../audit/hook";
 import type { EndpointService } from "./endpoints";
 
 export interface DeliveryRow {
@@ -88,15 +88,13 @@ export class DeliveryService {
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
     this.sqlite.transaction(() => {
       this.sql.requeue.run(this.clock.now(), delivery.id);
-      this.audit.append(this.sqlite, {
-        action: AuditAction.deliveryRetried,
-        outcome: "success",
-        tenantId: principal.tid,
-        actor: { type: "user", id: principal.sub },
-        target: { type: "webhook_delivery", id: delivery.id },
-        ...meta,
-        params: { endpoint_id: delivery.endpoint_id, status: delivery.status },
-      });
+      this.audit.append(
+        this.sqlite,
+        callerEvent(principal, AuditAction.deliveryRetried, { type: "webhook_delivery", id: delivery.id }, meta, {
+          endpoint_id: delivery.endpoint_id,
+          status: delivery.status,
+        }),
+      );
     })();
     this.wake();
     return this.get(principal.tid, id).delivery;
@@ -108,15 +106,14 @@ export class DeliveryService {
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
     const replayed = this.sqlite.transaction(() => {
       const changes = this.sql.replay.run(this.clock.now(), endpoint.id, since).changes;
-      this.audit.append(this.sqlite, {
-        action: AuditAction.deliveriesReplayed,
-        outcome: "success",
-        tenantId: principal.tid,
-        actor: { type: "user", id: principal.sub },
-        target: { type: "webhook_endpoint", id: endpoint.id },
-        ...meta,
-        params: { endpoint_id: endpoint.id, since: new Date(since).toISOString(), deliveries: changes },
-      });
+      this.audit.append(
+        this.sqlite,
+        callerEvent(principal, AuditAction.deliveriesReplayed, { type: "webhook_endpoint", id: endpoint.id }, meta, {
+          endpoint_id: endpoint.id,
+          since: new Date(since).toISOString(),
+          deliveries: changes,
+        }),
+      );
       return changes;
     })();
     this.wake();

@@ -7,7 +7,7 @@ import { ulid } from "../../lib/secrets";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction, type AuditActionName } from "../audit/actions";
-import type { AuditHook, SecurityEvent } from "../audit/hook";
+import { type AuditHook, callerEvent, type SecurityEvent } from "../audit/hook";
 import { newWebhookSecret, secretBytes } from "./signing";
 import { assertPublicDestination, parseEndpointUrl } from "./url-policy";
 
@@ -234,14 +234,6 @@ export class EndpointService {
     meta: RequestMeta,
     params?: Record<string, unknown>,
   ): SecurityEvent {
-    return {
-      action,
-      outcome: "success",
-      tenantId: principal.tid,
-      actor: { type: "user", id: principal.sub },
-      target: { type: "webhook_endpoint", id: endpointId },
-      ...meta,
-      params,
-    };
+    return callerEvent(principal, action, { type: "webhook_endpoint", id: endpointId }, meta, params);
   }
 }
