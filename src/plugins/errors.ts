@@ -13,7 +13,7 @@ export interface MethodIndex {
 /** Turns every failure into one RFC 9457 problem+json; unknown errors become a generic 500. */
 export const errors = (options: { log: Logger; methods: MethodIndex }) =>
   new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
-    const problem = toProblem(code, error, request.method, path, options.methods);
+    const problem = toProblem(code, error, request, path, options.methods);
     if (problem.status >= 500) {
       options.log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
     }
@@ -22,11 +22,12 @@ export const errors = (options: { log: Logger; methods: MethodIndex }) =>
     return JSON.stringify(problem.toBody(requestIdOf(set)));
   });
 
-function toProblem(code: unknown, error: unknown, method: string, path: string, methods: MethodIndex): HttpProblem {
+function toProblem(code: unknown, error: unknown, request: Request, path: string, methods: MethodIndex): HttpProblem {
+  const method = request.method;
   if (error instanceof HttpProblem) return error;
   // Errors thrown by our body parser arrive wrapped in Elysia's ParseError.
   if (error instanceof Error && error.cause instanceof HttpProblem) return error.cause;
-  if (error instanceof ValidationError) return validationProblem(error);
+  if (error instanceof ValidationError) return validationProblem(error, request);
   switch (code) {
     case "PARSE":
       return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
@@ -39,16 +40,35 @@ function toProblem(code: unknown, error: unknown, method: string, path: string, 
   }
 }
 
-function validationProblem(error: ValidationError): HttpProblem {
-  const part = error.type;
+function validationProblem(error: ValidationError, request: Request): HttpProblem {
+  // Elysia's coercion of query numbers fails as a nameless "property"; find it by its value.
+  const part = error.type === "property" ? "query" : error.type;
+  const fallbackField = error.type === "property" ? queryFieldHolding(request, error.value) : "";
   const fields: FieldError[] = error.all.map((issue) => ({
     in: part,
-    field: "path" in issue && typeof issue.path === "string" ? pointerToField(issue.path) : "",
-    message: issue.message,
+    field: "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField,
+    message: describeExpected((issue as { schema?: unknown }).schema, issue.message),
   }));
   const named = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : `${part}: ${f.message}`));
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
+}
+
+function queryFieldHolding(request: Request, value: unknown): string {
+  const query = new URL(request.url).searchParams;
+  for (const [key, raw] of query) if (raw === String(value)) return key;
+  return "";
+}
+
+/** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
+function describeExpected(schema: unknown, message: string): string {
+  const node = schema as { anyOf?: { const?: unknown; type?: string }[]; enum?: unknown[] } | undefined;
+  const options = node?.enum ?? node?.anyOf?.map((option) => option.const);
+  if (options?.length && options.every((option) => typeof option === "string"))
+    return `Expected one of ${options.join(", ")}`;
+  if (node?.anyOf?.some((option) => option.type === "integer")) return "Expected an integer";
+  if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
+  return message;
 }
 
 /** JSON pointer "/labels/team" → "labels.team". */

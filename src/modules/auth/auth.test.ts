@@ -156,13 +156,16 @@ describe("client_secret_basic", () => {
         authorization: `Basic ${Buffer.from(`${key.id}:nope`).toString("base64")}`,
       },
     });
+    // RFC 6749 §5.2: the client authenticated through the Authorization header, so 401 and a challenge.
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toBe('Basic realm="warden"');
     expect((await wrong.json()).error).toBe("invalid_client");
     for (const garbage of ["bm9jb2xvbg==", Buffer.from("%E0%A4%A:x").toString("base64")]) {
       const res = await ctx.req("POST", "/v1/auth/token", {
         body: "grant_type=client_credentials",
         headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${garbage}` },
       });
-      expect(res.status).toBe(400);
+      expect(res.status).toBe(401);
       expect((await res.json()).error).toBe("invalid_client");
     }
   });

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
@@ -18,6 +19,15 @@ function required(body: Record<string, string | undefined>, field: string): stri
  * RFC 6749 §2.3.1 client_secret_basic: `Authorization: Basic base64(client_id:client_secret)`,
  * where the secret may be the whole `wdn_…` key or just its secret part.
  */
+/** RFC 6749 §5.2: a client that authenticated with the Authorization header gets 401 and a challenge. */
+function asBasicChallenge(error: unknown): unknown {
+  if (!(error instanceof HttpProblem) || error.slug !== "invalid-client") return error;
+  return new HttpProblem(401, error.slug, error.detail, {
+    ...error.options,
+    headers: { ...error.headers, "www-authenticate": 'Basic realm="warden"' },
+  });
+}
+
 function basicCredentials(request: Request): { client_id: string; client_secret: string } | undefined {
   const header = request.headers.get("authorization");
   if (!header?.toLowerCase().startsWith("basic ")) return undefined;
@@ -63,14 +73,24 @@ export const authModule = (security: Security) =>
               },
               meta,
             );
-          case "client_credentials":
-            return security.auth.clientCredentialsGrant(
-              basicCredentials(request) ?? {
-                client_secret: required(body, "client_secret"),
-                client_id: body.client_id,
-              },
-              meta,
-            );
+          case "client_credentials": {
+            const sentBasic = request.headers.get("authorization")?.toLowerCase().startsWith("basic ") ?? false;
+            const challenge = (error: unknown) => {
+              throw sentBasic ? asBasicChallenge(error) : error;
+            };
+            let basic: ReturnType<typeof basicCredentials>;
+            try {
+              basic = basicCredentials(request);
+            } catch (error) {
+              return challenge(error);
+            }
+            return security.auth
+              .clientCredentialsGrant(
+                basic ?? { client_secret: required(body, "client_secret"), client_id: body.client_id },
+                meta,
+              )
+              .catch(challenge);
+          }
           case "refresh_token":
             return security.auth.refreshGrant({ refresh_token: required(body, "refresh_token") }, meta);
           default:

@@ -62,3 +62,14 @@ export const session = t.Object({
 export const sessionList = t.Object({ sessions: t.Array(session) });
 
 export const jwks = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
+
+/**
+ * One of a list of strings. `t.UnionEnum` alone gives the schema its first value as a default,
+ * so a missing field (or an absent query filter) silently became that value.
+ */
+export function oneOf<const T extends readonly [string, ...string[]]>(
+  values: T,
+  options: { description?: string } = {},
+) {
+  return t.UnionEnum(values, { default: undefined, ...options });
+}

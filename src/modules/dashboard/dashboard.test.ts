@@ -60,6 +60,7 @@ test("an admin signs in, sees a failed delivery, presses retry and sees it deliv
 
   const row = `#failures tbody tr[data-id="${deliveryId}"]`;
   await page.waitForSelector(row, { timeout: 10_000 });
+  expect(await page.$eval("#who", (el) => el.textContent)).toBe(`${admin.user_id} · tenant acme`);
   expect(await page.$eval(`${row} .status`, (el) => el.textContent)).toBe("failed");
   expect(await page.$eval(row, (el) => el.textContent)).toContain("receiver answered 500");
   expect(await page.$eval('#queue [data-status="failed"] strong', (el) => el.textContent)).toBe("1");

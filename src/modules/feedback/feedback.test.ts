@@ -74,6 +74,15 @@ describe("feedback without Redis (SQLite)", () => {
     expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
 
+  test("should refuse a missing verdict or subject_type with 422 naming each, and the values allowed", async () => {
+    const res = await post(viewer, { subject_id: "no-defaults" });
+    expect(res.status).toBe(422);
+    const problem = await res.json();
+    expect(problem.errors.map((e: { field: string }) => e.field).sort()).toEqual(["subject_type", "verdict"]);
+    expect(problem.detail).toContain("useful, not_useful, false_positive, true_positive");
+    expect((await (await get(viewer, "/v1/feedback?subject_id=no-defaults")).json()).items).toHaveLength(0);
+  });
+
   test("should refuse a missing subject_id with 422 and a missing subject_id query with 422", async () => {
     const res = await post(viewer, { subject_type: "alert", verdict: "useful" });
     expect(res.status).toBe(422);

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { oneOf } from "../auth/model";
 
 export const SUBJECT_TYPES = ["alert", "incident", "recommendation"] as const;
 export const VERDICTS = ["useful", "not_useful", "false_positive", "true_positive"] as const;
@@ -9,9 +10,9 @@ const MAX_LABELS = 20;
 
 export const feedbackRequest = t.Object(
   {
-    subject_type: t.UnionEnum([...SUBJECT_TYPES], { description: "What the feedback is about." }),
+    subject_type: oneOf(SUBJECT_TYPES, { description: "What the feedback is about." }),
     subject_id: t.String({ minLength: 1, maxLength: 200 }),
-    verdict: t.UnionEnum([...VERDICTS]),
+    verdict: oneOf(VERDICTS),
     rating: t.Optional(t.Integer({ minimum: 1, maximum: 5 })),
     comment: t.Optional(t.String({ maxLength: 2000 })),
     labels: t.Optional(

@@ -84,7 +84,9 @@ export class DeliveryService {
     const { delivery } = this.get(principal.tid, id);
     if (delivery.status !== "failed" && delivery.status !== "dead")
       throw conflict(`Only failed or dead deliveries can be retried; this one is ${delivery.status}.`);
-    const endpoint = this.endpoints.get(principal.tid, delivery.endpoint_id);
+    const endpoint = this.sql.endpointState.get(delivery.endpoint_id);
+    if (!endpoint || endpoint.deleted_at !== null)
+      throw conflict("The endpoint of this delivery was deleted; it cannot be sent again.");
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
     this.sqlite.transaction(() => {
       this.sql.requeue.run(this.clock.now(), delivery.id);
@@ -158,6 +160,10 @@ function prepare(sqlite: Database) {
     byId: sqlite.query(`SELECT ${COLUMNS} FROM webhook_deliveries WHERE tenant_id = ? AND id = ?`) as Statement<
       DeliveryRow,
       [string, string]
+    >,
+    endpointState: sqlite.query("SELECT disabled_at, deleted_at FROM webhook_endpoints WHERE id = ?") as Statement<
+      { disabled_at: number | null; deleted_at: number | null },
+      [string]
     >,
     attemptsOf: sqlite.query(
       "SELECT id, attempted_at, duration_ms, status_code, outcome, error FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",

@@ -16,9 +16,13 @@ afterAll(async () => {
 });
 
 const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
+const latencyCount = async () =>
+  (await world.ctx.deps.metrics.webhookLatency.get()).values.find(
+    (v) => v.metricName === "webhook_delivery_latency_seconds_count",
+  )?.value ?? 0;
 const advance = (ms: number) => world.advance(ms);
 
-/** A fresh endpoint (others disabled) so each test sees only its own deliveries. */
+/** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
 async function freshEndpoint(extra: Record<string, unknown> = {}) {
   for (const row of world.ctx.deps.webhooks.endpoints.list("acme"))
     await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
@@ -234,6 +238,7 @@ describe("operations", () => {
 
   test("replay sends an endpoint's deliveries since a time again: same id, same bytes", async () => {
     const { id: endpointId } = await freshEndpoint();
+    const latencyBefore = await latencyCount();
     const since = new Date(world.ctx.clock.now()).toISOString();
     await world.notify();
     await world.notify();
@@ -248,6 +253,8 @@ describe("operations", () => {
     await drain();
     const replayed = receiver.received.slice(2).map((r) => [r.id, r.body]);
     expect(replayed.sort()).toEqual(first.sort());
+    // Replays are not delivery delays: only the two first deliveries are in the latency histogram.
+    expect((await latencyCount()) - latencyBefore).toBe(2);
     const bad = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
       body: { since: "yesterday" },
       headers: world.admin.auth,
@@ -275,6 +282,22 @@ describe("operations", () => {
     expect(gauge).toContain(`webhook_queue_depth{status="failed"} ${stats.queue.failed}`);
     const bad = await world.ctx.req("GET", "/v1/webhooks/deliveries?status=lost", { headers: world.dev.auth });
     expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { errors: { in: string; field: string; message: string }[] }).errors[0]).toEqual({
+      in: "query",
+      field: "status",
+      message: "Expected one of pending, leased, failed, delivered, dead",
+    });
+    // No status filter means every status, not the first one.
+    const all = await world.ctx.req("GET", "/v1/webhooks/deliveries?limit=200", { headers: world.dev.auth });
+    const statuses = new Set(
+      ((await all.json()) as { deliveries: { status: string }[] }).deliveries.map((d) => d.status),
+    );
+    expect([...statuses].sort()).toEqual(expect.arrayContaining(["dead", "delivered", "failed"]));
+    const zero = await world.ctx.req("GET", "/v1/webhooks/deliveries?limit=0", { headers: world.dev.auth });
+    expect(((await zero.json()) as { errors: { in: string; field: string }[] }).errors[0]).toMatchObject({
+      in: "query",
+      field: "limit",
+    });
     const outsider = (await (
       await world.ctx.req("GET", "/v1/webhooks/deliveries", { headers: world.outsider.auth })
     ).json()) as { deliveries: unknown[] };
@@ -288,10 +311,11 @@ describe("operations", () => {
     await drain();
     const res = await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${endpointId}`, { headers: world.admin.auth });
     expect(res.status).toBe(204);
-    expect((await world.delivery(deliveryOf(world, sent.id))).delivery).toMatchObject({
-      status: "dead",
-      last_error: "endpoint deleted",
-    });
+    const id = deliveryOf(world, sent.id);
+    expect((await world.delivery(id)).delivery).toMatchObject({ status: "dead", last_error: "endpoint deleted" });
+    const retry = await world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, { headers: world.admin.auth });
+    expect(retry.status).toBe(409);
+    expect(((await retry.json()) as { detail: string }).detail).toContain("deleted");
     expect(world.ctx.auditEvents("webhook.delete").at(-1)?.target_id).toBe(endpointId);
   });
 });

@@ -23,6 +23,7 @@ interface Leased {
   payload: string;
   attempts: number;
   created_at: number;
+  delivered_at: number | null;
 }
 
 type Outcome = "delivered" | "retry" | "dead" | "disabled";
@@ -288,7 +289,9 @@ export class Dispatcher implements Worker {
     if (outcome === "disabled" && endpoint) this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
     const { metrics } = this.deps;
     metrics.webhookAttempts.labels({ outcome }).inc();
-    if (outcome === "delivered") metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
+    // A replayed delivery was delivered before: its age says nothing about delivery delay.
+    if (outcome === "delivered" && delivery.delivered_at === null)
+      metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
     if (outcome === "dead") metrics.webhookDead.inc();
   }
 }
@@ -314,7 +317,7 @@ function prepare(sqlite: Database) {
          JOIN webhook_endpoints e ON e.id = d.endpoint_id
          WHERE d.status IN ('pending', 'leased', 'failed') AND d.due_at <= ?2 AND e.disabled_at IS NULL
          ORDER BY d.due_at LIMIT ?3)
-       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at`,
+       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at`,
     ) as Statement<Leased, [number, number, number]>,
     endpoint: sqlite.query("SELECT * FROM webhook_endpoints WHERE id = ?") as Statement<EndpointRow, [string]>,
     finish: sqlite.query(

@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
-import { dateTime } from "../auth/model";
+import { dateTime, oneOf } from "../auth/model";
 
 const eventType = t.String({
   minLength: 1,
@@ -33,7 +33,7 @@ export const endpointWithSecret = t.Object({
   secret: t.String({ description: "whsec_… — shown once; verify our signatures with it" }),
 });
 
-export const deliveryStatus = t.UnionEnum(DELIVERY_STATUSES);
+export const deliveryStatus = oneOf(DELIVERY_STATUSES);
 
 export const delivery = t.Object({
   id: t.String(),

@@ -44,7 +44,7 @@ async function signIn(secret) {
     sessionStorage.removeItem(TOKEN_KEY);
     throw new Error(`This dashboard is for admins; this token's role is ${me.role}.`);
   }
-  $("#who").textContent = `${me.sub} · tenant ${me.tid}`;
+  $("#who").textContent = `${me.sub} · tenant ${me.tenant}`;
 }
 
 function signOut(message) {
@@ -86,11 +86,15 @@ function renderFailures(deliveries) {
     cell(row, String(delivery.attempts));
     cell(row, delivery.last_error);
     cell(row, delivery.next_attempt_at ?? "—");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = "Retry";
-    button.addEventListener("click", () => retry(delivery.id, button));
-    cell(row, "").append(button);
+    // Nothing can be sent for an endpoint that no longer exists.
+    if (delivery.last_error === "endpoint deleted") cell(row, "endpoint deleted").className = "muted";
+    else {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Retry";
+      button.addEventListener("click", () => retry(delivery.id, button));
+      cell(row, "").append(button);
+    }
     body.append(row);
   }
 }
@@ -171,7 +175,7 @@ $("#signout").addEventListener("click", () => signOut());
 if (sessionStorage.getItem(TOKEN_KEY)) {
   api("GET", "/v1/auth/me").then(
     (me) => {
-      $("#who").textContent = `${me.sub} · tenant ${me.tid}`;
+      $("#who").textContent = `${me.sub} · tenant ${me.tenant}`;
       show();
     },
     () => undefined,
