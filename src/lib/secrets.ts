@@ -48,7 +48,7 @@ export function ulid(now = Date.now()): string {
 }
 
 export function sha256Hex(value: string): string {
-  return new Bun.CryptoHasher("sha256").update(value).digest("hex");
+  return Bun.SHA256.hash(value, "hex");
 }
 
 export function hmacHex(key: Uint8Array, value: string): string {

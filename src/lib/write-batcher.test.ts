@@ -48,6 +48,39 @@ describe("WriteBatcher", () => {
     expect(values()).toEqual([1, 3]);
   });
 
+  test("should run each write once when none fails, and again (in savepoints) only in a batch where one failed", async () => {
+    const { sqlite, batcher, values } = database();
+    const runs = [0, 0, 0];
+    const write = (i: number, v: number) => () => {
+      runs[i] = (runs[i] ?? 0) + 1;
+      return sqlite.run("INSERT INTO t (v) VALUES (?)", [v]).lastInsertRowid;
+    };
+    expect(await Promise.all([batcher.run(write(0, 1)), batcher.run(write(1, 2))])).toEqual([1, 2]);
+    expect(runs).toEqual([1, 1, 0]);
+    // v = 2 again breaks the UNIQUE constraint: the first pass rolls back, the second keeps 3 and 4.
+    runs.fill(0);
+    const outcomes = await Promise.allSettled([
+      batcher.run(write(0, 3)),
+      batcher.run(write(1, 2)),
+      batcher.run(write(2, 4)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(outcomes[0]).toEqual({ status: "fulfilled", value: 3 });
+    expect(outcomes[2]).toEqual({ status: "fulfilled", value: 4 });
+    expect(runs).toEqual([2, 2, 1]);
+    expect(values()).toEqual([1, 2, 3, 4]);
+  });
+
+  test("a lone failing write should be rejected with its own error, leaving nothing behind", async () => {
+    const { sqlite, batcher, values } = database();
+    const outcome = batcher.run(() => {
+      sqlite.run("INSERT INTO t (v) VALUES (5)");
+      throw new Error("refused after writing");
+    });
+    await expect(outcome).rejects.toThrow("refused after writing");
+    expect(values()).toEqual([]);
+  });
+
   test("should settle nothing before the commit, and reject everything if the commit fails", async () => {
     const { sqlite, batcher, values } = database();
     // A deferred foreign key makes the COMMIT itself fail, after every write succeeded.

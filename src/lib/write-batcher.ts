@@ -1,4 +1,4 @@
-import type { Database } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
 
 interface Job {
   readonly work: () => unknown;
@@ -6,17 +6,38 @@ interface Job {
   readonly reject: (error: unknown) => void;
 }
 
+interface Outcome {
+  readonly ok: boolean;
+  readonly value: unknown;
+}
+
 /**
- * Group commit. Writes queued in the same event-loop turn share one transaction, each inside its
- * own savepoint so one failing write rolls back alone; every promise settles only after the
- * shared COMMIT, so a 2xx still means "on disk". Idle, a write commits on the next turn; under
- * load, one commit carries many: the per-commit I/O (the WAL frames) is paid once per batch.
+ * Group commit. Writes queued in the same event-loop turn share one transaction, and every
+ * promise settles only after the shared COMMIT, so a 2xx still means "on disk". Idle, a write
+ * commits on the next turn; under load, one commit carries many: the per-commit I/O (the WAL
+ * frames) is paid once per batch.
+ *
+ * One failing write must roll back alone. A savepoint per write does that, but SQLite copies
+ * every existing page a savepoint touches into its sub-journal: ~5 µs for an audited write
+ * (five B-trees). So a batch first runs without savepoints; if a write throws, the whole
+ * transaction rolls back and the batch runs again with one savepoint per write. Work must
+ * therefore touch nothing but this database (it may run twice; only the committed run counts).
  */
 export class WriteBatcher {
   private queue: Job[] = [];
   private scheduled = false;
 
-  constructor(private readonly sqlite: Database) {}
+  // Prepared once: bun:sqlite's nested transaction() builds a new wrapper on every call, which
+  // measured ~4 µs a write against ~1.5 µs for these statements.
+  private readonly savepoint: Statement;
+  private readonly release: Statement;
+  private readonly rollbackTo: Statement;
+
+  constructor(private readonly sqlite: Database) {
+    this.savepoint = sqlite.prepare("SAVEPOINT batched_write");
+    this.release = sqlite.prepare("RELEASE batched_write");
+    this.rollbackTo = sqlite.prepare("ROLLBACK TO batched_write");
+  }
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -32,19 +53,9 @@ export class WriteBatcher {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    let outcomes: Outcome[];
     try {
-      this.sqlite
-        .transaction(() => {
-          for (const job of batch) {
-            try {
-              outcomes.push({ ok: true, value: this.sqlite.transaction(job.work)() });
-            } catch (error) {
-              outcomes.push({ ok: false, value: error });
-            }
-          }
-        })
-        .immediate();
+      outcomes = this.commit(batch, false) ?? (this.commit(batch, true) as Outcome[]);
     } catch (error) {
       // The COMMIT itself failed (disk full, I/O error): nothing of the batch is on disk.
       for (const job of batch) job.reject(error);
@@ -56,4 +67,38 @@ export class WriteBatcher {
       else job.reject(outcome?.value);
     });
   };
+
+  /**
+   * Runs the batch in one transaction and commits it. Without savepoints, a throwing write rolls
+   * everything back: undefined, unless it was the only write (then its error is its outcome).
+   */
+  private commit(batch: readonly Job[], savepoints: boolean): Outcome[] | undefined {
+    const outcomes: Outcome[] = [];
+    try {
+      this.sqlite
+        .transaction(() => {
+          for (const job of batch)
+            outcomes.push(savepoints ? this.inSavepoint(job.work) : { ok: true, value: job.work() });
+        })
+        .immediate();
+    } catch (error) {
+      if (savepoints || outcomes.length === batch.length) throw error;
+      return batch.length === 1 ? [{ ok: false, value: error }] : undefined;
+    }
+    return outcomes;
+  }
+
+  /** One write, rolled back alone if it throws. */
+  private inSavepoint(work: () => unknown): Outcome {
+    this.savepoint.run();
+    try {
+      const value = work();
+      this.release.run();
+      return { ok: true, value };
+    } catch (error) {
+      this.rollbackTo.run();
+      this.release.run();
+      return { ok: false, value: error };
+    }
+  }
 }

@@ -8,6 +8,13 @@ import { redactParams } from "./redact";
 
 export const GENESIS_HASH = "0".repeat(64);
 
+/** The link the next event chains to; `ts` is 0 at the genesis and after a checkpoint. */
+interface ChainHead {
+  seq: number;
+  hash: string;
+  ts: number;
+}
+
 /** A stored event, as a row of `audit_events` (snake_case, as SQLite returns it). */
 export interface AuditRow {
   seq: number;
@@ -69,8 +76,8 @@ export function linkHash(key: Uint8Array, prevHash: string, canonical: string): 
  * so editing, deleting or reordering any row breaks the chain from that row on.
  */
 export class AuditTrail implements AuditHook {
-  private readonly last: Statement<{ seq: number; hash: string }, []>;
-  private readonly checkpoint: Statement<{ seq: number; hash: string }, []>;
+  private readonly last: Statement<ChainHead, []>;
+  private readonly checkpoint: Statement<ChainHead, []>;
   private readonly insert: Statement;
 
   constructor(
@@ -79,8 +86,8 @@ export class AuditTrail implements AuditHook {
     private readonly clock: Clock,
   ) {
     const sqlite = db.$client;
-    this.last = sqlite.query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-    this.checkpoint = sqlite.query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
+    this.last = sqlite.query("SELECT seq, hash, ts FROM audit_events ORDER BY seq DESC LIMIT 1");
+    this.checkpoint = sqlite.query("SELECT seq, hash, 0 AS ts FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
     this.insert = sqlite.query(
       `INSERT INTO audit_events (seq, id, ts, tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
          reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
@@ -92,10 +99,12 @@ export class AuditTrail implements AuditHook {
   append(_tx: unknown, event: SecurityEvent): void {
     if (!this.db.$client.inTransaction)
       throw new Error("audit events are appended inside the transaction of their change");
-    const previous = this.last.get() ?? this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH };
+    const previous = this.last.get() ?? this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH, ts: 0 };
     const redacted = redactParams(event.action, event.params);
     const params = canonicalJson(redacted);
-    const now = this.clock.now();
+    // ts never decreases along seq (a clock stepping back repeats the last instant), which is
+    // what lets a time range become a seq range without an index on ts (see query.ts).
+    const now = Math.max(this.clock.now(), previous.ts);
     const row: Omit<AuditRow, "hash" | "prev_hash"> = {
       seq: previous.seq + 1,
       id: ulid(now),
