@@ -4,10 +4,12 @@
  * Rounds alternate between variants so the VM's drift hits each alike. Much steadier than wrk on
  * a shared machine: use it to decide between two versions of the code, and bench.ts to report.
  *
- *   bun scripts/bench-pipeline.ts [--rounds=N] [--requests=N] [--against=<checkout>]
+ *   bun scripts/bench-pipeline.ts [--rounds=N] [--requests=N] [--against=<checkout>] [--only=<substring>]
  *
  * `--against` also measures another checkout of this repository (e.g. `git archive main | tar -x`
- * into a directory with node_modules linked), in the same process and the same rounds.
+ * into a directory with node_modules linked), in the same process and the same rounds. `--only`
+ * keeps the variants whose name contains the substring (for a profile of one:
+ * `bun --cpu-prof-md scripts/bench-pipeline.ts --only="this auth-me, limiter in"`).
  */
 import { mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +20,7 @@ const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name
 const ROUNDS = Number(option("rounds") ?? 7);
 const REQUESTS = Number(option("requests") ?? 50_000);
 const AGAINST = option("against");
+const ONLY = option("only");
 const PASSWORD = "correct horse battery staple";
 
 type Handle = (request: Request) => Response | Promise<Response>;
@@ -94,12 +97,13 @@ async function perRequestNs({ handle, url, headers }: Variant): Promise<number> 
 
 const dataDirs: string[] = [];
 const bareElysia = new Elysia().get("/me", () => ({ sub: "u", tenant: "t", at: new Date().toISOString() }));
-const variants: Variant[] = [
+const all: Variant[] = [
   { name: "bare Response", handle: () => new Response("ok"), url: "http://localhost/", headers: {} },
   { name: "bare Elysia JSON", handle: bareElysia.handle, url: "http://localhost/me", headers: {} },
   ...(await serviceVariants(resolve(import.meta.dir, ".."), "this", dataDirs)),
   ...(AGAINST ? await serviceVariants(resolve(AGAINST), "against", dataDirs) : []),
 ];
+const variants = all.filter((v) => ONLY === undefined || v.name === "bare Response" || v.name.includes(ONLY));
 const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
 for (const variant of variants) await perRequestNs(variant); // warm-up: JIT and caches
 for (let round = 0; round < ROUNDS; round++) {
