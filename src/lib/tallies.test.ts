@@ -40,6 +40,21 @@ describe("tallies", () => {
     expect(() => tallied.tally({ nope: "x" } as never)).toThrow();
   });
 
+  test("should hand out one series per label set, however often it is asked for", async () => {
+    const registry = new client.Registry();
+    const tallied = new TalliedHistogram({
+      name: "w_seconds",
+      help: "w",
+      labelNames: ["method", "route"],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
+    tallied.tally({ method: "GET", route: "/a" }).observe(0.5);
+    tallied.tally({ route: "/a", method: "GET" }).observe(0.5);
+    expect(await registry.metrics()).toContain('w_seconds_count{method="GET",route="/a"} 2\n');
+    expect((await registry.metrics()).match(/w_seconds_count/g)).toHaveLength(1);
+  });
+
   test("should hand counts to the counter at scrape time, and only once", async () => {
     const registry = new client.Registry();
     const tallies = new CounterTallies<"status">();

@@ -18,9 +18,16 @@ export interface CounterTally {
  * and bump `tallies.of(labels)` on the hot path.
  */
 export class CounterTallies<T extends string> {
-  private readonly tallies: { labels: Partial<Record<T, string | number>>; pending: number; inc(): void }[] = [];
+  private readonly tallies = new Map<
+    string,
+    { labels: Partial<Record<T, string | number>>; pending: number; inc(): void }
+  >();
 
+  /** The tally for `labels`: the same one for equal labels, however often it is asked for. */
   of(labels: Partial<Record<T, string | number>>): CounterTally {
+    const key = labelsKey(labels);
+    const existing = this.tallies.get(key);
+    if (existing) return existing;
     const tally = {
       labels,
       pending: 0,
@@ -28,13 +35,13 @@ export class CounterTallies<T extends string> {
         tally.pending++;
       },
     };
-    this.tallies.push(tally);
+    this.tallies.set(key, tally);
     return tally;
   }
 
   /** Adds what was counted since the last scrape (prom-client's own `inc` validates the labels). */
   flushInto(counter: client.Counter<T>): void {
-    for (const tally of this.tallies) {
+    for (const tally of this.tallies.values()) {
       if (tally.pending === 0) continue;
       counter.inc(tally.labels, tally.pending);
       tally.pending = 0;
@@ -69,7 +76,7 @@ type SplitValue = Omit<Value, "labels"> & {
 export class TalliedHistogram<T extends string> extends client.Histogram<T> {
   private readonly bounds: readonly number[];
   private readonly meta: { name: string; help: string; aggregator: client.Aggregator };
-  private readonly series: Series<T>[] = [];
+  private readonly series = new Map<string, Series<T>>();
 
   constructor(config: Omit<client.HistogramConfiguration<T>, "collect"> & { buckets: number[] }) {
     super(config);
@@ -77,8 +84,11 @@ export class TalliedHistogram<T extends string> extends client.Histogram<T> {
     this.meta = { name: config.name, help: config.help, aggregator: config.aggregator ?? "sum" };
   }
 
-  /** The series for `labels`, created at zero (validated here, once, not per observation). */
+  /** The series for `labels` (the same one for equal labels), validated here once, not per observation. */
   tally(labels: Partial<Record<T, string | number>>): HistogramTally {
+    const key = labelsKey(labels);
+    const existing = this.series.get(key);
+    if (existing) return existing;
     this.labels(labels as client.LabelValues<T>); // prom-client's own label validation; no side effect
     const bounds = this.bounds;
     const series: Series<T> = {
@@ -94,7 +104,7 @@ export class TalliedHistogram<T extends string> extends client.Histogram<T> {
         series.count++;
       },
     };
-    this.series.push(series);
+    this.series.set(key, series);
     return series;
   }
 
@@ -102,7 +112,7 @@ export class TalliedHistogram<T extends string> extends client.Histogram<T> {
   override reset(): void {
     super.reset();
     // prom-client's constructor calls reset() before this class's fields exist.
-    for (const series of this.series ?? []) {
+    for (const series of this.series?.values() ?? []) {
       series.counts.fill(0);
       series.sum = 0;
       series.count = 0;
@@ -114,7 +124,7 @@ export class TalliedHistogram<T extends string> extends client.Histogram<T> {
     const { name, help, aggregator } = this.meta;
     const values: SplitValue[] = [];
     const bucket = `${name}_bucket`;
-    for (const series of this.series) {
+    for (const series of this.series.values()) {
       const shared = series.labels as Record<string, string | number>;
       let cumulative = 0;
       this.bounds.forEach((le, i) => {
@@ -139,4 +149,13 @@ export class TalliedHistogram<T extends string> extends client.Histogram<T> {
     }));
     return { ...data, values } as unknown as client.MetricObjectWithValues<client.MetricValueWithName<T>>;
   }
+}
+
+/** Equal label sets, equal keys (names sorted; JSON keeps values apart). Built once per series. */
+function labelsKey(labels: Record<string, string | number | undefined>): string {
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((name) => [name, labels[name]]),
+  );
 }
