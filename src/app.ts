@@ -27,7 +27,8 @@ import { rateLimit } from "./plugins/rate-limit";
 import type { RateLimiter } from "./plugins/rate-limiter";
 import { requestContext } from "./plugins/request-context";
 import { requestGuards } from "./plugins/request-guards";
-import { securityHeaders } from "./plugins/security-headers";
+import { adapterWithDefaultHeaders } from "./plugins/response-adapter";
+import { SECURITY_HEADERS, securityHeaders } from "./plugins/security-headers";
 
 export const VERSION: string = pkg.version;
 
@@ -76,7 +77,7 @@ export function createApp(deps: AppDeps) {
       },
     },
   );
-  const app = new Elysia({ name: "warden" })
+  const app = new Elysia({ name: "warden", adapter: adapterWithDefaultHeaders(SECURITY_HEADERS) })
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))
     .use(errors({ log: deps.log, methods }))

@@ -54,6 +54,8 @@ export interface AccessLine {
   readonly principal: string | undefined;
 }
 
+const MAX_CACHED_ROUTE_FIELDS = 1024;
+
 /**
  * The per-request access line, formatted by hand into the logger's own stream: the same JSON
  * shape pino writes, for a third of its cost (measured ~0.5 µs vs ~1.5 µs per line). Every
@@ -63,10 +65,37 @@ export function createAccessLog(log: Logger): (line: AccessLine) => void {
   if (!log.isLevelEnabled("info")) return () => {};
   const stream = (log as unknown as Record<symbol, { write(chunk: string): void }>)[pino.symbols.streamSym];
   if (!stream) throw new Error("logger has no stream");
+  // Under load many lines share a millisecond: format its timestamp once (toISOString ~0.2 µs).
+  let lastMs = Number.NaN;
+  let lastTime = "";
+  // Route templates are few, methods nearly so: their JSON is built once per pair (a client can
+  // send any method token, so the cache stops growing at a bound).
+  const routeFields = new Map<string, Map<string, string>>();
+  let cachedPairs = 0;
+  const routeFieldsOf = (method: string, route: string): string => {
+    let byMethod = routeFields.get(route);
+    const cached = byMethod?.get(method);
+    if (cached !== undefined) return cached;
+    const fields = `,"method":${JSON.stringify(method)},"route":${JSON.stringify(route)}`;
+    if (cachedPairs < MAX_CACHED_ROUTE_FIELDS) {
+      if (!byMethod) {
+        byMethod = new Map();
+        routeFields.set(route, byMethod);
+      }
+      byMethod.set(method, fields);
+      cachedPairs++;
+    }
+    return fields;
+  };
   return (line) => {
-    let text = `{"level":"info","time":"${new Date().toISOString()}","service":"warden"`;
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = new Date(ms).toISOString();
+    }
+    let text = `{"level":"info","time":"${lastTime}","service":"warden"`;
     if (line.requestId !== undefined) text += `,"request_id":${JSON.stringify(line.requestId)}`;
-    text += `,"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"status":${line.status},"duration_ms":${line.durationMs}`;
+    text += `${routeFieldsOf(line.method, line.route)},"status":${line.status},"duration_ms":${line.durationMs}`;
     if (line.tenant !== undefined)
       text += `,"tenant":${JSON.stringify(line.tenant)},"principal":${JSON.stringify(line.principal)}`;
     stream.write(`${text},"msg":"request"}\n`);

@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import client from "prom-client";
+import { CounterTallies, type CounterTally, type HistogramTally, TalliedHistogram } from "../lib/tallies";
 import { elapsedSeconds, responseStatus, UNMATCHED_ROUTE } from "./request-context";
 
 /** promtool rejects gauges ending in _total; prom-client's default set has three. */
@@ -36,6 +37,9 @@ export function createMetrics(probes?: OpsProbes) {
   // Filled in by the webhook module once the database is open; read at scrape time.
   const sources = { webhookQueueDepth: (): Partial<Record<string, number>> => ({}) };
   if (probes) registerOpsProbes(registry, probes);
+  // Counted per request: tallied, so the hot path never hashes a labels object (src/lib/tallies.ts).
+  const httpRequestTallies = new CounterTallies<"method" | "route" | "status">();
+  const rateLimitTallies = new CounterTallies<"class" | "decision">();
   return {
     registry,
     sources,
@@ -77,13 +81,17 @@ export function createMetrics(probes?: OpsProbes) {
       buckets: ATTEMPT_DURATION_BUCKETS,
       registers: [registry],
     }),
+    httpRequestTallies,
     httpRequests: new client.Counter({
       name: "http_requests_total",
       help: "HTTP requests by method, route template and status.",
       labelNames: ["method", "route", "status"] as const,
       registers: [registry],
+      collect() {
+        httpRequestTallies.flushInto(this);
+      },
     }),
-    httpDuration: new client.Histogram({
+    httpDuration: new TalliedHistogram({
       name: "http_request_duration_seconds",
       help: "HTTP request latency by method and route template.",
       labelNames: ["method", "route"] as const,
@@ -111,11 +119,15 @@ export function createMetrics(probes?: OpsProbes) {
       help: "Feedback items waiting in SQLite for Redis to come back.",
       registers: [registry],
     }),
+    rateLimitTallies,
     rateLimitDecisions: new client.Counter({
       name: "rate_limit_decisions_total",
       help: "Rate-limit decisions by route class (auth, api) and decision (allowed, limited).",
       labelNames: ["class", "decision"] as const,
       registers: [registry],
+      collect() {
+        rateLimitTallies.flushInto(this);
+      },
     }),
     rateLimitFallback: new client.Gauge({
       name: "rate_limit_fallback_active",
@@ -156,33 +168,45 @@ function registerOpsProbes(registry: client.Registry, probes: OpsProbes): void {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** A route template × method's tallies: its latency series and one counter per status seen. */
+interface RouteTallies {
+  readonly latency: HistogramTally;
+  readonly byStatus: Map<number, CounterTally>;
+}
+
 /**
  * Times every request by route template (never the raw path) and serves `/metrics`. Label sets
- * are bounded (templates × methods × statuses), so their children are cached: prom-client would
- * otherwise hash the labels object on every request.
+ * are bounded (templates × methods × statuses); each is looked up through nested maps keyed by
+ * the strings the request already has, so no key is built per request.
  */
 export const metricsPlugin = (metrics: Metrics) => {
-  const counters = new Map<string, client.Counter.Internal>();
-  const timers = new Map<string, client.Histogram.Internal<"method" | "route">>();
+  const routes = new Map<string, Map<string, RouteTallies>>();
+  const talliesOf = (method: string, route: string): RouteTallies => {
+    let byMethod = routes.get(route);
+    if (!byMethod) {
+      byMethod = new Map();
+      routes.set(route, byMethod);
+    }
+    let tallies = byMethod.get(method);
+    if (!tallies) {
+      tallies = { latency: metrics.httpDuration.tally({ method, route }), byStatus: new Map() };
+      byMethod.set(method, tallies);
+    }
+    return tallies;
+  };
   return new Elysia({ name: "metrics" })
     .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
-      const template = route || UNMATCHED_ROUTE;
       const method = KNOWN_METHODS.has(request.method) ? request.method : "OTHER";
+      const template = route || UNMATCHED_ROUTE;
       const status = responseStatus(response, set);
-      const routeKey = `${method} ${template}`;
-      const countKey = `${routeKey} ${status}`;
-      let counter = counters.get(countKey);
+      const tallies = talliesOf(method, template);
+      let counter = tallies.byStatus.get(status);
       if (!counter) {
-        counter = metrics.httpRequests.labels({ method, route: template, status: String(status) });
-        counters.set(countKey, counter);
-      }
-      let timer = timers.get(routeKey);
-      if (!timer) {
-        timer = metrics.httpDuration.labels({ method, route: template });
-        timers.set(routeKey, timer);
+        counter = metrics.httpRequestTallies.of({ method, route: template, status: String(status) });
+        tallies.byStatus.set(status, counter);
       }
       counter.inc();
-      timer.observe(elapsedSeconds(request));
+      tallies.latency.observe(elapsedSeconds(request));
     })
     .get(
       "/metrics",

@@ -63,7 +63,7 @@ export class RateLimiter {
   ) {
     this.limits = { auth: config.authPerMinute, api: config.perMinute };
     const counter = (routeClass: RouteClass, decision: "allowed" | "limited") =>
-      metrics.rateLimitDecisions.labels({ class: routeClass, decision });
+      metrics.rateLimitTallies.of({ class: routeClass, decision });
     this.counters = {
       auth: { allowed: counter("auth", "allowed"), limited: counter("auth", "limited") },
       api: { allowed: counter("api", "allowed"), limited: counter("api", "limited") },

@@ -28,7 +28,10 @@ function hasBody(request: Request): boolean {
 
 function headerBytes(headers: Headers): number {
   let total = 0;
-  for (const [name, value] of headers) total += name.length + value.length + 4;
+  // forEach, not for…of: no [name, value] array per header.
+  headers.forEach((value, name) => {
+    total += name.length + value.length + 4;
+  });
   return total;
 }
 

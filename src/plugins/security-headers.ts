@@ -2,7 +2,8 @@ import { Elysia } from "elysia";
 
 export const DEFAULT_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-const HEADERS: Record<string, string> = {
+/** On every response; the app's adapter prebuilds them (src/plugins/response-adapter.ts). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "strict-transport-security": "max-age=63072000; includeSubDomains",
   "content-security-policy": DEFAULT_CSP,
   "referrer-policy": "no-referrer",
@@ -25,7 +26,7 @@ const CORS_EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit, ratelimit-po
 export const securityHeaders = (corsOrigins: readonly string[]) => {
   // Default headers are copied into each request's context when it is created, before routing:
   // cheaper than a hook, and present on errors and 404s too.
-  const plugin = new Elysia({ name: "security-headers", seed: corsOrigins }).headers(HEADERS);
+  const plugin = new Elysia({ name: "security-headers", seed: corsOrigins }).headers(SECURITY_HEADERS);
   if (corsOrigins.length === 0) return plugin;
   const allowed = new Set(corsOrigins);
   return plugin.onRequest(({ request, set }) => {

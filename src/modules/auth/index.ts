@@ -4,7 +4,7 @@ import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
-import { oauthError, publicSession } from "./service";
+import { oauthError, publicIdentity, publicSession } from "./service";
 import type { Security } from "./setup";
 
 const noStore = { "cache-control": "no-store", pragma: "no-cache" };
@@ -128,19 +128,11 @@ export const authModule = (security: Security) =>
         },
       },
     )
-    .get(
-      "/v1/auth/me",
-      ({ principal }) => ({
-        sub: principal.sub,
-        tenant: principal.tid,
-        role: principal.role,
-        session: principal.sid,
-        token_id: principal.jti,
-        issued_at: new Date(principal.iat * 1000).toISOString(),
-        expires_at: new Date(principal.exp * 1000).toISOString(),
-      }),
-      { auth: ANY_ROLE, response: me, detail: { summary: "The caller's identity" } },
-    )
+    .get("/v1/auth/me", ({ principal }) => publicIdentity(principal), {
+      auth: ANY_ROLE,
+      response: me,
+      detail: { summary: "The caller's identity" },
+    })
     .post(
       "/v1/auth/logout",
       async ({ principal, request, set, server }) => {
