@@ -96,6 +96,13 @@ export function authRead() {
   check(res, { "auth_me answers 200": (r) => r.status === 200 });
 }
 
+/** An authenticated GET answering 200, tagged `endpoint`. @param {string} path @param {string} endpoint */
+export function authGet(path, endpoint) {
+  const res = http.get(`${BASE_URL}${path}`, { headers: bearer(accessToken()), tags: { endpoint } });
+  check(res, { [`${endpoint} answers 200`]: (r) => r.status === 200 });
+  return res;
+}
+
 export function postFeedback() {
   const n = exec.scenario.iterationInTest;
   const body = {

@@ -1,8 +1,9 @@
-// Smoke test: one virtual user calls every endpoint once and checks its answer.
+// Smoke test: one virtual user calls each endpoint the load mix uses, and the reads behind them,
+// once, and checks its answer.
 //   k6 run -e BASE_URL=http://localhost:8080 -e API_KEY=wdn_… loadtest/smoke.js
 import { check } from "k6";
 import http from "k6/http";
-import { authRead, BASE_URL, createNotification, postFeedback, refreshToken, setupTenant } from "./lib.js";
+import { authGet, authRead, BASE_URL, createNotification, postFeedback, refreshToken, setupTenant } from "./lib.js";
 
 /** @type {Record<string, Record<string, import("k6/options").Threshold[]>>} */
 const THRESHOLDS = JSON.parse(open("./thresholds.json"));
@@ -49,4 +50,14 @@ export default function (data) {
   refreshToken();
   postFeedback();
   createNotification(data);
+
+  // The reads behind them: the inbox, feedback by subject and in summary, webhook operations.
+  const inbox = authGet("/v1/notifications?limit=5", "inbox_list");
+  check(inbox, { "the inbox holds the notification": (r) => Number(r.json("notifications.#")) >= 1 });
+  authGet("/v1/notifications/unread-count", "inbox_unread_count");
+  authGet("/v1/feedback?subject_id=k6-alert-0", "feedback_list");
+  authGet("/v1/feedback/summary", "feedback_summary");
+  authGet("/v1/webhooks/endpoints", "webhook_endpoints_list");
+  authGet("/v1/webhooks/deliveries?limit=5", "webhook_deliveries_list");
+  authGet("/v1/webhooks/stats", "webhook_stats");
 }
