@@ -43,11 +43,24 @@ describe("Swagger UI", () => {
     const BODILESS = ["/logout", "/disable", "/enable", "/read", "/read-all", "/rotate-secret", "/retry"];
     const OAUTH = ["/v1/auth/token", "/v1/auth/revoke"];
     // Every operation has a summary; bodies and answers have schemas; protected ones say so.
-    type Operation = { summary?: string; requestBody?: { content?: unknown }; security?: unknown };
+    type Operation = {
+      summary?: string;
+      requestBody?: { content?: unknown };
+      security?: unknown;
+      responses?: Record<string, unknown>;
+    };
+    expect(spec.components.schemas.Problem.required).toEqual(["type", "title", "status", "detail"]);
     for (const [path, operations] of Object.entries<Record<string, Operation>>(spec.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         const where = `${method.toUpperCase()} ${path}`;
         expect({ where, summary: typeof operation.summary }).toEqual({ where, summary: "string" });
+        expect({ where, problems: operation.responses?.["4XX"] }).toEqual({
+          where,
+          problems: {
+            description: "problem+json",
+            content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+          },
+        });
         if (["post", "put", "patch"].includes(method) && !BODILESS.some((suffix) => path.endsWith(suffix))) {
           const content = operation.requestBody?.content as Record<string, { schema?: object }> | undefined;
           // OAuth clients send forms to the token and revocation endpoints; every body takes JSON.

@@ -1,5 +1,5 @@
 import { openapi } from "@elysiajs/openapi";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { notFound } from "../lib/problem";
@@ -37,9 +37,43 @@ const ASSETS: Record<string, { body: () => BodyInit; type: string }> = {
 
 const hidden = { detail: { hide: true } };
 
+const PROBLEM_SCHEMA = t.Object(
+  {
+    type: t.String({ examples: ["urn:warden:problem:validation"] }),
+    title: t.String(),
+    status: t.Integer(),
+    detail: t.String(),
+    request_id: t.Optional(t.String()),
+    errors: t.Optional(t.Array(t.Object({ in: t.String(), field: t.String(), message: t.String() }))),
+  },
+  { description: "RFC 9457 problem details; validation failures list each offending field." },
+);
+
+const PROBLEM_RESPONSE = {
+  description: "problem+json",
+  content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+};
+
+type Operation = { responses?: Record<string, unknown> };
+
+/** Every operation can fail with a problem+json; the generator only knows the success answers. */
+function withProblems(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(spec.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      operation.responses ??= {};
+      operation.responses["4XX"] ??= PROBLEM_RESPONSE;
+      operation.responses["5XX"] ??= PROBLEM_RESPONSE;
+    }
+  }
+}
+
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, from bundled assets only. */
 export const docs = (version: string) =>
   new Elysia({ name: "docs" })
+    // Registered before the generator's routes, so it sees the document they answer.
+    .onAfterHandle({ as: "scoped" }, ({ path, response }) => {
+      if (path === SPEC_PATH && response !== null && typeof response === "object") withProblems(response);
+    })
     .use(
       openapi({
         path: DOCS_PATH,
@@ -56,6 +90,8 @@ export const docs = (version: string) =>
           },
           components: {
             securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+            // A TypeBox schema is plain JSON Schema; the document's typing is the narrower OpenAPI one.
+            schemas: { Problem: PROBLEM_SCHEMA as unknown as Record<string, never> },
           },
         },
       }),
