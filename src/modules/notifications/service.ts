@@ -4,6 +4,7 @@ import { canonicalJson } from "../../lib/canonical-json";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, invalidField, notFound } from "../../lib/problem";
 import { sha256Hex, ulid } from "../../lib/secrets";
+import { TtlCache } from "../../lib/ttl-cache";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Principal } from "../../plugins/auth";
 import type { EndpointService } from "../webhooks/endpoints";
@@ -57,6 +58,9 @@ const INBOX_COLUMNS = "n.id, n.type, n.title, n.body, n.data, n.created_at, i.re
  */
 export class NotificationService {
   private readonly sql: ReturnType<typeof prepare>;
+  /** Whether a user is active, and who holds a role, per tenant: a user disabled elsewhere stops receiving within a second. */
+  private readonly activeUsers = new TtlCache<string, boolean>(1000);
+  private readonly roleHolders = new TtlCache<string, string[]>(1000);
 
   constructor(
     sqlite: Database,
@@ -170,14 +174,23 @@ export class NotificationService {
     if (recipients.user_ids) {
       const unknown: string[] = [];
       for (const id of new Set(recipients.user_ids)) {
-        if (this.sql.activeUser.get(tenantId, id)) chosen.add(id);
+        const active = this.activeUsers.get(`${tenantId}/${id}`, this.clock.now(), () =>
+          Boolean(this.sql.activeUser.get(tenantId, id)),
+        );
+        if (active) chosen.add(id);
         else unknown.push(id);
       }
       // Another tenant's user looks exactly like one that does not exist.
       if (unknown.length > 0)
         throw invalidField("recipients.user_ids", `No active user of this tenant has the id ${unknown.join(", ")}.`);
     }
-    if (recipients.role) for (const row of this.sql.usersWithRole.all(tenantId, recipients.role)) chosen.add(row.id);
+    const role = recipients.role;
+    if (role) {
+      const holders = this.roleHolders.get(`${tenantId}/${role}`, this.clock.now(), () =>
+        this.sql.usersWithRole.all(tenantId, role).map((row) => row.id),
+      );
+      for (const id of holders) chosen.add(id);
+    }
     if (recipients.user_ids === undefined && recipients.role === undefined)
       throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
     if (chosen.size === 0) throw invalidField("recipients", "No active user matches these recipients.");

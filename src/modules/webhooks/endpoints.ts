@@ -4,6 +4,7 @@ import type { Clock } from "../../lib/clock";
 import { notFound } from "../../lib/problem";
 import { open, seal } from "../../lib/sealed-box";
 import { ulid } from "../../lib/secrets";
+import { TtlCache } from "../../lib/ttl-cache";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction, type AuditActionName } from "../audit/actions";
@@ -51,6 +52,8 @@ export class EndpointService {
   private readonly byId: Statement<EndpointRow, [string, string]>;
   private readonly ofTenant: Statement<EndpointRow, [string]>;
   private readonly live: Statement<Pick<EndpointRow, "id" | "event_types">, [string]>;
+  /** Live endpoints per tenant for new notifications; another process's changes show within a second. */
+  private readonly receivers = new TtlCache<string, { id: string; filter: string[] | null }[]>(1000);
   /** Opened secrets by sealed value: a rotation writes a new sealed value, so entries never go stale. */
   private readonly keys = new Map<string, Uint8Array>();
 
@@ -94,6 +97,7 @@ export class EndpointService {
         }),
       );
     });
+    this.receivers.delete(principal.tid);
     return { endpoint: this.get(principal.tid, id), secret };
   }
 
@@ -109,10 +113,15 @@ export class EndpointService {
 
   /** Endpoints of the tenant that take `type`, for the outbox rows of a new notification. */
   receiversOf(tenantId: string, type: string): string[] {
-    return this.live
-      .all(tenantId)
-      .filter((row) => matchesEventType(row.event_types === null ? null : JSON.parse(row.event_types), type))
-      .map((row) => row.id);
+    const live = this.receivers.get(tenantId, this.clock.now(), () =>
+      this.live.all(tenantId).map((row) => ({
+        id: row.id,
+        filter: row.event_types === null ? null : (JSON.parse(row.event_types) as string[]),
+      })),
+    );
+    const ids: string[] = [];
+    for (const endpoint of live) if (matchesEventType(endpoint.filter, type)) ids.push(endpoint.id);
+    return ids;
   }
 
   /** Deleting stops delivery: what was still waiting is marked dead, so nothing stays pending forever. */
@@ -130,6 +139,7 @@ export class EndpointService {
         .run(endpoint.id);
       this.audit.append(tx, this.event(principal, AuditAction.webhookDeleted, endpoint.id, meta));
     });
+    this.receivers.delete(principal.tid);
   }
 
   async rotateSecret(principal: Principal, id: string, meta: RequestMeta) {
@@ -163,6 +173,7 @@ export class EndpointService {
         this.event(principal, disabled ? AuditAction.webhookDisabled : AuditAction.webhookEnabled, endpoint.id, meta),
       );
     });
+    this.receivers.delete(principal.tid);
     return this.get(principal.tid, endpoint.id);
   }
 
@@ -184,6 +195,7 @@ export class EndpointService {
         params: { status_code: statusCode },
       });
     });
+    this.receivers.delete(tenantId);
   }
 
   /** Waiting deliveries of a disabled endpoint leave the dispatcher's due index until it is enabled. */
