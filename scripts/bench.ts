@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { parseArgs } from "./bench/args.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
-import { BenchError, type Pinning, pinning, requireTools } from "./bench/host.ts";
+import { BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
 import {
   cleanup,
   installExitHandlers,
@@ -229,6 +229,8 @@ async function main(): Promise<number> {
   const { durationS, only } = parseArgs(process.argv.slice(2));
   requireTools();
   const pin = pinning();
+  // The webhook receiver runs in this process: keep it on wrk's core, off the server's.
+  if (pin) Bun.spawnSync(["taskset", "-a", "-cp", String(WRK_CORE), String(process.pid)], { stdout: "ignore" });
   const run: RunConditions = { durationS, pin, wrkVersion: await wrkVersion() };
   const tempDir = makeTempDir("warden-bench-");
 
