@@ -54,6 +54,8 @@ export interface Config {
     readonly timeoutMs: number;
     readonly concurrency: number;
     readonly allowPrivate: boolean;
+    /** Whether this process delivers; false for HTTP-only processes next to one that does. */
+    readonly dispatch: boolean;
   };
   readonly auditKey: string | undefined;
   /** Days audit events stay in the database before they are archived to NDJSON; 0 keeps them forever. */
@@ -208,6 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, "WEBHOOK_TIMEOUT_MS", 10_000, 1, 300_000),
       concurrency: integer(env, "WEBHOOK_CONCURRENCY", 16, 1, 1024),
       allowPrivate: boolean(env, "WEBHOOK_ALLOW_PRIVATE", !production),
+      dispatch: boolean(env, "WEBHOOK_DISPATCH", true),
     },
     auditKey: read(env, "AUDIT_KEY"),
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 0, 0, 36_500),

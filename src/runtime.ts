@@ -5,6 +5,7 @@ import { type AppDeps, createApp, VERSION } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
+import { TrafficGauge } from "./lib/traffic-gauge";
 import type { Worker } from "./lib/worker";
 import { startAuditRetention } from "./modules/audit/retention";
 import { ChainVerifier, DEFAULT_VERIFIER_OPTIONS, startChainVerification } from "./modules/audit/verifier";
@@ -29,6 +30,8 @@ export interface Runtime {
 }
 
 const REDIS_QUIT_TIMEOUT_MS = 1000;
+/** Request rate from which the server counts as busy and background delivery steps back. */
+const BUSY_REQUESTS_PER_SECOND = 2000;
 
 /** Opens SQLite (migrating it), Redis and the key ring: everything the app is built from. Nothing listens yet. */
 export async function openDeps(config: Config, log: Logger, clock: Clock = systemClock): Promise<AppDeps> {
@@ -73,13 +76,17 @@ export function serve(
   deps: AppDeps,
 ): Runtime {
   const { config, log, db, redis } = deps;
+  const traffic = new TrafficGauge(BUSY_REQUESTS_PER_SECOND);
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
     // Bun's own cap (a bare 413) stays far above ours, so a declared Content-Length over our limit
     // gets our problem+json 413; our reader stops chunked bodies at the limit.
     maxRequestBodySize: Math.max(config.http.bodyLimitBytes * 16, 16 * 1024 * 1024),
-    fetch: (request) => app.fetch(request),
+    fetch: (request) => {
+      traffic.arrived();
+      return app.fetch(request);
+    },
     error: (error) => {
       log.error({ err: error }, "unhandled server error");
       return new Response(null, { status: 500 });
@@ -87,7 +94,8 @@ export function serve(
   });
   // Elysia hands `server` to handlers (for requestIP) only if it knows it; we own Bun.serve.
   app.server = server;
-  const workers: Worker[] = [startSecurityWorkers(deps.security, log), deps.webhooks.dispatcher.start()];
+  const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
+  if (config.webhook.dispatch) workers.push(deps.webhooks.dispatcher.start(() => traffic.busy()));
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
   workers.push(startFeedbackWorker(deps.feedback, redis, log));

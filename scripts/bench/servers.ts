@@ -62,7 +62,9 @@ export async function startServers(
       name: `service ${name} (src/main.ts serve)`,
       readyPath: "/health",
       args: () => [join(REPO_ROOT, "src", "main.ts"), "serve"],
-      env: (port) => ({ ...serviceEnv(port, dataDir), ...env }),
+      // One dispatcher for the shared data dir: another would deliver the main service's
+      // webhooks on the same core, under a variant that is not the one being measured.
+      env: (port) => ({ ...serviceEnv(port, dataDir), WEBHOOK_DISPATCH: "false", ...env }),
     });
   const limited = { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_PER_MINUTE: UNREACHED_LIMIT };
   return {

@@ -14,6 +14,8 @@ const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
 const LEASE_MARGIN_MS = 5000;
 const HONOURS_RETRY_AFTER = new Set([429, 502, 503, 504]);
+/** While the HTTP server is saturated, delivery steps back to this pace: a pass every few ms, a quarter of the slots. */
+const BUSY_PASS_MS = 10;
 
 interface Leased {
   id: string;
@@ -53,6 +55,7 @@ export class Dispatcher implements Worker {
   private leaseAgain = false;
   /** Outcomes waiting to be written together: one savepoint for all of a turn's, not one each. */
   private outcomes: { write: () => void; done: (error?: unknown) => void }[] = [];
+  private busy: () => boolean = () => false;
 
   constructor(
     sqlite: Database,
@@ -69,7 +72,12 @@ export class Dispatcher implements Worker {
     this.sql = prepare(sqlite);
   }
 
-  start(): this {
+  /**
+   * `busy` says when the HTTP server is saturated: accepting requests then comes first (what they
+   * accept is already safe in the outbox) and delivery goes on at a trickle, catching up after.
+   */
+  start(busy?: () => boolean): this {
+    if (busy) this.busy = busy;
     this.running = true;
     this.wake();
     return this;
@@ -80,13 +88,15 @@ export class Dispatcher implements Worker {
     if (!this.running || this.stopped || this.scheduled) return;
     this.scheduled = true;
     clearTimeout(this.timer);
-    setImmediate(() => {
+    const run = () => {
       this.scheduled = false;
       this.pass().catch((error: Error) => {
         this.deps.log.error({ err: error }, "webhook dispatch pass failed");
         this.idle();
       });
-    });
+    };
+    if (this.busy()) setTimeout(run, BUSY_PASS_MS);
+    else setImmediate(run);
   }
 
   async stop(): Promise<void> {
@@ -131,9 +141,11 @@ export class Dispatcher implements Worker {
   }
 
   private async lease(): Promise<number> {
-    const capacity = this.deps.config.concurrency - this.inFlight;
+    const quarter = Math.max(1, Math.floor(this.deps.config.concurrency / 4));
+    const slots = this.running && this.busy() ? quarter : this.deps.config.concurrency;
+    const capacity = slots - this.inFlight;
     // Under load, wait until a quarter of the slots are free and lease them in one statement.
-    const worthIt = this.inFlight === 0 ? 1 : Math.max(1, Math.floor(this.deps.config.concurrency / 4));
+    const worthIt = this.inFlight === 0 ? 1 : Math.min(quarter, slots);
     if (capacity < worthIt) return 0;
     const now = this.deps.clock.now();
     const leaseUntil = now + this.deps.config.timeoutMs + LEASE_MARGIN_MS;
