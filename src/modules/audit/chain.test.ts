@@ -234,3 +234,28 @@ describe("warden audit verify (CLI)", () => {
     expect(broken.stderr).toContain("1 events verified before it");
   });
 });
+
+describe("canonical form", () => {
+  test("params holding $ sequences are written as they are, not read as replacement patterns", () => {
+    const row = {
+      seq: 1,
+      id: "x",
+      ts: 0,
+      tenant_id: "acme",
+      actor_type: "user",
+      actor_id: "u",
+      action: "user.create",
+      target_type: "user",
+      target_id: "t",
+      outcome: "success",
+      reason: null,
+      ip: null,
+      user_agent: null,
+      request_id: null,
+      params_hash: "h",
+      params: "{}",
+    };
+    const params = { email: "a$&b$'c$`d@example.test" };
+    expect(canonicalEvent(row, params)).toContain(`"params":{"email":"a$&b$'c$\`d@example.test"}`);
+  });
+});

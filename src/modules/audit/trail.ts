@@ -62,7 +62,8 @@ export function canonicalEvent(
     ts: row.ts,
     user_agent: row.user_agent,
   });
-  return envelope.replace('"params":null', `"params":${canonicalJson(params)}`);
+  // A function, so `$` sequences inside the params are not read as replacement patterns.
+  return envelope.replace('"params":null', () => `"params":${canonicalJson(params)}`);
 }
 
 export function linkHash(key: Uint8Array, prevHash: string, canonical: string): string {

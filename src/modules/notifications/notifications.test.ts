@@ -192,3 +192,27 @@ describe("inbox", () => {
     expect((await ctx.req("GET", "/v1/notifications?limit=0", { headers: bob.auth })).status).toBe(422);
   });
 });
+
+describe("webhook payload", () => {
+  test("carries data exactly, $ sequences included", async () => {
+    const { webhookPayload } = await import("./service");
+    const data = { note: "$& $' $` $1", nested: { list: [1, "two"] } };
+    const payload = JSON.parse(
+      webhookPayload({
+        id: "n1",
+        tenant_id: "acme",
+        type: "alert.fired",
+        title: 'a "data":null title',
+        body: "b",
+        data: JSON.stringify(data),
+        created_by: "u",
+        created_at: 0,
+        idempotency_key: null,
+        request_hash: null,
+      }),
+    );
+    expect(payload.data.data).toEqual(data);
+    expect(payload.data.title).toBe('a "data":null title');
+    expect(payload.timestamp).toBe("1970-01-01T00:00:00.000Z");
+  });
+});

@@ -102,7 +102,7 @@ export class NotificationService {
       idempotency_key: idempotencyKey ?? null,
       request_hash: requestHash,
     };
-    const payload = webhookPayload(notification);
+    const payload = receivers.length > 0 ? webhookPayload(notification) : "";
     try {
       await this.batcher.run(() => {
         const n = notification;
@@ -202,19 +202,14 @@ export class NotificationService {
 
 /** The Standard Webhooks body: stored once per delivery, so every attempt sends these exact bytes. */
 export function webhookPayload(n: NotificationRow): string {
-  return JSON.stringify({
+  const at = new Date(n.created_at).toISOString();
+  // `data` is already JSON: spliced in rather than parsed and written again.
+  const envelope = JSON.stringify({
     type: n.type,
-    timestamp: new Date(n.created_at).toISOString(),
-    data: {
-      id: n.id,
-      tenant_id: n.tenant_id,
-      type: n.type,
-      title: n.title,
-      body: n.body,
-      data: JSON.parse(n.data),
-      created_at: new Date(n.created_at).toISOString(),
-    },
+    timestamp: at,
+    data: { id: n.id, tenant_id: n.tenant_id, type: n.type, title: n.title, body: n.body, data: null, created_at: at },
   });
+  return envelope.replace('"data":null', () => `"data":${n.data}`);
 }
 
 function prepare(sqlite: Database) {
