@@ -14,8 +14,8 @@ const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
 const LEASE_MARGIN_MS = 5000;
 const HONOURS_RETRY_AFTER = new Set([429, 502, 503, 504]);
-/** While the HTTP server is saturated, delivery steps back to this pace: a pass every few ms, a quarter of the slots. */
-const BUSY_PASS_MS = 10;
+/** While the HTTP server is busy, delivery steps back to this pace: a pass every 20 ms, an eighth of the slots. */
+const BUSY_PASS_MS = 20;
 
 interface Leased {
   id: string;
@@ -142,7 +142,7 @@ export class Dispatcher implements Worker {
 
   private async lease(): Promise<number> {
     const quarter = Math.max(1, Math.floor(this.deps.config.concurrency / 4));
-    const slots = this.running && this.busy() ? quarter : this.deps.config.concurrency;
+    const slots = this.running && this.busy() ? Math.max(1, Math.floor(quarter / 2)) : this.deps.config.concurrency;
     const capacity = slots - this.inFlight;
     // Under load, wait until a quarter of the slots are free and lease them in one statement.
     const worthIt = this.inFlight === 0 ? 1 : Math.min(quarter, slots);
