@@ -90,6 +90,11 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
     // The rate limiter's cost: the auth-me row again, limiter on (a limit never reached).
     { ...authMe, name: "auth-me-limited-local", target: "service-limited" },
     { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
+    // The lean path's gain (src/plugins/lean-routes.ts): the same rows with every request through Elysia.
+    { ...authMe, name: "auth-me-elysia", target: "service-elysia" },
+    { ...authMe, name: "auth-me-limited-local-elysia", target: "service-limited-elysia" },
+    // The other lean route: one indexed count per request.
+    { ...authMe, name: "unread-count", path: "/v1/notifications/unread-count" },
     {
       // Feedback into Redis: one atomic script per request (the entry, its subject index and the
       // tenant's subject index), a new subject per request so no index grows without bound.

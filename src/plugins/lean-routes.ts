@@ -145,12 +145,13 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     // Elysia's guard runs before routing: its 431 is labelled as unmatched.
     let routed = UNMATCHED_ROUTE;
 
-    const fail = (error: unknown): Response => {
+    // A failure after authentication still logs who asked, as Elysia's resolved context does.
+    const fail = (error: unknown, principal?: Principal): Response => {
       const set = { status: 500 as number | string, headers: headers as Record<string, unknown> };
       const body = writeProblem(problemOf(error), error, deps.log, set, route.path);
       const status = set.status as number;
       const response = new Response(body, { status, headers: withDefaults(headers) });
-      finish(request, requestId, routed, status, undefined);
+      finish(request, requestId, routed, status, principal);
       return response;
     };
     const respond = (principal: Principal, value: unknown): Response => {
@@ -159,21 +160,24 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       return response;
     };
     const handle = (principal: Principal): Response | Promise<Response> => {
-      const value = route.handle(principal);
-      return value instanceof Promise
-        ? value.then((v) => respond(principal, v)).catch(fail)
-        : respond(principal, value);
+      try {
+        const value = route.handle(principal);
+        if (!(value instanceof Promise)) return respond(principal, value);
+        return value.then((v) => respond(principal, v)).catch((error) => fail(error, principal));
+      } catch (error) {
+        return fail(error, principal);
+      }
     };
     const authorized = (): Response | Promise<Response> => {
       const principal = authorize(request, route.roles, { headers }, route.path, server);
-      return principal instanceof Promise ? principal.then(handle).catch(fail) : handle(principal);
+      return principal instanceof Promise ? principal.then(handle, (error) => fail(error)) : handle(principal);
     };
 
     try {
       checkHeaderSize(request, deps.headerLimitBytes);
       routed = route.path;
       const limited = decide && route.routeClass ? decide(route.routeClass, request, server, headers) : undefined;
-      return limited instanceof Promise ? limited.then(authorized).catch(fail) : authorized();
+      return limited instanceof Promise ? limited.then(authorized).catch((error) => fail(error)) : authorized();
     } catch (error) {
       return fail(error);
     }
