@@ -1,6 +1,7 @@
 /**
- * CPU per request through the whole pipeline, in process (no sockets, no wrk): `app.handle` on
- * GET /v1/auth/me, limiter off and on, next to a bare Response and a bare Elysia JSON route.
+ * CPU per request through the whole pipeline, in process (no sockets, no wrk): GET /v1/auth/me
+ * through Elysia (`app.handle`) and through the lean path in front of it (`appFetch`, what
+ * Bun.serve calls), limiter off and on, next to a bare Response and a bare Elysia JSON route.
  * Rounds alternate between variants so the VM's drift hits each alike. Much steadier than wrk on
  * a shared machine: use it to decide between two versions of the code, and bench.ts to report.
  *
@@ -34,7 +35,7 @@ interface Variant {
 /** The real app of the checkout at `root` on a temp DATA_DIR, its access log going to /dev/null, and a token. */
 async function serviceVariants(root: string, label: string, dataDirs: string[]): Promise<Variant[]> {
   const load = (path: string) => import(join(root, path));
-  const [{ createApp }, { loadConfig }, { createLogger }, { StdoutSink }, { credentialsFor }, { openDeps }] =
+  const [{ createApp, appFetch }, { loadConfig }, { createLogger }, { StdoutSink }, { credentialsFor }, { openDeps }] =
     await Promise.all([
       load("src/app.ts"),
       load("src/config.ts"),
@@ -65,12 +66,13 @@ async function serviceVariants(root: string, label: string, dataDirs: string[]):
       }),
     );
     const { access_token } = (await login.json()) as { access_token: string };
-    variants.push({
-      name: `${label} auth-me, limiter ${limited ? "in process" : "off"}`,
-      handle: app.handle,
-      url: "http://localhost/v1/auth/me",
-      headers: { authorization: `Bearer ${access_token}` },
-    });
+    const limiter = `limiter ${limited ? "in process" : "off"}`;
+    const headers = { authorization: `Bearer ${access_token}` };
+    const url = "http://localhost/v1/auth/me";
+    variants.push({ name: `${label} auth-me, ${limiter}`, handle: app.handle, url, headers });
+    // What Bun.serve calls: the lean path in front of Elysia (checkouts before it have no appFetch).
+    if (appFetch)
+      variants.push({ name: `${label} auth-me lean, ${limiter}`, handle: appFetch(app, deps), url, headers });
   }
   return variants;
 }

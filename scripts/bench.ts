@@ -87,9 +87,15 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
   };
   return [
     authMe,
+    // The lean path's gain (src/plugins/lean-routes.ts): each row again with every request through
+    // Elysia (HTTP_LEAN_PATH=false), right after it, so the two share the machine's mood.
+    { ...authMe, name: "auth-me-elysia", target: "service-elysia" },
     // The rate limiter's cost: the auth-me row again, limiter on (a limit never reached).
     { ...authMe, name: "auth-me-limited-local", target: "service-limited" },
+    { ...authMe, name: "auth-me-limited-local-elysia", target: "service-limited-elysia" },
     { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
+    // The other lean route: one indexed count per request.
+    { ...authMe, name: "unread-count", path: "/v1/notifications/unread-count" },
     {
       // Feedback into Redis: one atomic script per request (the entry, its subject index and the
       // tenant's subject index), a new subject per request so no index grows without bound.

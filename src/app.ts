@@ -22,6 +22,7 @@ import { webhooksModule } from "./modules/webhooks";
 import type { Webhooks } from "./modules/webhooks/setup";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
+import { type LeanHost, leanFetch } from "./plugins/lean-routes";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
 import { rateLimit } from "./plugins/rate-limit";
 import type { RateLimiter } from "./plugins/rate-limiter";
@@ -100,3 +101,21 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/**
+ * What Bun.serve calls: the routes declared lean (src/plugins/lean-routes.ts) served in front of
+ * Elysia by the same pipeline pieces, everything else by `app`. HTTP_LEAN_PATH=false hands
+ * every request to Elysia.
+ */
+export function appFetch(app: LeanHost, deps: AppDeps): (request: Request) => Response | Promise<Response> {
+  if (!deps.config.http.leanPath) return (request) => app.fetch(request);
+  return leanFetch(app, {
+    corsOrigins: deps.config.corsOrigins,
+    headerLimitBytes: deps.config.http.headerLimitBytes,
+    log: deps.log,
+    metrics: deps.metrics,
+    tokens: deps.security.tokens,
+    audit: deps.security.audit,
+    rateLimiter: deps.rateLimiter,
+  });
+}

@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import type { Redis } from "ioredis";
 import { openDatabase } from "../db/client";
-import { type AppDeps, createApp, VERSION } from "./app";
+import { type AppDeps, appFetch, createApp, VERSION } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
 import { flushLogger, type Logger } from "./lib/logger";
@@ -16,6 +16,7 @@ import { checkReadiness } from "./modules/health/service";
 import { storageUsage } from "./modules/health/storage";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { openWebhooks } from "./modules/webhooks/setup";
+import type { LeanHost } from "./plugins/lean-routes";
 import { createMetrics, type Metrics } from "./plugins/metrics";
 import { RateLimiter } from "./plugins/rate-limiter";
 import { createRedis } from "./redis";
@@ -71,12 +72,10 @@ function trackRedis(redis: Redis | undefined, metrics: Metrics): void {
  * Serves `app` and owns the shutdown order: stop accepting → drain in-flight requests (bounded by
  * SHUTDOWN_GRACE_MS) → stop workers → close Redis → close SQLite → flush logs.
  */
-export function serve(
-  app: { fetch(request: Request): Response | Promise<Response>; server: unknown },
-  deps: AppDeps,
-): Runtime {
+export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const { config, log, db, redis } = deps;
   const traffic = new TrafficGauge(BUSY_REQUESTS_PER_SECOND);
+  const fetch = appFetch(app, deps);
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -85,7 +84,7 @@ export function serve(
     maxRequestBodySize: Math.max(config.http.bodyLimitBytes * 16, 16 * 1024 * 1024),
     fetch: (request) => {
       traffic.arrived();
-      return app.fetch(request);
+      return fetch(request);
     },
     error: (error) => {
       log.error({ err: error }, "unhandled server error");

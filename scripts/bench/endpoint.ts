@@ -2,7 +2,14 @@
 import { BenchError } from "./host.ts";
 import type { WrkResult } from "./wrk.ts";
 
-export type Target = "baseline" | "service" | "service-redis" | "service-limited" | "service-redis-limited";
+export type Target =
+  | "baseline"
+  | "service"
+  | "service-redis"
+  | "service-limited"
+  | "service-redis-limited"
+  | "service-elysia"
+  | "service-limited-elysia";
 
 export interface Endpoint {
   name: string;

@@ -36,8 +36,8 @@ const UNREACHED_LIMIT = "1000000";
 
 /**
  * The baseline, the service as the other rows measure it (no Redis, no limiter), and the
- * variants the feedback and rate-limit rows compare: with Redis, with the limiter in process,
- * and with the limiter in Redis. All services share one DATA_DIR, so one bench token works on each.
+ * variants the feedback, rate-limit and lean-path rows compare: with Redis, with the limiter in
+ * process, with the limiter in Redis, and without the lean path (limiter off and in process). All services share one DATA_DIR, so one bench token works on each.
  */
 export async function startServers(
   pin: Pinning | undefined,
@@ -73,6 +73,12 @@ export async function startServers(
     "service-redis": variant("with Redis", { REDIS_URL: redisUrl }),
     "service-limited": variant("with the in-process limiter", limited),
     "service-redis-limited": variant("with the Redis limiter", { ...limited, REDIS_URL: redisUrl }),
+    // The lean path's gain, in the same run: every request through Elysia.
+    "service-elysia": variant("without the lean path", { HTTP_LEAN_PATH: "false" }),
+    "service-limited-elysia": variant("with the in-process limiter, without the lean path", {
+      ...limited,
+      HTTP_LEAN_PATH: "false",
+    }),
   };
 }
 

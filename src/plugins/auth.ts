@@ -31,12 +31,21 @@ function unauthorized(description?: string): HttpProblem {
   );
 }
 
+/** Authenticates a request and checks it may use `route`: its principal, or a 401/403 HttpProblem. */
+export type Authorizer = (
+  request: Request,
+  roles: readonly Role[],
+  set: Set,
+  route: string,
+  server: Server,
+) => Principal | Promise<Principal>;
+
 /**
- * The one place requests are authenticated: `{ auth: ROLES }` on a route verifies the bearer
- * token once (cached verification, revocation, key retirement), checks `X-Client-ID` against
- * the token's tenant and the caller's role, and hands the handler a typed `principal`.
+ * The token (through `authenticate`'s memo), `X-Client-ID` against the token's tenant and the
+ * caller's role; a denial is audited. Shared by the `auth` macro and the lean path
+ * (src/plugins/lean-routes.ts).
  */
-export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
+export function authorizer(tokens: AccessTokens, audit: AuditHook): Authorizer {
   const authorize = (
     principal: Principal,
     roles: readonly Role[],
@@ -44,7 +53,7 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
     set: Set,
     route: string,
     server: Server,
-  ) => {
+  ): Principal => {
     const client = request.headers.get("x-client-id");
     const denial =
       client !== null && client !== principal.tid
@@ -64,24 +73,41 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       });
       throw new HttpProblem(403, "forbidden", denial);
     }
-    return { principal };
+    return principal;
   };
+  // Not async: a token seen before is checked synchronously (cache, expiry, revocation); only a
+  // first sighting waits for the signature check.
+  return (request, roles, set, route, server) => {
+    const outcome = authenticate(tokens, request);
+    if (outcome instanceof Promise) {
+      return outcome.then((verified) => authorize(verified, roles, request, set, route, server));
+    }
+    return authorize(outcome, roles, request, set, route, server);
+  };
+}
 
+/**
+ * The one place requests are authenticated: `{ auth: ROLES }` on a route verifies the bearer
+ * token once (cached verification, revocation, key retirement), checks `X-Client-ID` against
+ * the token's tenant and the caller's role, and hands the handler a typed `principal`.
+ */
+export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
+  const authorize = authorizer(tokens, audit);
   return new Elysia({ name: "auth" }).macro({
     auth: (roles: readonly Role[]) => ({
       detail: { security: [{ bearer: [] }] },
-      // Not async: a token seen before is checked synchronously (cache, expiry, revocation);
-      // only a first sighting waits for the signature check.
+      // ? `return f(…)` on purpose: Elysia decides from the source text whether to await a hook
+      // (`return x ? … : …` reads as synchronous, and a first sighting's promise would be lost).
       resolve({ request, set, route, server }): { principal: Principal } | Promise<{ principal: Principal }> {
-        const outcome = authenticate(tokens, request);
-        if (outcome instanceof Promise) {
-          return outcome.then((verified) => authorize(verified, roles, request, set, route, server));
-        }
-        return authorize(outcome, roles, request, set, route, server);
+        return resolved(authorize(request, roles, set, route, server));
       },
     }),
   });
 };
+
+const asResolved = (principal: Principal) => ({ principal });
+const resolved = (principal: Principal | Promise<Principal>) =>
+  principal instanceof Promise ? principal.then(asResolved) : asResolved(principal);
 
 type Outcome = Principal | Promise<Principal> | { readonly failed: unknown };
 // ? The rate limiter keys authenticated requests by the verified principal before the macro runs;

@@ -14,30 +14,55 @@ export interface MethodIndex {
 export const errors = (options: { log: Logger; methods: MethodIndex }) =>
   new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
     const problem = toProblem(code, error, request, path, options.methods);
-    if (problem.status >= 500) {
-      options.log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
-    }
-    set.status = problem.status;
-    Object.assign(set.headers, problem.headers, { "content-type": PROBLEM_CONTENT_TYPE });
-    return JSON.stringify(problem.toBody(requestIdOf(set)));
+    return writeProblem(problem, error, options.log, set, path);
   });
 
-function toProblem(code: unknown, error: unknown, request: Request, path: string, methods: MethodIndex): HttpProblem {
-  const method = request.method;
+type Mutable = { status?: number | string; headers: Record<string, unknown> };
+
+/**
+ * Sets the problem's status and headers on `set` and answers its body; a 5xx is logged with the
+ * error behind it. Shared by the errors hook and the lean path (src/plugins/lean-routes.ts).
+ */
+export function writeProblem(problem: HttpProblem, error: unknown, log: Logger, set: Mutable, path: string): string {
+  if (problem.status >= 500) {
+    log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
+  }
+  set.status = problem.status;
+  Object.assign(set.headers, problem.headers, { "content-type": PROBLEM_CONTENT_TYPE });
+  return JSON.stringify(problem.toBody(requestIdOf(set)));
+}
+
+/** A failure outside Elysia's own errors (no validation, parse or routing codes) as a problem. */
+export function problemOf(error: unknown): HttpProblem {
+  return toProblem(undefined, error, undefined, "", undefined);
+}
+
+function toProblem(
+  code: unknown,
+  error: unknown,
+  request: Request | undefined,
+  path: string,
+  methods: MethodIndex | undefined,
+): HttpProblem {
   if (error instanceof HttpProblem) return error;
   // Errors thrown by our body parser arrive wrapped in Elysia's ParseError.
   if (error instanceof Error && error.cause instanceof HttpProblem) return error.cause;
+  if (request === undefined || methods === undefined) return internalError();
   if (error instanceof ValidationError) return validationProblem(error, request);
   switch (code) {
     case "PARSE":
       return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
     case "NOT_FOUND":
-      return notFoundOrNotAllowed(method, path, methods);
+      return notFoundOrNotAllowed(request.method, path, methods);
     case "INVALID_COOKIE_SIGNATURE":
       return new HttpProblem(400, "bad-request", "A cookie signature is invalid.");
     default:
-      return new HttpProblem(500, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
+      return internalError();
   }
+}
+
+function internalError(): HttpProblem {
+  return new HttpProblem(500, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
 }
 
 function validationProblem(error: ValidationError, request: Request): HttpProblem {

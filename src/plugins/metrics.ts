@@ -174,12 +174,16 @@ interface RouteTallies {
   readonly byStatus: Map<number, CounterTally>;
 }
 
+/** Counts and times one finished request; an empty route is the unmatched one. */
+export type RequestRecorder = (method: string, route: string, status: number, seconds: number) => void;
+
 /**
- * Times every request by route template (never the raw path) and serves `/metrics`. Label sets
- * are bounded (templates × methods × statuses); each is looked up through nested maps keyed by
- * the strings the request already has, so no key is built per request.
+ * The per-request HTTP metrics, shared by the Elysia hook and the lean path
+ * (src/plugins/lean-routes.ts). Label sets are bounded (templates × methods × statuses); each is
+ * looked up through nested maps keyed by the strings the request already has, so no key is built
+ * per request.
  */
-export const metricsPlugin = (metrics: Metrics) => {
+export function requestRecorder(metrics: Metrics): RequestRecorder {
   const routes = new Map<string, Map<string, RouteTallies>>();
   const talliesOf = (method: string, route: string): RouteTallies => {
     let byMethod = routes.get(route);
@@ -194,19 +198,25 @@ export const metricsPlugin = (metrics: Metrics) => {
     }
     return tallies;
   };
+  return (requestMethod, route, status, seconds) => {
+    const method = KNOWN_METHODS.has(requestMethod) ? requestMethod : "OTHER";
+    const tallies = talliesOf(method, route || UNMATCHED_ROUTE);
+    let counter = tallies.byStatus.get(status);
+    if (!counter) {
+      counter = metrics.httpRequestTallies.of({ method, route: route || UNMATCHED_ROUTE, status: String(status) });
+      tallies.byStatus.set(status, counter);
+    }
+    counter.inc();
+    tallies.latency.observe(seconds);
+  };
+}
+
+/** Times every request by route template (never the raw path) and serves `/metrics`. */
+export const metricsPlugin = (metrics: Metrics) => {
+  const record = requestRecorder(metrics);
   return new Elysia({ name: "metrics" })
     .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
-      const method = KNOWN_METHODS.has(request.method) ? request.method : "OTHER";
-      const template = route || UNMATCHED_ROUTE;
-      const status = responseStatus(response, set);
-      const tallies = talliesOf(method, template);
-      let counter = tallies.byStatus.get(status);
-      if (!counter) {
-        counter = metrics.httpRequestTallies.of({ method, route: template, status: String(status) });
-        tallies.byStatus.set(status, counter);
-      }
-      counter.inc();
-      tallies.latency.observe(elapsedSeconds(request));
+      record(request.method, route, responseStatus(response, set), elapsedSeconds(request));
     })
     .get(
       "/metrics",

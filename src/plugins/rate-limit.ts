@@ -20,6 +20,14 @@ export function routeClassOf(route: string): RouteClass | undefined {
 type Headers = Record<string, unknown>;
 type Server = { requestIP(request: Request): { address: string } | null } | null;
 
+/** Decides one request and writes its headers (a 429 HttpProblem when refused); sync in process, a promise through Redis or on a token's first sighting. */
+export type RateLimitDecider = (
+  routeClass: RouteClass,
+  request: Request,
+  server: Server,
+  headers: Headers,
+) => void | Promise<void>;
+
 /**
  * Rate limits per tenant + principal (the verified token's `tid` and `sub`; the client IP for
  * anonymous callers and tokens that do not verify), per route class. Runs as a transform hook:
@@ -32,6 +40,17 @@ type Server = { requestIP(request: Request): { address: string } | null } | null
  * refusal is a 429 problem with Retry-After.
  */
 export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
+  const decide = rateLimitDecider(limiter, tokens);
+  const plugin = new Elysia({ name: "rate-limit" });
+  return plugin.onTransform({ as: "global" }, ({ request, route, set, server }) => {
+    const routeClass = routeClassOf(route);
+    if (routeClass === undefined) return;
+    return decide(routeClass, request, server, set.headers);
+  });
+};
+
+/** The limiter's decision for a request, shared by the Elysia hook and the lean path (src/plugins/lean-routes.ts). */
+export function rateLimitDecider(limiter: RateLimiter, tokens: AccessTokens): RateLimitDecider {
   const policies: Record<RouteClass, string> = {
     auth: `"auth";q=${limiter.limitOf("auth")};w=${WINDOW_SECONDS}`,
     api: `"api";q=${limiter.limitOf("api")};w=${WINDOW_SECONDS}`,
@@ -54,7 +73,7 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
     );
   };
 
-  const decide = (routeClass: RouteClass, request: Request, server: Server, headers: Headers) => {
+  return (routeClass, request, server, headers) => {
     const anonymous = () => {
       const ip = server?.requestIP(request)?.address ?? "unknown";
       return limiter.decide(routeClass, ANONYMOUS_TENANT, `ip:${ip}`);
@@ -82,11 +101,4 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
       () => settle(anonymous()),
     );
   };
-
-  const plugin = new Elysia({ name: "rate-limit" });
-  return plugin.onTransform({ as: "global" }, ({ request, route, set, server }) => {
-    const routeClass = routeClassOf(route);
-    if (routeClass === undefined) return;
-    return decide(routeClass, request, server, set.headers);
-  });
-};
+}

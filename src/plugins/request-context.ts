@@ -47,6 +47,16 @@ export function requestMetaOf(
   };
 }
 
+/**
+ * Starts the request's clock and picks its id (a sane caller-supplied X-Request-ID, else a new
+ * UUID). The Elysia hook and the lean path (src/plugins/lean-routes.ts) both begin here.
+ */
+export function beginRequest(request: Request): string {
+  (request as Timed)[STARTED_AT] = performance.now();
+  const incoming = request.headers.get(REQUEST_ID_HEADER);
+  return isSafeRequestId(incoming) ? incoming : newRequestId();
+}
+
 interface AfterResponse {
   request: Request;
   route: string;
@@ -65,9 +75,7 @@ export const requestContext = (log: Logger) => {
   return (
     new Elysia({ name: "request-context" })
       .onRequest(({ request, set }) => {
-        (request as Timed)[STARTED_AT] = performance.now();
-        const incoming = request.headers.get(REQUEST_ID_HEADER);
-        set.headers[REQUEST_ID_HEADER] = isSafeRequestId(incoming) ? incoming : newRequestId();
+        set.headers[REQUEST_ID_HEADER] = beginRequest(request);
       })
       // Destructured so Elysia's static analysis sees which parts of the context are used (taking
       // the whole context makes it parse cookies and more on every request).

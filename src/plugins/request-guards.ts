@@ -35,6 +35,13 @@ function headerBytes(headers: Headers): number {
   return total;
 }
 
+/** 431 when the header block is over the limit; the Elysia hook and the lean path both check here. */
+export function checkHeaderSize(request: Request, limitBytes: number): void {
+  if (headerBytes(request.headers) > limitBytes) {
+    throw new HttpProblem(431, "headers-too-large", `Request headers exceed ${limitBytes} bytes.`);
+  }
+}
+
 /**
  * Rejects what the API never accepts before any work is done on it: oversized headers (431),
  * bodies over the limit (413, by Content-Length or by what actually arrives), and bodies that are
@@ -44,9 +51,7 @@ function headerBytes(headers: Headers): number {
 export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes: number }) =>
   new Elysia({ name: "request-guards", seed: limits })
     .onRequest(({ request }) => {
-      if (headerBytes(request.headers) > limits.headerLimitBytes) {
-        throw new HttpProblem(431, "headers-too-large", `Request headers exceed ${limits.headerLimitBytes} bytes.`);
-      }
+      checkHeaderSize(request, limits.headerLimitBytes);
       if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
       const declared = Number(request.headers.get("content-length") ?? 0);
       if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);

@@ -6,6 +6,22 @@ type Set = Context["set"];
 type Map = (response: unknown, set: Set, ...rest: unknown[]) => unknown;
 
 /**
+ * The defaults plus `extras` (set one by one, in order), as the adapter below would send them
+ * for a `set.headers` holding every default unchanged and then `extras`. For the lean path
+ * (src/plugins/lean-routes.ts).
+ */
+export function headersWithDefaults(
+  defaults: Readonly<Record<string, string>>,
+): (extras: Readonly<Record<string, string>>) => Headers {
+  const template = new Headers(defaults);
+  return (extras) => {
+    const headers = new Headers(template);
+    for (const name in extras) headers.set(name, extras[name] as string);
+    return headers;
+  };
+}
+
+/**
  * Elysia's Bun adapter, except that JSON and text responses get their headers from a prebuilt
  * `Headers` holding the app's default headers (`.headers(defaults)`, the security headers).
  *

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { type AppDeps, createApp } from "../app";
+import { type AppDeps, appFetch, createApp } from "../app";
 import { loadConfig } from "../config";
 import { ManualClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
@@ -17,7 +17,9 @@ export interface TestContext {
   readonly logs: Record<string, unknown>[];
   /** Rows of the audit trail, oldest first, optionally of one action. */
   auditEvents(action?: string): AuditRow[];
-  /** In-process request: `req("GET", "/health")`, JSON bodies serialised for you. */
+  /** What the server's Bun.serve calls: the lean path, then the app (src/app.ts appFetch). */
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** In-process request through `fetch`: `req("GET", "/health")`, JSON bodies serialised for you. */
   req(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<Response>;
   close(): Promise<void>;
 }
@@ -43,9 +45,11 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   const clock = new ManualClock();
   const deps = await openDeps(config, createLogger("info", sink), clock);
   const app = createApp(deps);
+  const fetch = appFetch(app, deps);
   return {
     deps,
     app,
+    fetch,
     clock,
     logs,
     auditEvents(action) {
@@ -54,14 +58,14 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
         ? sqlite.query<AuditRow, []>("SELECT * FROM audit_events ORDER BY seq").all()
         : sqlite.query<AuditRow, [string]>("SELECT * FROM audit_events WHERE action = ? ORDER BY seq").all(action);
     },
-    req(method, path, init = {}) {
+    async req(method, path, init = {}) {
       const headers: Record<string, string> = { ...init.headers };
       let body: BodyInit | undefined;
       if (init.body !== undefined) {
         body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
         headers["content-type"] ??= "application/json";
       }
-      return app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
+      return fetch(new Request(`http://localhost${path}`, { method, headers, body }));
     },
     async close() {
       if (deps.redis) await deps.redis.quit().catch(() => deps.redis?.disconnect());

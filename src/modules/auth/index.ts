@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
+import { lean } from "../../plugins/lean-routes";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
@@ -46,8 +47,10 @@ function basicCredentials(request: Request): { client_id: string; client_secret:
 }
 
 /** Token endpoint, JWKS, and the caller's own identity and sessions. */
-export const authModule = (security: Security) =>
-  new Elysia({ name: "auth-routes", tags: ["auth"] })
+export const authModule = (security: Security) => {
+  // The hottest authenticated GET: served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
+  const whoAmI = lean(ANY_ROLE, publicIdentity);
+  return new Elysia({ name: "auth-routes", tags: ["auth"] })
     .use(authPlugin(security.tokens, security.audit))
     .get(
       "/.well-known/jwks.json",
@@ -128,8 +131,8 @@ export const authModule = (security: Security) =>
         },
       },
     )
-    .get("/v1/auth/me", ({ principal }) => publicIdentity(principal), {
-      auth: ANY_ROLE,
+    .get("/v1/auth/me", whoAmI.handler, {
+      auth: whoAmI.roles,
       response: me,
       detail: { summary: "The caller's identity" },
     })
@@ -160,3 +163,4 @@ export const authModule = (security: Security) =>
         detail: { summary: "End one of the caller's sessions" },
       },
     );
+};

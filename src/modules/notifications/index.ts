@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { isoOrNull } from "../../lib/time";
 import { ANY_ROLE, authPlugin, DEVELOPER } from "../../plugins/auth";
+import { lean } from "../../plugins/lean-routes";
 import type { Security } from "../auth/setup";
 import { createdNotification, createNotificationRequest, idempotencyHeaders, inboxItem, inboxQuery } from "./model";
 import type { InboxRow, NotificationRow, NotificationService } from "./service";
@@ -27,6 +28,8 @@ const publicInboxItem = (item: InboxRow) => ({
 /** Creating notifications (developer, admin) and each user's own inbox (any role). */
 export const notificationsModule = (deps: { security: Security; notifications: NotificationService }) => {
   const { notifications } = deps;
+  // Polled by the UI: served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
+  const unreadCount = lean(ANY_ROLE, (principal) => ({ unread: notifications.unreadCount(principal) }));
   return new Elysia({ name: "notification-routes", tags: ["notifications"] })
     .use(authPlugin(deps.security.tokens, deps.security.audit))
     .post(
@@ -76,8 +79,8 @@ export const notificationsModule = (deps: { security: Security; notifications: N
         detail: { summary: "The caller's inbox, newest first" },
       },
     )
-    .get("/v1/notifications/unread-count", ({ principal }) => ({ unread: notifications.unreadCount(principal) }), {
-      auth: ANY_ROLE,
+    .get("/v1/notifications/unread-count", unreadCount.handler, {
+      auth: unreadCount.roles,
       response: t.Object({ unread: t.Integer() }),
       detail: { summary: "How many of the caller's notifications are unread" },
     })
