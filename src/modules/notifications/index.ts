@@ -6,7 +6,7 @@ import type { Security } from "../auth/setup";
 import { createdNotification, createNotificationRequest, idempotencyHeaders, inboxItem, inboxQuery } from "./model";
 import type { InboxRow, NotificationRow, NotificationService } from "./service";
 
-const publicNotification = (n: NotificationRow) => ({
+const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => ({
   id: n.id,
   type: n.type,
   title: n.title,
@@ -15,15 +15,7 @@ const publicNotification = (n: NotificationRow) => ({
   created_at: new Date(n.created_at).toISOString(),
 });
 
-const publicInboxItem = (item: InboxRow) => ({
-  id: item.id,
-  type: item.type,
-  title: item.title,
-  body: item.body,
-  data: JSON.parse(item.data) as Record<string, unknown>,
-  created_at: new Date(item.created_at).toISOString(),
-  read_at: isoOrNull(item.read_at),
-});
+const publicInboxItem = (item: InboxRow) => ({ ...publicNotification(item), read_at: isoOrNull(item.read_at) });
 
 /** Creating notifications (developer, admin) and each user's own inbox (any role). */
 export const notificationsModule = (deps: { security: Security; notifications: NotificationService }) => {

@@ -36,15 +36,7 @@ export const createdNotification = t.Object({
   deliveries: t.Integer({ description: "webhook deliveries queued" }),
 });
 
-export const inboxItem = t.Object({
-  id: t.String(),
-  type: t.String(),
-  title: t.String(),
-  body: t.String(),
-  data: t.Record(t.String(), t.Unknown()),
-  created_at: dateTime,
-  read_at: t.Nullable(dateTime),
-});
+export const inboxItem = t.Composite([notification, t.Object({ read_at: t.Nullable(dateTime) })]);
 
 export const inboxQuery = t.Object({
   unread: t.Optional(t.Boolean({ description: "only unread items" })),
