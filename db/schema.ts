@@ -289,8 +289,7 @@ export const webhookDeliveries = sqliteTable(
     index("webhook_deliveries_due").on(table.dueAt).where(sql`status IN ('pending', 'leased', 'failed')`),
     // Status first: the queue-depth gauge counts by status alone; the operations list adds tenant.
     index("webhook_deliveries_status").on(table.status, table.tenantId, table.id),
-    index("webhook_deliveries_tenant").on(table.tenantId, table.id),
-    index("webhook_deliveries_endpoint").on(table.endpointId, table.id),
+
   ],
 );
 

@@ -36,15 +36,25 @@ export function ulid(now = Date.now()): string {
       if (digit !== 0) break;
     }
   }
+  let tail = "";
+  for (const digit of lastRandom) tail += CROCKFORD[digit];
+  return ulidTime(lastTime) + tail;
+}
+
+/** The 10-character time part of a ULID. */
+function ulidTime(ms: number): string {
   let time = "";
-  let rest = lastTime;
+  let rest = ms;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[rest % 32] + time;
     rest = Math.floor(rest / 32);
   }
-  let tail = "";
-  for (const digit of lastRandom) tail += CROCKFORD[digit];
-  return time + tail;
+  return time;
+}
+
+/** The smallest ULID of millisecond `ms`: ids made at or after it sort at or after it. */
+export function ulidFloor(ms: number): string {
+  return `${ulidTime(Math.max(0, Math.floor(ms)))}${"0".repeat(16)}`;
 }
 
 export function sha256Hex(value: string): string {

@@ -1,7 +1,8 @@
 import type { Database, Statement } from "bun:sqlite";
-import type { DeliveryStatus } from "../../../db/schema";
+import { DELIVERY_STATUSES, type DeliveryStatus } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { conflict, notFound } from "../../lib/problem";
+import { ulidFloor } from "../../lib/secrets";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
@@ -51,25 +52,28 @@ export class DeliveryService {
     this.sql = prepare(sqlite);
   }
 
+  /**
+   * Newest first. Every query goes through the (status, tenant, id) index: with no status asked
+   * for, one ordered, limited scan per status, merged — no index per tenant is kept, as every
+   * notification would pay for it.
+   */
   list(
     tenantId: string,
     filter: { status?: DeliveryStatus; endpointId?: string; cursor?: string; limit: number },
   ): DeliveryRow[] {
-    const where = ["tenant_id = ?", "id < ?"];
-    const args: (string | number)[] = [tenantId, filter.cursor ?? "\uffff"];
-    if (filter.status) {
-      where.push("status = ?");
-      args.push(filter.status);
+    const statuses = filter.status ? [filter.status] : DELIVERY_STATUSES;
+    const endpoint = filter.endpointId ? "AND endpoint_id = ?" : "";
+    const one = `SELECT ${COLUMNS} FROM webhook_deliveries
+      WHERE status = ? AND tenant_id = ? AND id < ? ${endpoint} ORDER BY id DESC LIMIT ?`;
+    const args: (string | number)[] = [];
+    for (const status of statuses) {
+      args.push(status, tenantId, filter.cursor ?? "\uffff");
+      if (filter.endpointId) args.push(filter.endpointId);
+      args.push(filter.limit);
     }
-    if (filter.endpointId) {
-      where.push("endpoint_id = ?");
-      args.push(filter.endpointId);
-    }
-    args.push(filter.limit);
+    const sql = statuses.map(() => `SELECT * FROM (${one})`).join(" UNION ALL ");
     return this.sqlite
-      .query<DeliveryRow, (string | number)[]>(
-        `SELECT ${COLUMNS} FROM webhook_deliveries WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`,
-      )
+      .query<DeliveryRow, (string | number)[]>(`${sql} ORDER BY id DESC LIMIT ${Math.trunc(filter.limit)}`)
       .all(...args);
   }
 
@@ -107,7 +111,13 @@ export class DeliveryService {
     const endpoint = this.endpoints.get(principal.tid, endpointId);
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
     const replayed = this.sqlite.transaction(() => {
-      const changes = this.sql.replay.run(this.clock.now(), endpoint.id, since).changes;
+      const changes = this.sql.replay.run(
+        this.clock.now(),
+        endpoint.id,
+        since,
+        principal.tid,
+        ulidFloor(since),
+      ).changes;
       this.audit.append(
         this.sqlite,
         callerEvent(principal, AuditAction.deliveriesReplayed, { type: "webhook_endpoint", id: endpoint.id }, meta, {
@@ -172,12 +182,18 @@ function prepare(sqlite: Database) {
     requeue: sqlite.query(
       "UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ? AND status IN ('failed', 'dead')",
     ),
+    // Ids are ULIDs: `id >= ?5` narrows the (status, tenant, id) index to the time range.
     replay: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?1
-       WHERE endpoint_id = ?2 AND created_at >= ?3 AND status IN ('delivered', 'failed', 'dead')`,
+       WHERE status IN ('delivered', 'failed', 'dead') AND tenant_id = ?4 AND id >= ?5
+         AND endpoint_id = ?2 AND created_at >= ?3`,
     ),
+    // One indexed range per status (the index leads with status, then tenant).
     tenantDepth: sqlite.query(
-      "SELECT status, count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? GROUP BY status",
+      DELIVERY_STATUSES.map(
+        (status) =>
+          `SELECT '${status}' AS status, count(*) AS n FROM webhook_deliveries WHERE status = '${status}' AND tenant_id = ?1`,
+      ).join(" UNION ALL "),
     ) as Statement<{ status: DeliveryStatus; n: number }, [string]>,
     depth: sqlite.query(
       `SELECT status, count(*) AS n FROM webhook_deliveries

@@ -293,6 +293,29 @@ describe("operations", () => {
       ((await all.json()) as { deliveries: { status: string }[] }).deliveries.map((d) => d.status),
     );
     expect([...statuses].sort()).toEqual(expect.arrayContaining(["dead", "delivered", "failed"]));
+    // Unfiltered pages merge every status newest first, each delivery once.
+    const everything = world.ctx.deps.db.$client
+      .query<{ id: string }, [string]>("SELECT id FROM webhook_deliveries WHERE tenant_id = ? ORDER BY id DESC")
+      .all("acme")
+      .map((row) => row.id);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await world.ctx.req("GET", `/v1/webhooks/deliveries?limit=3${cursor ? `&cursor=${cursor}` : ""}`, {
+        headers: world.dev.auth,
+      });
+      const body = (await page.json()) as { deliveries: { id: string }[]; next_cursor: string | null };
+      paged.push(...body.deliveries.map((d) => d.id));
+      cursor = body.next_cursor;
+    } while (cursor);
+    expect(paged).toEqual(everything);
+    const endpointId = world.ctx.deps.webhooks.endpoints.list("acme")[0]?.id ?? "";
+    const ofEndpoint = await world.ctx.req("GET", `/v1/webhooks/deliveries?endpoint_id=${endpointId}&limit=200`, {
+      headers: world.dev.auth,
+    });
+    const mine = ((await ofEndpoint.json()) as { deliveries: { endpoint_id: string }[] }).deliveries;
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every((d) => d.endpoint_id === endpointId)).toBe(true);
     const zero = await world.ctx.req("GET", "/v1/webhooks/deliveries?limit=0", { headers: world.dev.auth });
     expect(((await zero.json()) as { errors: { in: string; field: string }[] }).errors[0]).toMatchObject({
       in: "query",

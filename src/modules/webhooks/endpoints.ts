@@ -134,9 +134,9 @@ export class EndpointService {
       sqlite
         .query(
           `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
-           WHERE endpoint_id = ? AND status IN ('pending', 'failed')`,
+           WHERE status IN ('pending', 'failed') AND tenant_id = ? AND endpoint_id = ?`,
         )
-        .run(endpoint.id);
+        .run(principal.tid, endpoint.id);
       this.audit.append(tx, this.event(principal, AuditAction.webhookDeleted, endpoint.id, meta));
     });
     this.receivers.delete(principal.tid);
@@ -166,8 +166,8 @@ export class EndpointService {
       this.db.$client
         .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ?")
         .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id);
-      if (disabled) this.park(endpoint.id);
-      else this.unpark(endpoint.id);
+      if (disabled) this.park(principal.tid, endpoint.id);
+      else this.unpark(principal.tid, endpoint.id);
       this.audit.append(
         tx,
         this.event(principal, disabled ? AuditAction.webhookDisabled : AuditAction.webhookEnabled, endpoint.id, meta),
@@ -184,7 +184,7 @@ export class EndpointService {
         .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL")
         .run(this.clock.now(), `receiver answered ${statusCode}`, id).changes;
       if (changed === 0) return;
-      this.park(id);
+      this.park(tenantId, id);
       this.audit.append(tx, {
         action: AuditAction.webhookDisabled,
         outcome: "success",
@@ -199,18 +199,23 @@ export class EndpointService {
   }
 
   /** Waiting deliveries of a disabled endpoint leave the dispatcher's due index until it is enabled. */
-  private park(endpointId: string): void {
-    this.db.$client
-      .query("UPDATE webhook_deliveries SET due_at = ? WHERE endpoint_id = ? AND status IN ('pending', 'failed')")
-      .run(PARKED, endpointId);
-  }
-
-  private unpark(endpointId: string): void {
+  // Waiting deliveries are found through the (status, tenant) index: no index per endpoint is kept,
+  // as every notification would pay for it.
+  private park(tenantId: string, endpointId: string): void {
     this.db.$client
       .query(
-        "UPDATE webhook_deliveries SET due_at = ? WHERE endpoint_id = ? AND status IN ('pending', 'failed') AND due_at = ?",
+        "UPDATE webhook_deliveries SET due_at = ? WHERE status IN ('pending', 'failed') AND tenant_id = ? AND endpoint_id = ?",
       )
-      .run(this.clock.now(), endpointId, PARKED);
+      .run(PARKED, tenantId, endpointId);
+  }
+
+  private unpark(tenantId: string, endpointId: string): void {
+    this.db.$client
+      .query(
+        `UPDATE webhook_deliveries SET due_at = ?
+         WHERE status IN ('pending', 'failed') AND tenant_id = ? AND endpoint_id = ? AND due_at = ?`,
+      )
+      .run(this.clock.now(), tenantId, endpointId, PARKED);
   }
 
   /** The keys that sign for an endpoint now: the current secret, and the previous one while it overlaps. */

@@ -1,0 +1,2 @@
+DROP INDEX `webhook_deliveries_tenant`;--> statement-breakpoint
+DROP INDEX `webhook_deliveries_endpoint`;
