@@ -287,9 +287,9 @@ export const webhookDeliveries = sqliteTable(
   },
   (table) => [
     index("webhook_deliveries_due").on(table.dueAt).where(sql`status IN ('pending', 'leased', 'failed')`),
-    // Status first: the queue-depth gauge counts by status alone; the operations list adds tenant.
+    // The only other index, as every notification pays for each: status first for the queue-depth
+    // gauge; the operations list, stats, replay and park read one (status, tenant) range per status.
     index("webhook_deliveries_status").on(table.status, table.tenantId, table.id),
-
   ],
 );
 
