@@ -151,18 +151,6 @@ export class DeliveryService {
     for (const row of this.sql.depth.all()) depth[row.status] = row.n;
     return depth;
   }
-
-  /** For reconciliation: every accepted delivery is delivered, still on its way, or dead. */
-  reconcile(tenantId: string) {
-    const counts = this.stats(tenantId).queue;
-    const accepted = counts.pending + counts.leased + counts.failed + counts.delivered + counts.dead;
-    return {
-      accepted,
-      delivered: counts.delivered,
-      pending: counts.pending + counts.leased + counts.failed,
-      dead: counts.dead,
-    };
-  }
 }
 
 function prepare(sqlite: Database) {
