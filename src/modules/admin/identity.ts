@@ -4,6 +4,7 @@ import { apiKeys, type Role, tenants, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
 import { conflict, HttpProblem, notFound } from "../../lib/problem";
 import { constantTimeEqual, hmacHex, randomBase32, randomToken, ulid } from "../../lib/secrets";
+import { isoOrNull } from "../../lib/time";
 import { generatePassword, hashPassword } from "../auth/passwords";
 import { type AuthQueries, prepareAuthQueries } from "../auth/queries";
 
@@ -22,7 +23,7 @@ export function publicUser(user: User) {
     email: user.email,
     role: user.role,
     created_at: new Date(user.createdAt).toISOString(),
-    disabled_at: user.disabledAt === null ? null : new Date(user.disabledAt).toISOString(),
+    disabled_at: isoOrNull(user.disabledAt),
   };
 }
 
@@ -34,8 +35,8 @@ export function publicApiKey(key: ApiKey) {
     name: key.name,
     role: key.role,
     created_at: new Date(key.createdAt).toISOString(),
-    last_used_at: key.lastUsedAt === null ? null : new Date(key.lastUsedAt).toISOString(),
-    revoked_at: key.revokedAt === null ? null : new Date(key.revokedAt).toISOString(),
+    last_used_at: isoOrNull(key.lastUsedAt),
+    revoked_at: isoOrNull(key.revokedAt),
   };
 }
 
