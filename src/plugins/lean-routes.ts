@@ -6,8 +6,8 @@ import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authorizer, type Principal } from "./auth";
 import { problemOf, writeProblem } from "./errors";
 import { type Metrics, requestRecorder } from "./metrics";
-import { rateLimitDecider, routeClassOf } from "./rate-limit";
-import type { RateLimiter } from "./rate-limiter";
+import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate-limit";
+import type { RateLimiter, RouteClass } from "./rate-limiter";
 import { beginRequest, elapsedSeconds, REQUEST_ID_HEADER, UNMATCHED_ROUTE } from "./request-context";
 import { checkHeaderSize } from "./request-guards";
 import { headersWithDefaults } from "./response-adapter";
@@ -110,11 +110,19 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
   };
 
   const cors = corsHeaders(deps.corsOrigins);
-  const decide = deps.rateLimiter ? rateLimitDecider(deps.rateLimiter, deps.tokens) : undefined;
+  const limiter = deps.rateLimiter;
+  // The limiter's constant headers go into the prebuilt ones, so each response sets only what varies.
+  const decide = limiter ? rateLimitDecider(limiter, deps.tokens, true) : undefined;
   const authorize = authorizer(deps.tokens, deps.audit);
   const record = requestRecorder(deps.metrics);
   const writeAccessLine = createAccessLog(deps.log);
-  const withDefaults = headersWithDefaults(SECURITY_HEADERS);
+  const unlimited = headersWithDefaults(SECURITY_HEADERS);
+  const byClass = (routeClass: RouteClass) =>
+    limiter ? headersWithDefaults({ ...SECURITY_HEADERS, ...constantRateLimitHeaders(limiter, routeClass) }) : unlimited;
+  const withDefaults = { api: byClass("api"), auth: byClass("auth") };
+  // Before the limiter ran (a 431), or on a route it does not limit, only the security headers.
+  const headersFor = (route: LeanRoute, limited: boolean) =>
+    limited && route.routeClass ? withDefaults[route.routeClass] : unlimited;
 
   const finish = (
     request: Request,
@@ -136,50 +144,88 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     record("GET", route, status, seconds);
   };
 
+  // A failure after authentication still logs who asked, as Elysia's resolved context does.
+  const fail = (
+    route: LeanRoute,
+    request: Request,
+    requestId: string,
+    headers: Record<string, string>,
+    routed: boolean,
+    error: unknown,
+    principal?: Principal,
+  ): Response => {
+    const set = { status: 500 as number | string, headers: headers as Record<string, unknown> };
+    const body = writeProblem(problemOf(error), error, deps.log, set, route.path);
+    const status = set.status as number;
+    const response = new Response(body, { status, headers: headersFor(route, routed)(headers) });
+    // Elysia's guard runs before routing: its 431 is labelled as unmatched.
+    finish(request, requestId, routed ? route.path : UNMATCHED_ROUTE, status, principal);
+    return response;
+  };
+  const respond = (
+    route: LeanRoute,
+    request: Request,
+    requestId: string,
+    headers: Record<string, string>,
+    principal: Principal,
+    value: unknown,
+  ): Response => {
+    const response = Response.json(value, { status: 200, headers: headersFor(route, true)(headers) });
+    finish(request, requestId, route.path, 200, principal);
+    return response;
+  };
+
+  /** The same steps as `serve` once one of them returned a promise (a token's first sighting, Redis). */
+  const settle = async (
+    route: LeanRoute,
+    request: Request,
+    requestId: string,
+    headers: Record<string, string>,
+    limited: Promise<void> | undefined,
+    authorized: Principal | Promise<Principal> | undefined,
+  ): Promise<Response> => {
+    let principal: Principal;
+    try {
+      await limited;
+      principal = await (authorized ?? authorize(request, route.roles, { headers }, route.path, host.server as Server));
+    } catch (error) {
+      return fail(route, request, requestId, headers, true, error);
+    }
+    try {
+      return respond(route, request, requestId, headers, principal, await route.handle(principal));
+    } catch (error) {
+      return fail(route, request, requestId, headers, true, error, principal);
+    }
+  };
+
+  // Straight-line on purpose: no closure per request on the path that decides synchronously.
   const serve = (route: LeanRoute, request: Request): Response | Promise<Response> => {
     const requestId = beginRequest(request);
     // Insertion order as in Elysia's set.headers: request id, CORS, rate limit, problem headers.
     const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
     cors?.(request, headers);
-    const server = host.server as Server;
-    // Elysia's guard runs before routing: its 431 is labelled as unmatched.
-    let routed = UNMATCHED_ROUTE;
-
-    // A failure after authentication still logs who asked, as Elysia's resolved context does.
-    const fail = (error: unknown, principal?: Principal): Response => {
-      const set = { status: 500 as number | string, headers: headers as Record<string, unknown> };
-      const body = writeProblem(problemOf(error), error, deps.log, set, route.path);
-      const status = set.status as number;
-      const response = new Response(body, { status, headers: withDefaults(headers) });
-      finish(request, requestId, routed, status, principal);
-      return response;
-    };
-    const respond = (principal: Principal, value: unknown): Response => {
-      const response = Response.json(value, { status: 200, headers: withDefaults(headers) });
-      finish(request, requestId, route.path, 200, principal);
-      return response;
-    };
-    const handle = (principal: Principal): Response | Promise<Response> => {
-      try {
-        const value = route.handle(principal);
-        if (!(value instanceof Promise)) return respond(principal, value);
-        return value.then((v) => respond(principal, v)).catch((error) => fail(error, principal));
-      } catch (error) {
-        return fail(error, principal);
-      }
-    };
-    const authorized = (): Response | Promise<Response> => {
-      const principal = authorize(request, route.roles, { headers }, route.path, server);
-      return principal instanceof Promise ? principal.then(handle, (error) => fail(error)) : handle(principal);
-    };
-
+    let routed = false;
+    let principal: Principal | undefined;
     try {
       checkHeaderSize(request, deps.headerLimitBytes);
-      routed = route.path;
-      const limited = decide && route.routeClass ? decide(route.routeClass, request, server, headers) : undefined;
-      return limited instanceof Promise ? limited.then(authorized).catch((error) => fail(error)) : authorized();
+      routed = true;
+      const limited =
+        decide && route.routeClass ? decide(route.routeClass, request, host.server as Server, headers) : undefined;
+      if (limited instanceof Promise) return settle(route, request, requestId, headers, limited, undefined);
+      const authorized = authorize(request, route.roles, { headers }, route.path, host.server as Server);
+      if (authorized instanceof Promise) return settle(route, request, requestId, headers, undefined, authorized);
+      principal = authorized;
+      const value = route.handle(principal);
+      if (value instanceof Promise) {
+        const asked = principal;
+        return value.then(
+          (resolved) => respond(route, request, requestId, headers, asked, resolved),
+          (error) => fail(route, request, requestId, headers, true, error, asked),
+        );
+      }
+      return respond(route, request, requestId, headers, principal, value);
     } catch (error) {
-      return fail(error);
+      return fail(route, request, requestId, headers, routed, error, principal);
     }
   };
 

@@ -3,6 +3,7 @@ import type { Decision } from "../lib/gcra";
 import { HttpProblem } from "../lib/problem";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authenticate } from "./auth";
+import { RedisKeys } from "../lib/redis-keys";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 
 /** The token endpoint and RFC 7009 revoke: anonymous, and where passwords and keys are guessed. */
@@ -49,18 +50,46 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
   });
 };
 
-/** The limiter's decision for a request, shared by the Elysia hook and the lean path (src/plugins/lean-routes.ts). */
-export function rateLimitDecider(limiter: RateLimiter, tokens: AccessTokens): RateLimitDecider {
-  const policies: Record<RouteClass, string> = {
-    auth: `"auth";q=${limiter.limitOf("auth")};w=${WINDOW_SECONDS}`,
-    api: `"api";q=${limiter.limitOf("api")};w=${WINDOW_SECONDS}`,
+/** The headers of a route class that never change: the lean path prebuilds them into its responses. */
+export function constantRateLimitHeaders(limiter: RateLimiter, routeClass: RouteClass): Record<string, string> {
+  const limit = limiter.limitOf(routeClass);
+  return { "ratelimit-policy": `"${routeClass}";q=${limit};w=${WINDOW_SECONDS}`, "x-ratelimit-limit": String(limit) };
+}
+
+// ? A principal (the verified token's cached claims, the same object on every request of that
+// token) keeps its limiter keys in a symbol-keyed slot: building and hashing the key string on
+// every request cost more than the decision itself.
+const KEYS = Symbol("warden.rateLimitKeys");
+type Keyed = { readonly tid: string; readonly sub: string; [KEYS]?: Partial<Record<RouteClass, string>> };
+
+function keyOf(routeClass: RouteClass, principal: Keyed): string {
+  let keys = principal[KEYS];
+  if (keys === undefined) {
+    keys = {};
+    principal[KEYS] = keys;
+  }
+  return (keys[routeClass] ??= RedisKeys.rateLimit(routeClass, principal.tid, `sub:${principal.sub}`));
+}
+
+/**
+ * The limiter's decision for a request, shared by the Elysia hook and the lean path
+ * (src/plugins/lean-routes.ts). With `constantsPrebuilt`, the two headers that never change
+ * (constantRateLimitHeaders) are left to the caller.
+ */
+export function rateLimitDecider(
+  limiter: RateLimiter,
+  tokens: AccessTokens,
+  constantsPrebuilt = false,
+): RateLimitDecider {
+  const constants: Record<RouteClass, Record<string, string>> = {
+    auth: constantRateLimitHeaders(limiter, "auth"),
+    api: constantRateLimitHeaders(limiter, "api"),
   };
 
-  const apply = (routeClass: RouteClass, decision: Decision, headers: Headers) => {
+  const apply = (routeClass: RouteClass, decision: Decision, headers: Headers): void => {
     const resetSeconds = Math.ceil((decision.allowed ? decision.resetMs : decision.retryAfterMs) / 1000);
-    headers["ratelimit-policy"] = policies[routeClass];
+    if (!constantsPrebuilt) Object.assign(headers, constants[routeClass]);
     headers.ratelimit = `"${routeClass}";r=${decision.remaining};t=${resetSeconds}`;
-    headers["x-ratelimit-limit"] = String(decision.limit);
     headers["x-ratelimit-remaining"] = String(decision.remaining);
     headers["x-ratelimit-reset"] = String(Math.ceil((Date.now() + decision.resetMs) / 1000));
     if (decision.allowed) return;
@@ -72,33 +101,32 @@ export function rateLimitDecider(limiter: RateLimiter, tokens: AccessTokens): Ra
       { headers: { "retry-after": String(retryAfter) } },
     );
   };
+  const settle = (routeClass: RouteClass, decision: Decision | Promise<Decision>, headers: Headers) =>
+    decision instanceof Promise
+      ? decision.then((d) => apply(routeClass, d, headers))
+      : apply(routeClass, decision, headers);
+  const anonymous = (routeClass: RouteClass, request: Request, server: Server, headers: Headers) => {
+    const ip = server?.requestIP(request)?.address ?? "unknown";
+    return settle(routeClass, limiter.decide(routeClass, ANONYMOUS_TENANT, `ip:${ip}`), headers);
+  };
 
   return (routeClass, request, server, headers) => {
-    const anonymous = () => {
-      const ip = server?.requestIP(request)?.address ?? "unknown";
-      return limiter.decide(routeClass, ANONYMOUS_TENANT, `ip:${ip}`);
-    };
-    const byPrincipal = (principal: { tid: string; sub: string }) =>
-      limiter.decide(routeClass, principal.tid, `sub:${principal.sub}`);
-    const settle = (decision: Decision | Promise<Decision>) =>
-      decision instanceof Promise
-        ? decision.then((d) => apply(routeClass, d, headers))
-        : apply(routeClass, decision, headers);
-
     // The token endpoint's Authorization is Basic client credentials: its callers are anonymous.
     if (routeClass === "auth" || !BEARER_PREFIX.test(request.headers.get("authorization") ?? "")) {
-      return settle(anonymous());
+      return anonymous(routeClass, request, server, headers);
     }
     let principal: ReturnType<typeof authenticate>;
     try {
       principal = authenticate(tokens, request);
     } catch {
-      return settle(anonymous());
+      return anonymous(routeClass, request, server, headers);
     }
-    if (!(principal instanceof Promise)) return settle(byPrincipal(principal));
+    if (!(principal instanceof Promise)) {
+      return settle(routeClass, limiter.decideKey(routeClass, keyOf(routeClass, principal)), headers);
+    }
     return principal.then(
-      (verified) => settle(byPrincipal(verified)),
-      () => settle(anonymous()),
+      (verified) => settle(routeClass, limiter.decideKey(routeClass, keyOf(routeClass, verified)), headers),
+      () => anonymous(routeClass, request, server, headers),
     );
   };
 }

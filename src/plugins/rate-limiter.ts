@@ -85,7 +85,11 @@ export class RateLimiter {
 
   /** Synchronous when decided in process; a promise while Redis is asked. */
   decide(routeClass: RouteClass, tenant: string, principal: string): Decision | Promise<Decision> {
-    const key = RedisKeys.rateLimit(routeClass, tenant, principal);
+    return this.decideKey(routeClass, RedisKeys.rateLimit(routeClass, tenant, principal));
+  }
+
+  /** `decide` for a key the caller built (and may keep: a principal's key is the same on every request). */
+  decideKey(routeClass: RouteClass, key: string): Decision | Promise<Decision> {
     const limit = this.limits[routeClass];
     const redis = this.redis;
     if (redis?.status !== "ready" || performance.now() < this.retryRedisAt) {
