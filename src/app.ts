@@ -111,7 +111,7 @@ export function appFetch(app: LeanHost, deps: AppDeps): (request: Request) => Re
   if (!deps.config.http.leanPath) return (request) => app.fetch(request);
   return leanFetch(app, {
     corsOrigins: deps.config.corsOrigins,
-    headerLimitBytes: deps.config.http.headerLimitBytes,
+    limits: deps.config.http,
     log: deps.log,
     metrics: deps.metrics,
     tokens: deps.security.tokens,

@@ -32,8 +32,9 @@ export function writeProblem(problem: HttpProblem, error: unknown, log: Logger, 
   return JSON.stringify(problem.toBody(requestIdOf(set)));
 }
 
-/** A failure outside Elysia's own errors (no validation, parse or routing codes) as a problem. */
-export function problemOf(error: unknown): HttpProblem {
+/** A failure outside Elysia's hooks as a problem: an HttpProblem, a body ValidationError (given its request), else a 500. */
+export function problemOf(error: unknown, request?: Request): HttpProblem {
+  if (error instanceof ValidationError && request) return validationProblem(error, request);
   return toProblem(undefined, error, undefined, "", undefined);
 }
 
@@ -51,7 +52,7 @@ function toProblem(
   if (error instanceof ValidationError) return validationProblem(error, request);
   switch (code) {
     case "PARSE":
-      return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
+      return unparsable();
     case "NOT_FOUND":
       return notFoundOrNotAllowed(request.method, path, methods);
     case "INVALID_COOKIE_SIGNATURE":
@@ -59,6 +60,11 @@ function toProblem(
     default:
       return internalError();
   }
+}
+
+/** Elysia's PARSE: a body its route's parsers could not read (also what the lean path answers for an empty one). */
+export function unparsable(): HttpProblem {
+  return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
 }
 
 function internalError(): HttpProblem {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { t } from "elysia";
 import { decodeJwt } from "jose";
 import { appFetch } from "../app";
 import { notFound } from "../lib/problem";
@@ -6,8 +7,15 @@ import { credentialsFor } from "../modules/admin/identity";
 import { CLOCK_SKEW_SECONDS } from "../modules/auth/access-tokens";
 import { createTestContext, type TestContext } from "../testing/app";
 import { seedAndLogin } from "../testing/identity";
-import { ADMIN, ANY_ROLE, authPlugin } from "./auth";
-import { type LeanHost, lean, leanFetch } from "./lean-routes";
+import { ADMIN, ANY_ROLE, authPlugin, DEVELOPER, type Principal } from "./auth";
+import { type LeanContext, type LeanHost, lean, leanFetch, leanPost } from "./lean-routes";
+import { JSON_OR_FORM } from "./request-guards";
+
+const WRITTEN = t.Object(
+  { name: t.String({ minLength: 1, maxLength: 100 }), count: t.Optional(t.Integer({ minimum: 0 })) },
+  { additionalProperties: false },
+);
+type Written = typeof WRITTEN.static;
 
 /**
  * The lean path must answer exactly as Elysia does. Every case is sent once through the lean
@@ -43,7 +51,19 @@ interface Case {
   /** Requests sent first on each path (a burst), not compared one by one but counted in the deltas. */
   readonly before?: number;
   readonly limiterOnly?: boolean;
+  /** A request body (sent with the case's headers, which name its type). */
+  readonly body?: string;
+  /** The answer carries fresh ids and times (a real write): those are compared as present, not by value. */
+  readonly volatile?: boolean;
 }
+
+const JSON_TYPE = { "content-type": "application/json" };
+const asDeveloper =
+  (extra: Record<string, string> = JSON_TYPE) =>
+  async (token: (w: "developer") => Promise<Caller>) => ({
+    ...(await token("developer")).auth,
+    ...extra,
+  });
 
 const bearer = (who: "viewer" | "developer" | "admin") => async (token: (w: typeof who) => Promise<Caller>) =>
   (await token(who)).auth;
@@ -155,6 +175,216 @@ const CASES: Case[] = [
   { name: "handler's own problem", path: "/v1/test/lean-missing", headers: bearer("viewer"), lean: true, status: 404 },
   { name: "handler crash", path: "/v1/test/lean-crash", headers: bearer("viewer"), lean: true, status: 500 },
   { name: "async handler", path: "/v1/test/lean-async", headers: bearer("viewer"), lean: true, status: 200 },
+  // Writes: guards, parser, limiter, validation, auth, handler — each refusal in its place.
+  {
+    name: "POST",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"a","count":2}',
+    lean: true,
+    status: 201,
+  },
+  {
+    name: "POST, handler sets its status",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"teapot"}',
+    lean: true,
+    status: 202,
+  },
+  {
+    name: "POST, form body",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper({ "content-type": "application/x-www-form-urlencoded" }),
+    body: "name=formed",
+    lean: true,
+    status: 201,
+  },
+  {
+    name: "POST, extra field dropped",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"a","admin":true}',
+    lean: true,
+    status: 201,
+  },
+  {
+    name: "POST, wrong type",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"a","count":"many"}',
+    lean: true,
+    status: 422,
+  },
+  {
+    name: "POST, field missing",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"count":1}',
+    lean: true,
+    status: 422,
+  },
+  {
+    name: "POST, empty JSON body",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: "",
+    lean: true,
+    status: 400,
+  },
+  {
+    name: "POST, JSON array",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: "[1]",
+    lean: true,
+    status: 422,
+  },
+  {
+    name: "POST, no body at all",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper({}),
+    lean: true,
+    status: 400,
+  },
+  {
+    name: "POST, malformed JSON",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":',
+    lean: true,
+    status: 400,
+  },
+  {
+    name: "POST, text/plain",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper({ "content-type": "text/plain" }),
+    body: "name",
+    lean: true,
+    status: 415,
+  },
+  {
+    name: "POST, body over the limit",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: `{"name":"${"x".repeat(1_100_000)}"}`,
+    lean: true,
+    status: 413,
+  },
+  {
+    name: "POST, role too small",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: async (token) => ({ ...(await token("viewer")).auth, ...JSON_TYPE }),
+    body: '{"name":"a"}',
+    lean: true,
+    status: 403,
+  },
+  {
+    name: "POST, no token",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: async () => JSON_TYPE,
+    body: '{"name":"a"}',
+    lean: true,
+    status: 401,
+  },
+  {
+    name: "POST, no token and a bad body",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: async () => JSON_TYPE,
+    body: '{"count":-1}',
+    lean: true,
+    status: 422,
+  },
+  {
+    name: "POST, rate limited",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"a"}',
+    before: PER_MINUTE,
+    limiterOnly: true,
+    lean: true,
+    status: 429,
+  },
+  {
+    name: "POST, handler's own problem",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"missing"}',
+    lean: true,
+    status: 404,
+  },
+  {
+    name: "POST, handler crash",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper(),
+    body: '{"name":"crash"}',
+    lean: true,
+    status: 500,
+  },
+  {
+    name: "POST, async handler",
+    method: "POST",
+    path: "/v1/test/lean-post-async",
+    headers: asDeveloper(),
+    body: '{"name":"later"}',
+    lean: true,
+    status: 201,
+  },
+  {
+    name: "POST, CORS origin allowed",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: asDeveloper({ ...JSON_TYPE, origin: ORIGIN }),
+    body: '{"name":"a"}',
+    lean: true,
+    status: 201,
+  },
+  {
+    name: "feedback",
+    method: "POST",
+    path: "/v1/feedback",
+    headers: asDeveloper(),
+    body: '{"subject_type":"alert","subject_id":"a-1","verdict":"useful","rating":4}',
+    lean: true,
+    status: 202,
+    volatile: true,
+  },
+  {
+    name: "feedback, bad verdict",
+    method: "POST",
+    path: "/v1/feedback",
+    headers: asDeveloper(),
+    body: '{"subject_type":"alert","subject_id":"a-1","verdict":"meh"}',
+    lean: true,
+    status: 422,
+  },
+  {
+    name: "POST with a query string",
+    method: "POST",
+    path: "/v1/test/lean-post?x=1",
+    headers: asDeveloper(),
+    body: '{"name":"a"}',
+    lean: false,
+    status: 201,
+  },
   // Passed on to Elysia, unchanged:
   { name: "HEAD", method: "HEAD", path: "/v1/auth/me", headers: bearer("viewer"), lean: false, status: 200 },
   {
@@ -216,13 +446,15 @@ async function observe(
   path: string,
   headers: Record<string, string>,
   before: number,
+  body?: string,
+  volatile = false,
 ): Promise<Observed> {
   await settle(); // what came before (a token grant through Elysia) has finished logging
   const logsAt = ctx.logs.length;
   const auditAt = ctx.auditEvents().length;
   const metricsAt = await series(ctx);
-  const request = () => new Request(`http://localhost${path}`, { method, headers });
-  for (let i = 0; i < before; i++) expect((await send(request())).status).toBe(200);
+  const request = () => new Request(`http://localhost${path}`, { method, headers, body });
+  for (let i = 0; i < before; i++) expect((await send(request())).status).toBeLessThan(300);
   const response = await send(request());
   const text = await response.text();
   await settle();
@@ -248,20 +480,27 @@ async function observe(
       const kept = Object.fromEntries(Object.entries(row).filter(([name]) => !AUDIT_IGNORED.has(name)));
       return normalise(kept, generated) as Record<string, unknown>;
     });
-  let body: unknown = text;
+  let answer: unknown = text;
   try {
-    body = JSON.parse(text);
+    answer = JSON.parse(text);
   } catch {
     // Not JSON: compared as text.
   }
   return {
     status: response.status,
     headers: normalise(responseHeaders, generated) as Record<string, string>,
-    body: normalise(body, generated),
+    body: normalise(volatile ? withoutVolatile(answer) : answer, generated),
     logs: ctx.logs.slice(logsAt).map((line) => normalise(line, generated) as Record<string, unknown>),
     metrics,
     audit,
   };
+}
+
+const VOLATILE = new Set(["id", "expires_at", "created_at"]);
+
+/** A real write's fresh ids and times, replaced by what they are. */
+function withoutVolatile(body: unknown): unknown {
+  return JSON.parse(JSON.stringify(body), (key, v) => (VOLATILE.has(key) && typeof v === "string" ? `<${key}>` : v));
 }
 
 /** X-RateLimit-Reset is an epoch second read from the wall clock: the two paths may straddle a second. */
@@ -304,12 +543,25 @@ describe.each([
       throw new Error("boom");
     });
     const later = lean(ANY_ROLE, async (principal) => ({ later: principal.tid }));
+    const written = (principal: Principal, body: Written, context: LeanContext) => {
+      if (body.name === "missing") throw notFound("Nothing here.");
+      if (body.name === "crash") throw new Error("boom");
+      context.headers["x-written"] = body.name;
+      if (body.name === "teapot") context.status = 202;
+      return { name: body.name, count: body.count ?? null, by: principal.sub };
+    };
+    const write = leanPost(DEVELOPER, 201, written);
+    const writeLater = leanPost(DEVELOPER, 201, async (principal, body: Written, context) =>
+      written(principal, body, context),
+    );
     ctx.app
       .use(authPlugin(tokens, audit))
       .get("/v1/test/lean-admin", adminOnly.handler, { auth: adminOnly.roles })
       .get("/v1/test/lean-missing", missing.handler, { auth: missing.roles })
       .get("/v1/test/lean-crash", crash.handler, { auth: crash.roles })
-      .get("/v1/test/lean-async", later.handler, { auth: later.roles });
+      .get("/v1/test/lean-async", later.handler, { auth: later.roles })
+      .post("/v1/test/lean-post", write.handler, { auth: write.roles, body: WRITTEN, parse: JSON_OR_FORM })
+      .post("/v1/test/lean-post-async", writeLater.handler, { auth: writeLater.roles, body: WRITTEN });
     const app = ctx.app;
     const host: LeanHost = {
       routes: app.routes,
@@ -357,7 +609,7 @@ describe.each([
         // A full bucket for each path: the refill interval per request, a whole window after a burst.
         ctx.clock.advance(c.before ? 60_000 + REFILL_MS : REFILL_MS);
         const passedBefore = passedOn;
-        seen[path] = await observe(ctx, paths[path], method, c.path, headers, c.before ?? 0);
+        seen[path] = await observe(ctx, paths[path], method, c.path, headers, c.before ?? 0, c.body, c.volatile);
         if (path === "lean") expect(passedOn > passedBefore).toBe(!c.lean);
       }
       const viaLean = withoutResetSecond(seen.lean as Observed);
@@ -414,7 +666,7 @@ describe("declaring a lean route", () => {
       ctx.app.use(authPlugin(tokens, audit)).get("/v1/test/lean/:id", withParams.handler, { auth: withParams.roles });
       const front = leanFetch(ctx.app, {
         corsOrigins: [],
-        headerLimitBytes: 8192,
+        limits: { headerLimitBytes: 8192, bodyLimitBytes: 65_536 },
         log: ctx.deps.log,
         metrics: ctx.deps.metrics,
         tokens,

@@ -1,46 +1,85 @@
+import type { TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { getSchemaValidator, ValidationError } from "elysia";
 import type { Role } from "../../db/schema";
 import type { Logger } from "../lib/logger";
 import { createAccessLog } from "../lib/logger";
 import type { AuditHook } from "../modules/audit/hook";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authorizer, type Principal } from "./auth";
-import { problemOf, writeProblem } from "./errors";
+import { problemOf, unparsable, writeProblem } from "./errors";
 import { type Metrics, requestRecorder } from "./metrics";
 import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate-limit";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 import { beginRequest, elapsedSeconds, REQUEST_ID_HEADER, UNMATCHED_ROUTE } from "./request-context";
-import { checkHeaderSize } from "./request-guards";
+import { guardRequest, parseBody, type RequestLimits } from "./request-guards";
 import { headersWithDefaults } from "./response-adapter";
 import { corsHeaders, SECURITY_HEADERS } from "./security-headers";
 
 /**
- * The lean path: the hottest authenticated GETs served in front of Elysia, from the same `fetch`,
- * by the same pieces the Elysia pipeline runs (request id, CORS, header-size guard, rate limit,
- * auth, handler, problem+json, access log, metrics), without Elysia's per-route machinery
- * (context object, hook chain, response mapping, the after-response `setImmediate`).
+ * The lean path: the hottest routes served in front of Elysia, from the same `fetch`, by the
+ * same pieces the Elysia pipeline runs (request id, CORS, request guards, body parser, rate
+ * limit, body validation, auth, handler, problem+json, access log, metrics), without Elysia's
+ * per-route machinery (context object, hook chain, response mapping, the after-response
+ * `setImmediate`).
  *
  * A route opts in where it is declared: `const me = lean(ANY_ROLE, (principal) => …)`, then
- * `.get(path, me.handler, { auth: me.roles, response, detail })`. The route stays in Elysia (the
- * OpenAPI document, the access matrix, 405s, and every request the lean path passes on); the
- * lean path finds it in the app's route table by its handler, so path, roles and handler are
- * written once. Only a static path with no query, params, headers or body schema may opt in.
+ * `.get(path, me.handler, { auth: me.roles, response, detail })`; for a write,
+ * `const create = leanPost(DEVELOPER, 201, (principal, body, context) => …)`, then
+ * `.post(path, create.handler, { auth: create.roles, body: schema, response, detail })`. The
+ * route stays in Elysia (the OpenAPI document, the access matrix, 405s, and every request the
+ * lean path passes on); the lean path finds it in the app's route table by its handler, so path,
+ * roles, body schema and handler are written once. Only a static path may opt in, a GET with no
+ * query, params, headers or body schema, a POST with an object body schema (no defaults or
+ * transforms) and nothing else; anything else throws when the table is built.
  *
- * The lean path answers a GET whose URL path equals a lean route's exactly. Everything else goes
- * to Elysia unchanged: other methods (HEAD, OPTIONS and CORS preflights), a query string, a
- * trailing slash, percent-encoding. It answers 200, and the problems the pipeline raises before
- * the handler (431, 429, 401, 403) or a handler's own HttpProblem or crash (500), exactly as the
- * errors hook would. The handler's value is not checked against the route's response schema
- * (Elysia checks it on the requests it serves): a lean handler must return exactly the schema's
- * shape. src/plugins/lean-routes.test.ts sends one matrix of requests both ways and requires the
- * same status, body, headers, access line, metrics and audit events.
+ * The lean path answers a GET or POST whose URL path equals a lean route's exactly. Everything
+ * else goes to Elysia unchanged: other methods (HEAD, OPTIONS and CORS preflights), a query
+ * string, a trailing slash, percent-encoding. It answers the handler's status, and the problems
+ * the pipeline raises (431, 413, 415, 400, 429, 422, 401, 403) or a handler's own HttpProblem or
+ * crash (500), exactly as the errors hook would. The handler's value is not checked against the
+ * route's response schema (Elysia checks it on the requests it serves): a lean handler must
+ * return exactly the schema's shape. src/plugins/lean-routes.test.ts sends one matrix of
+ * requests both ways and requires the same status, body, headers, access line, metrics and audit
+ * events.
  *
- * The pipeline order is written twice, here and in src/app.ts: request id → CORS → header guard
- * → (routing) → rate limit → auth → handler → log + metrics. Change one, change the other.
+ * The pipeline order is written twice, here and in src/app.ts: request id → CORS → request
+ * guards → (routing) → body parser → rate limit → body validation → auth → handler → log +
+ * metrics. Change one, change the other.
  */
 
-type Handle = (principal: Principal) => unknown;
+/** Where a request got to, for its answer's headers and its metric label. */
+const Reached = {
+  /** Refused by the guards Elysia runs before routing: labelled unmatched. */
+  Guards: 0,
+  Routed: 1,
+  /** The limiter ran: its headers are on the answer. */
+  Limited: 2,
+} as const;
+type Reached = (typeof Reached)[keyof typeof Reached];
 
-const LEAN = new WeakMap<object, { readonly roles: readonly Role[]; readonly handle: Handle }>();
+type Server = { requestIP(request: Request): { address: string } | null } | null;
+
+/** What a lean write's handler may read and set besides its principal and body. */
+export interface LeanContext {
+  readonly request: Request;
+  /** The response headers so far (Elysia's `set.headers`): a handler may add its own. */
+  readonly headers: Record<string, unknown>;
+  /** The answer's status, the route's declared one unless the handler changes it. */
+  status: number;
+  readonly server: Server;
+}
+
+type Handle = (principal: Principal, body: unknown, context: LeanContext) => unknown;
+
+interface LeanSpec {
+  readonly method: "GET" | "POST";
+  readonly roles: readonly Role[];
+  readonly status: number;
+  readonly handle: Handle;
+}
+
+const LEAN = new WeakMap<object, LeanSpec>();
 
 /** A GET handler the lean path may serve: pass `handler` to `.get` and `roles` to its `auth` option. */
 export function lean<T>(
@@ -48,27 +87,113 @@ export function lean<T>(
   handle: (principal: Principal) => T,
 ): { readonly roles: readonly Role[]; readonly handler: (context: { principal: Principal }) => T } {
   const handler = ({ principal }: { principal: Principal }) => handle(principal);
-  LEAN.set(handler, { roles, handle });
+  LEAN.set(handler, { method: "GET", roles, status: 200, handle: (principal) => handle(principal) });
   return { roles, handler };
 }
 
-interface LeanRoute {
-  readonly path: string;
-  readonly roles: readonly Role[];
-  readonly handle: Handle;
-  readonly routeClass: ReturnType<typeof routeClassOf>;
+interface ElysiaWriteContext<B> {
+  principal: Principal;
+  body: B;
+  request: Request;
+  set: { status?: number | string; headers: Record<string, unknown> };
+  server: Server;
 }
 
-/** What the lean path reads of an Elysia app: its route table, its own fetch and the server Elysia hands handlers. */
+/**
+ * A POST handler the lean path may serve, answering `status` unless it sets `context.status`:
+ * pass `handler` to `.post` and `roles` to its `auth` option, with the route's `body` schema.
+ */
+export function leanPost<B, T>(
+  roles: readonly Role[],
+  status: number,
+  handle: (principal: Principal, body: B, context: LeanContext) => T | Promise<T>,
+): { readonly roles: readonly Role[]; readonly handler: (context: ElysiaWriteContext<B>) => T | Promise<T> } {
+  // Destructured so Elysia's static analysis prepares exactly these parts of its context.
+  const handler = ({ principal, body, request, set, server }: ElysiaWriteContext<B>): T | Promise<T> => {
+    const context: LeanContext = { request, headers: set.headers, status, server };
+    const answer = (value: T): T => {
+      set.status = context.status;
+      return value;
+    };
+    const value = handle(principal, body, context);
+    return value instanceof Promise ? value.then(answer) : answer(value);
+  };
+  LEAN.set(handler, { method: "POST", roles, status, handle: handle as Handle });
+  return { roles, handler };
+}
+
+/** Elysia's compiled body validator (getSchemaValidator), as far as its body step reads it. */
+interface BodyValidator {
+  readonly schema: TSchema;
+  Clean?(value: unknown): unknown;
+  Check(value: unknown): boolean;
+  Decode(value: unknown): unknown;
+  readonly hasDefault: boolean;
+  readonly hasTransform: boolean;
+  readonly isOptional: boolean;
+}
+
+const isNotEmpty = (value: object): boolean => {
+  for (const _ in value) return true;
+  return false;
+};
+
+/**
+ * Elysia's body step for a route with a body schema (elysia/dist/compose.mjs, `hasBody &&
+ * validator.body`), step for step: defaults merged in, normalized (Clean), checked (422), decoded.
+ */
+function bodyStep(validator: BodyValidator, allowUnsafeValidationDetails: boolean): (body: unknown) => unknown {
+  const root = validator.schema as TSchema & { type?: string };
+  const defaults = validator.hasDefault ? Value.Default(root, root.type === "object" ? {} : undefined) : undefined;
+  const defaultsJson = defaults === undefined || defaults === null ? undefined : JSON.stringify(defaults);
+  const refuse = (body: unknown) => new ValidationError("body", validator as never, body, allowUnsafeValidationDetails);
+  return (parsed) => {
+    let body = parsed;
+    const notEmptyObject =
+      !!body && typeof body === "object" && (isNotEmpty(body) || (body as object) instanceof ArrayBuffer);
+    if (defaultsJson !== undefined) {
+      const fresh = JSON.parse(defaultsJson) as unknown;
+      if (Array.isArray(fresh)) body ||= fresh;
+      else if (typeof fresh === "object") body = Object.assign(fresh as object, body);
+      else body = fresh;
+    }
+    try {
+      if (validator.Clean) body = validator.Clean(body);
+    } catch {
+      // As Elysia: a body the cleaner cannot walk is left for the check to refuse.
+    }
+    if ((validator.isOptional ? notEmptyObject : true) && validator.Check(body) === false) throw refuse(body);
+    if (validator.hasTransform && notEmptyObject) {
+      try {
+        body = validator.Decode(body);
+      } catch (error) {
+        if ((error as Error).constructor.name === "TransformDecodeError") {
+          throw (error as { error?: unknown }).error ?? refuse(body);
+        }
+      }
+    }
+    return body;
+  };
+}
+
+interface LeanRoute extends LeanSpec {
+  readonly path: string;
+  readonly routeClass: RouteClass | undefined;
+  /** Defaults, normalization, the 422 check and decoding of a POST's parsed body. */
+  readonly body: ((parsed: unknown) => unknown) | undefined;
+}
+
+/** What the lean path reads of an Elysia app: its route table and config, its own fetch and the server Elysia hands handlers. */
 export interface LeanHost {
   readonly routes: readonly { method: string; path: string; handler: unknown; hooks: unknown }[];
+  readonly config?: { readonly normalize?: unknown; readonly allowUnsafeValidationDetails?: boolean };
   fetch(request: Request): Response | Promise<Response>;
   server: unknown;
 }
 
 export interface LeanDeps {
   readonly corsOrigins: readonly string[];
-  readonly headerLimitBytes: number;
+  readonly limits: RequestLimits;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly tokens: AccessTokens;
@@ -76,25 +201,54 @@ export interface LeanDeps {
   readonly rateLimiter: RateLimiter | undefined;
 }
 
-type Server = { requestIP(request: Request): { address: string } | null } | null;
-const UNSUPPORTED_SCHEMAS = ["query", "params", "headers", "body", "cookie"] as const;
+const GET_UNSUPPORTED = ["query", "params", "headers", "body", "cookie"] as const;
+const POST_UNSUPPORTED = ["query", "params", "headers", "cookie"] as const;
 
-/** The app's routes that opted in, by path; throws if one cannot be served identically. */
+function refuse(route: { method: string; path: string }, why: string): never {
+  throw new Error(`lean route ${route.method} ${route.path}: ${why}`);
+}
+
+/**
+ * The route's body step, from a validator built as Elysia builds it. Elysia also coerces a
+ * primitive root (a number or boolean body); an object root, the only kind allowed here, is
+ * left as it is.
+ */
+function bodyStepOf(
+  host: LeanHost,
+  route: { method: string; path: string },
+  schema: unknown,
+): (body: unknown) => unknown {
+  if ((schema as { type?: string } | undefined)?.type !== "object") {
+    refuse(route, "a lean POST needs an object body schema");
+  }
+  const normalize = (host.config?.normalize ?? true) as boolean;
+  const validator = getSchemaValidator(schema as TSchema, { normalize }) as unknown as BodyValidator | undefined;
+  if (!validator) return refuse(route, "its body schema gave no validator");
+  return bodyStep(validator, host.config?.allowUnsafeValidationDetails ?? false);
+}
+
+/** The app's routes that opted in, by method and path; throws if one cannot be served identically. */
 function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
-  const byPath = new Map<string, LeanRoute>();
+  const byKey = new Map<string, LeanRoute>();
   for (const route of host.routes) {
     const spec = LEAN.get(route.handler as object);
     if (!spec) continue;
     const hooks = (route.hooks ?? {}) as Record<string, unknown>;
-    const schema = UNSUPPORTED_SCHEMAS.find((part) => hooks[part] !== undefined);
-    if (route.method !== "GET" || /[:*?]/.test(route.path) || schema) {
-      throw new Error(
-        `lean route ${route.method} ${route.path}: only a GET with a static path and no ${schema ?? "request"} schema can be lean`,
-      );
+    const unsupported = (spec.method === "GET" ? GET_UNSUPPORTED : POST_UNSUPPORTED).find(
+      (part) => hooks[part] !== undefined,
+    );
+    if (route.method !== spec.method || /[:*?]/.test(route.path) || unsupported) {
+      refuse(route, `only a ${spec.method} with a static path and no ${unsupported ?? "request"} schema can be lean`);
     }
-    byPath.set(route.path, { path: route.path, ...spec, routeClass: routeClassOf(route.path) });
+    const body = spec.method === "POST" ? bodyStepOf(host, route, hooks.body) : undefined;
+    byKey.set(`${spec.method} ${route.path}`, {
+      ...spec,
+      path: route.path,
+      routeClass: routeClassOf(route.path),
+      body,
+    });
   }
-  return byPath;
+  return byKey;
 }
 
 /**
@@ -102,11 +256,11 @@ function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
  * The route table is read on first use and again whenever routes were added since.
  */
 export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) => Response | Promise<Response> {
-  let table: { size: number; byPath: Map<string, LeanRoute> } | undefined;
-  const routeFor = (url: string): LeanRoute | undefined => {
-    if (table?.size !== host.routes.length) table = { size: host.routes.length, byPath: leanRoutesOf(host) };
+  let table: { size: number; byKey: Map<string, LeanRoute> } | undefined;
+  const routeFor = (method: string, url: string): LeanRoute | undefined => {
+    if (table?.size !== host.routes.length) table = { size: host.routes.length, byKey: leanRoutesOf(host) };
     // The path as sent, query included: "/v1/auth/me?x" matches no lean route and goes to Elysia.
-    return table.byPath.get(url.slice(url.indexOf("/", url.indexOf("//") + 2)));
+    return table.byKey.get(`${method} ${url.slice(url.indexOf("/", url.indexOf("//") + 2))}`);
   };
 
   const cors = corsHeaders(deps.corsOrigins);
@@ -118,30 +272,34 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
   const writeAccessLine = createAccessLog(deps.log);
   const unlimited = headersWithDefaults(SECURITY_HEADERS);
   const byClass = (routeClass: RouteClass) =>
-    limiter ? headersWithDefaults({ ...SECURITY_HEADERS, ...constantRateLimitHeaders(limiter, routeClass) }) : unlimited;
+    limiter
+      ? headersWithDefaults({ ...SECURITY_HEADERS, ...constantRateLimitHeaders(limiter, routeClass) })
+      : unlimited;
   const withDefaults = { api: byClass("api"), auth: byClass("auth") };
-  // Before the limiter ran (a 431), or on a route it does not limit, only the security headers.
+  // Before the limiter ran (431, 413, 415, 400), or on a route it does not limit, only the security headers.
   const headersFor = (route: LeanRoute, limited: boolean) =>
     limited && route.routeClass ? withDefaults[route.routeClass] : unlimited;
 
   const finish = (
     request: Request,
     requestId: string,
-    route: string,
+    route: LeanRoute,
+    routed: boolean,
     status: number,
     principal: Principal | undefined,
   ): void => {
     const seconds = elapsedSeconds(request);
+    const label = routed ? route.path : UNMATCHED_ROUTE;
     writeAccessLine({
       requestId,
-      method: "GET",
-      route,
+      method: route.method,
+      route: label,
       status,
       durationMs: Math.round(seconds * 100_000) / 100,
       tenant: principal?.tid,
       principal: principal?.sub,
     });
-    record("GET", route, status, seconds);
+    record(route.method, label, status, seconds);
   };
 
   // A failure after authentication still logs who asked, as Elysia's resolved context does.
@@ -150,16 +308,15 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     request: Request,
     requestId: string,
     headers: Record<string, string>,
-    routed: boolean,
+    reached: Reached,
     error: unknown,
     principal?: Principal,
   ): Response => {
     const set = { status: 500 as number | string, headers: headers as Record<string, unknown> };
-    const body = writeProblem(problemOf(error), error, deps.log, set, route.path);
+    const body = writeProblem(problemOf(error, request), error, deps.log, set, route.path);
     const status = set.status as number;
-    const response = new Response(body, { status, headers: headersFor(route, routed)(headers) });
-    // Elysia's guard runs before routing: its 431 is labelled as unmatched.
-    finish(request, requestId, routed ? route.path : UNMATCHED_ROUTE, status, principal);
+    const response = new Response(body, { status, headers: headersFor(route, reached === Reached.Limited)(headers) });
+    finish(request, requestId, route, reached !== Reached.Guards, status, principal);
     return response;
   };
   const respond = (
@@ -169,14 +326,15 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     headers: Record<string, string>,
     principal: Principal,
     value: unknown,
+    status: number,
   ): Response => {
-    const response = Response.json(value, { status: 200, headers: headersFor(route, true)(headers) });
-    finish(request, requestId, route.path, 200, principal);
+    const response = Response.json(value, { status, headers: headersFor(route, true)(headers) });
+    finish(request, requestId, route, true, status, principal);
     return response;
   };
 
-  /** The same steps as `serve` once one of them returned a promise (a token's first sighting, Redis). */
-  const settle = async (
+  /** The same steps as `serveGet` once one of them returned a promise (a token's first sighting, Redis). */
+  const settleGet = async (
     route: LeanRoute,
     request: Request,
     requestId: string,
@@ -189,49 +347,86 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       await limited;
       principal = await (authorized ?? authorize(request, route.roles, { headers }, route.path, host.server as Server));
     } catch (error) {
-      return fail(route, request, requestId, headers, true, error);
+      return fail(route, request, requestId, headers, Reached.Limited, error);
     }
     try {
-      return respond(route, request, requestId, headers, principal, await route.handle(principal));
+      const value = await route.handle(principal, undefined, { request, headers, status: 200, server: null });
+      return respond(route, request, requestId, headers, principal, value, 200);
     } catch (error) {
-      return fail(route, request, requestId, headers, true, error, principal);
+      return fail(route, request, requestId, headers, Reached.Limited, error, principal);
     }
   };
 
+  const NO_CONTEXT: LeanContext = {
+    request: new Request("http://lean.invalid/"),
+    headers: {},
+    status: 200,
+    server: null,
+  };
+
   // Straight-line on purpose: no closure per request on the path that decides synchronously.
-  const serve = (route: LeanRoute, request: Request): Response | Promise<Response> => {
+  const serveGet = (route: LeanRoute, request: Request): Response | Promise<Response> => {
     const requestId = beginRequest(request);
     // Insertion order as in Elysia's set.headers: request id, CORS, rate limit, problem headers.
     const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
     cors?.(request, headers);
-    let routed = false;
+    let reached: Reached = Reached.Guards;
     let principal: Principal | undefined;
     try {
-      checkHeaderSize(request, deps.headerLimitBytes);
-      routed = true;
-      const limited =
-        decide && route.routeClass ? decide(route.routeClass, request, host.server as Server, headers) : undefined;
-      if (limited instanceof Promise) return settle(route, request, requestId, headers, limited, undefined);
-      const authorized = authorize(request, route.roles, { headers }, route.path, host.server as Server);
-      if (authorized instanceof Promise) return settle(route, request, requestId, headers, undefined, authorized);
+      guardRequest(request, deps.limits);
+      reached = Reached.Limited;
+      const server = host.server as Server;
+      const limited = decide && route.routeClass ? decide(route.routeClass, request, server, headers) : undefined;
+      if (limited instanceof Promise) return settleGet(route, request, requestId, headers, limited, undefined);
+      const authorized = authorize(request, route.roles, { headers }, route.path, server);
+      if (authorized instanceof Promise) return settleGet(route, request, requestId, headers, undefined, authorized);
       principal = authorized;
-      const value = route.handle(principal);
+      // A GET handler takes the principal alone (see `lean`): no context is built for it.
+      const value = route.handle(principal, undefined, NO_CONTEXT);
       if (value instanceof Promise) {
         const asked = principal;
         return value.then(
-          (resolved) => respond(route, request, requestId, headers, asked, resolved),
-          (error) => fail(route, request, requestId, headers, true, error, asked),
+          (resolved) => respond(route, request, requestId, headers, asked, resolved, 200),
+          (error) => fail(route, request, requestId, headers, Reached.Limited, error, asked),
         );
       }
-      return respond(route, request, requestId, headers, principal, value);
+      return respond(route, request, requestId, headers, principal, value, 200);
     } catch (error) {
-      return fail(route, request, requestId, headers, routed, error, principal);
+      return fail(route, request, requestId, headers, reached, error, principal);
+    }
+  };
+
+  const servePost = async (route: LeanRoute, request: Request): Promise<Response> => {
+    const requestId = beginRequest(request);
+    const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+    cors?.(request, headers);
+    let reached: Reached = Reached.Guards;
+    let principal: Principal | undefined;
+    try {
+      guardRequest(request, deps.limits);
+      reached = Reached.Routed;
+      const parsed = await parseBody(request, deps.limits.bodyLimitBytes);
+      // Elysia then hands the request to the route's own parsers, which cannot read it either.
+      if (parsed === undefined) throw unparsable();
+      const server = host.server as Server;
+      reached = Reached.Limited;
+      if (decide && route.routeClass) await decide(route.routeClass, request, server, headers);
+      const body = (route.body as (parsed: unknown) => unknown)(parsed);
+      const authorized = authorize(request, route.roles, { headers }, route.path, server);
+      principal = authorized instanceof Promise ? await authorized : authorized;
+      const context: LeanContext = { request, headers, status: route.status, server };
+      const value = await route.handle(principal, body, context);
+      return respond(route, request, requestId, headers, principal, value, context.status);
+    } catch (error) {
+      return fail(route, request, requestId, headers, reached, error, principal);
     }
   };
 
   return (request) => {
-    if (request.method !== "GET") return host.fetch(request);
-    const route = routeFor(request.url);
-    return route ? serve(route, request) : host.fetch(request);
+    const method = request.method;
+    if (method !== "GET" && method !== "POST") return host.fetch(request);
+    const route = routeFor(method, request.url);
+    if (!route) return host.fetch(request);
+    return method === "GET" ? serveGet(route, request) : servePost(route, request);
   };
 }

@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
 import type { Decision } from "../lib/gcra";
 import { HttpProblem } from "../lib/problem";
+import { RedisKeys } from "../lib/redis-keys";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authenticate } from "./auth";
-import { RedisKeys } from "../lib/redis-keys";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 
 /** The token endpoint and RFC 7009 revoke: anonymous, and where passwords and keys are guessed. */

@@ -42,41 +42,54 @@ export function checkHeaderSize(request: Request, limitBytes: number): void {
   }
 }
 
+export interface RequestLimits {
+  readonly bodyLimitBytes: number;
+  readonly headerLimitBytes: number;
+}
+
 /**
  * Rejects what the API never accepts before any work is done on it: oversized headers (431),
- * bodies over the limit (413, by Content-Length or by what actually arrives), and bodies that are
- * neither JSON nor form-encoded (415). Parses JSON and forms itself so the limit holds for
+ * bodies over the limit by Content-Length (413), and bodies that are neither JSON nor
+ * form-encoded (415). The Elysia hook and the lean path both check here.
+ */
+export function guardRequest(request: Request, limits: RequestLimits): void {
+  checkHeaderSize(request, limits.headerLimitBytes);
+  if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);
+  const type = mediaType(request.headers.get("content-type"));
+  if (!isJson(type) && type !== FORM) {
+    throw new HttpProblem(
+      415,
+      "unsupported-media-type",
+      `Content-Type ${type ? `"${type}"` : "(none)"} is not accepted; send application/json or ${FORM}.`,
+      { headers: { "accept-post": `application/json, ${FORM}` } },
+    );
+  }
+}
+
+/** The parsed body of a JSON or form request (undefined for other types and an empty JSON body); 400 when malformed, 413 past the limit. */
+export async function parseBody(request: Request, bodyLimitBytes: number): Promise<unknown> {
+  const type = mediaType(request.headers.get("content-type"));
+  if (!isJson(type) && type !== FORM) return undefined;
+  const text = await readText(request, bodyLimitBytes);
+  if (type === FORM) return Object.fromEntries(new URLSearchParams(text));
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * guardRequest before routing; then our own parser for JSON and forms, so the limit holds for
  * chunked bodies too and a malformed document is a clear 400.
  */
-export const requestGuards = (limits: { bodyLimitBytes: number; headerLimitBytes: number }) =>
+export const requestGuards = (limits: RequestLimits) =>
   new Elysia({ name: "request-guards", seed: limits })
-    .onRequest(({ request }) => {
-      checkHeaderSize(request, limits.headerLimitBytes);
-      if (!BODY_METHODS.has(request.method) || !hasBody(request)) return;
-      const declared = Number(request.headers.get("content-length") ?? 0);
-      if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes);
-      const type = mediaType(request.headers.get("content-type"));
-      if (!isJson(type) && type !== FORM) {
-        throw new HttpProblem(
-          415,
-          "unsupported-media-type",
-          `Content-Type ${type ? `"${type}"` : "(none)"} is not accepted; send application/json or ${FORM}.`,
-          { headers: { "accept-post": `application/json, ${FORM}` } },
-        );
-      }
-    })
-    .onParse({ as: "global" }, async ({ request }) => {
-      const type = mediaType(request.headers.get("content-type"));
-      if (!isJson(type) && type !== FORM) return;
-      const text = await readText(request, limits.bodyLimitBytes);
-      if (type === FORM) return Object.fromEntries(new URLSearchParams(text));
-      if (text.trim() === "") return undefined;
-      try {
-        return JSON.parse(text);
-      } catch (error) {
-        throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
-      }
-    });
+    .onRequest(({ request }) => guardRequest(request, limits))
+    .onParse({ as: "global" }, ({ request }) => parseBody(request, limits.bodyLimitBytes));
 
 /**
  * The body as text, never buffering more than the limit. A declared Content-Length was already

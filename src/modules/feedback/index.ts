@@ -1,33 +1,28 @@
 import { Elysia } from "elysia";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
+import { leanPost } from "../../plugins/lean-routes";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import type { Security } from "../auth/setup";
-import { accepted, feedbackList, feedbackRequest, listQuery, summaryResponse } from "./model";
+import { accepted, type FeedbackRequest, feedbackList, feedbackRequest, listQuery, summaryResponse } from "./model";
 import type { FeedbackService } from "./service";
 
 /** POST /v1/feedback, GET /v1/feedback?subject_id=, GET /v1/feedback/summary — always the caller's tenant. */
-export const feedbackModule = (deps: { security: Security; feedback: FeedbackService }) =>
-  new Elysia({ name: "feedback-routes", tags: ["feedback"] })
+export const feedbackModule = (deps: { security: Security; feedback: FeedbackService }) => {
+  // Served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
+  const accept = leanPost(ANY_ROLE, 202, (principal, body: FeedbackRequest) => deps.feedback.accept(principal, body));
+  return new Elysia({ name: "feedback-routes", tags: ["feedback"] })
     .use(authPlugin(deps.security.tokens, deps.security.audit))
-    .post(
-      "/v1/feedback",
-      async ({ principal, body, set }) => {
-        const result = await deps.feedback.accept(principal, body);
-        set.status = 202;
-        return result;
+    .post("/v1/feedback", accept.handler, {
+      auth: accept.roles,
+      body: feedbackRequest,
+      parse: JSON_OR_FORM,
+      response: { 202: accepted },
+      detail: {
+        summary: "Give feedback on an alert, incident or recommendation",
+        description:
+          "202 with the entry's id and when it expires (FEEDBACK_TTL_SECONDS). Accepted even while Redis is down: it is kept in SQLite and moved to Redis, with the same expiry, when Redis returns.",
       },
-      {
-        auth: ANY_ROLE,
-        body: feedbackRequest,
-        parse: JSON_OR_FORM,
-        response: { 202: accepted },
-        detail: {
-          summary: "Give feedback on an alert, incident or recommendation",
-          description:
-            "202 with the entry's id and when it expires (FEEDBACK_TTL_SECONDS). Accepted even while Redis is down: it is kept in SQLite and moved to Redis, with the same expiry, when Redis returns.",
-        },
-      },
-    )
+    })
     .get(
       "/v1/feedback",
       ({ principal, query }) => deps.feedback.list(principal.tid, query.subject_id, query.cursor, query.limit ?? 50),
@@ -49,3 +44,4 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
         description: "Over the tenant's live (unexpired) feedback.",
       },
     });
+};
