@@ -107,16 +107,15 @@ export function leanPost<B, T>(
   roles: readonly Role[],
   status: number,
   handle: (principal: Principal, body: B, context: LeanContext) => T | Promise<T>,
-): { readonly roles: readonly Role[]; readonly handler: (context: ElysiaWriteContext<B>) => T | Promise<T> } {
-  // Destructured so Elysia's static analysis prepares exactly these parts of its context.
-  const handler = ({ principal, body, request, set, server }: ElysiaWriteContext<B>): T | Promise<T> => {
+): { readonly roles: readonly Role[]; readonly handler: (context: ElysiaWriteContext<B>) => Promise<T> } {
+  // Destructured so Elysia's static analysis prepares exactly these parts of its context; async
+  // so Elysia awaits it inside its error handling (a returned promise that rejects would escape
+  // its `handle` instead of becoming a problem).
+  const handler = async ({ principal, body, request, set, server }: ElysiaWriteContext<B>): Promise<T> => {
     const context: LeanContext = { request, headers: set.headers, status, server };
-    const answer = (value: T): T => {
-      set.status = context.status;
-      return value;
-    };
-    const value = handle(principal, body, context);
-    return value instanceof Promise ? value.then(answer) : answer(value);
+    const value = await handle(principal, body, context);
+    set.status = context.status;
+    return value;
   };
   LEAN.set(handler, { method: "POST", roles, status, handle: handle as Handle });
   return { roles, handler };

@@ -1,9 +1,16 @@
 import { Elysia, t } from "elysia";
+import { HttpProblem } from "../../lib/problem";
 import { isoOrNull } from "../../lib/time";
 import { ANY_ROLE, authPlugin, DEVELOPER } from "../../plugins/auth";
-import { lean } from "../../plugins/lean-routes";
+import { lean, leanPost } from "../../plugins/lean-routes";
 import type { Security } from "../auth/setup";
-import { createdNotification, createNotificationRequest, idempotencyHeaders, inboxItem, inboxQuery } from "./model";
+import {
+  type CreateNotificationRequest,
+  createdNotification,
+  createNotificationRequest,
+  inboxItem,
+  inboxQuery,
+} from "./model";
 import type { InboxRow, NotificationRow, NotificationService } from "./service";
 
 const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => ({
@@ -17,38 +24,56 @@ const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => (
 
 const publicInboxItem = (item: InboxRow) => ({ ...publicNotification(item), read_at: isoOrNull(item.read_at) });
 
+const IDEMPOTENCY_KEY_MAX = 255;
+const IDEMPOTENCY_KEY_PARAMETER = {
+  in: "header" as const,
+  name: "Idempotency-Key",
+  required: false,
+  description: "same key and body → same result; different body → 422",
+  schema: { type: "string" as const, minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
+};
+
+/** Read by hand rather than through a headers schema, so the create can be served lean. */
+function idempotencyKeyOf(request: Request): string | undefined {
+  const key = request.headers.get("idempotency-key");
+  if (key === null) return undefined;
+  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
+    const message = `must be 1-${IDEMPOTENCY_KEY_MAX} characters`;
+    throw new HttpProblem(422, "validation", `Invalid headers. idempotency-key: ${message}.`, {
+      errors: [{ in: "headers", field: "idempotency-key", message }],
+    });
+  }
+  return key;
+}
+
 /** Creating notifications (developer, admin) and each user's own inbox (any role). */
 export const notificationsModule = (deps: { security: Security; notifications: NotificationService }) => {
   const { notifications } = deps;
   // Polled by the UI: served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
   const unreadCount = lean(ANY_ROLE, (principal) => ({ unread: notifications.unreadCount(principal) }));
+  const create = leanPost(DEVELOPER, 201, async (principal, body: CreateNotificationRequest, context) => {
+    const created = await notifications.create(principal, body, idempotencyKeyOf(context.request));
+    if (created.replayed) context.headers["idempotent-replayed"] = "true";
+    return {
+      notification: publicNotification(created.notification),
+      recipients: created.recipients,
+      deliveries: created.deliveries,
+    };
+  });
   return new Elysia({ name: "notification-routes", tags: ["notifications"] })
     .use(authPlugin(deps.security.tokens, deps.security.audit))
-    .post(
-      "/v1/notifications",
-      async ({ principal, body, headers, set }) => {
-        const created = await notifications.create(principal, body, headers["idempotency-key"]);
-        set.status = 201;
-        if (created.replayed) set.headers["idempotent-replayed"] = "true";
-        return {
-          notification: publicNotification(created.notification),
-          recipients: created.recipients,
-          deliveries: created.deliveries,
-        };
+    .post("/v1/notifications", create.handler, {
+      auth: create.roles,
+      body: createNotificationRequest,
+      parse: ["json"],
+      response: { 201: createdNotification },
+      detail: {
+        summary: "Send a notification",
+        description:
+          "Writes the notification, one inbox row per recipient and one webhook delivery per matching endpoint in one transaction. With an Idempotency-Key, the same key and body answer the first result again (Idempotent-Replayed: true); a different body is 422.",
+        parameters: [IDEMPOTENCY_KEY_PARAMETER],
       },
-      {
-        auth: DEVELOPER,
-        body: createNotificationRequest,
-        headers: idempotencyHeaders,
-        parse: ["json"],
-        response: { 201: createdNotification },
-        detail: {
-          summary: "Send a notification",
-          description:
-            "Writes the notification, one inbox row per recipient and one webhook delivery per matching endpoint in one transaction. With an Idempotency-Key, the same key and body answer the first result again (Idempotent-Replayed: true); a different body is 422.",
-        },
-      },
-    )
+    })
     .get(
       "/v1/notifications",
       ({ principal, query }) => {

@@ -21,6 +21,8 @@ export const createNotificationRequest = t.Object({
   data: t.Optional(t.Unknown({ description: "a JSON object of your own, size-limited (413 beyond)" })),
 });
 
+export type CreateNotificationRequest = typeof createNotificationRequest.static;
+
 export const notification = t.Object({
   id: t.String(),
   type: t.String(),
@@ -42,10 +44,4 @@ export const inboxQuery = t.Object({
   unread: t.Optional(t.Boolean({ description: "only unread items" })),
   cursor: t.Optional(t.String({ maxLength: 64 })),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-});
-
-export const idempotencyHeaders = t.Object({
-  "idempotency-key": t.Optional(
-    t.String({ minLength: 1, maxLength: 255, description: "same key and body → same result; different body → 422" }),
-  ),
 });
