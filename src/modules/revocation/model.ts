@@ -10,6 +10,8 @@ export const revokeRequest = t.Object(
   { description: "Exactly one of jti, user_id or session_id" },
 );
 
+export type RevokeRequest = typeof revokeRequest.static;
+
 export const revoked = t.Object({
   kind: t.Union([t.Literal("token"), t.Literal("user"), t.Literal("session")]),
   id: t.String(),
