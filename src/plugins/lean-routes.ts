@@ -13,7 +13,7 @@ import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 import { beginRequest, elapsedSeconds, REQUEST_ID_HEADER, UNMATCHED_ROUTE } from "./request-context";
 import { guardRequest, parseBody, type RequestLimits } from "./request-guards";
-import { headersWithDefaults } from "./response-adapter";
+import { responderWithDefaults } from "./response-adapter";
 import { corsHeaders, SECURITY_HEADERS } from "./security-headers";
 
 /**
@@ -269,15 +269,15 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
   const authorize = authorizer(deps.tokens, deps.audit);
   const record = requestRecorder(deps.metrics);
   const writeAccessLine = createAccessLog(deps.log);
-  const unlimited = headersWithDefaults(SECURITY_HEADERS);
+  const unlimited = responderWithDefaults(SECURITY_HEADERS);
   const byClass = (routeClass: RouteClass) =>
     limiter
-      ? headersWithDefaults({ ...SECURITY_HEADERS, ...constantRateLimitHeaders(limiter, routeClass) })
+      ? responderWithDefaults({ ...SECURITY_HEADERS, ...constantRateLimitHeaders(limiter, routeClass) })
       : unlimited;
-  const withDefaults = { api: byClass("api"), auth: byClass("auth") };
+  const responders = { api: byClass("api"), auth: byClass("auth") };
   // Before the limiter ran (431, 413, 415, 400), or on a route it does not limit, only the security headers.
-  const headersFor = (route: LeanRoute, limited: boolean) =>
-    limited && route.routeClass ? withDefaults[route.routeClass] : unlimited;
+  const responderFor = (route: LeanRoute, limited: boolean) =>
+    limited && route.routeClass ? responders[route.routeClass] : unlimited;
 
   const finish = (
     request: Request,
@@ -314,7 +314,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     const set = { status: 500 as number | string, headers: headers as Record<string, unknown> };
     const body = writeProblem(problemOf(error, request), error, deps.log, set, route.path);
     const status = set.status as number;
-    const response = new Response(body, { status, headers: headersFor(route, reached === Reached.Limited)(headers) });
+    const response = responderFor(route, reached === Reached.Limited).text(body, status, headers);
     finish(request, requestId, route, reached !== Reached.Guards, status, principal);
     return response;
   };
@@ -327,7 +327,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     value: unknown,
     status: number,
   ): Response => {
-    const response = Response.json(value, { status, headers: headersFor(route, true)(headers) });
+    const response = responderFor(route, true).json(value, status, headers);
     finish(request, requestId, route, true, status, principal);
     return response;
   };

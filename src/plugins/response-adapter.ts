@@ -5,19 +5,29 @@ import { BunAdapter } from "elysia/adapter/bun";
 type Set = Context["set"];
 type Map = (response: unknown, set: Set, ...rest: unknown[]) => unknown;
 
+/** Builds responses carrying the defaults plus a request's own headers. */
+export interface Responder {
+  json(value: unknown, status: number, extras: Readonly<Record<string, string>>): Response;
+  text(body: string, status: number, extras: Readonly<Record<string, string>>): Response;
+}
+
 /**
- * The defaults plus `extras` (set one by one, in order), as the adapter below would send them
- * for a `set.headers` holding every default unchanged and then `extras`. For the lean path
- * (src/plugins/lean-routes.ts).
+ * Responses with the defaults plus `extras` (set one by one, in order), as the adapter below
+ * would send them for a `set.headers` holding every default unchanged and then `extras`. For the
+ * lean path (src/plugins/lean-routes.ts). The response is made on the prebuilt defaults and the
+ * extras set on its own headers: a `Headers` handed to `new Response` is copied, so cloning the
+ * defaults first would copy them twice (~0.3 µs a response).
  */
-export function headersWithDefaults(
-  defaults: Readonly<Record<string, string>>,
-): (extras: Readonly<Record<string, string>>) => Headers {
+export function responderWithDefaults(defaults: Readonly<Record<string, string>>): Responder {
   const template = new Headers(defaults);
-  return (extras) => {
-    const headers = new Headers(template);
+  const extend = (response: Response, extras: Readonly<Record<string, string>>): Response => {
+    const headers = response.headers;
     for (const name in extras) headers.set(name, extras[name] as string);
-    return headers;
+    return response;
+  };
+  return {
+    json: (value, status, extras) => extend(Response.json(value, { status, headers: template }), extras),
+    text: (body, status, extras) => extend(new Response(body, { status, headers: template }), extras),
   };
 }
 
