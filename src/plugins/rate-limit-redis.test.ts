@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
+import { loadConfig } from "../config";
+import { systemClock } from "../lib/clock";
+import { createLogger } from "../lib/logger";
+import { RedisKeys } from "../lib/redis-keys";
 import { waitFor } from "../testing/ports";
 import { startRedis, type TestRedis } from "../testing/redis";
 import { startServer, type TestServer } from "../testing/server";
+import { createMetrics } from "./metrics";
+import { RateLimiter } from "./rate-limiter";
 
 const AUTH_LIMIT = 4;
 
@@ -102,3 +108,47 @@ async function redisReady(server: TestServer): Promise<boolean> {
   const body = (await (await server.fetch("/ready")).json()) as { status: string };
   return body.status === "ready";
 }
+
+describe("decisions asked through Redis in one event-loop turn", () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let limiter: RateLimiter;
+  const PER_MINUTE = 5;
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+    await waitFor(async () => client.status === "ready", 5000, "the client to reach redis");
+    const config = loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) }).rateLimit;
+    limiter = new RateLimiter(config, client, systemClock, createMetrics(), createLogger("error"));
+  });
+  afterAll(async () => {
+    client.disconnect();
+    await redis.stop();
+  });
+
+  test("go to Redis together and are decided in the order asked, per principal and across tenants", async () => {
+    const key = (tenant: string, who: string) => RedisKeys.rateLimit("api", tenant, who);
+    await client.config("RESETSTAT");
+    const asked = [
+      ...Array.from({ length: PER_MINUTE + 2 }, () => limiter.decideKey("api", key("t1", "alice"))),
+      limiter.decideKey("api", key("t1", "bob")),
+      limiter.decideKey("api", key("t2", "alice")),
+    ];
+    expect(asked.every((decision) => decision instanceof Promise)).toBe(true);
+    const decided = await Promise.all(asked);
+    const alice = decided.slice(0, PER_MINUTE + 2);
+    expect(alice.map((d) => d.allowed)).toEqual([true, true, true, true, true, false, false]);
+    expect(alice.map((d) => d.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0]);
+    expect(alice[PER_MINUTE]?.retryAfterMs).toBeGreaterThan(0);
+    // Another principal and the same principal in another tenant keep their own quota.
+    expect(decided.slice(PER_MINUTE + 2).map((d) => d.remaining)).toEqual([4, 4]);
+    // One script call per tenant (each maybe retried once as EVAL while Redis loads the script).
+    const stats = await client.info("commandstats");
+    const calls = [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(4);
+    // What Redis holds agrees: the next decision, in a later turn, is still refused.
+    expect(((await limiter.decideKey("api", key("t1", "alice"))) as { allowed: boolean }).allowed).toBe(false);
+    expect(await client.pttl(key("t1", "alice"))).toBeGreaterThan(0);
+  });
+});

@@ -14,30 +14,60 @@ const PERIOD_MS = 60_000;
 const REDIS_RETRY_AFTER_MS = 1000;
 
 /**
- * GCRA in one atomic script: read the TAT, decide, store the new TAT with a TTL of exactly the
- * time it takes to refill (so idle keys vanish). Time comes from the Redis server, so every node
- * sharing the limit agrees on "now" whatever their clocks say. Returns
- * {allowed, remaining, retry_after_ms, reset_ms}.
+ * GCRA in one atomic script, for every decision of one tenant asked during one event-loop turn:
+ * per key, read the TAT, decide, store the new TAT with a TTL of exactly the time it takes to
+ * refill (so idle keys vanish). The keys are handled in the order asked, so one principal's
+ * requests in a batch see each other's effect exactly as separate scripts would. Time comes from
+ * the Redis server, so every node sharing the limit agrees on "now" whatever their clocks say.
+ *
+ * KEYS: the limiter keys (all of one tenant: one hash slot). ARGV: the period (ms), then one
+ * interval (ms) per key. Returns {allowed, remaining, retry_after_ms, reset_ms} per key, flat.
  */
 const GCRA_SCRIPT = `
-local interval = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
+local period = tonumber(ARGV[1])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local ahead = tat + interval - now
-if ahead <= period then
-  redis.call('SET', KEYS[1], string.format('%.3f', tat + interval), 'PX', math.ceil(ahead))
-  return {1, math.floor((period - ahead) / interval + 1e-9), 0, math.ceil(ahead)}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[i + 1])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local ahead = tat + interval - now
+  local n = #out
+  if ahead <= period then
+    redis.call('SET', key, string.format('%.3f', tat + interval), 'PX', math.ceil(ahead))
+    out[n + 1] = 1
+    out[n + 2] = math.floor((period - ahead) / interval + 1e-9)
+    out[n + 3] = 0
+    out[n + 4] = math.ceil(ahead)
+  else
+    out[n + 1] = 0
+    out[n + 2] = 0
+    out[n + 3] = math.ceil(ahead - period)
+    out[n + 4] = math.ceil(tat - now)
+  end
 end
-return {0, 0, math.ceil(ahead - period), math.ceil(tat - now)}
+return out
 `;
 
-type GcraReply = [number, number, number, number];
+const REPLY_FIELDS = 4;
+/** More decisions than this in one turn for one tenant go in another script call. */
+const MAX_BATCH = 128;
 
 interface RedisWithGcra extends Redis {
-  wardenGcra(key: string, interval: string, period: string): Promise<GcraReply>;
+  wardenGcra(keyCount: number, ...keysThenArgs: string[]): Promise<number[]>;
+}
+
+interface Asked {
+  readonly routeClass: RouteClass;
+  readonly key: string;
+  readonly resolve: (decision: Decision) => void;
+}
+
+/** The hash tag (`{tenant}`) of a limiter key: the keys one script call may touch together. */
+function slotOf(key: string): string {
+  const open = key.indexOf("{");
+  return key.slice(open, key.indexOf("}", open) + 1);
 }
 
 /**
@@ -50,6 +80,9 @@ export class RateLimiter {
   private readonly local = new LocalGcra();
   private readonly redis: RedisWithGcra | undefined;
   private retryRedisAt = 0;
+  /** Decisions asked through Redis this turn, by hash slot (tenant), and batches already full. */
+  private readonly batches = new Map<string, Asked[]>();
+  private full: Asked[][] = [];
   private fallback = false;
   private readonly limits: Record<RouteClass, number>;
   private readonly counters: Record<RouteClass, { allowed: { inc(): void }; limited: { inc(): void } }>;
@@ -69,7 +102,8 @@ export class RateLimiter {
       api: { allowed: counter("api", "allowed"), limited: counter("api", "limited") },
     };
     if (redis) {
-      redis.defineCommand("wardenGcra", { numberOfKeys: 1, lua: GCRA_SCRIPT });
+      // No numberOfKeys: each call says how many keys its batch has.
+      redis.defineCommand("wardenGcra", { lua: GCRA_SCRIPT });
       this.redis = redis as RedisWithGcra;
       // A reconnect ends the back-off at once: the shared limit matters more than the pause.
       redis.on("ready", () => {
@@ -96,21 +130,61 @@ export class RateLimiter {
       if (redis) this.setFallback(true, redis.status !== "ready" ? `redis ${redis.status}` : undefined);
       return this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, this.clock.now()));
     }
-    return withinDeadline(
-      redis.wardenGcra(key, String(PERIOD_MS / limit), String(PERIOD_MS)),
-      this.config.redisTimeoutMs,
-    ).then(
-      ([allowed, remaining, retryAfterMs, resetMs]) => {
-        this.setFallback(false);
-        return this.count(routeClass, { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs });
-      },
-      (error: Error) => {
-        this.retryRedisAt = performance.now() + REDIS_RETRY_AFTER_MS;
-        this.setFallback(true, error.message);
-        return this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, this.clock.now()));
-      },
-    );
+    return new Promise<Decision>((resolve) => {
+      const slot = slotOf(key);
+      let batch = this.batches.get(slot);
+      if (batch === undefined || batch.length >= MAX_BATCH) {
+        // Every decision asked this turn goes out together once the turn's requests are in.
+        if (this.batches.size === 0) setImmediate(this.flush);
+        if (batch !== undefined) this.full.push(batch);
+        batch = [];
+        this.batches.set(slot, batch);
+      }
+      batch.push({ routeClass, key, resolve });
+    });
   }
+
+  /** One script call per tenant for the decisions asked this turn; the local limiter for each if Redis fails. */
+  private readonly flush = (): void => {
+    const batches = [...this.full, ...this.batches.values()];
+    this.full = [];
+    this.batches.clear();
+    const redis = this.redis as RedisWithGcra;
+    for (const batch of batches) {
+      const keys = batch.map((asked) => asked.key);
+      const intervals = batch.map((asked) => String(PERIOD_MS / this.limits[asked.routeClass]));
+      withinDeadline(
+        redis.wardenGcra(batch.length, ...keys, String(PERIOD_MS), ...intervals),
+        this.config.redisTimeoutMs,
+      ).then(
+        (reply) => {
+          this.setFallback(false);
+          batch.forEach((asked, i) => {
+            const [allowed, remaining, retryAfterMs, resetMs] = reply.slice(i * REPLY_FIELDS, (i + 1) * REPLY_FIELDS);
+            const limit = this.limits[asked.routeClass];
+            asked.resolve(
+              this.count(asked.routeClass, {
+                allowed: allowed === 1,
+                limit,
+                remaining: remaining ?? 0,
+                retryAfterMs: retryAfterMs ?? 0,
+                resetMs: resetMs ?? 0,
+              }),
+            );
+          });
+        },
+        (error: Error) => {
+          this.retryRedisAt = performance.now() + REDIS_RETRY_AFTER_MS;
+          this.setFallback(true, error.message);
+          const now = this.clock.now();
+          for (const asked of batch) {
+            const limit = this.limits[asked.routeClass];
+            asked.resolve(this.count(asked.routeClass, this.local.decide(asked.key, limit, PERIOD_MS, now)));
+          }
+        },
+      );
+    }
+  };
 
   get fallbackActive(): boolean {
     return this.fallback;
