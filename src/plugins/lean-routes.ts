@@ -332,30 +332,6 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     return response;
   };
 
-  /** The same steps as `serveGet` once one of them returned a promise (a token's first sighting, Redis). */
-  const settleGet = async (
-    route: LeanRoute,
-    request: Request,
-    requestId: string,
-    headers: Record<string, string>,
-    limited: Promise<void> | undefined,
-    authorized: Principal | Promise<Principal> | undefined,
-  ): Promise<Response> => {
-    let principal: Principal;
-    try {
-      await limited;
-      principal = await (authorized ?? authorize(request, route.roles, { headers }, route.path, host.server as Server));
-    } catch (error) {
-      return fail(route, request, requestId, headers, Reached.Limited, error);
-    }
-    try {
-      const value = await route.handle(principal, undefined, { request, headers, status: 200, server: null });
-      return respond(route, request, requestId, headers, principal, value, 200);
-    } catch (error) {
-      return fail(route, request, requestId, headers, Reached.Limited, error, principal);
-    }
-  };
-
   const NO_CONTEXT: LeanContext = {
     request: new Request("http://lean.invalid/"),
     headers: {},
@@ -363,36 +339,65 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     server: null,
   };
 
-  // Straight-line on purpose: no closure per request on the path that decides synchronously.
+  // Straight-line on purpose: no closure per request on the path that decides synchronously, and
+  // a promise (Redis, a token's first sighting, an async handler) only where one step returns one.
+  const handleGet = (
+    route: LeanRoute,
+    request: Request,
+    requestId: string,
+    headers: Record<string, string>,
+    principal: Principal,
+  ): Response | Promise<Response> => {
+    try {
+      // A GET handler takes the principal alone (see `lean`): no context is built for it.
+      const value = route.handle(principal, undefined, NO_CONTEXT);
+      if (!(value instanceof Promise)) return respond(route, request, requestId, headers, principal, value, 200);
+      return value.then(
+        (resolved) => respond(route, request, requestId, headers, principal, resolved, 200),
+        (error) => fail(route, request, requestId, headers, Reached.Limited, error, principal),
+      );
+    } catch (error) {
+      return fail(route, request, requestId, headers, Reached.Limited, error, principal);
+    }
+  };
+  const authorizeGet = (
+    route: LeanRoute,
+    request: Request,
+    requestId: string,
+    headers: Record<string, string>,
+  ): Response | Promise<Response> => {
+    try {
+      const authorized = authorize(request, route.roles, { headers }, route.path, host.server as Server);
+      if (!(authorized instanceof Promise)) return handleGet(route, request, requestId, headers, authorized);
+      return authorized.then(
+        (principal) => handleGet(route, request, requestId, headers, principal),
+        (error) => fail(route, request, requestId, headers, Reached.Limited, error),
+      );
+    } catch (error) {
+      return fail(route, request, requestId, headers, Reached.Limited, error);
+    }
+  };
   const serveGet = (route: LeanRoute, request: Request): Response | Promise<Response> => {
     const requestId = beginRequest(request);
     // Insertion order as in Elysia's set.headers: request id, CORS, rate limit, problem headers.
     const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
     cors?.(request, headers);
     let reached: Reached = Reached.Guards;
-    let principal: Principal | undefined;
     try {
       guardRequest(request, deps.limits);
       reached = Reached.Limited;
-      const server = host.server as Server;
-      const limited = decide && route.routeClass ? decide(route.routeClass, request, server, headers) : undefined;
-      if (limited instanceof Promise) return settleGet(route, request, requestId, headers, limited, undefined);
-      const authorized = authorize(request, route.roles, { headers }, route.path, server);
-      if (authorized instanceof Promise) return settleGet(route, request, requestId, headers, undefined, authorized);
-      principal = authorized;
-      // A GET handler takes the principal alone (see `lean`): no context is built for it.
-      const value = route.handle(principal, undefined, NO_CONTEXT);
-      if (value instanceof Promise) {
-        const asked = principal;
-        return value.then(
-          (resolved) => respond(route, request, requestId, headers, asked, resolved, 200),
-          (error) => fail(route, request, requestId, headers, Reached.Limited, error, asked),
+      const limited =
+        decide && route.routeClass ? decide(route.routeClass, request, host.server as Server, headers) : undefined;
+      if (limited instanceof Promise) {
+        return limited.then(
+          () => authorizeGet(route, request, requestId, headers),
+          (error) => fail(route, request, requestId, headers, Reached.Limited, error),
         );
       }
-      return respond(route, request, requestId, headers, principal, value, 200);
     } catch (error) {
-      return fail(route, request, requestId, headers, reached, error, principal);
+      return fail(route, request, requestId, headers, reached, error);
     }
+    return authorizeGet(route, request, requestId, headers);
   };
 
   const servePost = async (route: LeanRoute, request: Request): Promise<Response> => {

@@ -4,6 +4,8 @@ import { loadConfig } from "../config";
 import { systemClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
 import { RedisKeys } from "../lib/redis-keys";
+import { createTestContext } from "../testing/app";
+import { seedAndLogin } from "../testing/identity";
 import { waitFor } from "../testing/ports";
 import { startRedis, type TestRedis } from "../testing/redis";
 import { startServer, type TestServer } from "../testing/server";
@@ -150,5 +152,31 @@ describe("decisions asked through Redis in one event-loop turn", () => {
     // What Redis holds agrees: the next decision, in a later turn, is still refused.
     expect(((await limiter.decideKey("api", key("t1", "alice"))) as { allowed: boolean }).allowed).toBe(false);
     expect(await client.pttl(key("t1", "alice"))).toBeGreaterThan(0);
+  });
+});
+
+describe("the lean path limited through Redis", () => {
+  test("answers the allowed requests with their headers and refuses the rest, concurrent or not", async () => {
+    const redis = await startRedis();
+    const ctx = await createTestContext({ REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: "3" });
+    try {
+      await waitFor(async () => ctx.deps.redis?.status === "ready", 5000, "the app to reach redis");
+      const viewer = await seedAndLogin(ctx, "rl-lean", "viewer");
+      const me = () => ctx.req("GET", "/v1/auth/me", { headers: viewer.auth });
+      const concurrent = await Promise.all([me(), me()]);
+      expect(concurrent.map((r) => r.status)).toEqual([200, 200]);
+      expect(concurrent.map((r) => r.headers.get("x-ratelimit-remaining")).sort()).toEqual(["1", "2"]);
+      expect(concurrent[0]?.headers.get("ratelimit-policy")).toBe('"api";q=3;w=60');
+      const [third, fourth] = [await me(), await me()];
+      expect(third?.status).toBe(200);
+      expect(third?.headers.get("ratelimit")).toMatch(/^"api";r=0;t=\d+$/);
+      expect(fourth?.status).toBe(429);
+      expect(Number(fourth?.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(((await fourth?.json()) as { type: string }).type).toBe("urn:warden:problem:rate-limited");
+      expect(ctx.deps.rateLimiter?.fallbackActive).toBe(false);
+    } finally {
+      await ctx.close();
+      await redis.stop();
+    }
   });
 });
