@@ -215,4 +215,39 @@ describe("webhook payload", () => {
     expect(payload.data.title).toBe('a "data":null title');
     expect(payload.timestamp).toBe("1970-01-01T00:00:00.000Z");
   });
+
+  test("is byte for byte the JSON of the documented envelope, whatever the strings hold", async () => {
+    const { webhookPayload } = await import("./service");
+    const strings = ['q"uote\\back', "ctl\u0000\n\t\u001f", "ünï 🚀 \u2028", "lone \ud800 half", '"data":null', ""];
+    for (const [i, text] of strings.entries()) {
+      const row = {
+        id: `01M80PCN81872GNDQ85XJ4JSE${i}`,
+        tenant_id: `t-${text}`,
+        type: "alert.fired",
+        title: text,
+        body: text.repeat(2),
+        data: JSON.stringify({ text, n: i }),
+        created_by: "u",
+        created_at: Date.UTC(2026, 0, 1) + i * 1001,
+        idempotency_key: null,
+        request_hash: null,
+      };
+      const at = new Date(row.created_at).toISOString();
+      expect(webhookPayload(row)).toBe(
+        JSON.stringify({
+          type: row.type,
+          timestamp: at,
+          data: {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            type: row.type,
+            title: row.title,
+            body: row.body,
+            data: { text, n: i },
+            created_at: at,
+          },
+        }),
+      );
+    }
+  });
 });

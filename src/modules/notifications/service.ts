@@ -202,14 +202,23 @@ export class NotificationService {
 
 /** The Standard Webhooks body: stored once per delivery, so every attempt sends these exact bytes. */
 export function webhookPayload(n: NotificationRow): string {
-  const at = new Date(n.created_at).toISOString();
-  // `data` is already JSON: spliced in rather than parsed and written again.
-  const envelope = JSON.stringify({
-    type: n.type,
-    timestamp: at,
-    data: { id: n.id, tenant_id: n.tenant_id, type: n.type, title: n.title, body: n.body, data: null, created_at: at },
-  });
-  return envelope.replace('"data":null', () => `"data":${n.data}`);
+  // Exactly JSON.stringify of {type, timestamp, data: {id, tenant_id, type, title, body, data,
+  // created_at}}, written out: `data` is already JSON and the dates are plain ASCII.
+  const at = isoTime(n.created_at);
+  const type = JSON.stringify(n.type);
+  return `{"type":${type},"timestamp":"${at}","data":{"id":${JSON.stringify(n.id)},"tenant_id":${JSON.stringify(n.tenant_id)},"type":${type},"title":${JSON.stringify(n.title)},"body":${JSON.stringify(n.body)},"data":${n.data},"created_at":"${at}"}}`;
+}
+
+let isoAt = Number.NaN;
+let iso = "";
+
+/** Notifications made in the same millisecond share one ISO string. */
+function isoTime(ms: number): string {
+  if (ms !== isoAt) {
+    iso = new Date(ms).toISOString();
+    isoAt = ms;
+  }
+  return iso;
 }
 
 function prepare(sqlite: Database) {
