@@ -8,6 +8,7 @@ import { TtlCache } from "../../lib/ttl-cache";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Principal } from "../../plugins/auth";
 import type { EndpointService } from "../webhooks/endpoints";
+import { NotificationWriter } from "./writer";
 
 export const MAX_RECIPIENTS = 1000;
 
@@ -58,6 +59,7 @@ const INBOX_COLUMNS = "n.id, n.type, n.title, n.body, n.data, n.created_at, i.re
  */
 export class NotificationService {
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly writer: NotificationWriter;
   /** Whether a user is active, and who holds a role, per tenant: a user disabled elsewhere stops receiving within a second. */
   private readonly activeUsers = new TtlCache<string, boolean>(1000);
   private readonly roleHolders = new TtlCache<string, string[]>(1000);
@@ -70,6 +72,7 @@ export class NotificationService {
     private readonly options: { dataMaxBytes: number; onAccepted: (deliveries: number) => void },
   ) {
     this.sql = prepare(sqlite);
+    this.writer = new NotificationWriter(sqlite, batcher);
   }
 
   async create(principal: Principal, input: NotificationInput, idempotencyKey?: string): Promise<Created> {
@@ -103,25 +106,9 @@ export class NotificationService {
       request_hash: requestHash,
     };
     const payload = receivers.length > 0 ? webhookPayload(notification) : "";
+    const deliveries = receivers.map((endpointId) => ({ id: ulid(now), endpointId }));
     try {
-      await this.batcher.run(() => {
-        const n = notification;
-        this.sql.insertNotification.run(
-          n.id,
-          n.tenant_id,
-          n.type,
-          n.title,
-          n.body,
-          n.data,
-          n.created_by,
-          n.created_at,
-          n.idempotency_key,
-          n.request_hash,
-        );
-        for (const userId of recipients) this.sql.insertInbox.run(userId, n.id, n.tenant_id);
-        for (const endpointId of receivers)
-          this.sql.insertDelivery.run(ulid(now), n.tenant_id, endpointId, n.id, n.type, payload, now, now);
-      });
+      await this.writer.write({ notification, recipients, deliveries, payload });
     } catch (error) {
       // Two requests with one key raced; the other committed first.
       const earlier = idempotencyKey === undefined ? undefined : this.replay(principal, idempotencyKey, requestHash);
@@ -223,15 +210,6 @@ function isoTime(ms: number): string {
 
 function prepare(sqlite: Database) {
   return {
-    insertNotification: sqlite.query(
-      `INSERT INTO notifications (id, tenant_id, type, title, body, data, created_by, created_at, idempotency_key, request_hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertInbox: sqlite.query("INSERT INTO inbox_items (user_id, notification_id, tenant_id) VALUES (?, ?, ?)"),
-    insertDelivery: sqlite.query(
-      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-    ),
     byIdempotencyKey: sqlite.query(
       "SELECT * FROM notifications WHERE tenant_id = ? AND created_by = ? AND idempotency_key = ?",
     ) as Statement<NotificationRow, [string, string, string]>,
