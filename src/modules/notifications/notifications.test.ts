@@ -69,6 +69,28 @@ describe("creating notifications", () => {
     const problem = (await res.json()) as { errors: { field: string }[] };
     expect(problem.errors[0]?.field).toBe("recipients.user_ids");
     expect((await inbox(other)).notifications).toHaveLength(0);
+    const mixed = await send(dev, { recipients: { user_ids: [alice.userId, other.userId] }, type: "x", title: "t" });
+    expect(mixed.status).toBe(422);
+    const named = (await mixed.json()) as { errors: { field: string; message: string }[] };
+    expect(named.errors[0]?.field).toBe("recipients.user_ids");
+    expect(named.errors[0]?.message).toContain(other.userId);
+    expect(named.errors[0]?.message).not.toContain(alice.userId);
+    expect((await inbox(alice)).notifications.some((n) => n.title === "t")).toBe(false);
+  });
+
+  test("user ids and a role together name each user once", async () => {
+    const res = await send(dev, {
+      recipients: { user_ids: [dev.userId, alice.userId], role: "viewer" },
+      type: "both",
+      title: "Both ways",
+    });
+    expect(res.status).toBe(201);
+    // dev by id; alice by id and by role; bob by role.
+    expect(((await res.json()) as { recipients: number }).recipients).toBe(3);
+    for (const who of [dev, alice, bob]) {
+      const titles = (await inbox(who)).notifications.filter((n) => n.title === "Both ways");
+      expect(titles).toHaveLength(1);
+    }
   });
 
   test("bad input is a 4xx naming the field, and stores nothing", async () => {

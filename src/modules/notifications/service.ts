@@ -157,34 +157,45 @@ export class NotificationService {
   }
 
   private resolveRecipients(tenantId: string, recipients: NotificationInput["recipients"]): string[] {
+    const { user_ids: userIds, role } = recipients;
+    if (userIds === undefined && role === undefined)
+      throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
+    const now = this.clock.now();
+    // The common case, one named user, without the sets below.
+    if (role === undefined && userIds?.length === 1) {
+      const id = userIds[0] as string;
+      if (!this.isActive(tenantId, id, now)) throw unknownUsers([id]);
+      return [id];
+    }
     const chosen = new Set<string>();
-    if (recipients.user_ids) {
+    if (userIds) {
       const unknown: string[] = [];
-      for (const id of new Set(recipients.user_ids)) {
-        const active = this.activeUsers.get(`${tenantId}/${id}`, this.clock.now(), () =>
-          Boolean(this.sql.activeUser.get(tenantId, id)),
-        );
-        if (active) chosen.add(id);
+      for (const id of new Set(userIds)) {
+        if (this.isActive(tenantId, id, now)) chosen.add(id);
         else unknown.push(id);
       }
-      // Another tenant's user looks exactly like one that does not exist.
-      if (unknown.length > 0)
-        throw invalidField("recipients.user_ids", `No active user of this tenant has the id ${unknown.join(", ")}.`);
+      if (unknown.length > 0) throw unknownUsers(unknown);
     }
-    const role = recipients.role;
     if (role) {
-      const holders = this.roleHolders.get(`${tenantId}/${role}`, this.clock.now(), () =>
+      const holders = this.roleHolders.get(`${tenantId}/${role}`, now, () =>
         this.sql.usersWithRole.all(tenantId, role).map((row) => row.id),
       );
       for (const id of holders) chosen.add(id);
     }
-    if (recipients.user_ids === undefined && recipients.role === undefined)
-      throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
     if (chosen.size === 0) throw invalidField("recipients", "No active user matches these recipients.");
     if (chosen.size > MAX_RECIPIENTS)
       throw invalidField("recipients", `At most ${MAX_RECIPIENTS} recipients per notification.`);
     return [...chosen];
   }
+
+  private isActive(tenantId: string, userId: string, now: number): boolean {
+    return this.activeUsers.get(`${tenantId}/${userId}`, now, () => Boolean(this.sql.activeUser.get(tenantId, userId)));
+  }
+}
+
+/** Another tenant's user looks exactly like one that does not exist. */
+function unknownUsers(ids: string[]): HttpProblem {
+  return invalidField("recipients.user_ids", `No active user of this tenant has the id ${ids.join(", ")}.`);
 }
 
 /** The Standard Webhooks body: stored once per delivery, so every attempt sends these exact bytes. */
