@@ -7,6 +7,7 @@ import sql3 from "./0003_notifications.sql" with { type: "text" };
 import sql4 from "./0004_feedback.sql" with { type: "text" };
 import sql5 from "./0005_audit_append_cost.sql" with { type: "text" };
 import sql6 from "./0006_delivery_indexes.sql" with { type: "text" };
+import sql7 from "./0007_delivery_due_condition.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -16,4 +17,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0004_feedback", when: 1795312343830, breakpoints: true, sql: sql4 },
   { tag: "0005_audit_append_cost", when: 1795312939336, breakpoints: true, sql: sql5 },
   { tag: "0006_delivery_indexes", when: 1795316633166, breakpoints: true, sql: sql6 },
+  { tag: "0007_delivery_due_condition", when: 1795319771852, breakpoints: true, sql: sql7 },
 ];

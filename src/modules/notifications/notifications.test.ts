@@ -69,6 +69,28 @@ describe("creating notifications", () => {
     const problem = (await res.json()) as { errors: { field: string }[] };
     expect(problem.errors[0]?.field).toBe("recipients.user_ids");
     expect((await inbox(other)).notifications).toHaveLength(0);
+    const mixed = await send(dev, { recipients: { user_ids: [alice.userId, other.userId] }, type: "x", title: "t" });
+    expect(mixed.status).toBe(422);
+    const named = (await mixed.json()) as { errors: { field: string; message: string }[] };
+    expect(named.errors[0]?.field).toBe("recipients.user_ids");
+    expect(named.errors[0]?.message).toContain(other.userId);
+    expect(named.errors[0]?.message).not.toContain(alice.userId);
+    expect((await inbox(alice)).notifications.some((n) => n.title === "t")).toBe(false);
+  });
+
+  test("user ids and a role together name each user once", async () => {
+    const res = await send(dev, {
+      recipients: { user_ids: [dev.userId, alice.userId], role: "viewer" },
+      type: "both",
+      title: "Both ways",
+    });
+    expect(res.status).toBe(201);
+    // dev by id; alice by id and by role; bob by role.
+    expect(((await res.json()) as { recipients: number }).recipients).toBe(3);
+    for (const who of [dev, alice, bob]) {
+      const titles = (await inbox(who)).notifications.filter((n) => n.title === "Both ways");
+      expect(titles).toHaveLength(1);
+    }
   });
 
   test("bad input is a 4xx naming the field, and stores nothing", async () => {
@@ -214,5 +236,40 @@ describe("webhook payload", () => {
     expect(payload.data.data).toEqual(data);
     expect(payload.data.title).toBe('a "data":null title');
     expect(payload.timestamp).toBe("1970-01-01T00:00:00.000Z");
+  });
+
+  test("is byte for byte the JSON of the documented envelope, whatever the strings hold", async () => {
+    const { webhookPayload } = await import("./service");
+    const strings = ['q"uote\\back', "ctl\u0000\n\t\u001f", "ünï 🚀 \u2028", "lone \ud800 half", '"data":null', ""];
+    for (const [i, text] of strings.entries()) {
+      const row = {
+        id: `01M80PCN81872GNDQ85XJ4JSE${i}`,
+        tenant_id: `t-${text}`,
+        type: "alert.fired",
+        title: text,
+        body: text.repeat(2),
+        data: JSON.stringify({ text, n: i }),
+        created_by: "u",
+        created_at: Date.UTC(2026, 0, 1) + i * 1001,
+        idempotency_key: null,
+        request_hash: null,
+      };
+      const at = new Date(row.created_at).toISOString();
+      expect(webhookPayload(row)).toBe(
+        JSON.stringify({
+          type: row.type,
+          timestamp: at,
+          data: {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            type: row.type,
+            title: row.title,
+            body: row.body,
+            data: { text, n: i },
+            created_at: at,
+          },
+        }),
+      );
+    }
   });
 });

@@ -8,6 +8,7 @@ import { TtlCache } from "../../lib/ttl-cache";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Principal } from "../../plugins/auth";
 import type { EndpointService } from "../webhooks/endpoints";
+import { NotificationWriter } from "./writer";
 
 export const MAX_RECIPIENTS = 1000;
 
@@ -58,6 +59,7 @@ const INBOX_COLUMNS = "n.id, n.type, n.title, n.body, n.data, n.created_at, i.re
  */
 export class NotificationService {
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly writer: NotificationWriter;
   /** Whether a user is active, and who holds a role, per tenant: a user disabled elsewhere stops receiving within a second. */
   private readonly activeUsers = new TtlCache<string, boolean>(1000);
   private readonly roleHolders = new TtlCache<string, string[]>(1000);
@@ -70,6 +72,7 @@ export class NotificationService {
     private readonly options: { dataMaxBytes: number; onAccepted: (deliveries: number) => void },
   ) {
     this.sql = prepare(sqlite);
+    this.writer = new NotificationWriter(sqlite, batcher);
   }
 
   async create(principal: Principal, input: NotificationInput, idempotencyKey?: string): Promise<Created> {
@@ -103,25 +106,9 @@ export class NotificationService {
       request_hash: requestHash,
     };
     const payload = receivers.length > 0 ? webhookPayload(notification) : "";
+    const deliveries = receivers.map((endpointId) => ({ id: ulid(now), endpointId }));
     try {
-      await this.batcher.run(() => {
-        const n = notification;
-        this.sql.insertNotification.run(
-          n.id,
-          n.tenant_id,
-          n.type,
-          n.title,
-          n.body,
-          n.data,
-          n.created_by,
-          n.created_at,
-          n.idempotency_key,
-          n.request_hash,
-        );
-        for (const userId of recipients) this.sql.insertInbox.run(userId, n.id, n.tenant_id);
-        for (const endpointId of receivers)
-          this.sql.insertDelivery.run(ulid(now), n.tenant_id, endpointId, n.id, n.type, payload, now, now);
-      });
+      await this.writer.write({ notification, recipients, deliveries, payload });
     } catch (error) {
       // Two requests with one key raced; the other committed first.
       const earlier = idempotencyKey === undefined ? undefined : this.replay(principal, idempotencyKey, requestHash);
@@ -170,59 +157,70 @@ export class NotificationService {
   }
 
   private resolveRecipients(tenantId: string, recipients: NotificationInput["recipients"]): string[] {
+    const { user_ids: userIds, role } = recipients;
+    if (userIds === undefined && role === undefined)
+      throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
+    const now = this.clock.now();
+    // The common case, one named user, without the sets below.
+    if (role === undefined && userIds?.length === 1) {
+      const id = userIds[0] as string;
+      if (!this.isActive(tenantId, id, now)) throw unknownUsers([id]);
+      return [id];
+    }
     const chosen = new Set<string>();
-    if (recipients.user_ids) {
+    if (userIds) {
       const unknown: string[] = [];
-      for (const id of new Set(recipients.user_ids)) {
-        const active = this.activeUsers.get(`${tenantId}/${id}`, this.clock.now(), () =>
-          Boolean(this.sql.activeUser.get(tenantId, id)),
-        );
-        if (active) chosen.add(id);
+      for (const id of new Set(userIds)) {
+        if (this.isActive(tenantId, id, now)) chosen.add(id);
         else unknown.push(id);
       }
-      // Another tenant's user looks exactly like one that does not exist.
-      if (unknown.length > 0)
-        throw invalidField("recipients.user_ids", `No active user of this tenant has the id ${unknown.join(", ")}.`);
+      if (unknown.length > 0) throw unknownUsers(unknown);
     }
-    const role = recipients.role;
     if (role) {
-      const holders = this.roleHolders.get(`${tenantId}/${role}`, this.clock.now(), () =>
+      const holders = this.roleHolders.get(`${tenantId}/${role}`, now, () =>
         this.sql.usersWithRole.all(tenantId, role).map((row) => row.id),
       );
       for (const id of holders) chosen.add(id);
     }
-    if (recipients.user_ids === undefined && recipients.role === undefined)
-      throw invalidField("recipients", "Name recipients by user_ids, role, or both.");
     if (chosen.size === 0) throw invalidField("recipients", "No active user matches these recipients.");
     if (chosen.size > MAX_RECIPIENTS)
       throw invalidField("recipients", `At most ${MAX_RECIPIENTS} recipients per notification.`);
     return [...chosen];
   }
+
+  private isActive(tenantId: string, userId: string, now: number): boolean {
+    return this.activeUsers.get(`${tenantId}/${userId}`, now, () => Boolean(this.sql.activeUser.get(tenantId, userId)));
+  }
+}
+
+/** Another tenant's user looks exactly like one that does not exist. */
+function unknownUsers(ids: string[]): HttpProblem {
+  return invalidField("recipients.user_ids", `No active user of this tenant has the id ${ids.join(", ")}.`);
 }
 
 /** The Standard Webhooks body: stored once per delivery, so every attempt sends these exact bytes. */
 export function webhookPayload(n: NotificationRow): string {
-  const at = new Date(n.created_at).toISOString();
-  // `data` is already JSON: spliced in rather than parsed and written again.
-  const envelope = JSON.stringify({
-    type: n.type,
-    timestamp: at,
-    data: { id: n.id, tenant_id: n.tenant_id, type: n.type, title: n.title, body: n.body, data: null, created_at: at },
-  });
-  return envelope.replace('"data":null', () => `"data":${n.data}`);
+  // Exactly JSON.stringify of {type, timestamp, data: {id, tenant_id, type, title, body, data,
+  // created_at}}, written out: `data` is already JSON and the dates are plain ASCII.
+  const at = isoTime(n.created_at);
+  const type = JSON.stringify(n.type);
+  return `{"type":${type},"timestamp":"${at}","data":{"id":${JSON.stringify(n.id)},"tenant_id":${JSON.stringify(n.tenant_id)},"type":${type},"title":${JSON.stringify(n.title)},"body":${JSON.stringify(n.body)},"data":${n.data},"created_at":"${at}"}}`;
+}
+
+let isoAt = Number.NaN;
+let iso = "";
+
+/** Notifications made in the same millisecond share one ISO string. */
+function isoTime(ms: number): string {
+  if (ms !== isoAt) {
+    iso = new Date(ms).toISOString();
+    isoAt = ms;
+  }
+  return iso;
 }
 
 function prepare(sqlite: Database) {
   return {
-    insertNotification: sqlite.query(
-      `INSERT INTO notifications (id, tenant_id, type, title, body, data, created_by, created_at, idempotency_key, request_hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertInbox: sqlite.query("INSERT INTO inbox_items (user_id, notification_id, tenant_id) VALUES (?, ?, ?)"),
-    insertDelivery: sqlite.query(
-      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-    ),
     byIdempotencyKey: sqlite.query(
       "SELECT * FROM notifications WHERE tenant_id = ? AND created_by = ? AND idempotency_key = ?",
     ) as Statement<NotificationRow, [string, string, string]>,

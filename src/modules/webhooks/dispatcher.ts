@@ -322,12 +322,13 @@ function prepare(sqlite: Database) {
   return {
     // One statement, so two dispatchers can never lease the same row. INDEXED BY: left to
     // itself the planner picks the status index and sorts the whole backlog on every lease.
+    // The status condition is the due index's own, word for word, or the index cannot serve it.
     lease: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
        WHERE id IN (
          SELECT d.id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
          JOIN webhook_endpoints e ON e.id = d.endpoint_id
-         WHERE d.status IN ('pending', 'leased', 'failed') AND d.due_at <= ?2 AND e.disabled_at IS NULL
+         WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?2 AND e.disabled_at IS NULL
          ORDER BY d.due_at LIMIT ?3)
        RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at`,
     ) as Statement<Leased, [number, number, number]>,
