@@ -14,3 +14,18 @@ test("ulidFloor(ms) sorts before every ULID of that millisecond and after every 
   expect(ulidFloor(ms + 10_001) > at).toBe(true);
   expect(ulidFloor(ms + 10_000)).toMatch(/^[0-9A-HJKMNP-TV-Z]{10}0{16}$/);
 });
+
+test("within one millisecond the random part counts up by one, carries included; a new millisecond has its own time part", () => {
+  const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const value = (id: string) => [...id.slice(10)].reduce((n, c) => n * 32n + BigInt(CROCKFORD.indexOf(c)), 0n);
+  const ms = Date.UTC(2026, 6, 1);
+  // 2 000 ids: dozens of carries out of the last character, some out of the last two.
+  const ids = Array.from({ length: 2000 }, () => ulid(ms));
+  for (let i = 1; i < ids.length; i++) {
+    expect(value(ids[i] as string) - value(ids[i - 1] as string)).toBe(1n);
+    expect(ids[i]?.slice(0, 10)).toBe(ulidFloor(ms).slice(0, 10));
+  }
+  const next = ulid(ms + 1);
+  expect(next.slice(0, 10)).toBe(ulidFloor(ms + 1).slice(0, 10));
+  expect(next).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+});

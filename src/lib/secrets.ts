@@ -18,6 +18,9 @@ export function randomBase32(length: number): string {
 
 let lastTime = -1;
 const lastRandom = new Uint8Array(16);
+/** What of the last id only changes with the millisecond or a carry: its time part and first 15 random characters. */
+let timePart = "";
+let randomHead = "";
 
 /**
  * ULID: 48-bit millisecond time + 80 random bits, so ids sort by creation time. Monotonic within
@@ -27,18 +30,26 @@ const lastRandom = new Uint8Array(16);
 export function ulid(now = Date.now()): string {
   if (now > lastTime) {
     lastTime = now;
+    timePart = ulidTime(now);
     crypto.getRandomValues(lastRandom);
     for (let i = 0; i < 16; i++) lastRandom[i] = (lastRandom[i] ?? 0) & 31;
+    randomHead = headOf(lastRandom);
   } else {
-    for (let i = 15; i >= 0; i--) {
+    let i = 15;
+    for (; i >= 0; i--) {
       const digit = ((lastRandom[i] ?? 0) + 1) & 31;
       lastRandom[i] = digit;
       if (digit !== 0) break;
     }
+    if (i < 15) randomHead = headOf(lastRandom);
   }
-  let tail = "";
-  for (const digit of lastRandom) tail += CROCKFORD[digit];
-  return ulidTime(lastTime) + tail;
+  return timePart + randomHead + CROCKFORD[lastRandom[15] ?? 0];
+}
+
+function headOf(digits: Uint8Array): string {
+  let head = "";
+  for (let i = 0; i < 15; i++) head += CROCKFORD[digits[i] ?? 0];
+  return head;
 }
 
 /** The 10-character time part of a ULID. */
