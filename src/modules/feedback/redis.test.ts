@@ -130,6 +130,30 @@ describe("feedback in Redis", () => {
     expect(await probe.zrange("warden:fb:{fb-redis}:subject:after-flush", "0", "-1")).toEqual([`${id}:useful`]);
   });
 
+  test("should spool what a hung Redis does not take within 250 ms, and land each entry once", async () => {
+    // DEBUG SLEEP holds the whole server, so the probe waits for it on a connection of its own.
+    const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const sleeping = sleeper.call("DEBUG", "SLEEP", "0.8");
+      await Bun.sleep(50);
+      const started = performance.now();
+      const answers = await Promise.all([1, 2, 3].map((rating) => post({ subject_id: "hung", rating })));
+      const waited = performance.now() - started;
+      for (const res of answers) expect(res.status).toBe(202);
+      expect(waited).toBeGreaterThanOrEqual(240);
+      expect(waited).toBeLessThan(700);
+      expect(ctx.deps.feedback.spool?.depth).toBe(3);
+      await sleeping;
+      await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 15_000, "the spool to drain");
+      const ids = await Promise.all(answers.map(async (res) => (await res.json()).id as string));
+      expect((await probe.zrange("warden:fb:{fb-redis}:subject:hung", "0", "-1")).sort()).toEqual(
+        ids.map((id) => `${id}:useful`).sort(),
+      );
+    } finally {
+      sleeper.disconnect();
+    }
+  });
+
   test("should leave no key behind once every entry has expired", async () => {
     const shortCtx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: "1" });
     try {

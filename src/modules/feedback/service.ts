@@ -39,6 +39,8 @@ export class FeedbackService {
   private readonly counters = new Map<string, { inc(): void }>();
   /** Many entries are accepted within one millisecond: their two ISO dates are formatted once. */
   private dates = { at: Number.NaN, created: "", expires: "" };
+  /** The Redis write the last entry joined, and the same write bounded by the deadline. */
+  private bounded: { write: Promise<void>; within: Promise<void> } | undefined;
 
   constructor(private readonly deps: FeedbackDeps) {
     const batcher = new WriteBatcher(deps.db.$client);
@@ -132,13 +134,25 @@ export class FeedbackService {
     // Behind a non-empty spool, new entries queue too, so replay keeps the order of acceptance.
     if (redis.status === "ready" && spool.depth === 0) {
       try {
-        return await withinDeadline(this.store.put(tenantId, item, expiresAt), REDIS_WRITE_TIMEOUT_MS);
+        return await this.redisWrite(tenantId, item, expiresAt);
       } catch (error) {
         // A write that timed out may still land; the replay rewrites the same keys, not a copy.
         this.deps.log.warn({ err: { message: (error as Error).message } }, "feedback spooled: redis write failed");
       }
     }
     await spool.add(tenantId, item, expiresAt);
+  }
+
+  /**
+   * The store sends the entries of one tick in one call and hands each the same promise: they
+   * share one deadline too, counted from the first of them.
+   */
+  private redisWrite(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+    const write = this.store.put(tenantId, item, expiresAt);
+    if (this.bounded?.write !== write) {
+      this.bounded = { write, within: withinDeadline(write, REDIS_WRITE_TIMEOUT_MS) };
+    }
+    return this.bounded.within;
   }
 
   private datesAt(now: number): { created: string; expires: string } {
