@@ -1,5 +1,38 @@
+import diagnostics from "node:diagnostics_channel";
 import { Redis } from "ioredis";
 import type { Logger } from "./lib/logger";
+
+interface TracingChannelParts {
+  readonly start: { readonly hasSubscribers: boolean };
+  readonly end: { readonly hasSubscribers: boolean };
+  readonly asyncStart: { readonly hasSubscribers: boolean };
+  readonly asyncEnd: { readonly hasSubscribers: boolean };
+  readonly error: { readonly hasSubscribers: boolean };
+}
+
+/**
+ * ioredis traces every command through a diagnostics_channel TracingChannel unless the channel
+ * reports `hasSubscribers === false`. Bun's TracingChannel has no `hasSubscribers` (undefined),
+ * so each command paid for `tracePromise`, a context object and its sanitised arguments with
+ * nobody listening. This adds Node's getter (true when any of its five channels has a
+ * subscriber) where it is missing; a subscriber still sees every command.
+ */
+export function ensureTracingChannelHasSubscribers(): void {
+  const prototype = Object.getPrototypeOf(diagnostics.tracingChannel("warden:probe")) as object;
+  if ("hasSubscribers" in prototype) return;
+  Object.defineProperty(prototype, "hasSubscribers", {
+    configurable: true,
+    get(this: TracingChannelParts) {
+      return (
+        this.start.hasSubscribers ||
+        this.end.hasSubscribers ||
+        this.asyncStart.hasSubscribers ||
+        this.asyncEnd.hasSubscribers ||
+        this.error.hasSubscribers
+      );
+    },
+  });
+}
 
 /**
  * A Redis client that never blocks a request on an outage: no offline queue (commands fail at
@@ -7,6 +40,7 @@ import type { Logger } from "./lib/logger";
  * forever with capped backoff.
  */
 export function createRedis(url: string, log: Logger): Redis {
+  ensureTracingChannelHasSubscribers();
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,

@@ -36,3 +36,19 @@ test("a ULID spells its millisecond, and within one the random part carries into
   expect(ulid(ms - 5_000)).toBe(`${ulidFloor(ms).slice(0, 10)}0000000000000012`);
   expect(first.slice(0, 10)).toBe("01Q3DCBD3V"); // 2030-01-01T00:00:00.123Z in Crockford base32
 });
+
+test("within one millisecond the random part counts up by one, carries included; a new millisecond has its own time part", () => {
+  const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const value = (id: string) => [...id.slice(10)].reduce((n, c) => n * 32n + BigInt(CROCKFORD.indexOf(c)), 0n);
+  // Later than any millisecond the other tests used: an earlier one would keep counting in theirs.
+  const ms = Date.UTC(2031, 6, 1);
+  // 2 000 ids: dozens of carries out of the last character, some out of the last two.
+  const ids = Array.from({ length: 2000 }, () => ulid(ms));
+  for (let i = 1; i < ids.length; i++) {
+    expect(value(ids[i] as string) - value(ids[i - 1] as string)).toBe(1n);
+    expect(ids[i]?.slice(0, 10)).toBe(ulidFloor(ms).slice(0, 10));
+  }
+  const next = ulid(ms + 1);
+  expect(next.slice(0, 10)).toBe(ulidFloor(ms + 1).slice(0, 10));
+  expect(next).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+});

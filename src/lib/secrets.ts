@@ -18,41 +18,38 @@ export function randomBase32(length: number): string {
 
 let lastTime = -1;
 const lastRandom = new Uint8Array(16);
-/** The last ULID in ASCII: within a millisecond only the digits that count up are rewritten. */
-const lastId = new Uint8Array(26);
-const ALPHABET = new TextEncoder().encode(CROCKFORD);
-const ASCII = new TextDecoder("latin1");
+/** What of the last id only changes with the millisecond or a carry: its time part and first 15 random characters. */
+let timePart = "";
+let randomHead = "";
 
 /**
  * ULID: 48-bit millisecond time + 80 random bits, so ids sort by creation time. Monotonic within
  * the process (the spec's monotonic mode): in the same millisecond the random part counts up, so
  * ids made one after another also sort in that order (inbox and list cursors rely on it).
  */
-// Written into bytes and decoded once: ~0.1 µs against ~1.5 µs for 26 string concatenations,
-// and a notification takes two.
 export function ulid(now = Date.now()): string {
   if (now > lastTime) {
     lastTime = now;
-    let rest = now;
-    for (let i = 9; i >= 0; i--) {
-      lastId[i] = ALPHABET[rest % 32] ?? 0;
-      rest = Math.floor(rest / 32);
-    }
+    timePart = ulidTime(now);
     crypto.getRandomValues(lastRandom);
-    for (let i = 0; i < 16; i++) {
-      const digit = (lastRandom[i] ?? 0) & 31;
-      lastRandom[i] = digit;
-      lastId[10 + i] = ALPHABET[digit] ?? 0;
-    }
+    for (let i = 0; i < 16; i++) lastRandom[i] = (lastRandom[i] ?? 0) & 31;
+    randomHead = headOf(lastRandom);
   } else {
-    for (let i = 15; i >= 0; i--) {
+    let i = 15;
+    for (; i >= 0; i--) {
       const digit = ((lastRandom[i] ?? 0) + 1) & 31;
       lastRandom[i] = digit;
-      lastId[10 + i] = ALPHABET[digit] ?? 0;
       if (digit !== 0) break;
     }
+    if (i < 15) randomHead = headOf(lastRandom);
   }
-  return ASCII.decode(lastId);
+  return timePart + randomHead + CROCKFORD[lastRandom[15] ?? 0];
+}
+
+function headOf(digits: Uint8Array): string {
+  let head = "";
+  for (let i = 0; i < 15; i++) head += CROCKFORD[digits[i] ?? 0];
+  return head;
 }
 
 /** The 10-character time part of a ULID. */

@@ -1,80 +1,147 @@
-import type { Redis } from "ioredis";
+import { createHash } from "node:crypto";
+import { Command, type Redis } from "ioredis";
 import type { Clock } from "../../lib/clock";
 import { RedisKeys } from "../../lib/redis-keys";
 import type { FeedbackItem, Verdict } from "./model";
 import type { FeedbackStore, SubjectCounts } from "./store";
 
 /**
- * One entry in one atomic script (one round trip): the entry with its TTL, its member in the
- * subject's index and the subject in the tenant's index. Each index drops members that have
- * expired and keeps a TTL no shorter than its longest-lived member, so when the last entry
- * expires its indexes go with it: nothing is left behind. Replaying the same entry rewrites the
- * same keys and members, so a replay never duplicates.
+ * The entries a tick collected for one tenant, in one atomic script (one round trip): each entry
+ * with its TTL and its member in its subject's index, then every subject in the tenant's index.
+ * Each index drops members that have expired and keeps a TTL no shorter than its longest-lived
+ * member, so when the last entry expires its indexes go with it: nothing is left behind.
+ * Replaying the same entry rewrites the same keys and members, so a replay never duplicates.
  *
- * KEYS: item, subject index, subjects index.
- * ARGV: entry JSON, TTL ms, expiry (ms, the score), index member, subject id, now (ms), prune?
- * Pruning expired members runs on one write in PRUNE_EVERY (and on reads): reads filter by
- * score anyway, and it is most of the script's cost.
+ * KEYS: the tenant's subjects index, then per entry: the entry, its subject's index.
+ * ARGV: now (ms), then per entry: JSON, TTL ms, expiry (ms, the score), index member, subject id,
+ * prune ('1' or '0'). Pruning expired members runs for one entry in PRUNE_EVERY (and on reads):
+ * reads filter by score anyway, and it is most of an entry's cost.
  */
 const PUT_SCRIPT = `
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-local function index(key, member, gt)
-  if ARGV[7] == '1' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6]) end
-  if gt then redis.call('ZADD', key, 'GT', ARGV[3], member) else redis.call('ZADD', key, ARGV[3], member) end
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+local now = ARGV[1]
+local n = (#KEYS - 1) / 2
+local longest = 0
+local pruneSubjects = false
+local scored = {}
+for i = 1, n do
+  local subject = KEYS[2 * i + 1]
+  local a = 6 * i - 4
+  local ttl = tonumber(ARGV[a + 1])
+  redis.call('SET', KEYS[2 * i], ARGV[a], 'PX', ttl)
+  if ARGV[a + 5] == '1' then
+    redis.call('ZREMRANGEBYSCORE', subject, '-inf', now)
+    pruneSubjects = true
+  end
+  redis.call('ZADD', subject, ARGV[a + 2], ARGV[a + 3])
+  if redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
+  if ttl > longest then longest = ttl end
+  scored[2 * i - 1] = ARGV[a + 2]
+  scored[2 * i] = ARGV[a + 4]
 end
-index(KEYS[2], ARGV[4], false)
-index(KEYS[3], ARGV[5], true)
-return 1
+local subjects = KEYS[1]
+if pruneSubjects then redis.call('ZREMRANGEBYSCORE', subjects, '-inf', now) end
+redis.call('ZADD', subjects, 'GT', unpack(scored))
+if redis.call('PTTL', subjects) < longest then redis.call('PEXPIRE', subjects, longest) end
+return n
 `;
+const PUT_SCRIPT_SHA = createHash("sha1").update(PUT_SCRIPT).digest("hex");
 
-interface RedisWithFeedback extends Redis {
-  wardenFeedbackPut(
-    item: string,
-    subject: string,
-    subjects: string,
-    body: string,
-    ttlMs: number,
-    expiresAt: number,
-    member: string,
-    subjectId: string,
-    now: number,
-    prune: "1" | "0",
-  ): Promise<number>;
+/** One entry in this many also drops expired members from the indexes it touches. */
+const PRUNE_EVERY = 64;
+/** Entries per script call at most, so one call never holds Redis for long (a replay sends 500 at once). */
+const MAX_BATCH = 128;
+
+/** A tenant's entries waiting for the end of the tick; every caller awaits the same `done`. */
+class PutBatch {
+  readonly keys: string[];
+  readonly argv: string[] = ["0"];
+  size = 0;
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: Error) => void;
+
+  constructor(subjectsKey: string) {
+    this.keys = [subjectsKey];
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
-/** One write in this many also drops expired members from the indexes it touches. */
-const PRUNE_EVERY = 64;
-
+/**
+ * Feedback in Redis. Writes are batched per tenant until the end of the tick (as ioredis's
+ * auto-pipelining would, but one script call for the batch instead of one per entry, each with
+ * its own command, promises and reply), then sent at once. A failed call fails every entry of
+ * its batch, and the service spools each of them.
+ */
 export class RedisFeedbackStore implements FeedbackStore {
-  private readonly redis: RedisWithFeedback;
   private writes = 0;
+  private readonly batches = new Map<string, PutBatch>();
+  private flushScheduled = false;
+  private readonly flush = () => this.sendAll();
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly clock: Clock,
-  ) {
-    redis.defineCommand("wardenFeedbackPut", { numberOfKeys: 3, lua: PUT_SCRIPT });
-    this.redis = redis as RedisWithFeedback;
-  }
+  ) {}
 
-  async put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+  put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
     const now = this.clock.now();
     const ttlMs = expiresAt - now;
-    if (ttlMs <= 0) return;
-    await this.redis.wardenFeedbackPut(
-      RedisKeys.feedbackItem(tenantId, item.id),
-      RedisKeys.feedbackSubject(tenantId, item.subject_id),
-      RedisKeys.feedbackSubjects(tenantId),
+    if (ttlMs <= 0) return Promise.resolve();
+    let batch = this.batches.get(tenantId);
+    if (batch === undefined) {
+      batch = new PutBatch(RedisKeys.feedbackSubjects(tenantId));
+      this.batches.set(tenantId, batch);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+    batch.keys.push(RedisKeys.feedbackItem(tenantId, item.id), RedisKeys.feedbackSubject(tenantId, item.subject_id));
+    batch.argv[0] = String(now);
+    batch.argv.push(
       JSON.stringify(item),
-      ttlMs,
-      expiresAt,
+      String(ttlMs),
+      String(expiresAt),
       `${item.id}:${item.verdict}`,
       item.subject_id,
-      now,
       ++this.writes % PRUNE_EVERY === 0 ? "1" : "0",
     );
+    if (++batch.size >= MAX_BATCH) {
+      this.batches.delete(tenantId);
+      this.send(batch);
+    }
+    return batch.done;
+  }
+
+  private sendAll(): void {
+    this.flushScheduled = false;
+    for (const batch of this.batches.values()) this.send(batch);
+    this.batches.clear();
+  }
+
+  private send(batch: PutBatch): void {
+    const args = [String(batch.keys.length), ...batch.keys, ...batch.argv];
+    this.call("evalsha", [PUT_SCRIPT_SHA, ...args]).then(
+      () => batch.resolve(),
+      (error: Error) => {
+        // A Redis that restarted (or flushed its scripts) has forgotten the script: EVAL loads it again.
+        if (!error.message.includes("NOSCRIPT")) return batch.reject(error);
+        this.call("eval", [PUT_SCRIPT, ...args]).then(
+          () => batch.resolve(),
+          (retryError: Error) => batch.reject(retryError),
+        );
+      },
+    );
+  }
+
+  /** Written at once (the batch is already the pipeline): not through auto-pipelining's extra tick. */
+  private call(name: string, args: string[]): Promise<unknown> {
+    const command = new Command(name, args, { replyEncoding: "utf8" });
+    this.redis.sendCommand(command);
+    return command.promise;
   }
 
   async list(tenantId: string, subjectId: string, before: string | undefined, limit: number): Promise<FeedbackItem[]> {

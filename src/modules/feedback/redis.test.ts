@@ -69,6 +69,91 @@ describe("feedback in Redis", () => {
     });
   });
 
+  test("should write entries accepted together in one script call per tenant and 128 entries, each as if alone", async () => {
+    await probe.config("RESETSTAT");
+    // More than one call's worth (128) for one tenant, two tenants, subjects repeated within the burst.
+    const burst = Array.from({ length: 300 }, (_, i) => ({
+      tid: i % 3 === 0 ? "fb-burst-b" : "fb-burst-a",
+      subject_id: `burst-${i % 7}`,
+      verdict: i % 2 === 0 ? ("false_positive" as const) : ("useful" as const),
+    }));
+    const accepted = await Promise.all(
+      burst.map(({ tid, subject_id, verdict }) =>
+        ctx.deps.feedback.accept({ tid, sub: "u-burst" }, { subject_type: "alert", subject_id, verdict }),
+      ),
+    );
+    expect(ctx.deps.feedback.spool?.depth).toBe(0);
+    // Tenant a: 200 entries (128 + 72), tenant b: 100.
+    expect(await probe.info("commandstats")).toMatch(/cmdstat_evalsha:calls=3,/);
+
+    const entries = burst.map((entry, i) => ({ ...entry, id: accepted[i]?.id }));
+    const pipeline = probe.pipeline();
+    for (const { tid, id } of entries) pipeline.pttl(`warden:fb:{${tid}}:item:${id}`);
+    for (const [error, ttl] of (await pipeline.exec()) ?? []) {
+      expect(error).toBeNull();
+      expect(Math.abs(TTL_SECONDS * 1000 - Number(ttl))).toBeLessThanOrEqual(5000);
+    }
+    for (const tenant of ["fb-burst-a", "fb-burst-b"]) {
+      for (let s = 0; s < 7; s++) {
+        const key = `warden:fb:{${tenant}}:subject:burst-${s}`;
+        const members = entries
+          .filter(({ tid, subject_id }) => tid === tenant && subject_id === `burst-${s}`)
+          .map(({ id, verdict }) => `${id}:${verdict}`);
+        expect((await probe.zrange(key, "0", "-1")).sort()).toEqual(members.sort());
+        expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(key)))).toBeLessThanOrEqual(5000);
+      }
+      const subjects = `warden:fb:{${tenant}}:subjects`;
+      expect((await probe.zrange(subjects, "0", "-1")).sort()).toEqual(
+        Array.from({ length: 7 }, (_, s) => `burst-${s}`),
+      );
+      expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(subjects)))).toBeLessThanOrEqual(5000);
+    }
+    const stored = JSON.parse((await probe.get(`warden:fb:{fb-burst-b}:item:${entries[0]?.id}`)) ?? "{}");
+    expect(stored).toEqual({
+      id: entries[0]?.id,
+      subject_type: "alert",
+      subject_id: "burst-0",
+      verdict: "false_positive",
+      author: "u-burst",
+      created_at: new Date(ctx.clock.now()).toISOString(),
+      expires_at: accepted[0]?.expires_at,
+    });
+  });
+
+  test("should load the script again into a Redis that forgot it, without spooling", async () => {
+    await probe.script("FLUSH");
+    const res = await post({ subject_id: "after-flush" });
+    expect(res.status).toBe(202);
+    const { id } = await res.json();
+    expect(ctx.deps.feedback.spool?.depth).toBe(0);
+    expect(await probe.exists(`warden:fb:{fb-redis}:item:${id}`)).toBe(1);
+    expect(await probe.zrange("warden:fb:{fb-redis}:subject:after-flush", "0", "-1")).toEqual([`${id}:useful`]);
+  });
+
+  test("should spool what a hung Redis does not take within 250 ms, and land each entry once", async () => {
+    // DEBUG SLEEP holds the whole server, so the probe waits for it on a connection of its own.
+    const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const sleeping = sleeper.call("DEBUG", "SLEEP", "0.8");
+      await Bun.sleep(50);
+      const started = performance.now();
+      const answers = await Promise.all([1, 2, 3].map((rating) => post({ subject_id: "hung", rating })));
+      const waited = performance.now() - started;
+      for (const res of answers) expect(res.status).toBe(202);
+      expect(waited).toBeGreaterThanOrEqual(240);
+      expect(waited).toBeLessThan(700);
+      expect(ctx.deps.feedback.spool?.depth).toBe(3);
+      await sleeping;
+      await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 15_000, "the spool to drain");
+      const ids = await Promise.all(answers.map(async (res) => (await res.json()).id as string));
+      expect((await probe.zrange("warden:fb:{fb-redis}:subject:hung", "0", "-1")).sort()).toEqual(
+        ids.map((id) => `${id}:useful`).sort(),
+      );
+    } finally {
+      sleeper.disconnect();
+    }
+  });
+
   test("should leave no key behind once every entry has expired", async () => {
     const shortCtx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: "1" });
     try {
