@@ -172,7 +172,7 @@ describe("the lean path limited through Redis", () => {
       expect(third?.headers.get("ratelimit")).toMatch(/^"api";r=0;t=\d+$/);
       expect(fourth?.status).toBe(429);
       expect(Number(fourth?.headers.get("retry-after"))).toBeGreaterThan(0);
-      expect(((await fourth?.json()) as { type: string }).type).toBe("urn:warden:problem:rate-limited");
+      expect(((await (fourth as Response).json()) as { type: string }).type).toBe("urn:warden:problem:rate-limited");
       expect(ctx.deps.rateLimiter?.fallbackActive).toBe(false);
     } finally {
       await ctx.close();

@@ -67,7 +67,12 @@ function keyOf(routeClass: RouteClass, principal: Keyed): string {
     keys = {};
     principal[KEYS] = keys;
   }
-  return (keys[routeClass] ??= RedisKeys.rateLimit(routeClass, principal.tid, `sub:${principal.sub}`));
+  let key = keys[routeClass];
+  if (key === undefined) {
+    key = RedisKeys.rateLimit(routeClass, principal.tid, `sub:${principal.sub}`);
+    keys[routeClass] = key;
+  }
+  return key;
 }
 
 /**
