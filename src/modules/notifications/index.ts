@@ -11,7 +11,7 @@ import {
   inboxItem,
   inboxQuery,
 } from "./model";
-import type { InboxRow, NotificationRow, NotificationService } from "./service";
+import { type InboxRow, isoTime, type NotificationRow, type NotificationService } from "./service";
 
 const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => ({
   id: n.id,
@@ -19,7 +19,7 @@ const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => (
   title: n.title,
   body: n.body,
   data: JSON.parse(n.data) as Record<string, unknown>,
-  created_at: new Date(n.created_at).toISOString(),
+  created_at: isoTime(n.created_at),
 });
 
 const publicInboxItem = (item: InboxRow) => ({ ...publicNotification(item), read_at: isoOrNull(item.read_at) });

@@ -210,8 +210,8 @@ export function webhookPayload(n: NotificationRow): string {
 let isoAt = Number.NaN;
 let iso = "";
 
-/** Notifications made in the same millisecond share one ISO string. */
-function isoTime(ms: number): string {
+/** Notifications made in the same millisecond share one ISO string (payload and answer alike). */
+export function isoTime(ms: number): string {
   if (ms !== isoAt) {
     iso = new Date(ms).toISOString();
     isoAt = ms;
