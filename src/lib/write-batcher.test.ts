@@ -93,6 +93,10 @@ describe("WriteBatcher", () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
     expect(values()).toEqual([]);
+    // Rolled back, not left open: the next batch commits on its own.
+    expect(sqlite.inTransaction).toBe(false);
+    await batcher.run(() => sqlite.run("INSERT INTO t (v) VALUES (8)"));
+    expect(values()).toEqual([8]);
   });
 
   test("should start a new batch for writes queued after a flush", async () => {

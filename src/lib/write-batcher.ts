@@ -27,16 +27,22 @@ export class WriteBatcher {
   private queue: Job[] = [];
   private scheduled = false;
 
-  // Prepared once: bun:sqlite's nested transaction() builds a new wrapper on every call, which
-  // measured ~4 µs a write against ~1.5 µs for these statements.
+  // Prepared once: bun:sqlite's transaction() builds a new wrapper on every call, which measured
+  // ~4 µs a write against ~1.5 µs for these statements (and ~10 µs a batch for BEGIN…COMMIT).
   private readonly savepoint: Statement;
   private readonly release: Statement;
   private readonly rollbackTo: Statement;
+  private readonly begin: Statement;
+  private readonly commitAll: Statement;
+  private readonly rollback: Statement;
 
   constructor(private readonly sqlite: Database) {
     this.savepoint = sqlite.prepare("SAVEPOINT batched_write");
     this.release = sqlite.prepare("RELEASE batched_write");
     this.rollbackTo = sqlite.prepare("ROLLBACK TO batched_write");
+    this.begin = sqlite.prepare("BEGIN IMMEDIATE");
+    this.commitAll = sqlite.prepare("COMMIT");
+    this.rollback = sqlite.prepare("ROLLBACK");
   }
 
   run<T>(work: () => T): Promise<T> {
@@ -75,17 +81,32 @@ export class WriteBatcher {
   private commit(batch: readonly Job[], savepoints: boolean): Outcome[] | undefined {
     const outcomes: Outcome[] = [];
     try {
-      this.sqlite
-        .transaction(() => {
-          for (const job of batch)
-            outcomes.push(savepoints ? this.inSavepoint(job.work) : { ok: true, value: job.work() });
-        })
-        .immediate();
+      this.transaction(() => {
+        for (const job of batch)
+          outcomes.push(savepoints ? this.inSavepoint(job.work) : { ok: true, value: job.work() });
+      });
     } catch (error) {
       if (savepoints || outcomes.length === batch.length) throw error;
       return batch.length === 1 ? [{ ok: false, value: error }] : undefined;
     }
     return outcomes;
+  }
+
+  /** BEGIN IMMEDIATE … COMMIT, or ROLLBACK if anything throws (the COMMIT included). */
+  private transaction(work: () => void): void {
+    // Not expected (writes are synchronous), but a transaction left open must not be committed by us.
+    if (this.sqlite.inTransaction) {
+      this.sqlite.transaction(work).immediate();
+      return;
+    }
+    this.begin.run();
+    try {
+      work();
+      this.commitAll.run();
+    } catch (error) {
+      if (this.sqlite.inTransaction) this.rollback.run();
+      throw error;
+    }
   }
 
   /** One write, rolled back alone if it throws. */
