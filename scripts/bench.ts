@@ -97,8 +97,8 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
     // The other lean route: one indexed count per request.
     { ...authMe, name: "unread-count", path: "/v1/notifications/unread-count" },
     {
-      // Feedback into Redis: one atomic script per request (the entry, its subject index and the
-      // tenant's subject index), a new subject per request so no index grows without bound.
+      // Feedback into Redis: the entries of one event-loop turn in one atomic script (each entry,
+      // its subject index and the tenant's subject index), a new subject per request.
       name: "feedback-post-redis",
       target: "service-redis",
       method: "POST",
@@ -241,7 +241,7 @@ async function main(): Promise<number> {
   const tempDir = makeTempDir("warden-bench-");
 
   const dataDir = join(tempDir, "data");
-  const servers = await startServers(pin, dataDir, await startBenchRedis(tempDir));
+  const servers = await startServers(pin, dataDir, await startBenchRedis(tempDir, pin));
   await Promise.all(Object.values(servers).map(waitUntilReady));
   const credentials = await benchCredentials(servers.service.url, dataDir);
   const receiver = startBenchReceiver();

@@ -19,7 +19,7 @@ export interface Row extends Endpoint, WrkResult {
 }
 
 export function formatConditions(run: RunConditions): string {
-  const pinned = run.pin ? `, servers on core ${SERVER_CORE}, wrk on core ${WRK_CORE}` : ", unpinned";
+  const pinned = run.pin ? `, servers on core ${SERVER_CORE}, wrk and Redis on core ${WRK_CORE}` : ", unpinned";
   return `bun ${Bun.version}, wrk ${run.wrkVersion} ${wrkArgs(run.durationS).join(" ")}${pinned}`;
 }
 
@@ -52,7 +52,7 @@ export function writeResults(rows: readonly Row[], run: RunConditions, extra: Re
       duration_s: run.durationS,
       args: wrkArgs(run.durationS),
     },
-    pinning: run.pin ? { server_core: SERVER_CORE, wrk_core: WRK_CORE } : null,
+    pinning: run.pin ? { server_core: SERVER_CORE, wrk_core: WRK_CORE, redis_core: WRK_CORE } : null,
     cpus: availableParallelism(),
     rows: rows.map((row) => ({
       name: row.name,
