@@ -80,6 +80,7 @@ interface StoredEvent {
   target_id: string | null;
 }
 
+// Two server starts, two CLI runs, two argon2id logins and a 1.5 s stream: past the 5 s default on a busy machine.
 test("every audited write answered 2xx should survive kill -9, and the chain should still verify", async () => {
   const admin = await createAdminWithCli(dataDir, { tenant: "durable", email: "admin@durable.test" });
   const first = await startServer({ dataDir, env: ENV });
@@ -153,4 +154,4 @@ test("every audited write answered 2xx should survive kill -9, and the chain sho
 
   running.splice(running.indexOf(second), 1);
   expect(await second.stop("SIGTERM")).toBe(0);
-});
+}, 30_000);
