@@ -84,5 +84,6 @@ describe("Swagger UI", () => {
     for (const path of ["/health", "/ready", "/metrics"]) {
       expect(dom).toContain(`class="opblock-summary-path" data-path="${path}"`);
     }
-  });
+    // A headless Chromium start: seconds on a busy machine.
+  }, 30_000);
 });
