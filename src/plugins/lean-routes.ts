@@ -1,6 +1,3 @@
-import type { TSchema } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
-import { getSchemaValidator, ValidationError } from "elysia";
 import type { Role } from "../../db/schema";
 import type { Logger } from "../lib/logger";
 import { createAccessLog } from "../lib/logger";
@@ -8,6 +5,7 @@ import type { AuditHook } from "../modules/audit/hook";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authorizer, type Principal } from "./auth";
 import { problemOf, unparsable, writeProblem } from "./errors";
+import { type BodyStep, elysiaBodyStep } from "./lean-body";
 import { type Metrics, requestRecorder } from "./metrics";
 import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate-limit";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
@@ -121,65 +119,11 @@ export function leanPost<B, T>(
   return { roles, handler };
 }
 
-/** Elysia's compiled body validator (getSchemaValidator), as far as its body step reads it. */
-interface BodyValidator {
-  readonly schema: TSchema;
-  Clean?(value: unknown): unknown;
-  Check(value: unknown): boolean;
-  Decode(value: unknown): unknown;
-  readonly hasDefault: boolean;
-  readonly hasTransform: boolean;
-  readonly isOptional: boolean;
-}
-
-const isNotEmpty = (value: object): boolean => {
-  for (const _ in value) return true;
-  return false;
-};
-
-/**
- * Elysia's body step for a route with a body schema (elysia/dist/compose.mjs, `hasBody &&
- * validator.body`), step for step: defaults merged in, normalized (Clean), checked (422), decoded.
- */
-function bodyStep(validator: BodyValidator, allowUnsafeValidationDetails: boolean): (body: unknown) => unknown {
-  const root = validator.schema as TSchema & { type?: string };
-  const defaults = validator.hasDefault ? Value.Default(root, root.type === "object" ? {} : undefined) : undefined;
-  const defaultsJson = defaults === undefined || defaults === null ? undefined : JSON.stringify(defaults);
-  const refuse = (body: unknown) => new ValidationError("body", validator as never, body, allowUnsafeValidationDetails);
-  return (parsed) => {
-    let body = parsed;
-    const notEmptyObject =
-      !!body && typeof body === "object" && (isNotEmpty(body) || (body as object) instanceof ArrayBuffer);
-    if (defaultsJson !== undefined) {
-      const fresh = JSON.parse(defaultsJson) as unknown;
-      if (Array.isArray(fresh)) body ||= fresh;
-      else if (typeof fresh === "object") body = Object.assign(fresh as object, body);
-      else body = fresh;
-    }
-    try {
-      if (validator.Clean) body = validator.Clean(body);
-    } catch {
-      // As Elysia: a body the cleaner cannot walk is left for the check to refuse.
-    }
-    if ((validator.isOptional ? notEmptyObject : true) && validator.Check(body) === false) throw refuse(body);
-    if (validator.hasTransform && notEmptyObject) {
-      try {
-        body = validator.Decode(body);
-      } catch (error) {
-        if ((error as Error).constructor.name === "TransformDecodeError") {
-          throw (error as { error?: unknown }).error ?? refuse(body);
-        }
-      }
-    }
-    return body;
-  };
-}
-
 interface LeanRoute extends LeanSpec {
   readonly path: string;
   readonly routeClass: RouteClass | undefined;
   /** Defaults, normalization, the 422 check and decoding of a POST's parsed body. */
-  readonly body: ((parsed: unknown) => unknown) | undefined;
+  readonly body: BodyStep | undefined;
 }
 
 /** What the lean path reads of an Elysia app: its route table and config, its own fetch and the server Elysia hands handlers. */
@@ -207,25 +151,6 @@ function refuse(route: { method: string; path: string }, why: string): never {
   throw new Error(`lean route ${route.method} ${route.path}: ${why}`);
 }
 
-/**
- * The route's body step, from a validator built as Elysia builds it. Elysia also coerces a
- * primitive root (a number or boolean body); an object root, the only kind allowed here, is
- * left as it is.
- */
-function bodyStepOf(
-  host: LeanHost,
-  route: { method: string; path: string },
-  schema: unknown,
-): (body: unknown) => unknown {
-  if ((schema as { type?: string } | undefined)?.type !== "object") {
-    refuse(route, "a lean POST needs an object body schema");
-  }
-  const normalize = (host.config?.normalize ?? true) as boolean;
-  const validator = getSchemaValidator(schema as TSchema, { normalize }) as unknown as BodyValidator | undefined;
-  if (!validator) return refuse(route, "its body schema gave no validator");
-  return bodyStep(validator, host.config?.allowUnsafeValidationDetails ?? false);
-}
-
 /** The app's routes that opted in, by method and path; throws if one cannot be served identically. */
 function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
   const byKey = new Map<string, LeanRoute>();
@@ -239,7 +164,12 @@ function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
     if (route.method !== spec.method || /[:*?]/.test(route.path) || unsupported) {
       refuse(route, `only a ${spec.method} with a static path and no ${unsupported ?? "request"} schema can be lean`);
     }
-    const body = spec.method === "POST" ? bodyStepOf(host, route, hooks.body) : undefined;
+    let body: BodyStep | undefined;
+    try {
+      body = spec.method === "POST" ? elysiaBodyStep(hooks.body, host.config ?? {}) : undefined;
+    } catch (error) {
+      refuse(route, (error as Error).message);
+    }
     byKey.set(`${spec.method} ${route.path}`, {
       ...spec,
       path: route.path,
@@ -415,7 +345,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       const server = host.server as Server;
       reached = Reached.Limited;
       if (decide && route.routeClass) await decide(route.routeClass, request, server, headers);
-      const body = (route.body as (parsed: unknown) => unknown)(parsed);
+      const body = (route.body as BodyStep)(parsed);
       const authorized = authorize(request, route.roles, { headers }, route.path, server);
       principal = authorized instanceof Promise ? await authorized : authorized;
       const context: LeanContext = { request, headers, status: route.status, server };
