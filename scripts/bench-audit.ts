@@ -5,7 +5,7 @@
  * the bare Bun.serve baseline. Targets: overhead 1 − audited/unaudited < 15 %, and the audited
  * write ≥ 20 % of the baseline's req/s. Exits 1 if one is missed or the load misbehaved.
  *
- *   bun scripts/bench-audit.ts [--duration=5s | --quick]
+ *   bun scripts/bench-audit.ts [--duration=5s | --quick] [--rounds=N]
  *
  * Servers on core 0, wrk on core 1, loopback only, one data dir per service. Afterwards the
  * audit rows are counted: the audited service must hold an event per 2xx, the other none.
@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { DATABASE_FILE } from "../db/client.ts";
 import { parseArgs } from "./bench/args.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
-import { BenchError, type Pinning, pinning, requireTools } from "./bench/host.ts";
+import { BENCH_CORES, BenchError, type Pinning, pinning, requireTools } from "./bench/host.ts";
 import {
   cleanup,
   installExitHandlers,
@@ -25,8 +25,17 @@ import {
   wasInterrupted,
 } from "./bench/processes.ts";
 import { formatConditions, formatRows, type Row } from "./bench/report.ts";
+import { combine, median, type Sample } from "./bench/rounds.ts";
 import { type Server, serviceEnv, startServer, waitUntilReady } from "./bench/servers.ts";
+import { cpuTicks, stealPercent } from "./bench/steal.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
+
+/** " (0.12–0.18 over N rounds)" for percentages measured more than once. */
+function spread(values: readonly number[]): string {
+  if (values.length < 2) return "";
+  const pct = (value: number) => (value * 100).toFixed(1);
+  return ` (${pct(Math.min(...values))}–${pct(Math.max(...values))} over ${values.length} rounds)`;
+}
 
 const REPO_ROOT = join(import.meta.dir, "..");
 const MAIN = join(REPO_ROOT, "src", "main.ts");
@@ -130,7 +139,7 @@ function rowCountProblems(audited: Service, unaudited: Service, results: Record<
 }
 
 async function main(): Promise<number> {
-  const { durationS } = parseArgs(process.argv.slice(2));
+  const { durationS, rounds } = parseArgs(process.argv.slice(2));
   requireTools();
   const pin = pinning();
   const tempDir = makeTempDir("warden-bench-audit-");
@@ -148,37 +157,46 @@ async function main(): Promise<number> {
   );
   await Promise.all([baseline, audited.server, unaudited.server].map(waitUntilReady));
   const [auditedToken, unauditedToken] = await Promise.all([adminToken(audited), adminToken(unaudited)]);
-  console.log(`${formatConditions({ durationS, pin, wrkVersion: await wrkVersion() })}\n`);
+  console.log(`${formatConditions({ durationS, rounds, pin, wrkVersion: await wrkVersion() })}\n`);
 
   const plan: [key: string, Endpoint, Server][] = [
     ["baseline", { name: "baseline", target: "baseline", method: "GET", path: "/", expectedStatus: 200 }, baseline],
     ["audited", revocationRow("revocation-create, audited", auditedToken), audited.server],
     ["unaudited", revocationRow("revocation-create, audit no-op", unauditedToken), unaudited.server],
   ];
-  const rows: Row[] = [];
-  const results: Record<string, WrkResult> = {};
   const problems: string[] = [];
-  for (const [key, endpoint, server] of plan) {
-    if (wasInterrupted()) return 130;
-    const result = await measure(endpoint, server.url, durationS, pin, tempDir);
-    results[key] = result;
-    problems.push(...loadProblems(endpoint, result));
-    const baselineRps = rows[0]?.requestsPerSec ?? result.requestsPerSec;
-    rows.push({ ...endpoint, ...result, ratioToBaseline: result.requestsPerSec / baselineRps });
+  const samples = new Map<string, Sample[]>(plan.map(([key]) => [key, []]));
+  const overheads: number[] = [];
+  // With --rounds each round measures all three again: the ratios and the overhead are taken
+  // within a round (neighbours in time), then the medians reported.
+  for (let round = 0; round < rounds; round++) {
+    const rps: Record<string, number> = {};
+    for (const [key, endpoint, server] of plan) {
+      if (wasInterrupted()) return 130;
+      const before = cpuTicks(BENCH_CORES);
+      const result = await measure(endpoint, server.url, durationS, pin, tempDir);
+      const stealPct = stealPercent(before, cpuTicks(BENCH_CORES));
+      problems.push(...loadProblems(endpoint, result));
+      rps[key] = result.requestsPerSec;
+      const ratio = result.requestsPerSec / (rps.baseline ?? result.requestsPerSec);
+      samples.get(key)?.push({ ...result, ratio, stealPct });
+    }
+    overheads.push(1 - (rps.audited ?? 0) / (rps.unaudited ?? 1));
   }
+  const rows: Row[] = plan.map(([key, endpoint]) => combine(endpoint, samples.get(key) ?? []));
+  const results = Object.fromEntries(plan.map(([key], i) => [key, rows[i] as WrkResult]));
   console.log(`\n${formatRows(rows)}\n`);
   problems.push(...rowCountProblems(audited, unaudited, results));
 
-  const rps = (key: string) => results[key]?.requestsPerSec ?? Number.NaN;
-  const overhead = 1 - rps("audited") / rps("unaudited");
-  const ratio = rps("audited") / rps("baseline");
+  const overhead = median(overheads);
+  const ratio = rows[1]?.ratioToBaseline ?? Number.NaN;
   const verdict = (ok: boolean) => (ok ? "ok" : "MISSED");
   console.log(
-    `audit overhead (1 − audited/unaudited): ${(overhead * 100).toFixed(1)} %  ` +
+    `audit overhead (1 − audited/unaudited): ${(overhead * 100).toFixed(1)} %${spread(overheads)}  ` +
       `(target < ${MAX_OVERHEAD * 100} %)  ${verdict(overhead < MAX_OVERHEAD)}`,
   );
   console.log(
-    `audited write vs baseline:              ${(ratio * 100).toFixed(1)} %  ` +
+    `audited write vs baseline:              ${(ratio * 100).toFixed(1)} %${spread(rows[1]?.roundRatios ?? [])}  ` +
       `(target ≥ ${MIN_RATIO_TO_BASELINE * 100} %)  ${verdict(ratio >= MIN_RATIO_TO_BASELINE)}`,
   );
   if (!(overhead < MAX_OVERHEAD)) problems.push("audit overhead target missed");

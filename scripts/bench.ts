@@ -3,7 +3,7 @@
  * req/s, p50, p99 and the ratio to a bare Bun.serve measured in the same run. Absolute numbers
  * drift ±5–15 % between runs on a VM, so only the ratios are meant to be compared (PERFORMANCE.md).
  *
- *   bun scripts/bench.ts [--duration=5s | --quick]
+ *   bun scripts/bench.ts [--duration=5s | --quick] [--only=row,row] [--rounds=N]
  *
  * Servers run on core 0 and wrk on core 1 (taskset), loopback only. Results also go to
  * bench-results.json in the repo root. The pieces live in scripts/bench/.
@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { parseArgs } from "./bench/args.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
-import { BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
+import { BENCH_CORES, BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
 import {
   cleanup,
   installExitHandlers,
@@ -33,7 +33,9 @@ import {
   type RunConditions,
   writeResults,
 } from "./bench/report.ts";
+import { combine, type Sample } from "./bench/rounds.ts";
 import { startServers, waitUntilReady } from "./bench/servers.ts";
+import { cpuTicks, stealPercent } from "./bench/steal.ts";
 import { createEndpoint, formatDeliveries, measureDeliveries, startBenchReceiver } from "./bench/webhooks.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
@@ -232,12 +234,12 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  const { durationS, only } = parseArgs(process.argv.slice(2));
+  const { durationS, only, rounds } = parseArgs(process.argv.slice(2));
   requireTools();
   const pin = pinning();
   // The webhook receiver runs in this process: keep it on wrk's core, off the server's.
   if (pin) Bun.spawnSync(["taskset", "-a", "-cp", String(WRK_CORE), String(process.pid)], { stdout: "ignore" });
-  const run: RunConditions = { durationS, pin, wrkVersion: await wrkVersion() };
+  const run: RunConditions = { durationS, rounds, pin, wrkVersion: await wrkVersion() };
   const tempDir = makeTempDir("warden-bench-");
 
   const dataDir = join(tempDir, "data");
@@ -248,19 +250,32 @@ async function main(): Promise<number> {
   const endpointId = await createEndpoint(servers.service.url, credentials.accessToken, receiver.url);
   console.log(`${formatConditions(run)}\n`);
 
-  const rows: Row[] = [];
   const problems: string[] = [];
   const all = [...ENDPOINTS, ...authenticatedEndpoints(credentials)];
-  // The baseline always runs: every other row is a ratio to it.
-  const selected = only ? all.filter((e, i) => i === 0 || only.includes(e.name)) : all;
-  for (const endpoint of selected) {
-    if (wasInterrupted()) return 130;
-    const { url } = servers[endpoint.target];
-    const result = await measure(endpoint, url, durationS, pin, tempDir, credentials);
+  const [baseline, ...others] = all;
+  if (!baseline) throw new BenchError("no baseline row");
+  const rest = only ? others.filter((e) => only.includes(e.name)) : others;
+  const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
+  const take = async (endpoint: Endpoint, baselineRps?: number): Promise<number> => {
+    const before = cpuTicks(BENCH_CORES);
+    const result = await measure(endpoint, servers[endpoint.target].url, durationS, pin, tempDir, credentials);
+    const stealPct = stealPercent(before, cpuTicks(BENCH_CORES));
     problems.push(...loadProblems(endpoint, result));
-    const baselineRps = rows[0]?.requestsPerSec ?? result.requestsPerSec;
-    rows.push({ ...endpoint, ...result, ratioToBaseline: result.requestsPerSec / baselineRps });
+    const ratio = baselineRps === undefined ? 1 : result.requestsPerSec / baselineRps;
+    samples.get(endpoint)?.push({ ...result, ratio, stealPct });
+    return result.requestsPerSec;
+  };
+  // Every other row is a ratio to the baseline: measured once first, or with --rounds right
+  // before each row, so that a change in what the VM gives us falls on both sides of a ratio.
+  let baselineRps: number | undefined;
+  for (let round = 0; round < rounds; round++) {
+    for (const endpoint of rest.length > 0 ? rest : [undefined]) {
+      if (wasInterrupted()) return 130;
+      if (rounds > 1 || baselineRps === undefined) baselineRps = await take(baseline);
+      if (endpoint) await take(endpoint, baselineRps);
+    }
   }
+  const rows: Row[] = [...samples].map(([endpoint, taken]) => combine(endpoint, taken));
 
   console.error("bench: webhook delivery drain and create → receipt latency");
   const deliveries = await measureDeliveries(

@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 export const LOOPBACK = "127.0.0.1";
 export const SERVER_CORE = 0;
 export const WRK_CORE = 1;
+export const BENCH_CORES = [SERVER_CORE, WRK_CORE] as const;
 
 export interface Pinning {
   server: string[];

@@ -10,21 +10,40 @@ export const RESULTS_FILE = join(import.meta.dir, "..", "..", "bench-results.jso
 
 export interface RunConditions {
   durationS: number;
+  rounds: number;
   wrkVersion: string;
   pin: Pinning | undefined;
 }
 
 export interface Row extends Endpoint, WrkResult {
+  /** The median over rounds of req/s divided by the baseline measured before it. */
   ratioToBaseline: number;
+  /** CPU steal on the server's or wrk's core while the row ran (the worst core, the worst round); undefined off Linux. */
+  stealPct: number | undefined;
+  /** With more than one round, each round's ratio, in order. */
+  roundRatios: number[] | undefined;
 }
 
 export function formatConditions(run: RunConditions): string {
   const pinned = run.pin ? `, servers on core ${SERVER_CORE}, wrk and Redis on core ${WRK_CORE}` : ", unpinned";
-  return `bun ${Bun.version}, wrk ${run.wrkVersion} ${wrkArgs(run.durationS).join(" ")}${pinned}`;
+  const rounds = run.rounds > 1 ? `, ${run.rounds} rounds (each row right after a baseline of its own; medians)` : "";
+  return `bun ${Bun.version}, wrk ${run.wrkVersion} ${wrkArgs(run.durationS).join(" ")}${pinned}${rounds}`;
 }
 
 export function formatRows(rows: readonly Row[]): string {
-  const header = ["endpoint", "conns", "req/s", "p50 ms", "p99 ms", "vs baseline"];
+  const rounds = rows.some((row) => row.roundRatios);
+  const header = [
+    "endpoint",
+    "conns",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "vs baseline",
+    ...(rounds ? ["range"] : []),
+    "steal %",
+  ];
+  const range = (ratios: number[] | undefined) =>
+    ratios ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : "";
   const cells = rows.map((row) => [
     describe(row),
     String(row.connections ?? WRK_CONNECTIONS),
@@ -32,6 +51,8 @@ export function formatRows(rows: readonly Row[]): string {
     row.p50Ms.toFixed(2),
     row.p99Ms.toFixed(2),
     `${row.ratioToBaseline.toFixed(2)}x`,
+    ...(rounds ? [range(row.roundRatios)] : []),
+    row.stealPct === undefined ? "" : row.stealPct.toFixed(0),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i]?.length ?? 0)));
   // The name column reads best left-aligned, the numbers right-aligned.
@@ -44,6 +65,7 @@ export function formatRows(rows: readonly Row[]): string {
 export function writeResults(rows: readonly Row[], run: RunConditions, extra: Record<string, unknown> = {}): void {
   const results = {
     date: new Date().toISOString(),
+    rounds: run.rounds,
     bun: Bun.version,
     wrk: {
       version: run.wrkVersion,
@@ -66,6 +88,8 @@ export function writeResults(rows: readonly Row[], run: RunConditions, extra: Re
       p50_ms: row.p50Ms,
       p99_ms: row.p99Ms,
       ratio_to_baseline: Number(row.ratioToBaseline.toFixed(4)),
+      round_ratios: row.roundRatios?.map((ratio) => Number(ratio.toFixed(4))),
+      steal_percent: row.stealPct === undefined ? undefined : Number(row.stealPct.toFixed(1)),
       non_2xx_3xx: row.non2xx3xx,
       socket_errors: row.socketErrors,
     })),

@@ -95,8 +95,8 @@ export async function measureDeliveries(
     waiting = (stats.queue.pending ?? 0) + (stats.queue.leased ?? 0) + (stats.queue.failed ?? 0);
   }
   // Emptied before the window closed: the last arrival, not the poll that noticed, ends the drain.
-  const drainSeconds = ((waiting === 0 ? receiver.lastAt : performance.now()) - started) / 1000;
   const drained = receiver.count - startCount;
+  const drainSeconds = drained === 0 ? 0 : ((waiting === 0 ? receiver.lastAt : performance.now()) - started) / 1000;
   await call(serviceUrl, token, "DELETE", `/v1/webhooks/endpoints/${endpointId}`);
   await createEndpoint(serviceUrl, token, receiver.url);
 
@@ -122,7 +122,7 @@ export async function measureDeliveries(
   return {
     drained,
     drainSeconds,
-    deliveriesPerSec: drained / drainSeconds,
+    deliveriesPerSec: drained === 0 ? 0 : drained / drainSeconds,
     latencySamples: latencies.length,
     latencyP50Ms: at(0.5),
     latencyP99Ms: at(0.99),
@@ -130,8 +130,12 @@ export async function measureDeliveries(
 }
 
 export function formatDeliveries(figures: DeliveryFigures): string {
+  const drain =
+    figures.drained === 0
+      ? "webhook delivery: no backlog to drain (the notification-create row leaves it)"
+      : `webhook delivery: ${figures.drained.toLocaleString("en-US")} deliveries drained in ${figures.drainSeconds.toFixed(1)} s = ${Math.round(figures.deliveriesPerSec).toLocaleString("en-US")} deliveries/s to a local receiver`;
   return [
-    `webhook delivery: ${figures.drained.toLocaleString("en-US")} deliveries drained in ${figures.drainSeconds.toFixed(1)} s = ${Math.round(figures.deliveriesPerSec).toLocaleString("en-US")} deliveries/s to a local receiver`,
+    drain,
     `create → receipt latency over ${figures.latencySamples} sequential notifications: p50 ${figures.latencyP50Ms.toFixed(2)} ms, p99 ${figures.latencyP99Ms.toFixed(2)} ms`,
   ].join("\n");
 }

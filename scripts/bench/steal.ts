@@ -1,0 +1,47 @@
+/**
+ * CPU steal during a row: the share of a core's time the hypervisor gave to someone else. On a
+ * shared VM it swings from ~0 to over 50 % within minutes, and a row measured while it is high
+ * says little about our code, so every row reports the worse of the server's and wrk's core (a
+ * starved wrk holds the baseline back and inflates every ratio).
+ */
+import { readFileSync } from "node:fs";
+
+export interface CpuTicks {
+  total: number;
+  steal: number;
+}
+
+/** /proc/stat's line per core (user nice system idle iowait irq softirq steal ...); undefined off Linux. */
+export function cpuTicks(cores: readonly number[]): (CpuTicks | undefined)[] {
+  let stat: string;
+  try {
+    stat = readFileSync("/proc/stat", "utf8");
+  } catch {
+    return cores.map(() => undefined);
+  }
+  return cores.map((core) => coreTicks(stat, core));
+}
+
+function coreTicks(stat: string, core: number): CpuTicks | undefined {
+  const line = new RegExp(`^cpu${core} (.+)$`, "m").exec(stat)?.[1];
+  if (!line) return undefined;
+  const fields = line.trim().split(/\s+/).map(Number);
+  // guest and guest_nice (fields 9–10) are already counted in user and nice.
+  const total = fields.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  return { total, steal: fields[7] ?? 0 };
+}
+
+/** The highest percent of a core's time stolen between two samples; undefined when one is missing. */
+export function stealPercent(
+  before: readonly (CpuTicks | undefined)[],
+  after: readonly (CpuTicks | undefined)[],
+): number | undefined {
+  let worst: number | undefined;
+  for (const [i, from] of before.entries()) {
+    const to = after[i];
+    if (!from || !to) return undefined;
+    const total = to.total - from.total;
+    worst = Math.max(worst ?? 0, total > 0 ? (100 * (to.steal - from.steal)) / total : 0);
+  }
+  return worst;
+}
