@@ -10,8 +10,21 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 describe("single executable", () => {
   test("bun build --compile should produce one binary that migrates and serves", async () => {
     const binary = join(outDir, "warden");
+    // The entrypoints of package.json's "build": the server and the WAL checkpointer's thread.
+    const { scripts } = (await Bun.file(join(import.meta.dir, "..", "package.json")).json()) as {
+      scripts: { build: string };
+    };
+    const entrypoints = scripts.build.split(" ").filter((word) => word.endsWith(".ts"));
+    expect(entrypoints).toEqual(["src/main.ts", "db/checkpoint-thread.ts"]);
     const build = Bun.spawnSync(
-      [process.execPath, "build", "--compile", join(import.meta.dir, "main.ts"), "--outfile", binary],
+      [
+        process.execPath,
+        "build",
+        "--compile",
+        ...entrypoints.map((file) => join(import.meta.dir, "..", file)),
+        "--outfile",
+        binary,
+      ],
       { stdout: "pipe", stderr: "pipe" },
     );
     expect(build.stderr.toString()).not.toContain("error");
@@ -31,6 +44,16 @@ describe("single executable", () => {
       const script = await server.fetch("/admin/assets/dashboard.js");
       expect(script.status).toBe(200);
       expect(await script.text()).toContain("/v1/webhooks/deliveries");
+      // The checkpointer's thread is a second module inside the binary: it must have been found.
+      const messages = () => server.logs.map((line) => line.msg);
+      for (
+        let waited = 0;
+        !messages().includes("WAL checkpoints run on a background thread") && waited < 5000;
+        waited += 50
+      )
+        await Bun.sleep(50);
+      expect(messages()).toContain("WAL checkpoints run on a background thread");
+      expect(messages()).not.toContain("background WAL checkpoint failed");
     } finally {
       expect(await server.stop()).toBe(0);
     }

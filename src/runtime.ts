@@ -1,6 +1,8 @@
+import { join } from "node:path";
 import type { Server } from "bun";
 import type { Redis } from "ioredis";
-import { openDatabase } from "../db/client";
+import { startCheckpointer } from "../db/checkpointer";
+import { DATABASE_FILE, openDatabase } from "../db/client";
 import { type AppDeps, appFetch, createApp, VERSION } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
@@ -94,6 +96,12 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   // Elysia hands `server` to handlers (for requestIP) only if it knows it; we own Bun.serve.
   app.server = server;
   const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
+  workers.push(
+    startCheckpointer(db.$client, join(config.dataDir, DATABASE_FILE), {
+      started: () => log.info("WAL checkpoints run on a background thread"),
+      failed: (message) => log.warn({ err: { message } }, "background WAL checkpoint failed"),
+    }),
+  );
   if (config.webhook.dispatch) workers.push(deps.webhooks.dispatcher.start(() => traffic.busy()));
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
