@@ -109,8 +109,12 @@ test("every notification accepted before a kill -9 is delivered after the restar
   const second = await startServer({ dataDir, env: ENV });
   running.push(second);
   const seen = () => new Set(receiver.received.map((r) => r.id));
+  // One set per check: built per id, the check was quadratic and starved the receiver sharing this process.
   await waitFor(
-    () => [...accepted].every((id) => seen().has(`msg_${id}`)),
+    () => {
+      const arrived = seen();
+      return [...accepted].every((id) => arrived.has(`msg_${id}`));
+    },
     DELIVER_WITHIN_MS,
     "every accepted notification to reach the receiver",
   );
