@@ -12,19 +12,15 @@
  * keeps the variants whose name contains the substring (for a profile of one:
  * `bun --cpu-prof-md scripts/bench-pipeline.ts --only="this auth-me, limiter in"`).
  */
-import { mkdtempSync, openSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { Elysia } from "elysia";
+import { type Checkout, drive, type Handle, median, openCheckout, option } from "./bench/in-process.ts";
 
-const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const ROUNDS = Number(option("rounds") ?? 7);
 const REQUESTS = Number(option("requests") ?? 50_000);
 const AGAINST = option("against");
 const ONLY = option("only");
-const PASSWORD = "correct horse battery staple";
 
-type Handle = (request: Request) => Response | Promise<Response>;
 interface Variant {
   name: string;
   handle: Handle;
@@ -32,54 +28,23 @@ interface Variant {
   headers: Record<string, string>;
 }
 
-/** The real app of the checkout at `root` on a temp DATA_DIR, its access log going to /dev/null, and a token. */
-async function serviceVariants(root: string, label: string, dataDirs: string[]): Promise<Variant[]> {
-  const load = (path: string) => import(join(root, path));
-  const [{ createApp, appFetch }, { loadConfig }, { createLogger }, { StdoutSink }, { credentialsFor }, { openDeps }] =
-    await Promise.all([
-      load("src/app.ts"),
-      load("src/config.ts"),
-      load("src/lib/logger.ts"),
-      load("src/lib/log-sink.ts"),
-      load("src/modules/admin/identity.ts"),
-      load("src/runtime.ts"),
-    ]);
+/** GET /v1/auth/me of the checkout at `root`, through Elysia and the lean path, limiter off and on. */
+async function serviceVariants(root: string, label: string, checkouts: Checkout[]): Promise<Variant[]> {
   const variants: Variant[] = [];
   for (const limited of [false, true]) {
-    const dataDir = mkdtempSync(join(tmpdir(), "warden-pipeline-"));
-    dataDirs.push(dataDir);
     // The limit is a burst: every request of a run fits in it, so the limiter decides but never refuses.
-    const env = { DATA_DIR: dataDir, RATE_LIMIT_ENABLED: String(limited), RATE_LIMIT_PER_MINUTE: "1000000" };
-    const log = createLogger("info", new StdoutSink(openSync("/dev/null", "w")));
-    const deps = await openDeps(loadConfig(env), log);
-    const app = createApp(deps);
-    const credentials = await credentialsFor(PASSWORD);
-    deps.db.transaction((tx: unknown) => {
-      deps.security.identity.ensureTenant(tx, "bench");
-      deps.security.identity.createUser(tx, { tenantId: "bench", email: "a@bench.test", role: "admin", credentials });
-    });
-    const login = await app.handle(
-      new Request("http://localhost/v1/auth/token", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ grant_type: "password", tenant: "bench", username: "a@bench.test", password: PASSWORD }),
-      }),
-    );
-    const { access_token } = (await login.json()) as { access_token: string };
+    const env = { RATE_LIMIT_ENABLED: String(limited), RATE_LIMIT_PER_MINUTE: "1000000" };
+    const checkout = await openCheckout(root, env);
+    checkouts.push(checkout);
     const limiter = `limiter ${limited ? "in process" : "off"}`;
-    const headers = { authorization: `Bearer ${access_token}` };
+    const headers = { authorization: `Bearer ${checkout.token}` };
     const url = "http://localhost/v1/auth/me";
-    variants.push({ name: `${label} auth-me, ${limiter}`, handle: app.handle, url, headers });
-    // What Bun.serve calls: the lean path in front of Elysia (checkouts before it have no appFetch).
-    if (appFetch)
-      variants.push({ name: `${label} auth-me lean, ${limiter}`, handle: appFetch(app, deps), url, headers });
+    variants.push({ name: `${label} auth-me, ${limiter}`, handle: checkout.elysia, url, headers });
+    if (checkout.handle !== checkout.elysia)
+      variants.push({ name: `${label} auth-me lean, ${limiter}`, handle: checkout.handle, url, headers });
   }
   return variants;
 }
-
-/** Like the server under wrk: 64 requests in flight, then an event-loop turn for timers and setImmediate. */
-const IN_FLIGHT = 64;
-const yieldTurn = () => new Promise<void>((done) => setImmediate(done));
 
 async function perRequestNs({ handle, url, headers }: Variant): Promise<number> {
   const one = async () => {
@@ -87,23 +52,16 @@ async function perRequestNs({ handle, url, headers }: Variant): Promise<number> 
     if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
     await response.arrayBuffer();
   };
-  const started = Bun.nanoseconds();
-  for (let sent = 0; sent < REQUESTS; sent += IN_FLIGHT) {
-    const batch: Promise<void>[] = [];
-    for (let i = 0; i < IN_FLIGHT; i++) batch.push(one());
-    await Promise.all(batch);
-    await yieldTurn();
-  }
-  return (Bun.nanoseconds() - started) / REQUESTS;
+  return (await drive(one, REQUESTS)).wallUs * 1000;
 }
 
-const dataDirs: string[] = [];
+const checkouts: Checkout[] = [];
 const bareElysia = new Elysia().get("/me", () => ({ sub: "u", tenant: "t", at: new Date().toISOString() }));
 const all: Variant[] = [
   { name: "bare Response", handle: () => new Response("ok"), url: "http://localhost/", headers: {} },
   { name: "bare Elysia JSON", handle: bareElysia.handle, url: "http://localhost/me", headers: {} },
-  ...(await serviceVariants(resolve(import.meta.dir, ".."), "this", dataDirs)),
-  ...(AGAINST ? await serviceVariants(resolve(AGAINST), "against", dataDirs) : []),
+  ...(await serviceVariants(resolve(import.meta.dir, ".."), "this", checkouts)),
+  ...(AGAINST ? await serviceVariants(resolve(AGAINST), "against", checkouts) : []),
 ];
 const variants = all.filter((v) => ONLY === undefined || v.name === "bare Response" || v.name.includes(ONLY));
 const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
@@ -119,10 +77,5 @@ for (const [name, values] of samples) {
     `${name.padEnd(40)} ${(mid / 1000).toFixed(2)} µs/req median, ${(Math.min(...values) / 1000).toFixed(2)} min${over}`,
   );
 }
-for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+for (const checkout of checkouts) checkout.close();
 process.exit(0);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
