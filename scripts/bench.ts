@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { parseArgs } from "./bench/args.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
-import { BENCH_CORES, BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
+import { BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
 import {
   cleanup,
   installExitHandlers,
@@ -33,9 +33,8 @@ import {
   type RunConditions,
   writeResults,
 } from "./bench/report.ts";
-import { combine, type Sample } from "./bench/rounds.ts";
+import { combine, type Sample, sample } from "./bench/rounds.ts";
 import { startServers, waitUntilReady } from "./bench/servers.ts";
-import { cpuTicks, stealPercent } from "./bench/steal.ts";
 import { createEndpoint, formatDeliveries, measureDeliveries, startBenchReceiver } from "./bench/webhooks.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
@@ -256,23 +255,21 @@ async function main(): Promise<number> {
   if (!baseline) throw new BenchError("no baseline row");
   const rest = only ? others.filter((e) => only.includes(e.name)) : others;
   const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
-  const take = async (endpoint: Endpoint, baselineRps?: number): Promise<number> => {
-    const before = cpuTicks(BENCH_CORES);
-    const result = await measure(endpoint, servers[endpoint.target].url, durationS, pin, tempDir, credentials);
-    const stealPct = stealPercent(before, cpuTicks(BENCH_CORES));
-    problems.push(...loadProblems(endpoint, result));
-    const ratio = baselineRps === undefined ? 1 : result.requestsPerSec / baselineRps;
-    samples.get(endpoint)?.push({ ...result, ratio, stealPct });
-    return result.requestsPerSec;
+  const take = async (endpoint: Endpoint, base?: Sample): Promise<Sample> => {
+    const { url, child } = servers[endpoint.target];
+    const taken = await sample(child.pid, () => measure(endpoint, url, durationS, pin, tempDir, credentials), base);
+    problems.push(...loadProblems(endpoint, taken));
+    samples.get(endpoint)?.push(taken);
+    return taken;
   };
   // Every other row is a ratio to the baseline: measured once first, or with --rounds right
   // before each row, so that a change in what the VM gives us falls on both sides of a ratio.
-  let baselineRps: number | undefined;
+  let base: Sample | undefined;
   for (let round = 0; round < rounds; round++) {
     for (const endpoint of rest.length > 0 ? rest : [undefined]) {
       if (wasInterrupted()) return 130;
-      if (rounds > 1 || baselineRps === undefined) baselineRps = await take(baseline);
-      if (endpoint) await take(endpoint, baselineRps);
+      if (rounds > 1 || !base) base = await take(baseline);
+      if (endpoint) await take(endpoint, base);
     }
   }
   const rows: Row[] = [...samples].map(([endpoint, taken]) => combine(endpoint, taken));

@@ -22,6 +22,10 @@ export interface Row extends Endpoint, WrkResult {
   stealPct: number | undefined;
   /** With more than one round, each round's ratio, in order. */
   roundRatios: number[] | undefined;
+  /** The server's CPU per request (median over rounds); undefined off Linux. */
+  serverCpuUs: number | undefined;
+  /** The baseline's CPU per request over this row's (median over rounds): req/s per core, steal left out. */
+  cpuRatio: number | undefined;
 }
 
 export function formatConditions(run: RunConditions): string {
@@ -41,6 +45,8 @@ export function formatRows(rows: readonly Row[]): string {
     "vs baseline",
     ...(rounds ? ["range"] : []),
     "steal %",
+    "CPU µs/req",
+    "CPU ratio",
   ];
   const range = (ratios: number[] | undefined) =>
     ratios ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : "";
@@ -53,6 +59,8 @@ export function formatRows(rows: readonly Row[]): string {
     `${row.ratioToBaseline.toFixed(2)}x`,
     ...(rounds ? [range(row.roundRatios)] : []),
     row.stealPct === undefined ? "" : row.stealPct.toFixed(0),
+    row.serverCpuUs === undefined ? "" : row.serverCpuUs.toFixed(1),
+    row.cpuRatio === undefined ? "" : `${row.cpuRatio.toFixed(2)}x`,
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i]?.length ?? 0)));
   // The name column reads best left-aligned, the numbers right-aligned.
@@ -90,6 +98,8 @@ export function writeResults(rows: readonly Row[], run: RunConditions, extra: Re
       ratio_to_baseline: Number(row.ratioToBaseline.toFixed(4)),
       round_ratios: row.roundRatios?.map((ratio) => Number(ratio.toFixed(4))),
       steal_percent: row.stealPct === undefined ? undefined : Number(row.stealPct.toFixed(1)),
+      server_cpu_us_per_request: row.serverCpuUs === undefined ? undefined : Number(row.serverCpuUs.toFixed(2)),
+      cpu_ratio_to_baseline: row.cpuRatio === undefined ? undefined : Number(row.cpuRatio.toFixed(4)),
       non_2xx_3xx: row.non2xx3xx,
       socket_errors: row.socketErrors,
     })),

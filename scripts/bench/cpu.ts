@@ -1,10 +1,32 @@
 /**
- * CPU steal during a row: the share of a core's time the hypervisor gave to someone else. On a
+ * Where a row's CPU went. Steal: the share of a core's time the hypervisor gave to someone else
+ * during the row: the share of a core's time the hypervisor gave to someone else. On a
  * shared VM it swings from ~0 to over 50 % within minutes, and a row measured while it is high
  * says little about our code, so every row reports the worse of the server's and wrk's core (a
  * starved wrk holds the baseline back and inflates every ratio).
  */
 import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc's counters (CLK_TCK; 100 on every Linux this runs on). */
+const TICKS_PER_SECOND = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+
+/**
+ * CPU seconds (user + system) a process has used so far; undefined off Linux. Time stolen from
+ * its core is not in it, so CPU per request holds still while steal moves req/s about.
+ */
+export function processCpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces: count fields from the ")" that closes it.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+}
 
 export interface CpuTicks {
   total: number;
