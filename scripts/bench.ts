@@ -35,7 +35,14 @@ import {
 } from "./bench/report.ts";
 import { combine, type Sample, sample } from "./bench/rounds.ts";
 import { startServers, waitUntilReady } from "./bench/servers.ts";
-import { createEndpoint, formatDeliveries, measureDeliveries, startBenchReceiver } from "./bench/webhooks.ts";
+import {
+  createEndpoint,
+  type Drain,
+  drainBacklog,
+  formatDeliveries,
+  measureDeliveries,
+  startBenchReceiver,
+} from "./bench/webhooks.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
 /** What gets measured. Later work adds rows here; the first row is the baseline the others are divided by. */
@@ -165,9 +172,11 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       expectedStatus: 201,
     },
     {
-      // Last: it leaves a backlog of deliveries, whose drain is measured next. One recipient, one
-      // endpoint (the bench's receiver), the dispatcher delivering alongside as in production.
+      // It leaves a backlog of deliveries, whose drain is measured (and waited for) right after.
+      // One recipient, one endpoint (the bench's receiver), the dispatcher delivering alongside
+      // as in production.
       name: "notification-create",
+      leavesDeliveries: true,
       target: "service",
       method: "POST",
       path: "/v1/notifications",
@@ -254,12 +263,19 @@ async function main(): Promise<number> {
   const [baseline, ...others] = all;
   if (!baseline) throw new BenchError("no baseline row");
   const rest = only ? others.filter((e) => only.includes(e.name)) : others;
+  const drains: Drain[] = [];
   const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
   const take = async (endpoint: Endpoint, base?: Sample): Promise<Sample> => {
     const { url, child } = servers[endpoint.target];
     const taken = await sample(child.pid, () => measure(endpoint, url, durationS, pin, tempDir, credentials), base);
     problems.push(...loadProblems(endpoint, taken));
     samples.get(endpoint)?.push(taken);
+    if (endpoint.leavesDeliveries) {
+      const drain = await drainBacklog(servers.service.url, credentials.accessToken, receiver);
+      if (drain.left > 0)
+        problems.push(`${endpoint.name}: ${drain.left} deliveries still waiting after the drain window`);
+      drains.push(drain);
+    }
     return taken;
   };
   // Every other row is a ratio to the baseline: measured once first, or with --rounds right
@@ -274,13 +290,14 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [...samples].map(([endpoint, taken]) => combine(endpoint, taken));
 
-  console.error("bench: webhook delivery drain and create → receipt latency");
+  console.error("bench: create → receipt latency");
   const deliveries = await measureDeliveries(
     servers.service.url,
     credentials.accessToken,
     receiver,
     endpointId,
     credentials.userId,
+    drains,
   );
   receiver.stop();
 

@@ -31,6 +31,8 @@ export interface Endpoint {
    * repeat (a new jti per revocation). The before/after checks send the body as it is.
    */
   uniqueMarker?: string;
+  /** The row queues webhook deliveries: their drain is measured, and waited for, before the next row. */
+  leavesDeliveries?: boolean;
 }
 
 export function describe(endpoint: Pick<Endpoint, "name" | "method" | "path">): string {

@@ -6,7 +6,7 @@
 import { BenchError, LOOPBACK } from "./host.ts";
 
 /** The drain is measured for at most this long; what is left is then dropped with the endpoint. */
-const DRAIN_WINDOW_MS = 20_000;
+const DRAIN_WINDOW_MS = 45_000;
 const LATENCY_SAMPLES = 200;
 const LATENCY_GAP_MS = 10;
 const LATENCY_TIMEOUT_MS = 10_000;
@@ -66,6 +66,13 @@ export async function createEndpoint(serviceUrl: string, token: string, receiver
   return (created.endpoint as { id: string }).id;
 }
 
+export interface Drain {
+  drained: number;
+  seconds: number;
+  /** Deliveries still waiting when the window closed. */
+  left: number;
+}
+
 export interface DeliveryFigures {
   drained: number;
   drainSeconds: number;
@@ -76,16 +83,11 @@ export interface DeliveryFigures {
 }
 
 /**
- * Right after the create row: how fast the backlog drains with nothing else running. Then a
- * fresh endpoint (the old one's leftovers are dropped with it) and sequential creates for latency.
+ * Right after a create row: how fast its backlog drains with nothing else running. Waited for
+ * before the next row, too: the service delivering on core 0 and the receiver taking it on
+ * core 1 would slow whatever is measured next.
  */
-export async function measureDeliveries(
-  serviceUrl: string,
-  token: string,
-  receiver: BenchReceiver,
-  endpointId: string,
-  recipient: string,
-): Promise<DeliveryFigures> {
+export async function drainBacklog(serviceUrl: string, token: string, receiver: BenchReceiver): Promise<Drain> {
   const startCount = receiver.count;
   const started = performance.now();
   let waiting = Number.POSITIVE_INFINITY;
@@ -94,11 +96,31 @@ export async function measureDeliveries(
     const stats = (await call(serviceUrl, token, "GET", "/v1/webhooks/stats")) as { queue: Record<string, number> };
     waiting = (stats.queue.pending ?? 0) + (stats.queue.leased ?? 0) + (stats.queue.failed ?? 0);
   }
-  // Emptied before the window closed: the last arrival, not the poll that noticed, ends the drain.
   const drained = receiver.count - startCount;
-  const drainSeconds = drained === 0 ? 0 : ((waiting === 0 ? receiver.lastAt : performance.now()) - started) / 1000;
-  await call(serviceUrl, token, "DELETE", `/v1/webhooks/endpoints/${endpointId}`);
-  await createEndpoint(serviceUrl, token, receiver.url);
+  // Emptied before the window closed: the last arrival, not the poll that noticed, ends the drain.
+  const seconds = drained === 0 ? 0 : ((waiting === 0 ? receiver.lastAt : performance.now()) - started) / 1000;
+  return { drained, seconds, left: waiting };
+}
+
+/**
+ * Create → receipt latency, one notification at a time with an idle queue; `drains` are the
+ * backlogs the create rows left. An endpoint whose backlog did not drain is replaced first, so
+ * its leftovers do not queue ahead of the samples.
+ */
+export async function measureDeliveries(
+  serviceUrl: string,
+  token: string,
+  receiver: BenchReceiver,
+  endpointId: string,
+  recipient: string,
+  drains: readonly Drain[],
+): Promise<DeliveryFigures> {
+  if (drains.some((drain) => drain.left > 0)) {
+    await call(serviceUrl, token, "DELETE", `/v1/webhooks/endpoints/${endpointId}`);
+    await createEndpoint(serviceUrl, token, receiver.url);
+  }
+  const drained = drains.reduce((sum, drain) => sum + drain.drained, 0);
+  const drainSeconds = drains.reduce((sum, drain) => sum + drain.seconds, 0);
 
   const latencies: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
