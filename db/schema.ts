@@ -228,7 +228,8 @@ export const inboxItems = sqliteTable(
   },
   (table) => [
     primaryKey({ columns: [table.userId, table.notificationId] }),
-    index("inbox_items_unread").on(table.userId, table.notificationId).where(sql`read_at IS NULL`),
+    // tenant_id in the key: the unread count and the unread page never read the table itself.
+    index("inbox_items_unread").on(table.userId, table.tenantId, table.notificationId).where(sql`read_at IS NULL`),
   ],
 );
 

@@ -11,7 +11,7 @@ import {
   inboxItem,
   inboxQuery,
 } from "./model";
-import { type InboxRow, isoTime, type NotificationRow, type NotificationService } from "./service";
+import { type InboxRow, isoTime, MAX_UNREAD_COUNT, type NotificationRow, type NotificationService } from "./service";
 
 const publicNotification = (n: Omit<InboxRow, "read_at"> | NotificationRow) => ({
   id: n.id,
@@ -50,7 +50,7 @@ function idempotencyKeyOf(request: Request): string | undefined {
 export const notificationsModule = (deps: { security: Security; notifications: NotificationService }) => {
   const { notifications } = deps;
   // Polled by the UI: served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
-  const unreadCount = lean(ANY_ROLE, (principal) => ({ unread: notifications.unreadCount(principal) }));
+  const unreadCount = lean(ANY_ROLE, (principal) => notifications.unreadCount(principal));
   const create = leanPost(DEVELOPER, 201, async (principal, body: CreateNotificationRequest, context) => {
     const created = await notifications.create(principal, body, idempotencyKeyOf(context.request));
     if (created.replayed) context.headers["idempotent-replayed"] = "true";
@@ -98,8 +98,13 @@ export const notificationsModule = (deps: { security: Security; notifications: N
     )
     .get("/v1/notifications/unread-count", unreadCount.handler, {
       auth: unreadCount.roles,
-      response: t.Object({ unread: t.Integer() }),
-      detail: { summary: "How many of the caller's notifications are unread" },
+      response: t.Object({
+        unread: t.Integer({ description: `exact up to ${MAX_UNREAD_COUNT}; beyond, ${MAX_UNREAD_COUNT}` }),
+        capped: t.Boolean({
+          description: `true when more than ${MAX_UNREAD_COUNT} are unread ("${MAX_UNREAD_COUNT}+")`,
+        }),
+      }),
+      detail: { summary: "How many of the caller's notifications are unread (exact up to 99, then capped)" },
     })
     .post(
       "/v1/notifications/:id/read",

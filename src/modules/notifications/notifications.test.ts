@@ -188,6 +188,36 @@ describe("inbox", () => {
     expect((await inbox(carol, "?unread=true")).notifications).toHaveLength(0);
   });
 
+  test("the unread count is exact up to 99, then 99 and capped; read-all brings it back to 0", async () => {
+    const erin = await seedAndLogin(ctx, "acme", "viewer");
+    const count = async () =>
+      (await (await ctx.req("GET", "/v1/notifications/unread-count", { headers: erin.auth })).json()) as {
+        unread: number;
+        capped: boolean;
+      };
+    const sendMany = async (n: number) => {
+      for (let at = 0; at < n; at += 100) {
+        const batch = Array.from({ length: Math.min(100, n - at) }, (_, i) =>
+          send(dev, { recipients: { user_ids: [erin.userId] }, type: "n", title: `c${at + i}` }),
+        );
+        for (const res of await Promise.all(batch)) expect(res.status).toBe(201);
+      }
+    };
+    await sendMany(98);
+    expect(await count()).toEqual({ unread: 98, capped: false });
+    await sendMany(1);
+    expect(await count()).toEqual({ unread: 99, capped: false });
+    await sendMany(1);
+    expect(await count()).toEqual({ unread: 99, capped: true });
+    await sendMany(500);
+    expect(await count()).toEqual({ unread: 99, capped: true });
+    // Another user of the same tenant is counted apart.
+    expect(await unread(alice)).toBeLessThan(99);
+    const all = await ctx.req("POST", "/v1/notifications/read-all", { headers: erin.auth });
+    expect(((await all.json()) as { updated: number }).updated).toBe(600);
+    expect(await count()).toEqual({ unread: 0, capped: false });
+  }, 30_000);
+
   test("the cursor walks the inbox newest first without gaps or repeats", async () => {
     const dave = await seedAndLogin(ctx, "acme", "viewer");
     const sent: string[] = [];

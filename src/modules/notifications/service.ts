@@ -11,6 +11,8 @@ import type { EndpointService } from "../webhooks/endpoints";
 import { NotificationWriter } from "./writer";
 
 export const MAX_RECIPIENTS = 1000;
+/** The unread count is exact up to here; beyond, it says this many and `capped` (a badge reads "99+"). */
+export const MAX_UNREAD_COUNT = 99;
 
 export interface NotificationInput {
   recipients: { user_ids?: string[]; role?: Role };
@@ -126,8 +128,13 @@ export class NotificationService {
       : this.sql.inboxPage.all(principal.sub, principal.tid, cursor, options.limit);
   }
 
-  unreadCount(principal: Principal): number {
-    return this.sql.unreadCount.get(principal.sub, principal.tid)?.n ?? 0;
+  /**
+   * Exact up to MAX_UNREAD_COUNT, then capped: counting is a walk of the caller's unread index
+   * entries, and a polled endpoint must not cost more for a user someone sent 100 000 notifications.
+   */
+  unreadCount(principal: Principal): { unread: number; capped: boolean } {
+    const n = this.sql.unreadCount.get(principal.sub, principal.tid, MAX_UNREAD_COUNT + 1)?.n ?? 0;
+    return { unread: Math.min(n, MAX_UNREAD_COUNT), capped: n > MAX_UNREAD_COUNT };
   }
 
   async markRead(principal: Principal, id: string): Promise<InboxRow> {
@@ -248,8 +255,9 @@ function prepare(sqlite: Database) {
        WHERE i.user_id = ? AND i.tenant_id = ? AND i.notification_id = ?`,
     ) as Statement<InboxRow, [string, string, string]>,
     unreadCount: sqlite.query(
-      "SELECT count(*) AS n FROM inbox_items WHERE user_id = ? AND tenant_id = ? AND read_at IS NULL",
-    ) as Statement<{ n: number }, [string, string]>,
+      `SELECT count(*) AS n FROM (
+         SELECT 1 FROM inbox_items WHERE user_id = ? AND tenant_id = ? AND read_at IS NULL LIMIT ?)`,
+    ) as Statement<{ n: number }, [string, string, number]>,
     markRead: sqlite.query(
       "UPDATE inbox_items SET read_at = ? WHERE user_id = ? AND tenant_id = ? AND notification_id = ? AND read_at IS NULL",
     ),
