@@ -41,13 +41,15 @@ function luaString(value: string): string {
 }
 
 /**
- * A request() that puts a counter where the marker is, prefixed per wrk thread so that every
- * body in a run is unique. wrk.format computes the Content-Length of each.
+ * A request() that puts a counter where the marker is, prefixed per run and per wrk thread so
+ * that every body is unique, also across the rounds of one bench. wrk.format computes the
+ * Content-Length of each.
  */
 function uniqueBodies(marker: string): string[] {
+  const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
   return [
     "local threads = 0",
-    'function setup(thread) threads = threads + 1; thread:set("prefix", "t" .. threads .. "-") end',
+    `function setup(thread) threads = threads + 1; thread:set("prefix", "${run}t" .. threads .. "-") end`,
     "local counter = 0",
     `local marker = ${luaString(marker)}`,
     "function request()",
