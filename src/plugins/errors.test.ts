@@ -86,6 +86,44 @@ describe("errors", () => {
     expect((await problem(res)).type).toBe("urn:warden:problem:malformed-json");
   });
 
+  test("should refuse JSON nested deeper than 32 levels with 422 naming the field, before validation recurses", async () => {
+    const nested = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+    const json = { "content-type": "application/json" };
+    // The body is level 1, so labels may hold 31 levels; 5 000 overflowed the validator's stack.
+    for (const [levels, status] of [
+      [31, 422], // within the limit: the schema's own 422 (labels must hold strings)
+      [32, 422],
+      [5_000, 422],
+      [100_000, 422],
+    ] as const) {
+      const res = await send("POST", "/test/items", `{"name":"ok","labels":${nested(levels)}}`, json);
+      expect(res.status).toBe(status);
+      const error = (await problem(res)).errors[0];
+      expect(error.in).toBe("body");
+      expect(error.field).toStartWith("labels");
+      expect(error.message.includes("nested deeper")).toBe(levels >= 32);
+    }
+    const top = await send("POST", "/test/items", nested(40), json);
+    expect(top.status).toBe(422);
+    expect((await problem(top)).errors[0]).toMatchObject({ in: "body", field: "" });
+    expect((await send("POST", "/test/items", '{"name":"ok"}', json)).status).toBe(200);
+  });
+
+  test("should answer a content coding it does not decode with 415, not as malformed JSON", async () => {
+    const gzip = Bun.gzipSync(new TextEncoder().encode('{"name":"ok"}'));
+    const res = await app.handle(
+      new Request("http://localhost/test/items", {
+        method: "POST",
+        body: gzip,
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      }),
+    );
+    expect(res.status).toBe(415);
+    expect((await problem(res)).type).toBe("urn:warden:problem:unsupported-content-encoding");
+    const identity = { "content-type": "application/json", "content-encoding": "identity" };
+    expect((await send("POST", "/test/items", '{"name":"ok"}', identity)).status).toBe(200);
+  });
+
   test("should hide the message and stack of an unexpected error", async () => {
     const res = await send("GET", "/test/boom");
     expect(res.status).toBe(500);
