@@ -145,7 +145,11 @@ function nestsDeeper(value: object, depth: number): boolean {
 export const requestGuards = (limits: RequestLimits) =>
   new Elysia({ name: "request-guards", seed: limits })
     .onRequest(({ request }) => guardRequest(request, limits))
-    .onParse({ as: "global" }, ({ request }) => parseBody(request, limits.bodyLimitBytes));
+    .onParse({ as: "global" }, ({ request }) => parseBody(request, limits.bodyLimitBytes))
+    // `?cursor=&limit=` (a form left blank, a template filled in) means "not given", not "".
+    .onTransform({ as: "global" }, ({ query }) => {
+      for (const key in query) if (query[key] === "") delete query[key];
+    });
 
 /**
  * The body as text, never buffering more than the limit. A declared Content-Length was already

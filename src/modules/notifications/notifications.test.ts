@@ -243,6 +243,18 @@ describe("inbox", () => {
     expect((await inbox(alice, "?unread=true")).notifications.some((n) => n.id === id)).toBe(true);
     expect((await ctx.req("GET", "/v1/notifications?limit=0", { headers: bob.auth })).status).toBe(422);
   });
+
+  test("empty query parameters count as not given; a huge limit is a 422 naming limit", async () => {
+    const blank = await inbox(alice, "?unread=true&cursor=&limit=");
+    expect(blank.notifications.length).toBeGreaterThan(0);
+    expect(blank.notifications).toEqual((await inbox(alice, "?unread=true")).notifications);
+    const huge = await ctx.req("GET", "/v1/notifications?limit=99999999999999999999", { headers: alice.auth });
+    expect(huge.status).toBe(422);
+    expect(((await huge.json()) as { errors: { in: string; field: string }[] }).errors[0]).toMatchObject({
+      in: "query",
+      field: "limit",
+    });
+  });
 });
 
 describe("webhook payload", () => {
