@@ -22,6 +22,8 @@ describe("Swagger UI", () => {
       expect(served.status).toBe(200);
       expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(50);
     }
+    // A pasted token must not outlive the tab in localStorage.
+    expect(await (await server.fetch("/swagger/assets/init.js")).text()).toContain("persistAuthorization: false");
     expect((await server.fetch("/swagger/assets/../../package.json")).status).toBe(404);
     expect((await server.fetch("/swagger/assets/index.html")).status).toBe(404);
   });

@@ -27,7 +27,9 @@ const PAGE = `<!doctype html>
 </html>`;
 
 // An external file rather than an inline script, so the page runs under script-src 'self'.
-const INIT = `window.ui = SwaggerUIBundle({ url: ${JSON.stringify(SPEC_PATH)}, dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true });`;
+// persistAuthorization off: it would keep a pasted admin token in localStorage, readable by any
+// script on this origin long after the tab closes (the /admin dashboard keeps its token per tab).
+const INIT = `window.ui = SwaggerUIBundle({ url: ${JSON.stringify(SPEC_PATH)}, dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: false });`;
 
 const ASSETS: Record<string, { body: () => BodyInit; type: string }> = {
   "swagger-ui-bundle.js": { body: () => Bun.file(swaggerBundle), type: "text/javascript; charset=utf-8" },

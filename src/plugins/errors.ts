@@ -96,13 +96,22 @@ function queryFieldHolding(request: Request, value: unknown): string {
 
 /** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
 function describeExpected(schema: unknown, message: string): string {
-  const node = schema as { anyOf?: { const?: unknown; type?: string }[]; enum?: unknown[] } | undefined;
+  type Option = { const?: unknown; type?: string; minimum?: number; maximum?: number };
+  const node = schema as { anyOf?: Option[]; enum?: unknown[] } | undefined;
   const options = node?.enum ?? node?.anyOf?.map((option) => option.const);
   if (options?.length && options.every((option) => typeof option === "string"))
     return `Expected one of ${options.join(", ")}`;
-  if (node?.anyOf?.some((option) => option.type === "integer")) return "Expected an integer";
+  const integer = node?.anyOf?.find((option) => option.type === "integer");
+  if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
   return message;
+}
+
+/** " from 1 to 5", " of at least 1", " of at most 200", or nothing. */
+function bounds(minimum: number | undefined, maximum: number | undefined): string {
+  if (minimum !== undefined && maximum !== undefined) return ` from ${minimum} to ${maximum}`;
+  if (minimum !== undefined) return ` of at least ${minimum}`;
+  return maximum !== undefined ? ` of at most ${maximum}` : "";
 }
 
 /** JSON pointer "/labels/team" → "labels.team". */

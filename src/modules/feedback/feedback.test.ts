@@ -74,6 +74,12 @@ describe("feedback without Redis (SQLite)", () => {
     expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
 
+  test("should say which integers a rating may be", async () => {
+    const res = await post(viewer, { subject_type: "alert", subject_id: "s", verdict: "useful", rating: 6 });
+    const problem = await res.json();
+    expect(problem.errors[0]).toMatchObject({ field: "rating", message: "Expected an integer from 1 to 5" });
+  });
+
   test("should refuse a missing verdict or subject_type with 422 naming each, and the values allowed", async () => {
     const res = await post(viewer, { subject_id: "no-defaults" });
     expect(res.status).toBe(422);
