@@ -85,8 +85,11 @@ describe("GET /v1/admin/revocations", () => {
         cursor = page.next_cursor;
       }
       expect(seen).toEqual(["jti-4", "jti-3", "jti-2", "jti-1", "jti-0"]);
-      const bad = await fresh.req("GET", "/v1/admin/revocations?cursor=%%%", { headers: owner.auth });
-      expect(bad.status).toBe(400);
+      for (const garbage of ["%%%", "garbage"]) {
+        const bad = await fresh.req("GET", `/v1/admin/revocations?cursor=${garbage}`, { headers: owner.auth });
+        expect(bad.status).toBe(422);
+        expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe("cursor");
+      }
     } finally {
       await fresh.close();
     }
