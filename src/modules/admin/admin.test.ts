@@ -90,7 +90,12 @@ describe("users", () => {
     const disabled = await asAdmin("POST", `/v1/admin/users/${user.userId}/disable`);
     expect((await disabled.json()).disabled_at).not.toBeNull();
     expect((await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).status).toBe(401);
+    // No key for a disabled user: every exchange of it would fail.
+    const key = await asAdmin("POST", "/v1/admin/api-keys", { user_id: user.userId, name: "dead" });
+    expect(key.status).toBe(409);
+    expect((await key.json()).errors[0]).toMatchObject({ in: "body", field: "user_id" });
     await asAdmin("POST", `/v1/admin/users/${user.userId}/enable`);
+    expect((await asAdmin("POST", "/v1/admin/api-keys", { user_id: user.userId, name: "live" })).status).toBe(201);
     const again = await login(ctx, seeded);
     expect((await ctx.req("GET", "/v1/auth/me", { headers: again.auth })).status).toBe(200);
   });

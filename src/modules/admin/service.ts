@@ -81,6 +81,12 @@ export class AdminService {
 
   createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, meta: RequestMeta) {
     const owner = this.identity.getUser(admin.tid, input.userId ?? admin.sub);
+    // Its exchanges would all fail (invalid_client): say so now rather than hand out a dead key.
+    if (owner.disabledAt !== null) {
+      throw new HttpProblem(409, "user-disabled", "This user is disabled; enable them before giving them a key.", {
+        errors: [{ in: "body", field: "user_id", message: "user is disabled" }],
+      });
+    }
     const role = input.role ?? owner.role;
     if (RANK[role] > RANK[owner.role]) {
       throw new HttpProblem(422, "validation", `A key cannot hold more than its owner's role (${owner.role}).`, {
