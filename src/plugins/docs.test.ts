@@ -63,6 +63,9 @@ describe("Swagger UI", () => {
             content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
           },
         });
+        // Every operation says what success looks like (a 204 too), not only how it fails.
+        const success = Object.keys(operation.responses ?? {}).filter((code) => code.startsWith("2"));
+        expect({ where, success: success.length > 0 }).toEqual({ where, success: true });
         if (["post", "put", "patch"].includes(method) && !BODILESS.some((suffix) => path.endsWith(suffix))) {
           const content = operation.requestBody?.content as Record<string, { schema?: object }> | undefined;
           // OAuth clients send forms to the token and revocation endpoints; every body takes JSON.

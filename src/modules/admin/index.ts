@@ -97,7 +97,14 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
         await admin.revokeApiKey(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
-      { auth: ADMIN, params: idParams, detail: { summary: "Revoke an API key and the sessions opened with it" } },
+      {
+        auth: ADMIN,
+        params: idParams,
+        detail: {
+          summary: "Revoke an API key and the sessions opened with it",
+          responses: { 204: { description: "The key and its sessions are revoked" } },
+        },
+      },
     )
     .get(
       "/v1/admin/sessions",

@@ -71,7 +71,16 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
       {
         auth: ADMIN,
         query: auditQuery,
-        detail: { summary: "Export audit events as NDJSON (streamed)", description: "Same filters as GET /v1/audit." },
+        detail: {
+          summary: "Export audit events as NDJSON (streamed)",
+          description: "Same filters as GET /v1/audit.",
+          responses: {
+            200: {
+              description: "One audit event as JSON per line, newest first",
+              content: { "application/x-ndjson": { schema: { type: "string" } } },
+            },
+          },
+        },
       },
     )
     .get(

@@ -142,7 +142,13 @@ export const authModule = (security: Security) => {
         await security.auth.logout(principal, requestMetaOf(request, set, server));
         set.status = 204;
       },
-      { auth: ANY_ROLE, detail: { summary: "Revoke the caller's session (access and refresh)" } },
+      {
+        auth: ANY_ROLE,
+        detail: {
+          summary: "Revoke the caller's session (access and refresh)",
+          responses: { 204: { description: "The session is revoked" } },
+        },
+      },
     )
     .get(
       "/v1/auth/sessions",
@@ -160,7 +166,10 @@ export const authModule = (security: Security) => {
       {
         auth: ANY_ROLE,
         params: t.Object({ id: t.String({ maxLength: 64 }) }),
-        detail: { summary: "End one of the caller's sessions" },
+        detail: {
+          summary: "End one of the caller's sessions",
+          responses: { 204: { description: "The session is ended" } },
+        },
       },
     );
 };

@@ -99,7 +99,11 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
       {
         auth: ADMIN,
         params: idParams,
-        detail: { summary: "Delete a webhook endpoint", description: "Deliveries still waiting for it become dead." },
+        detail: {
+          summary: "Delete a webhook endpoint",
+          description: "Deliveries still waiting for it become dead.",
+          responses: { 204: { description: "The endpoint is deleted" } },
+        },
       },
     )
     .post(
