@@ -9,7 +9,20 @@ import { createTestContext, type TestContext } from "../testing/app";
 import { seedAndLogin } from "../testing/identity";
 import { ADMIN, ANY_ROLE, authPlugin, DEVELOPER, type Principal } from "./auth";
 import { type LeanContext, type LeanHost, lean, leanFetch, leanPost } from "./lean-routes";
-import { CASES, type Caller, ORIGIN, PER_MINUTE, REFILL_MS, WRITTEN, type Written } from "./lean-routes.cases";
+import {
+  type Caller,
+  ORIGIN,
+  PASSED_ON_CASES,
+  PER_MINUTE,
+  READ_CASES,
+  REFILL_MS,
+  WRITTEN,
+  type Written,
+} from "./lean-routes.cases";
+import { WRITE_CASES } from "./lean-routes.write-cases";
+
+const CASES = [...READ_CASES, ...WRITE_CASES, ...PASSED_ON_CASES];
+
 import { JSON_OR_FORM } from "./request-guards";
 
 /**
