@@ -3,7 +3,7 @@ import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { sessionList } from "../auth/model";
-import { publicSession } from "../auth/service";
+import { publicSession } from "../auth/public";
 import type { Security } from "../auth/setup";
 import { publicApiKey, publicUser } from "./identity";
 import {

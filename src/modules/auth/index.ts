@@ -5,7 +5,8 @@ import { lean } from "../../plugins/lean-routes";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
-import { oauthError, publicIdentity, publicSession } from "./service";
+import { publicIdentity, publicSession } from "./public";
+import { oauthError } from "./service";
 import type { Security } from "./setup";
 
 const noStore = { "cache-control": "no-store", pragma: "no-cache" };
