@@ -101,6 +101,19 @@ describe("users", () => {
   });
 });
 
+describe("user list", () => {
+  test("a cursor that is not one the list returned is a 422 naming it, not the first page", async () => {
+    for (const garbage of ["zzzz", "%25%25%25"]) {
+      const res = await asAdmin("GET", `/v1/admin/users?cursor=${garbage}`);
+      expect(res.status).toBe(422);
+      expect((await res.json()).errors[0]).toMatchObject({ in: "query", field: "cursor" });
+    }
+    const first = await (await asAdmin("GET", "/v1/admin/users?limit=1")).json();
+    const next = await asAdmin("GET", `/v1/admin/users?limit=1&cursor=${first.next_cursor}`);
+    expect(next.status).toBe(200);
+  });
+});
+
 describe("self-protection", () => {
   test("an admin should not be able to disable their own account", async () => {
     const res = await asAdmin("POST", `/v1/admin/users/${admin.userId}/disable`);

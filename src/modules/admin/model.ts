@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { dateTime, role } from "../auth/model";
+import { dateTime, role, ulidCursor } from "../auth/model";
 
 export const user = t.Object({
   id: t.String(),
@@ -25,7 +25,7 @@ export const userList = t.Object({ users: t.Array(user), next_cursor: t.Nullable
 
 export const page = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-  cursor: t.Optional(t.String({ maxLength: 64 })),
+  cursor: t.Optional(ulidCursor),
 });
 
 export const apiKey = t.Object({

@@ -63,6 +63,13 @@ export const sessionList = t.Object({ sessions: t.Array(session) });
 
 export const jwks = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
 
+/** A list's `cursor` where pages are keyed by ULID: anything else is a 422 naming it, not "from the start". */
+export const ulidCursor = t.String({
+  maxLength: 26,
+  pattern: "^[0-9A-HJKMNP-TV-Z]{26}$",
+  description: "next_cursor of the previous page",
+});
+
 /**
  * One of a list of strings. `t.UnionEnum` alone gives the schema its first value as a default,
  * so a missing field (or an absent query filter) silently became that value.

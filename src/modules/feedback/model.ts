@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { oneOf } from "../auth/model";
+import { oneOf, ulidCursor } from "../auth/model";
 
 export const SUBJECT_TYPES = ["alert", "incident", "recommendation"] as const;
 export const VERDICTS = ["useful", "not_useful", "false_positive", "true_positive"] as const;
@@ -47,9 +47,7 @@ export type FeedbackItem = typeof feedbackItem.static;
 
 export const listQuery = t.Object({
   subject_id: t.String({ minLength: 1, maxLength: 200 }),
-  cursor: t.Optional(
-    t.String({ maxLength: 64, pattern: "^[0-9A-Z]{26}$", description: "next_cursor of the previous page" }),
-  ),
+  cursor: t.Optional(ulidCursor),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });
 

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { dateTime, role } from "../auth/model";
+import { dateTime, role, ulidCursor } from "../auth/model";
 
 export const createNotificationRequest = t.Object({
   recipients: t.Object(
@@ -42,6 +42,6 @@ export const inboxItem = t.Composite([notification, t.Object({ read_at: t.Nullab
 
 export const inboxQuery = t.Object({
   unread: t.Optional(t.Boolean({ description: "only unread items" })),
-  cursor: t.Optional(t.String({ maxLength: 64 })),
+  cursor: t.Optional(ulidCursor),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });

@@ -244,10 +244,15 @@ describe("inbox", () => {
     expect((await ctx.req("GET", "/v1/notifications?limit=0", { headers: bob.auth })).status).toBe(422);
   });
 
-  test("empty query parameters count as not given; a huge limit is a 422 naming limit", async () => {
+  test("empty query parameters count as not given; a cursor that is no ULID and a huge limit are 422s naming them", async () => {
     const blank = await inbox(alice, "?unread=true&cursor=&limit=");
     expect(blank.notifications.length).toBeGreaterThan(0);
     expect(blank.notifications).toEqual((await inbox(alice, "?unread=true")).notifications);
+    for (const garbage of ["zzzz", "%25%25%25", "01ARZ3NDEKTSV4RRFFQ69G5FAVX"]) {
+      const bad = await ctx.req("GET", `/v1/notifications?cursor=${garbage}`, { headers: alice.auth });
+      expect(bad.status).toBe(422);
+      expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe("cursor");
+    }
     const huge = await ctx.req("GET", "/v1/notifications?limit=99999999999999999999", { headers: alice.auth });
     expect(huge.status).toBe(422);
     expect(((await huge.json()) as { errors: { in: string; field: string }[] }).errors[0]).toMatchObject({
