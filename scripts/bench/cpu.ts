@@ -1,7 +1,6 @@
 /**
  * Where a row's CPU went. Steal: the share of a core's time the hypervisor gave to someone else
- * during the row: the share of a core's time the hypervisor gave to someone else. On a
- * shared VM it swings from ~0 to over 50 % within minutes, and a row measured while it is high
+ * during the row. On a shared VM it swings from ~0 to over 50 % within minutes, and a row measured while it is high
  * says little about our code, so every row reports the worse of the server's and wrk's core (a
  * starved wrk holds the baseline back and inflates every ratio).
  */

@@ -101,7 +101,7 @@ describe("errors", () => {
       const error = (await problem(res)).errors[0];
       expect(error.in).toBe("body");
       expect(error.field).toStartWith("labels");
-      expect(error.message.includes("nested deeper")).toBe(levels >= 32);
+      expect(error.message.includes("nests deeper than 32 levels")).toBe(levels >= 32);
     }
     const top = await send("POST", "/test/items", nested(40), json);
     expect(top.status).toBe(422);

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { HttpProblem } from "../lib/problem";
+import { HttpProblem, invalidField } from "../lib/problem";
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -17,7 +17,7 @@ const FORM = "application/x-www-form-urlencoded";
  * serialisation all recurse: a 10 KB body of 5 000 nested arrays overflowed the stack (a 500) and
  * 100 000 levels of `data` held the event loop for 2 s. No field of ours needs more than a few.
  */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 /**
  * For routes with a body: `parse: JSON_OR_FORM`. Our own parser (below) still reads the body;
@@ -107,10 +107,7 @@ export async function parseBody(request: Request, bodyLimitBytes: number): Promi
 function checkDepth(body: unknown): void {
   if (typeof body !== "object" || body === null) return;
   const refuse = (field: string) => {
-    const message = `nested deeper than ${MAX_JSON_DEPTH} levels`;
-    throw new HttpProblem(422, "validation", `${field || "body"}: ${message}`, {
-      errors: [{ in: "body", field, message }],
-    });
+    throw invalidField(field, `${field || "the body"} nests deeper than ${MAX_JSON_DEPTH} levels`);
   };
   if (Array.isArray(body)) {
     if (nestsDeeper(body, 1)) refuse("");

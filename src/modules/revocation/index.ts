@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { Db } from "../../../db/client";
 import type { Role } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
-import { HttpProblem } from "../../lib/problem";
+import { HttpProblem, invalidField } from "../../lib/problem";
 import { sha256Hex } from "../../lib/secrets";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { leanPost } from "../../plugins/lean-routes";
@@ -46,12 +46,8 @@ function decodeCursor(cursor: string | undefined): [number, string] {
   if (!cursor) return [Number.MAX_SAFE_INTEGER, ""];
   const [at, subject] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
   const atMs = Number(at);
-  if (!Number.isSafeInteger(atMs) || subject === undefined) {
-    const message = "not a cursor this API returned (pass next_cursor as it came)";
-    throw new HttpProblem(422, "validation", `cursor: ${message}`, {
-      errors: [{ in: "query", field: "cursor", message }],
-    });
-  }
+  if (!Number.isSafeInteger(atMs) || subject === undefined)
+    throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
   return [atMs, subject];
 }
 
