@@ -16,7 +16,7 @@
 import { resolve } from "node:path";
 import { type Subprocess, spawn } from "bun";
 import { pinning } from "./bench/host.ts";
-import { drive, median, openCheckout, option, type PerRequest } from "./bench/in-process.ts";
+import { drive, jsonPost, median, openCheckout, option, type PerRequest } from "./bench/in-process.ts";
 import { cleanup, installExitHandlers, makeTempDir } from "./bench/processes.ts";
 import { startBenchRedis } from "./bench/redis.ts";
 
@@ -39,7 +39,7 @@ async function child(root: string, redisUrl: string, tenant: string): Promise<vo
   let subject = 0;
   const one = async () => {
     const body = `{"subject_type":"alert","subject_id":"bench-${subject++}","verdict":"useful","rating":4}`;
-    const response = await handle(new Request("http://localhost/v1/feedback", { method: "POST", headers, body }));
+    const response = await handle(jsonPost("http://localhost/v1/feedback", headers, body));
     if (response.status !== 202) throw new Error(`feedback answered ${response.status}: ${await response.text()}`);
     await response.arrayBuffer();
   };

@@ -16,6 +16,7 @@ import {
   type Checkout,
   drive,
   type Handle,
+  jsonPost,
   median,
   openCheckout,
   option,
@@ -39,9 +40,7 @@ async function checkoutVariants(root: string, label: string, checkouts: Checkout
   const { handle } = checkout;
   const headers = { authorization: `Bearer ${checkout.token}`, "content-type": "application/json" };
   const call = async (path: string, body: unknown) => {
-    const response = await handle(
-      new Request(`http://localhost${path}`, { method: "POST", headers, body: JSON.stringify(body) }),
-    );
+    const response = await handle(jsonPost(`http://localhost${path}`, headers, JSON.stringify(body)));
     if (response.status >= 300) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
     return (await response.json()) as Record<string, unknown>;
   };
@@ -57,7 +56,7 @@ async function checkoutVariants(root: string, label: string, checkouts: Checkout
 
 function perRequest({ handle, headers, body }: Variant): Promise<PerRequest> {
   return drive(async () => {
-    const response = await handle(new Request("http://localhost/v1/notifications", { method: "POST", headers, body }));
+    const response = await handle(jsonPost("http://localhost/v1/notifications", headers, body));
     if (response.status !== 201) throw new Error(`create answered ${response.status}: ${await response.text()}`);
     await response.arrayBuffer();
   }, REQUESTS);
