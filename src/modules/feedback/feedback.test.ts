@@ -66,6 +66,13 @@ describe("feedback without Redis (SQLite)", () => {
     ["labels", { labels: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, "v"])) }],
     ["labels", { labels: { ["k".repeat(101)]: "v" } }],
     ["labels.team", { labels: { team: 7 } }],
+    ["labels.team", { labels: { team: "x".repeat(201) } }],
+    // Each of these was once turned into an object ({}, {"0":"a"}, {"0":"a","1":"b"}) and stored.
+    ["labels", { labels: [] }],
+    ["labels", { labels: ["a"] }],
+    ["labels", { labels: "ab" }],
+    ["labels", { labels: 5 }],
+    ["labels", { labels: null }],
   ])("should refuse a bad %s with 422 naming it", async (field, patch) => {
     const res = await post(viewer, { subject_type: "alert", subject_id: "s", verdict: "useful", ...patch });
     expect(res.status).toBe(422);

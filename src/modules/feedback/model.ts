@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { invalidField } from "../../lib/problem";
 import { oneOf, ulidCursor } from "../auth/model";
 
 export const SUBJECT_TYPES = ["alert", "incident", "recommendation"] as const;
@@ -7,6 +8,8 @@ export type SubjectType = (typeof SUBJECT_TYPES)[number];
 export type Verdict = (typeof VERDICTS)[number];
 
 const MAX_LABELS = 20;
+const MAX_LABEL_KEY = 100;
+const MAX_LABEL_VALUE = 200;
 
 export const feedbackRequest = t.Object(
   {
@@ -15,16 +18,39 @@ export const feedbackRequest = t.Object(
     verdict: oneOf(VERDICTS),
     rating: t.Optional(t.Integer({ minimum: 1, maximum: 5 })),
     comment: t.Optional(t.String({ maxLength: 2000 })),
+    // Not a t.Record: Elysia normalizes a record by copying the keys of whatever was sent, so
+    // `"labels": "ab"` became {"0":"a","1":"b"} and `[]` became {} before any check ran.
+    // checkLabels (below) validates it as sent.
     labels: t.Optional(
-      t.Record(t.String({ minLength: 1, maxLength: 100 }), t.String({ maxLength: 200 }), {
-        maxProperties: MAX_LABELS,
-        description: `Up to ${MAX_LABELS} string pairs.`,
+      t.Unknown({
+        description: `An object of up to ${MAX_LABELS} string pairs: keys 1-${MAX_LABEL_KEY} characters, values up to ${MAX_LABEL_VALUE}.`,
       }),
     ),
   },
   { additionalProperties: false },
 );
-export type FeedbackRequest = typeof feedbackRequest.static;
+export type FeedbackRequest = Omit<typeof feedbackRequest.static, "labels"> & { labels?: unknown };
+
+/** Feedback labels as sent, or a 422 naming `labels` (or `labels.<key>` for a bad value). */
+export function checkLabels(labels: unknown): Record<string, string> | undefined {
+  if (labels === undefined) return undefined;
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    throw invalidField("labels", "Expected an object of string pairs");
+  }
+  let count = 0;
+  for (const key in labels) {
+    if (++count > MAX_LABELS) throw invalidField("labels", `Expected at most ${MAX_LABELS} labels`);
+    if (key.length === 0 || key.length > MAX_LABEL_KEY) {
+      throw invalidField("labels", `keys must be 1-${MAX_LABEL_KEY} characters`);
+    }
+    const value = (labels as Record<string, unknown>)[key];
+    if (typeof value !== "string") throw invalidField(`labels.${key}`, "Expected string");
+    if (value.length > MAX_LABEL_VALUE) {
+      throw invalidField(`labels.${key}`, `Expected string length less or equal to ${MAX_LABEL_VALUE}`);
+    }
+  }
+  return labels as Record<string, string>;
+}
 
 export const accepted = t.Object({
   id: t.String(),

@@ -7,7 +7,14 @@ import { HttpProblem } from "../../lib/problem";
 import { ulid } from "../../lib/secrets";
 import { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
-import type { FeedbackItem, FeedbackRequest, SubjectSummary, Summary, Verdict } from "./model";
+import {
+  checkLabels,
+  type FeedbackItem,
+  type FeedbackRequest,
+  type SubjectSummary,
+  type Summary,
+  type Verdict,
+} from "./model";
 import { RedisFeedbackStore } from "./redis-store";
 import { FeedbackSpool } from "./spool";
 import { SqliteFeedbackStore } from "./sqlite-store";
@@ -15,7 +22,6 @@ import type { FeedbackStore } from "./store";
 
 /** A write waits this long for Redis before it is spooled to SQLite instead. */
 const REDIS_WRITE_TIMEOUT_MS = 250;
-const MAX_LABEL_KEY = 100;
 
 export interface FeedbackDeps {
   db: Db;
@@ -61,18 +67,7 @@ export class FeedbackService {
     principal: { tid: string; sub: string },
     request: FeedbackRequest,
   ): Promise<{ id: string; expires_at: string }> {
-    if (request.labels !== undefined) {
-      for (const key in request.labels) {
-        if (key.length === 0 || key.length > MAX_LABEL_KEY) {
-          throw new HttpProblem(
-            422,
-            "validation",
-            `Invalid body. labels: keys must be 1-${MAX_LABEL_KEY} characters.`,
-            { errors: [{ in: "body", field: "labels", message: `keys must be 1-${MAX_LABEL_KEY} characters` }] },
-          );
-        }
-      }
-    }
+    const labels = checkLabels(request.labels);
     const now = this.deps.clock.now();
     const expiresAt = now + this.deps.ttlSeconds * 1000;
     const dates = this.datesAt(now);
@@ -84,7 +79,7 @@ export class FeedbackService {
       verdict: request.verdict,
       rating: request.rating,
       comment: request.comment,
-      labels: request.labels,
+      labels,
       author: principal.sub,
       created_at: dates.created,
       expires_at: dates.expires,
