@@ -40,13 +40,19 @@ export function createMetrics(probes?: OpsProbes) {
   // Counted per request: tallied, so the hot path never hashes a labels object (src/lib/tallies.ts).
   const httpRequestTallies = new CounterTallies<"method" | "route" | "status">();
   const rateLimitTallies = new CounterTallies<"class" | "decision">();
+  const feedbackTallies = new CounterTallies<"verdict" | "subject_type">();
+  const notificationTallies = new CounterTallies<never>();
   return {
     registry,
     sources,
-    notificationsCreated: new client.Counter({
+    notificationsCreated: notificationTallies.of({}),
+    notificationsCreatedCounter: new client.Counter({
       name: "notifications_created_total",
       help: "Notifications accepted.",
       registers: [registry],
+      collect() {
+        notificationTallies.flushInto(this);
+      },
     }),
     webhookQueueDepth: new client.Gauge({
       name: "webhook_queue_depth",
@@ -108,11 +114,15 @@ export function createMetrics(probes?: OpsProbes) {
       help: "When the audit chain was last verified (0: not yet).",
       registers: [registry],
     }),
+    feedbackTallies,
     feedback: new client.Counter({
       name: "aiops_feedback_total",
       help: 'Feedback accepted, by verdict and subject type (false-positive ratio: verdict="false_positive" over all).',
       labelNames: ["verdict", "subject_type"] as const,
       registers: [registry],
+      collect() {
+        feedbackTallies.flushInto(this);
+      },
     }),
     feedbackSpoolDepth: new client.Gauge({
       name: "feedback_spool_depth",

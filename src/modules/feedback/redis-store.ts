@@ -13,35 +13,44 @@ import type { FeedbackStore, SubjectCounts } from "./store";
  * Replaying the same entry rewrites the same keys and members, so a replay never duplicates.
  *
  * KEYS: the tenant's subjects index, then per entry: the entry, its subject's index.
- * ARGV: now (ms), then per entry: JSON, TTL ms, expiry (ms, the score), index member, subject id,
- * prune ('1' or '0'). Pruning expired members runs for one entry in PRUNE_EVERY (and on reads):
- * reads filter by score anyway, and it is most of an entry's cost.
+ * ARGV: now (ms), the entry whose subject index drops its expired members (1-based, 0 for none),
+ * the subject index keys' prefix, then per entry: JSON, expiry (ms, the score), index member.
+ * A subject's id is its index key past the prefix, and an entry's TTL its expiry less now: each
+ * argument costs the client an encoding, and the client is the busier side. Pruning expired
+ * members runs for one entry in PRUNE_EVERY (and on reads): reads filter by score anyway, and it
+ * is most of an entry's cost.
  */
 const PUT_SCRIPT = `
-local now = ARGV[1]
+local now = tonumber(ARGV[1])
+local prune = tonumber(ARGV[2])
+local prefixLength = #ARGV[3]
 local n = (#KEYS - 1) / 2
 local longest = 0
-local pruneSubjects = false
 local scored = {}
+local kept = 0
 for i = 1, n do
   local subject = KEYS[2 * i + 1]
-  local a = 6 * i - 4
-  local ttl = tonumber(ARGV[a + 1])
-  redis.call('SET', KEYS[2 * i], ARGV[a], 'PX', ttl)
-  if ARGV[a + 5] == '1' then
-    redis.call('ZREMRANGEBYSCORE', subject, '-inf', now)
-    pruneSubjects = true
+  local a = 3 * i + 1
+  local expiry = ARGV[a + 1]
+  local ttl = tonumber(expiry) - now
+  -- One accepted a moment before the batch's now may have expired since: nothing to keep.
+  if ttl > 0 then
+    redis.call('SET', KEYS[2 * i], ARGV[a], 'PX', ttl)
+    if i == prune then redis.call('ZREMRANGEBYSCORE', subject, '-inf', now) end
+    redis.call('ZADD', subject, expiry, ARGV[a + 2])
+    if redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
+    if ttl > longest then longest = ttl end
+    kept = kept + 1
+    scored[2 * kept - 1] = expiry
+    scored[2 * kept] = string.sub(subject, prefixLength + 1)
   end
-  redis.call('ZADD', subject, ARGV[a + 2], ARGV[a + 3])
-  if redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
-  if ttl > longest then longest = ttl end
-  scored[2 * i - 1] = ARGV[a + 2]
-  scored[2 * i] = ARGV[a + 4]
 end
 local subjects = KEYS[1]
-if pruneSubjects then redis.call('ZREMRANGEBYSCORE', subjects, '-inf', now) end
-redis.call('ZADD', subjects, 'GT', unpack(scored))
-if redis.call('PTTL', subjects) < longest then redis.call('PEXPIRE', subjects, longest) end
+if prune > 0 then redis.call('ZREMRANGEBYSCORE', subjects, '-inf', now) end
+if kept > 0 then
+  redis.call('ZADD', subjects, 'GT', unpack(scored))
+  if redis.call('PTTL', subjects) < longest then redis.call('PEXPIRE', subjects, longest) end
+end
 return n
 `;
 const PUT_SCRIPT_SHA = createHash("sha1").update(PUT_SCRIPT).digest("hex");
@@ -54,14 +63,16 @@ const MAX_BATCH = 128;
 /** A tenant's entries waiting for the end of the tick; every caller awaits the same `done`. */
 class PutBatch {
   readonly keys: string[];
-  readonly argv: string[] = ["0"];
+  /** now, the entry to prune at, the subject keys' prefix; then three per entry. */
+  readonly argv: string[];
   size = 0;
   readonly done: Promise<void>;
   resolve!: () => void;
   reject!: (error: Error) => void;
 
-  constructor(subjectsKey: string) {
+  constructor(subjectsKey: string, subjectPrefix: string) {
     this.keys = [subjectsKey];
+    this.argv = ["0", "0", subjectPrefix];
     this.done = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -92,7 +103,7 @@ export class RedisFeedbackStore implements FeedbackStore {
     if (ttlMs <= 0) return Promise.resolve();
     let batch = this.batches.get(tenantId);
     if (batch === undefined) {
-      batch = new PutBatch(RedisKeys.feedbackSubjects(tenantId));
+      batch = new PutBatch(RedisKeys.feedbackSubjects(tenantId), RedisKeys.feedbackSubject(tenantId, ""));
       this.batches.set(tenantId, batch);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -101,15 +112,10 @@ export class RedisFeedbackStore implements FeedbackStore {
     }
     batch.keys.push(RedisKeys.feedbackItem(tenantId, item.id), RedisKeys.feedbackSubject(tenantId, item.subject_id));
     batch.argv[0] = String(now);
-    batch.argv.push(
-      JSON.stringify(item),
-      String(ttlMs),
-      String(expiresAt),
-      `${item.id}:${item.verdict}`,
-      item.subject_id,
-      ++this.writes % PRUNE_EVERY === 0 ? "1" : "0",
-    );
-    if (++batch.size >= MAX_BATCH) {
+    batch.argv.push(JSON.stringify(item), String(expiresAt), `${item.id}:${item.verdict}`);
+    ++batch.size;
+    if (++this.writes % PRUNE_EVERY === 0) batch.argv[1] = String(batch.size);
+    if (batch.size >= MAX_BATCH) {
       this.batches.delete(tenantId);
       this.send(batch);
     }

@@ -176,7 +176,7 @@ export class FeedbackService {
     const key = `${verdict} ${subjectType}`;
     let counter = this.counters.get(key);
     if (!counter) {
-      counter = this.deps.metrics.feedback.labels({ verdict, subject_type: subjectType });
+      counter = this.deps.metrics.feedbackTallies.of({ verdict, subject_type: subjectType });
       this.counters.set(key, counter);
     }
     return counter;
