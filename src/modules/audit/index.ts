@@ -85,8 +85,8 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
     )
     .get(
       "/v1/audit/verify",
-      ({ principal, request, server, set }) => {
-        const report = deps.auditVerifier.verifyAll();
+      async ({ principal, request, server, set }) => {
+        const report = await deps.auditVerifier.verifyAll();
         recordRead(principal, AuditAction.auditVerified, requestMetaOf(request, set, server), {});
         return {
           ok: report.ok,

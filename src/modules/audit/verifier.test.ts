@@ -72,6 +72,32 @@ describe("audit chain verifier", () => {
     expect(await verifier.pass()).toMatchObject({ ok: false, brokenAt: { seq: 2 } });
   });
 
+  test("verifyAll should walk the whole chain a chunk per event-loop turn, one walk for every caller", async () => {
+    const { verifier } = await withEvents();
+    await verifier.pass();
+    const sqlite = ctx.deps.db.$client;
+    sqlite.run("DROP TRIGGER audit_events_no_update");
+    sqlite.run("UPDATE audit_events SET outcome = 'failure' WHERE seq = 7");
+
+    const walk = verifier.verifyAll();
+    // Asked again while it runs: the same walk, not a second one.
+    expect(verifier.verifyAll()).toBe(walk);
+    let settled = false;
+    void walk.then(() => {
+      settled = true;
+    });
+    // Chunks of 3 links: the break at seq 7 is in the third chunk, two turns later.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    // A full walk whatever the incremental position: it finds an edit behind the verified head.
+    expect(await walk).toMatchObject({ ok: false, brokenAt: { seq: 7 } });
+    expect((await gauges()).verified).toBe(0);
+    // Once it settled, the next caller starts a walk of its own.
+    const again = verifier.verifyAll();
+    expect(again).not.toBe(walk);
+    expect(await again).toMatchObject({ ok: false, brokenAt: { seq: 7 } });
+  });
+
   test("should resume at retention's checkpoint when retention archived past the verified head", async () => {
     const { admin, verifier } = await withEvents();
     await verifier.pass();

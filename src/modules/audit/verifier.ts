@@ -3,7 +3,9 @@ import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { Metrics } from "../../plugins/metrics";
-import { type ChainPosition, type ChainReport, chainStart, verifyChain, verifyLinks } from "./verify";
+import { type ChainPosition, type ChainReport, chainStart, verifyLinks } from "./verify";
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface VerifierOptions {
   /** Between passes; each pass checks only what was appended since the last one. */
@@ -28,6 +30,7 @@ export const DEFAULT_VERIFIER_OPTIONS: VerifierOptions = {
 export class ChainVerifier {
   private verified: ChainPosition | undefined;
   private lastFullAt = Number.NEGATIVE_INFINITY;
+  private requested: Promise<ChainReport> | undefined;
 
   constructor(
     private readonly sqlite: Database,
@@ -37,16 +40,21 @@ export class ChainVerifier {
     private readonly options: VerifierOptions = DEFAULT_VERIFIER_OPTIONS,
   ) {}
 
-  /** The whole chain, now (GET /v1/audit/verify). */
-  verifyAll(): ChainReport {
-    const report = verifyChain(this.sqlite, this.key);
-    this.publish(report.ok);
-    return report;
+  /**
+   * The whole chain, now (GET /v1/audit/verify), a chunk at a time with requests served in
+   * between: in one go it held the event loop ~6.7 µs a link, ~7 s for a million events, and
+   * any tenant's admin may ask. Whoever asks while a walk runs shares it.
+   */
+  verifyAll(): Promise<ChainReport> {
+    this.requested ??= this.pass(nextTurn, true).finally(() => {
+      this.requested = undefined;
+    });
+    return this.requested;
   }
 
-  /** One background pass: incremental unless a full one is due (or the last one failed). */
-  async pass(yieldBetweenChunks: () => Promise<void> = () => Bun.sleep(0)): Promise<ChainReport> {
-    const full = this.verified === undefined || this.clock.now() - this.lastFullAt >= this.options.fullEveryMs;
+  /** One background pass: incremental unless a full one is due (or the last one failed), or `full`. */
+  async pass(yieldBetweenChunks: () => Promise<void> = () => Bun.sleep(0), full = false): Promise<ChainReport> {
+    full ||= this.verified === undefined || this.clock.now() - this.lastFullAt >= this.options.fullEveryMs;
     let position = full ? chainStart(this.sqlite) : (this.verified as ChainPosition);
     const from = position.seq;
     let checked = 0;
