@@ -5,6 +5,7 @@ import { withinDeadline } from "../lib/deadline";
 import { type Decision, LocalGcra } from "../lib/gcra";
 import type { Logger } from "../lib/logger";
 import { RedisKeys } from "../lib/redis-keys";
+import { RedisScript } from "../lib/redis-script";
 import type { Metrics } from "./metrics";
 
 export type RouteClass = "auth" | "api";
@@ -54,9 +55,7 @@ const REPLY_FIELDS = 4;
 /** More decisions than this in one turn for one tenant go in another script call. */
 const MAX_BATCH = 128;
 
-interface RedisWithGcra extends Redis {
-  wardenGcra(keyCount: number, ...keysThenArgs: string[]): Promise<number[]>;
-}
+const GCRA = new RedisScript(GCRA_SCRIPT);
 
 interface Asked {
   readonly routeClass: RouteClass;
@@ -78,7 +77,7 @@ function slotOf(key: string): string {
  */
 export class RateLimiter {
   private readonly local = new LocalGcra();
-  private readonly redis: RedisWithGcra | undefined;
+  private readonly redis: Redis | undefined;
   private retryRedisAt = 0;
   /** Decisions asked through Redis this turn, by hash slot (tenant), and batches already full. */
   private readonly batches = new Map<string, Asked[]>();
@@ -102,9 +101,7 @@ export class RateLimiter {
       api: { allowed: counter("api", "allowed"), limited: counter("api", "limited") },
     };
     if (redis) {
-      // No numberOfKeys: each call says how many keys its batch has.
-      redis.defineCommand("wardenGcra", { lua: GCRA_SCRIPT });
-      this.redis = redis as RedisWithGcra;
+      this.redis = redis;
       // A reconnect ends the back-off at once: the shared limit matters more than the pause.
       redis.on("ready", () => {
         this.retryRedisAt = 0;
@@ -149,14 +146,11 @@ export class RateLimiter {
     const batches = [...this.full, ...this.batches.values()];
     this.full = [];
     this.batches.clear();
-    const redis = this.redis as RedisWithGcra;
+    const redis = this.redis as Redis;
     for (const batch of batches) {
       const keys = batch.map((asked) => asked.key);
-      const intervals = batch.map((asked) => String(PERIOD_MS / this.limits[asked.routeClass]));
-      withinDeadline(
-        redis.wardenGcra(batch.length, ...keys, String(PERIOD_MS), ...intervals),
-        this.config.redisTimeoutMs,
-      ).then(
+      const args = [String(PERIOD_MS), ...batch.map((asked) => String(PERIOD_MS / this.limits[asked.routeClass]))];
+      withinDeadline(GCRA.run(redis, keys, args) as Promise<number[]>, this.config.redisTimeoutMs).then(
         (reply) => {
           this.setFallback(false);
           batch.forEach((asked, i) => {

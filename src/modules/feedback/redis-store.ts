@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
-import { Command, type Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Clock } from "../../lib/clock";
 import { RedisKeys } from "../../lib/redis-keys";
+import { RedisScript } from "../../lib/redis-script";
 import type { FeedbackItem, Verdict } from "./model";
 import type { FeedbackStore, SubjectCounts } from "./store";
 
@@ -53,7 +53,7 @@ if kept > 0 then
 end
 return n
 `;
-const PUT_SCRIPT_SHA = createHash("sha1").update(PUT_SCRIPT).digest("hex");
+const PUT = new RedisScript(PUT_SCRIPT);
 
 /** One entry in this many also drops expired members from the indexes it touches. */
 const PRUNE_EVERY = 64;
@@ -129,25 +129,10 @@ export class RedisFeedbackStore implements FeedbackStore {
   }
 
   private send(batch: PutBatch): void {
-    const args = [String(batch.keys.length), ...batch.keys, ...batch.argv];
-    this.call("evalsha", [PUT_SCRIPT_SHA, ...args]).then(
+    PUT.run(this.redis, batch.keys, batch.argv).then(
       () => batch.resolve(),
-      (error: Error) => {
-        // A Redis that restarted (or flushed its scripts) has forgotten the script: EVAL loads it again.
-        if (!error.message.includes("NOSCRIPT")) return batch.reject(error);
-        this.call("eval", [PUT_SCRIPT, ...args]).then(
-          () => batch.resolve(),
-          (retryError: Error) => batch.reject(retryError),
-        );
-      },
+      (error: Error) => batch.reject(error),
     );
-  }
-
-  /** Written at once (the batch is already the pipeline): not through auto-pipelining's extra tick. */
-  private call(name: string, args: string[]): Promise<unknown> {
-    const command = new Command(name, args, { replyEncoding: "utf8" });
-    this.redis.sendCommand(command);
-    return command.promise;
   }
 
   async list(tenantId: string, subjectId: string, before: string | undefined, limit: number): Promise<FeedbackItem[]> {
