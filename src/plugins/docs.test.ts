@@ -82,6 +82,16 @@ describe("Swagger UI", () => {
     }
   });
 
+  test("integers should be documented as integers with their bounds, not as a string-or-integer union", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const text = JSON.stringify(spec);
+    expect(text).not.toContain('"format":"integer"');
+    const rating = spec.paths["/v1/feedback"].post.requestBody.content["application/json"].schema.properties.rating;
+    expect(rating).toEqual({ type: "integer", minimum: 1, maximum: 5 });
+    const limit = spec.paths["/v1/feedback"].get.parameters.find((p: { name: string }) => p.name === "limit");
+    expect(limit.schema).toEqual({ type: "integer", minimum: 1, maximum: 200, default: 50 });
+  });
+
   test("should render in a browser with no internet, under the CSP", async () => {
     const { dom, console } = await renderPage(`${server.url}/swagger`);
     expect(console).not.toContain("Content Security Policy");

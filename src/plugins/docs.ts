@@ -69,12 +69,43 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
   }
 }
 
+type SchemaNode = { [key: string]: unknown; anyOf?: SchemaNode[]; type?: string; format?: string };
+
+/**
+ * Elysia's `t.Integer` accepts an integer or a string of one (a form body or a query sends only
+ * strings), and the generator writes it as `anyOf: [string (format integer, default 0), integer]`:
+ * Swagger UI then offers a string with a default of 0 for a rating of 1-5. Each such union is
+ * written as the integer it stands for, with its bounds and default.
+ */
+function withPlainIntegers(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) withPlainIntegers(item);
+    return;
+  }
+  if (node === null || typeof node !== "object") return;
+  const schema = node as SchemaNode;
+  const [asString, asInteger] = schema.anyOf ?? [];
+  if (
+    schema.anyOf?.length === 2 &&
+    asString?.type === "string" &&
+    asString.format === "integer" &&
+    asInteger?.type === "integer"
+  ) {
+    delete schema.anyOf;
+    Object.assign(schema, asInteger);
+  }
+  for (const value of Object.values(schema)) withPlainIntegers(value);
+}
+
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, from bundled assets only. */
 export const docs = (version: string) =>
   new Elysia({ name: "docs" })
     // Registered before the generator's routes, so it sees the document they answer.
     .onAfterHandle({ as: "scoped" }, ({ path, response }) => {
-      if (path === SPEC_PATH && response !== null && typeof response === "object") withProblems(response);
+      if (path === SPEC_PATH && response !== null && typeof response === "object") {
+        withProblems(response);
+        withPlainIntegers(response);
+      }
     })
     .use(
       openapi({
