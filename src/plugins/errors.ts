@@ -2,6 +2,7 @@ import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "../lib/logger";
 import { type FieldError, HttpProblem } from "../lib/problem";
 import { requestIdOf } from "./request-context";
+import { parsedBodyOf } from "./request-guards";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -72,9 +73,18 @@ function internalError(): HttpProblem {
 }
 
 function validationProblem(error: ValidationError, request: Request): HttpProblem {
-  // Elysia's coercion of query numbers fails as a nameless "property"; find it by its value.
-  const part = error.type === "property" ? "query" : error.type;
-  const fallbackField = error.type === "property" ? queryFieldHolding(request, error.value) : "";
+  // Elysia's coercion of a number sent as a string (a query, a form, a JSON string) fails as a
+  // nameless "property" holding the coerced value: find where it came from by that value.
+  let part: string = error.type;
+  let fallbackField = "";
+  if (error.type === "property") {
+    fallbackField = queryFieldHolding(request, error.value);
+    part = "query";
+    if (!fallbackField) {
+      const bodyField = bodyFieldHolding(parsedBodyOf(request), error.value);
+      if (bodyField !== undefined) [part, fallbackField] = ["body", bodyField];
+    }
+  }
   const fields: FieldError[] = error.all.map((issue) => ({
     in: part,
     field: "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField,
@@ -94,14 +104,24 @@ function queryFieldHolding(request: Request, value: unknown): string {
   return "";
 }
 
+/** The top-level body field that sent `value` as a string, e.g. a form's `rating=7` decoded to 7. */
+function bodyFieldHolding(body: unknown, value: unknown): string | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  for (const [key, raw] of Object.entries(body)) {
+    if (typeof raw === "string" && raw.trim() !== "" && (raw === String(value) || Number(raw) === value)) return key;
+  }
+  return undefined;
+}
+
 /** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
 function describeExpected(schema: unknown, message: string): string {
   type Option = { const?: unknown; type?: string; minimum?: number; maximum?: number };
-  const node = schema as { anyOf?: Option[]; enum?: unknown[] } | undefined;
+  const node = schema as (Option & { anyOf?: Option[]; enum?: unknown[] }) | undefined;
   const options = node?.enum ?? node?.anyOf?.map((option) => option.const);
   if (options?.length && options.every((option) => typeof option === "string"))
     return `Expected one of ${options.join(", ")}`;
-  const integer = node?.anyOf?.find((option) => option.type === "integer");
+  // The union of Elysia's t.Integer, or the integer its decoder checks a coerced string against.
+  const integer = node?.type === "integer" ? node : node?.anyOf?.find((option) => option.type === "integer");
   if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
   return message;

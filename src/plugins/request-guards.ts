@@ -86,8 +86,22 @@ export function guardRequest(request: Request, limits: RequestLimits): void {
   }
 }
 
+// ? A symbol slot on the request, as request-context's clock: read only when a problem is written.
+const PARSED_BODY = Symbol("warden.parsedBody");
+
+/** The body parseBody read from this request, as parsed (before any validation), if it read one. */
+export function parsedBodyOf(request: Request): unknown {
+  return (request as Request & { [PARSED_BODY]?: unknown })[PARSED_BODY];
+}
+
 /** The parsed body of a JSON or form request (undefined for other types and an empty JSON body); 400 when malformed, 413 past the limit. */
 export async function parseBody(request: Request, bodyLimitBytes: number): Promise<unknown> {
+  const body = await parseBodyText(request, bodyLimitBytes);
+  (request as Request & { [PARSED_BODY]?: unknown })[PARSED_BODY] = body;
+  return body;
+}
+
+async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<unknown> {
   const type = mediaType(request.headers.get("content-type"));
   if (!isJson(type) && type !== FORM) return undefined;
   const text = await readText(request, bodyLimitBytes);

@@ -62,6 +62,9 @@ describe("feedback without Redis (SQLite)", () => {
     ["verdict", { verdict: "meh" }],
     ["rating", { rating: 6 }],
     ["rating", { rating: 2.5 }],
+    // A string is coerced (as a form's is), then bounded: the field was once reported as the query's "".
+    ["rating", { rating: "7" }],
+    ["rating", { rating: "0" }],
     ["comment", { comment: "x".repeat(2001) }],
     ["labels", { labels: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, "v"])) }],
     ["labels", { labels: { ["k".repeat(101)]: "v" } }],
@@ -79,6 +82,29 @@ describe("feedback without Redis (SQLite)", () => {
     expect(res.headers.get("content-type")).toContain("application/problem+json");
     const problem = await res.json();
     expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  test("a rating sent as a JSON string of digits should be stored as the number", async () => {
+    const res = await post(viewer, {
+      subject_type: "alert",
+      subject_id: "string-rating",
+      verdict: "useful",
+      rating: "3",
+    });
+    expect(res.status).toBe(202);
+    const listed = await (await get(viewer, "/v1/feedback?subject_id=string-rating")).json();
+    expect(listed.items[0].rating).toBe(3);
+  });
+
+  test("a form's out-of-range rating should be a 422 naming rating in the body", async () => {
+    const res = await ctx.req("POST", "/v1/feedback", {
+      body: "subject_type=alert&subject_id=form-9&verdict=useful&rating=9",
+      headers: { ...viewer.auth, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(res.status).toBe(422);
+    const problem = await res.json();
+    expect(problem.errors).toEqual([{ in: "body", field: "rating", message: "Expected an integer from 1 to 5" }]);
+    expect((await (await get(viewer, "/v1/feedback?subject_id=form-9")).json()).items).toHaveLength(0);
   });
 
   test("should say which integers a rating may be", async () => {
