@@ -154,6 +154,32 @@ describe("feedback in Redis", () => {
     }
   });
 
+  test("reads should answer 503 when a hung Redis does not answer within 2 s, not hold the caller", async () => {
+    const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const sleeping = sleeper.call("DEBUG", "SLEEP", "4");
+      await Bun.sleep(50);
+      const started = performance.now();
+      const answers = await Promise.all([
+        ctx.req("GET", "/v1/feedback?subject_id=hung", { headers: viewer.auth }),
+        ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth }),
+      ]);
+      const waited = performance.now() - started;
+      for (const res of answers) {
+        expect(res.status).toBe(503);
+        expect(res.headers.get("retry-after")).toBe("5");
+        expect((await res.json()).type).toBe("urn:warden:problem:feedback-unavailable");
+      }
+      expect(waited).toBeGreaterThanOrEqual(1900);
+      expect(waited).toBeLessThan(3800);
+      await sleeping;
+      // Answering again, the same reads work.
+      expect((await ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth })).status).toBe(200);
+    } finally {
+      sleeper.disconnect();
+    }
+  });
+
   test("should leave no key behind once every entry has expired", async () => {
     const shortCtx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: "1" });
     try {

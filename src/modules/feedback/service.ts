@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
-import { withinDeadline } from "../../lib/deadline";
+import { DeadlineExceeded, withinDeadline } from "../../lib/deadline";
 import type { Logger } from "../../lib/logger";
 import { HttpProblem } from "../../lib/problem";
 import { ulid } from "../../lib/secrets";
@@ -22,6 +22,8 @@ import type { FeedbackStore } from "./store";
 
 /** A write waits this long for Redis before it is spooled to SQLite instead. */
 const REDIS_WRITE_TIMEOUT_MS = 250;
+/** A read waits this long for Redis before it is a 503: a Redis that hangs must not hold the caller. */
+const REDIS_READ_TIMEOUT_MS = 2000;
 
 export interface FeedbackDeps {
   db: Db;
@@ -92,14 +94,14 @@ export class FeedbackService {
   async list(tenantId: string, subjectId: string, cursor: string | undefined, limit: number) {
     this.assertReadable();
     // One more than asked tells whether another page exists.
-    const items = await this.store.list(tenantId, subjectId, cursor, limit + 1);
+    const items = await this.read(this.store.list(tenantId, subjectId, cursor, limit + 1));
     const page = items.slice(0, limit);
     return { items: page, next_cursor: items.length > limit ? (page[page.length - 1]?.id ?? null) : null };
   }
 
   async summary(tenantId: string): Promise<Summary> {
     this.assertReadable();
-    const subjects: SubjectSummary[] = (await this.store.counts(tenantId)).map(({ subjectId, byVerdict }) =>
+    const subjects: SubjectSummary[] = (await this.read(this.store.counts(tenantId))).map(({ subjectId, byVerdict }) =>
       summarise(subjectId, byVerdict),
     );
     const all: Partial<Record<Verdict, number>> = {};
@@ -162,13 +164,20 @@ export class FeedbackService {
   }
 
   private assertReadable(): void {
-    if (this.redis && this.redis.status !== "ready") {
-      throw new HttpProblem(
-        503,
-        "feedback-unavailable",
-        "Feedback cannot be read while Redis is unreachable; new feedback is still accepted.",
-        { headers: { "retry-after": "5" } },
-      );
+    if (this.redis && this.redis.status !== "ready") throw unavailable();
+  }
+
+  /** A Redis read, or the same 503 as a disconnected Redis gets once it has not answered in time. */
+  private async read<T>(reading: Promise<T>): Promise<T> {
+    if (!this.redis) return reading;
+    try {
+      return await withinDeadline(reading, REDIS_READ_TIMEOUT_MS);
+    } catch (error) {
+      if (error instanceof DeadlineExceeded) {
+        this.deps.log.warn({ err: { message: error.message } }, "feedback read: redis did not answer");
+        throw unavailable();
+      }
+      throw error;
     }
   }
 
@@ -181,6 +190,15 @@ export class FeedbackService {
     }
     return counter;
   }
+}
+
+function unavailable(): HttpProblem {
+  return new HttpProblem(
+    503,
+    "feedback-unavailable",
+    "Feedback cannot be read while Redis is unreachable; new feedback is still accepted.",
+    { headers: { "retry-after": "5" } },
+  );
 }
 
 function summarise(subjectId: string, byVerdict: Partial<Record<Verdict, number>>): SubjectSummary {
