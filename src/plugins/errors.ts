@@ -98,9 +98,9 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
 function queryFieldHolding(request: Request, value: unknown): string {
   const query = new URL(request.url).searchParams;
   for (const [key, raw] of query) if (raw === String(value)) return key;
-  // A coerced number prints differently from what was sent ("99999999999999999999" → "1e+20").
-  if (typeof value === "number")
-    for (const [key, raw] of query) if (raw.trim() !== "" && Number(raw) === value) return key;
+  // A coerced number prints differently from what was sent ("99999999999999999999" → "1e+20",
+  // " " → 0; an empty parameter never gets here, it counts as not given).
+  if (typeof value === "number") for (const [key, raw] of query) if (Number(raw) === value) return key;
   return "";
 }
 

@@ -309,6 +309,12 @@ describe("operations", () => {
       cursor = body.next_cursor;
     } while (cursor);
     expect(paged).toEqual(everything);
+    // A cursor the list never returned is a 422 naming it, not the first page or an empty one.
+    for (const garbage of ["x", "0", "%25%25"]) {
+      const bad = await world.ctx.req("GET", `/v1/webhooks/deliveries?cursor=${garbage}`, { headers: world.dev.auth });
+      expect(bad.status).toBe(422);
+      expect((await bad.json()).errors[0]).toMatchObject({ in: "query", field: "cursor" });
+    }
     const endpointId = world.ctx.deps.webhooks.endpoints.list("acme")[0]?.id ?? "";
     const ofEndpoint = await world.ctx.req("GET", `/v1/webhooks/deliveries?endpoint_id=${endpointId}&limit=200`, {
       headers: world.dev.auth,

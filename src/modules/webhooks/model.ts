@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
-import { dateTime, oneOf } from "../auth/model";
+import { dateTime, oneOf, ulidCursor } from "../auth/model";
 
 const eventType = t.String({
   minLength: 1,
@@ -62,7 +62,7 @@ export const attempt = t.Object({
 export const deliveryQuery = t.Object({
   status: t.Optional(deliveryStatus),
   endpoint_id: t.Optional(t.String({ maxLength: 64 })),
-  cursor: t.Optional(t.String({ maxLength: 64 })),
+  cursor: t.Optional(ulidCursor),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });
 
