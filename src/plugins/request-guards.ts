@@ -113,40 +113,64 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
   } catch (error) {
     throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
   }
-  checkDepth(body);
+  checkValues(body);
   return body;
 }
 
-/** 422 naming the top-level field (or the body itself) that nests deeper than MAX_JSON_DEPTH. */
-function checkDepth(body: unknown): void {
+/**
+ * 422 for what JSON can say but the service cannot keep as sent, checked in one walk of the parsed
+ * body: nesting deeper than MAX_JSON_DEPTH (naming the top-level field, or the body itself), a
+ * number beyond a double's range (`1e400` parses as Infinity and would be written back as null),
+ * a string holding a lone surrogate (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its
+ * place) and a `__proto__` key (JSON.parse makes it a plain key, but copying the object drops it or
+ * sets a prototype). The latter three name the field's path (`data.n`, `labels.__proto__`).
+ */
+function checkValues(body: unknown): void {
   if (typeof body !== "object" || body === null) return;
-  const refuse = (field: string) => {
-    throw invalidField(field, `${field || "the body"} nests deeper than ${MAX_JSON_DEPTH} levels`);
-  };
-  if (Array.isArray(body)) {
-    if (nestsDeeper(body, 1)) refuse("");
-    return;
-  }
-  for (const key in body) {
-    const child = (body as Record<string, unknown>)[key];
-    if (typeof child === "object" && child !== null && nestsDeeper(child, 2)) refuse(key);
-  }
+  new ValueWalk(Array.isArray(body)).object(body, 1);
 }
 
-/** Recursion stops at MAX_JSON_DEPTH, so however deep the value, the stack is not. */
-function nestsDeeper(value: object, depth: number): boolean {
-  if (depth > MAX_JSON_DEPTH) return true;
-  if (Array.isArray(value)) {
-    for (const child of value) {
-      if (typeof child === "object" && child !== null && nestsDeeper(child, depth + 1)) return true;
+class ValueWalk {
+  private readonly trail: (string | number)[] = [];
+
+  /** A body that is an array has no top-level field: too deep, it is named as the body. */
+  constructor(private readonly rootIsArray: boolean) {}
+
+  object(value: object, depth: number): void {
+    if (depth > MAX_JSON_DEPTH) {
+      const field = this.rootIsArray ? "" : String(this.trail[0] ?? "");
+      throw invalidField(field, `${field || "the body"} nests deeper than ${MAX_JSON_DEPTH} levels`);
     }
-    return false;
+    const trail = this.trail;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        trail.push(i);
+        this.value(value[i], depth);
+        trail.pop();
+      }
+      return;
+    }
+    for (const key in value) {
+      trail.push(key);
+      if (key === "__proto__") this.refuse("__proto__ is not allowed as a key");
+      this.value((value as Record<string, unknown>)[key], depth);
+      trail.pop();
+    }
   }
-  for (const key in value) {
-    const child = (value as Record<string, unknown>)[key];
-    if (typeof child === "object" && child !== null && nestsDeeper(child, depth + 1)) return true;
+
+  private value(value: unknown, depth: number): void {
+    if (typeof value === "string") {
+      if (!value.isWellFormed()) this.refuse("Expected text without lone surrogates (unpaired \\ud800-\\udfff)");
+    } else if (typeof value === "number") {
+      if (!Number.isFinite(value)) this.refuse("Expected a number a double can hold");
+    } else if (typeof value === "object" && value !== null) {
+      this.object(value, depth + 1);
+    }
   }
-  return false;
+
+  private refuse(message: string): never {
+    throw invalidField(this.trail.join("."), message);
+  }
 }
 
 /**
