@@ -4,6 +4,7 @@ import type { Db } from "../db/client";
 import pkg from "../package.json";
 import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
+import { installStrictFormats } from "./lib/formats";
 import type { Logger } from "./lib/logger";
 import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
@@ -54,6 +55,7 @@ export interface AppDeps {
  * validation and auth) → docs → feature modules.
  */
 export function createApp(deps: AppDeps) {
+  installStrictFormats();
   // Built on first use and rebuilt if routes were added since, so it always sees the whole table.
   let index: { routes: number; methods: MethodIndex } | undefined;
   const methods: MethodIndex = {

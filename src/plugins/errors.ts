@@ -115,7 +115,7 @@ function bodyFieldHolding(body: unknown, value: unknown): string | undefined {
 
 /** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
 function describeExpected(schema: unknown, message: string): string {
-  type Option = { const?: unknown; type?: string; minimum?: number; maximum?: number };
+  type Option = { const?: unknown; type?: string; format?: string; minimum?: number; maximum?: number };
   const node = schema as (Option & { anyOf?: Option[]; enum?: unknown[] }) | undefined;
   const options = node?.enum ?? node?.anyOf?.map((option) => option.const);
   if (options?.length && options.every((option) => typeof option === "string"))
@@ -124,6 +124,7 @@ function describeExpected(schema: unknown, message: string): string {
   const integer = node?.type === "integer" ? node : node?.anyOf?.find((option) => option.type === "integer");
   if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
+  if (node?.format === "date-time") return "Expected an RFC 3339 date-time, such as 2026-12-01T09:30:00Z";
   return message;
 }
 

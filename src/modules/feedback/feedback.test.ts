@@ -65,6 +65,10 @@ describe("feedback without Redis (SQLite)", () => {
     // A string is coerced (as a form's is), then bounded: the field was once reported as the query's "".
     ["rating", { rating: "7" }],
     ["rating", { rating: "0" }],
+    // Digits only: what `+value` would also read is refused.
+    ["rating", { rating: "0x3" }],
+    ["rating", { rating: " 4" }],
+    ["rating", { rating: "4e0" }],
     ["comment", { comment: "x".repeat(2001) }],
     ["labels", { labels: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, "v"])) }],
     ["labels", { labels: { ["k".repeat(101)]: "v" } }],

@@ -255,6 +255,14 @@ describe("operations", () => {
     expect(replayed.sort()).toEqual(first.sort());
     // Replays are not delivery delays: only the two first deliveries are in the latency histogram.
     expect((await latencyCount()) - latencyBefore).toBe(2);
+    for (const since of ["2026-02-30T00:00:00Z", "2026-12-01"]) {
+      const refused = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
+        body: { since },
+        headers: world.admin.auth,
+      });
+      expect(refused.status).toBe(422);
+      expect((await refused.json()).errors[0]).toMatchObject({ in: "body", field: "since" });
+    }
     const bad = await world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
       body: { since: "yesterday" },
       headers: world.admin.auth,

@@ -1,0 +1,29 @@
+import { FormatRegistry } from "@sinclair/typebox";
+
+/**
+ * Stricter string formats than the ones Elysia registers. Its `date-time` takes anything
+ * `new Date` can read after an unanchored ISO match: a date alone, "2026-02-30" (read as March 2),
+ * a browser's `Date.toString()`. Its `integer` (the string side of `t.Integer`) takes whatever
+ * `+value` can read: " 4", "0x3", "4e0". A caller who sends those most likely meant something
+ * else; each is a 422 instead. Installed once, before any request is validated (the compiled
+ * validators look formats up when they run).
+ */
+export function installStrictFormats(): void {
+  FormatRegistry.Set("date-time", isRfc3339DateTime);
+  FormatRegistry.Set("integer", (value) => INTEGER.test(value));
+}
+
+const INTEGER = /^-?\d+$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** RFC 3339's `date-time` (no leap seconds), with every field in range for its month. */
+export function isRfc3339DateTime(value: string): boolean {
+  const match = DATE_TIME.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [1, 2, 3, 4, 5, 6, 8, 9].map((i) =>
+    Number(match[i] ?? 0),
+  ) as [number, number, number, number, number, number, number, number];
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return false;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
