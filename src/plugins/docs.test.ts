@@ -86,6 +86,8 @@ describe("Swagger UI", () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const text = JSON.stringify(spec);
     expect(text).not.toContain('"format":"integer"');
+    // A 3.1 document: null is a type, not 3.0's `nullable`.
+    expect(text).not.toContain('"nullable"');
     const rating = spec.paths["/v1/feedback"].post.requestBody.content["application/json"].schema.properties.rating;
     expect(rating).toEqual({ type: "integer", minimum: 1, maximum: 5 });
     const limit = spec.paths["/v1/feedback"].get.parameters.find((p: { name: string }) => p.name === "limit");

@@ -69,13 +69,14 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
   }
 }
 
-type SchemaNode = { [key: string]: unknown; anyOf?: SchemaNode[]; type?: string; format?: string };
+type SchemaNode = { [key: string]: unknown; anyOf?: SchemaNode[]; type?: string | string[]; format?: string };
 
 /**
  * Elysia's `t.Integer` accepts an integer or a string of one (a form body or a query sends only
  * strings), and the generator writes it as `anyOf: [string (format integer, default 0), integer]`:
  * Swagger UI then offers a string with a default of 0 for a rating of 1-5. Each such union is
- * written as the integer it stands for, with its bounds and default.
+ * written as the integer it stands for, with its bounds and default; and a nullable type says so
+ * once, the 3.1 way.
  */
 function withPlainIntegers(node: unknown): void {
   if (Array.isArray(node)) {
@@ -85,6 +86,10 @@ function withPlainIntegers(node: unknown): void {
   if (node === null || typeof node !== "object") return;
   const schema = node as SchemaNode;
   const [asString, asInteger] = schema.anyOf ?? [];
+  // OpenAPI 3.0's keyword, which t.Nullable adds beside 3.1's `type: [..., "null"]` that says it already.
+  const saysNull =
+    (Array.isArray(schema.type) && schema.type.includes("null")) || schema.anyOf?.some((b) => b.type === "null");
+  if (schema.nullable === true && saysNull) delete schema.nullable;
   if (
     schema.anyOf?.length === 2 &&
     asString?.type === "string" &&
