@@ -149,8 +149,9 @@ describe("tampering behind the service's back", () => {
     ["ts", "ts + 1"],
     ["reason", "'nothing to see'"],
     ["request_id", "'forged-request'"],
-    ["hash", "'ab' || substr(hash, 3)"],
-    ["prev_hash", "'ab' || substr(prev_hash, 3)"],
+    // Two other hex digits in front: 'ab' alone left a hash that already began with it unchanged (1 in 256).
+    ["hash", "(CASE WHEN hash LIKE 'ab%' THEN 'cd' ELSE 'ab' END) || substr(hash, 3)"],
+    ["prev_hash", "(CASE WHEN prev_hash LIKE 'ab%' THEN 'cd' ELSE 'ab' END) || substr(prev_hash, 3)"],
   ])("an edit of %s in row k should be named at seq k", async (column, value) => {
     const original = rowAt(ctx, K) as AuditRow;
     sqliteOf(ctx).run(`UPDATE audit_events SET ${column} = ${value} WHERE seq = ${K}`);
