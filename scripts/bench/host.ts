@@ -35,12 +35,20 @@ export function pinning(): Pinning | undefined {
 }
 
 /** The kernel hands out a free port for port 0; releasing it right away leaves a tiny race we accept. */
+/** Ports handed out by this run: the kernel may offer a port again once its probe closed, before the server it went to listens. */
+const handedOut = new Set<number>();
+
 export function freePort(): number {
-  const probe = Bun.serve({ hostname: LOOPBACK, port: 0, fetch: () => new Response() });
-  const port = probe.port;
-  probe.stop(true);
-  if (port === undefined) throw new BenchError("could not allocate a loopback port");
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const probe = Bun.serve({ hostname: LOOPBACK, port: 0, fetch: () => new Response() });
+    const port = probe.port;
+    probe.stop(true);
+    if (port === undefined) break;
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new BenchError("could not allocate a loopback port");
 }
 /** A failure the harness explains itself: printed as its message alone, without a stack. */
 export class BenchError extends Error {}
