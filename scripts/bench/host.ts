@@ -34,8 +34,11 @@ export function pinning(): Pinning | undefined {
   return { server: ["taskset", "-c", String(SERVER_CORE)], wrk: ["taskset", "-c", String(WRK_CORE)] };
 }
 
-/** The kernel hands out a free port for port 0; releasing it right away leaves a tiny race we accept. */
-/** Ports handed out by this run: the kernel may offer a port again once its probe closed, before the server it went to listens. */
+/**
+ * Ports handed out by this run. The kernel gives a free port for port 0, but once the probe
+ * closes it may offer the same one again before the server it went to listens: a run once
+ * started its service on its baseline's port. Another process taking it meanwhile stays possible.
+ */
 const handedOut = new Set<number>();
 
 export function freePort(): number {
