@@ -1,24 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import diagnostics from "node:diagnostics_channel";
 import type { Redis } from "ioredis";
-import { createLogger } from "./lib/logger";
-import { createRedis } from "./redis";
-import { waitFor } from "./testing/ports";
-import { startRedis, type TestRedis } from "./testing/redis";
+import { startRedisWithClient } from "./testing/redis";
 
 describe("createRedis", () => {
-  let server: TestRedis;
+  let harness: Awaited<ReturnType<typeof startRedisWithClient>>;
   let redis: Redis;
   beforeAll(async () => {
-    server = await startRedis();
-    redis = createRedis(server.url, createLogger("silent"));
-    await redis.connect();
-    await waitFor(() => redis.status === "ready", 5000, "redis client ready");
+    harness = await startRedisWithClient();
+    redis = harness.redis;
   });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  afterAll(() => harness.close());
 
   test("should tell ioredis nobody traces commands, and still trace them for a subscriber", async () => {
     const channel = diagnostics.tracingChannel("ioredis:command") as unknown as { hasSubscribers: boolean };

@@ -1,24 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Redis } from "ioredis";
-import { createRedis } from "../redis";
-import { waitFor } from "../testing/ports";
-import { startRedis, type TestRedis } from "../testing/redis";
-import { createLogger } from "./logger";
+import { startRedisWithClient } from "../testing/redis";
 import { RedisScript } from "./redis-script";
 
 describe("RedisScript", () => {
-  let server: TestRedis;
+  let harness: Awaited<ReturnType<typeof startRedisWithClient>>;
   let redis: Redis;
   beforeAll(async () => {
-    server = await startRedis();
-    redis = createRedis(server.url, createLogger("silent"));
-    await redis.connect();
-    await waitFor(() => redis.status === "ready", 5000, "redis client ready");
+    harness = await startRedisWithClient();
+    redis = harness.redis;
   });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  afterAll(() => harness.close());
 
   const append = new RedisScript("return redis.call('APPEND', KEYS[1], ARGV[1])");
 

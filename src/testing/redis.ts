@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import type { Redis } from "ioredis";
+import { createLogger } from "../lib/logger";
+import { createRedis } from "../redis";
 import { freePort, waitFor } from "./ports";
 
 export interface TestRedis {
@@ -74,6 +77,22 @@ export async function startRedis(): Promise<TestRedis> {
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A test Redis with the service's own kind of client (createRedis) connected to it and ready. */
+export async function startRedisWithClient(): Promise<{ server: TestRedis; redis: Redis; close(): Promise<void> }> {
+  const server = await startRedis();
+  const redis = createRedis(server.url, createLogger("silent"));
+  await redis.connect();
+  await waitFor(() => redis.status === "ready", 5000, "redis client ready");
+  return {
+    server,
+    redis,
+    async close() {
+      redis.disconnect();
+      await server.stop();
     },
   };
 }
