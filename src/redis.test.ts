@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import diagnostics from "node:diagnostics_channel";
 import type { Redis } from "ioredis";
-import { startRedisWithClient } from "./testing/redis";
+import { useRedisWithClient } from "./testing/redis";
 
 describe("createRedis", () => {
-  let harness: Awaited<ReturnType<typeof startRedisWithClient>>;
+  const harness = useRedisWithClient();
   let redis: Redis;
-  beforeAll(async () => {
-    harness = await startRedisWithClient();
-    redis = harness.redis;
+  beforeAll(() => {
+    redis = harness.client();
   });
-  afterAll(() => harness.close());
 
   test("should tell ioredis nobody traces commands, and still trace them for a subscriber", async () => {
     const channel = diagnostics.tracingChannel("ioredis:command") as unknown as { hasSubscribers: boolean };

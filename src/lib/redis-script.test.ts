@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type { Redis } from "ioredis";
-import { startRedisWithClient } from "../testing/redis";
+import { useRedisWithClient } from "../testing/redis";
 import { RedisScript } from "./redis-script";
 
 describe("RedisScript", () => {
-  let harness: Awaited<ReturnType<typeof startRedisWithClient>>;
+  const harness = useRedisWithClient();
   let redis: Redis;
-  beforeAll(async () => {
-    harness = await startRedisWithClient();
-    redis = harness.redis;
+  beforeAll(() => {
+    redis = harness.client();
   });
-  afterAll(() => harness.close());
 
   const append = new RedisScript("return redis.call('APPEND', KEYS[1], ARGV[1])");
 

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -81,18 +82,28 @@ export async function startRedis(): Promise<TestRedis> {
   };
 }
 
-/** A test Redis with the service's own kind of client (createRedis) connected to it and ready. */
-export async function startRedisWithClient(): Promise<{ server: TestRedis; redis: Redis; close(): Promise<void> }> {
-  const server = await startRedis();
-  const redis = createRedis(server.url, createLogger("silent"));
-  await redis.connect();
-  await waitFor(() => redis.status === "ready", 5000, "redis client ready");
+/**
+ * For a describe block: a test Redis started before its tests with the service's own kind of
+ * client (createRedis) connected and ready, both stopped after them. Read `client()` in tests.
+ */
+export function useRedisWithClient(): { client(): Redis } {
+  let server: TestRedis | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = createRedis(server.url, createLogger("silent"));
+    await redis.connect();
+    const connected = redis;
+    await waitFor(() => connected.status === "ready", 5000, "redis client ready");
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
   return {
-    server,
-    redis,
-    async close() {
-      redis.disconnect();
-      await server.stop();
+    client() {
+      if (!redis) throw new Error("the Redis client is only there while the block's tests run");
+      return redis;
     },
   };
 }
