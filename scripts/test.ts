@@ -33,5 +33,23 @@ const code = await proc.exited;
 const count = (word: string) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, "m").exec(output)?.[1] ?? 0);
 const passed = count("pass");
 const failed = count("fail");
+if (failed > 0) console.error(failureReports(output));
 console.log(`\ntests: ${passed} passed, ${failed} failed`);
 process.exit(code !== 0 ? code : passed === 0 ? 1 : 0);
+
+/**
+ * Each failing test's report (what bun printed between the previous result line and its own),
+ * repeated at the end: a log read from its tail still shows why a test failed.
+ */
+function failureReports(text: string): string {
+  const lines = text.split("\n");
+  const reports: string[] = [];
+  let start = 0;
+  for (const [at, line] of lines.entries()) {
+    const result = /^\((pass|fail|skip|todo)\)/.exec(line);
+    if (!result && !/^\S.*\.test\.ts:$/.test(line)) continue;
+    if (result?.[1] === "fail") reports.push(lines.slice(Math.max(start, at - 80), at + 1).join("\n"));
+    start = at + 1;
+  }
+  return `\n▶ failing tests, again\n${reports.join("\n\n")}`;
+}
