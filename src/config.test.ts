@@ -26,6 +26,7 @@ describe("loadConfig", () => {
       JWT_ALG: "ES256",
     });
     expect(config.port).toBe(9000);
+    expect(config.notifications.retentionDays).toBe(90);
     expect(config.jwt.accessTokenTtlSeconds).toBe(300);
     expect(config.jwt.refreshTokenTtlSeconds).toBe(7 * 86_400);
     expect(config.redisUrl).toBe("redis://127.0.0.1:6380/2");
@@ -59,6 +60,7 @@ describe("loadConfig", () => {
     ["WEBHOOK_RETRY_SCHEDULE", "0,soon"],
     ["HTTP_BODY_LIMIT_BYTES", "1"],
     ["AUDIT_RETENTION_DAYS", "-3"],
+    ["NOTIFICATION_RETENTION_DAYS", "ninety"],
     ["MASTER_KEY", "dG9vIHNob3J0"],
   ])("should reject %s=%p naming the variable", (name, value) => {
     let caught: unknown;

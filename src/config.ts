@@ -50,6 +50,8 @@ export interface Config {
   readonly notifications: {
     /** Largest accepted `data` of a notification, as serialised JSON. */
     readonly dataMaxBytes: number;
+    /** Days notifications, inbox rows and finished deliveries are kept; 0 keeps them forever. */
+    readonly retentionDays: number;
   };
   readonly webhook: {
     readonly retryScheduleSeconds: readonly number[];
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     notifications: {
       dataMaxBytes: integer(env, "NOTIFICATION_DATA_MAX_BYTES", 16_384, 2, 1_048_576),
+      retentionDays: integer(env, "NOTIFICATION_RETENTION_DAYS", 90, 0, 36_500),
     },
     webhook: {
       retryScheduleSeconds: retrySchedule(env),

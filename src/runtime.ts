@@ -16,6 +16,7 @@ import { FeedbackService } from "./modules/feedback/service";
 import { startFeedbackWorker } from "./modules/feedback/worker";
 import { checkReadiness } from "./modules/health/service";
 import { storageUsage } from "./modules/health/storage";
+import { startNotificationRetention } from "./modules/notifications/retention";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { openWebhooks } from "./modules/webhooks/setup";
 import type { LeanHost } from "./plugins/lean-routes";
@@ -106,6 +107,9 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
   workers.push(startFeedbackWorker(deps.feedback, redis, log));
+  if (config.notifications.retentionDays > 0) {
+    workers.push(startNotificationRetention(db.$client, config.notifications.retentionDays, deps.clock, log));
+  }
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
   }
