@@ -20,6 +20,7 @@ export const AuditAction = {
   accessDenied: "access.denied",
   webhookCreated: "webhook.create",
   webhookDeleted: "webhook.delete",
+  webhookUpdated: "webhook.update",
   webhookSecretRotated: "webhook.rotate_secret",
   webhookDisabled: "webhook.disable",
   webhookEnabled: "webhook.enable",

@@ -190,6 +190,17 @@ const ROWS: Row[] = [
     return { res, actor: adminActor(), target: endpoint.id };
   }),
   endpointRow("webhook endpoint delete", 204, AuditAction.webhookDeleted, "DELETE", ""),
+  row("webhook endpoint update", 200, AuditAction.webhookUpdated, "success", "webhook_endpoint", async (h) => {
+    const id = await newEndpoint();
+    const res = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, {
+      headers: asAdmin(h),
+      body: { url: "http://127.0.0.1:9/moved?token=s3cr3t", event_types: ["alert.*"] },
+    });
+    const [event] = ctx.auditEvents(AuditAction.webhookUpdated).slice(-1);
+    expect(event?.params).not.toContain("s3cr3t");
+    expect(JSON.parse(String(event?.params))).toEqual({ url: "http://127.0.0.1:9/moved", event_types: ["alert.*"] });
+    return { res, actor: adminActor(), target: id };
+  }),
   endpointRow("webhook secret rotation", 200, AuditAction.webhookSecretRotated, "POST", "/rotate-secret"),
   endpointRow("webhook endpoint disable", 200, AuditAction.webhookDisabled, "POST", "/disable"),
   row("webhook endpoint enable", 200, AuditAction.webhookEnabled, "success", "webhook_endpoint", async (h) => {

@@ -55,7 +55,12 @@ const endpointRoute = (suffix: string, method = "POST", extra: Partial<Row> = {}
   ...extra,
   build: async (w) => ({
     path: `/v1/webhooks/endpoints/${await endpointOfA(w)}${suffix}`,
-    body: suffix === "/replay" ? { since: "2020-01-01T00:00:00Z" } : undefined,
+    body:
+      suffix === "/replay"
+        ? { since: "2020-01-01T00:00:00Z" }
+        : method === "PATCH"
+          ? { description: "renamed" }
+          : undefined,
   }),
 });
 
@@ -317,6 +322,7 @@ export const rows: Row[] = [
   },
   endpointRoute("", "GET", { roles: DEVELOPER }),
   endpointRoute("", "DELETE", { ok: 204 }),
+  endpointRoute("", "PATCH"),
   endpointRoute("/rotate-secret"),
   endpointRoute("/disable"),
   endpointRoute("/enable"),

@@ -126,6 +126,35 @@ describe("retries", () => {
     expect(new Set(receiver.received.map((r) => r.id)).size).toBe(1);
   });
 
+  test("a delivery waiting for a retry goes to the endpoint's new URL, signed with the same secret", async () => {
+    const { id: endpointId, secret } = await freshEndpoint();
+    receiver.respond = () => new Response("down", { status: 500 });
+    const moved = startReceiver();
+    try {
+      const sent = await world.notify();
+      const id = deliveryOf(world, sent.id);
+      await drain();
+      expect((await world.delivery(id)).delivery).toMatchObject({ status: "failed", attempts: 1 });
+      const res = await world.ctx.req("PATCH", `/v1/webhooks/endpoints/${endpointId}`, {
+        body: { url: moved.url },
+        headers: world.admin.auth,
+      });
+      expect(res.status).toBe(200);
+      await advance(1300);
+      await drain();
+      expect((await world.delivery(id)).delivery.status).toBe("delivered");
+      expect(receiver.received).toHaveLength(1);
+      const got = moved.received[0];
+      if (!got) throw new Error("nothing received at the new URL");
+      expect(got.id).toBe(`msg_${sent.id}`);
+      // Earlier tests moved the service's clock past the receiver's: compare signatures, not timestamps.
+      const signed = new Webhook(secret).sign(got.id, new Date(Number(got.timestamp) * 1000), got.body);
+      expect(got.signature).toBe(signed);
+    } finally {
+      await moved.close();
+    }
+  });
+
   test("after the last step of the schedule the delivery is dead", async () => {
     await freshEndpoint();
     receiver.respond = () => new Response(null, { status: 500 });

@@ -68,9 +68,99 @@ describe("webhook endpoints", () => {
       ["DELETE", ""],
       ["POST", "/rotate-secret"],
       ["POST", "/enable"],
+      ["PATCH", ""],
     ] as const)
       expect(
-        (await ctx.req(method, `/v1/webhooks/endpoints/${endpoint.id}${suffix}`, { headers: admin.auth })).status,
+        (
+          await ctx.req(method, `/v1/webhooks/endpoints/${endpoint.id}${suffix}`, {
+            headers: admin.auth,
+            body: method === "PATCH" ? { description: "x" } : undefined,
+          })
+        ).status,
       ).toBe(404);
+  });
+});
+
+describe("changing an endpoint", () => {
+  const patch = (id: string, body: unknown) =>
+    ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, { body, headers: admin.auth });
+  const stored = (id: string) =>
+    ctx.deps.db.$client
+      .query<{ url: string; description: string; event_types: string | null; secret_sealed: string }, [string]>(
+        "SELECT url, description, event_types, secret_sealed FROM webhook_endpoints WHERE id = ?",
+      )
+      .get(id);
+  let id: string;
+
+  beforeAll(async () => {
+    const res = await create({ url: "https://93.184.215.14/a", event_types: ["alert.*"], description: "pager" });
+    id = ((await res.json()) as { endpoint: { id: string } }).endpoint.id;
+  });
+
+  test("changes only the fields sent, and keeps the secret", async () => {
+    const before = stored(id);
+    const res = await patch(id, { url: "https://93.184.215.14/b?k=1" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      id,
+      url: "https://93.184.215.14/b?k=1",
+      description: "pager",
+      event_types: ["alert.*"],
+    });
+    const after = stored(id);
+    expect(after?.secret_sealed).toBe(before?.secret_sealed as string);
+    const described = await patch(id, { description: "on-call" });
+    expect(await described.json()).toMatchObject({ url: "https://93.184.215.14/b?k=1", description: "on-call" });
+  });
+
+  test("new event types decide which notifications it receives from the next one on", async () => {
+    const developer = await seedAndLogin(ctx, "acme", "developer");
+    const send = async (type: string) => {
+      const res = await ctx.req("POST", "/v1/notifications", {
+        body: { recipients: { user_ids: [developer.userId] }, type, title: "t" },
+        headers: developer.auth,
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { deliveries: number }).deliveries;
+    };
+    expect(await send("deploy.done")).toBe(0);
+    expect((await patch(id, { event_types: ["deploy.*"] })).status).toBe(200);
+    expect(await send("deploy.done")).toBe(1);
+    expect(await send("build.failed")).toBe(0);
+    // An empty list means every type, as at registration.
+    expect(await (await patch(id, { event_types: [] })).json()).toMatchObject({ event_types: [] });
+    expect(stored(id)?.event_types).toBeNull();
+    expect(await send("build.failed")).toBe(1);
+  });
+
+  test("bad changes are 422 naming the field, and change nothing", async () => {
+    const before = stored(id);
+    const cases: [unknown, string][] = [
+      [{}, "url"],
+      [{ url: "ftp://hooks.example.com/" }, "url"],
+      [{ url: "https://user:pw@hooks.example.com/" }, "url"],
+      [{ url: "http://127.0.0.1:8080/hook", description: "moved" }, "url"],
+      [{ description: "x".repeat(501) }, "description"],
+      [{ event_types: ["has space"] }, "event_types.0"],
+      [{ event_types: "alert.fired" }, "event_types"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await patch(id, body);
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { errors: { field: string }[] };
+      expect(problem.errors.map((e) => e.field)).toContain(field);
+    }
+    expect(stored(id)).toEqual(before);
+  });
+
+  test("another tenant's endpoint, or none, is a 404", async () => {
+    const outsider = await seedAndLogin(ctx, "globex", "admin");
+    const res = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, {
+      body: { description: "taken over" },
+      headers: outsider.auth,
+    });
+    expect(res.status).toBe(404);
+    expect(stored(id)?.description).not.toBe("taken over");
+    expect((await patch("01J00000000000000000000000", { description: "x" })).status).toBe(404);
   });
 });

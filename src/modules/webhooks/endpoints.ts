@@ -1,7 +1,7 @@
 import type { Statement } from "bun:sqlite";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
-import { notFound } from "../../lib/problem";
+import { HttpProblem, notFound } from "../../lib/problem";
 import { open, seal } from "../../lib/sealed-box";
 import { ulid } from "../../lib/secrets";
 import { TtlCache } from "../../lib/ttl-cache";
@@ -99,6 +99,41 @@ export class EndpointService {
     });
     this.receivers.delete(principal.tid);
     return { endpoint: this.get(principal.tid, id), secret };
+  }
+
+  /**
+   * Changes an endpoint's URL, description or event types; its secret, state and waiting
+   * deliveries stay (they go to the new URL from their next attempt).
+   */
+  async update(principal: Principal, id: string, input: Partial<EndpointInput>, meta: RequestMeta) {
+    const given = (["url", "description", "event_types"] as const).filter((field) => input[field] !== undefined);
+    if (given.length === 0) {
+      throw new HttpProblem(422, "validation", "Send at least one of url, description or event_types.", {
+        errors: [{ in: "body", field: "url", message: "at least one of url, description, event_types" }],
+      });
+    }
+    const endpoint = this.get(principal.tid, id);
+    const url = input.url === undefined ? undefined : await this.checkedUrl(input.url);
+    const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
+    this.db.transaction((tx) => {
+      const changed = this.db.$client
+        .query(
+          `UPDATE webhook_endpoints SET url = coalesce(?1, url), description = coalesce(?2, description),
+             event_types = CASE WHEN ?3 THEN ?4 ELSE event_types END
+           WHERE id = ?5 AND deleted_at IS NULL`,
+        )
+        .run(url?.href ?? null, input.description ?? null, input.event_types !== undefined, eventTypes, endpoint.id);
+      // Deleted while the URL was being checked.
+      if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
+      const params: Record<string, unknown> = {};
+      // As at creation, the trail keeps the URL's origin and path only.
+      if (url) params.url = url.origin + url.pathname;
+      if (input.description !== undefined) params.description = input.description;
+      if (input.event_types !== undefined) params.event_types = input.event_types;
+      this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
+    });
+    this.receivers.delete(principal.tid);
+    return this.get(principal.tid, endpoint.id);
   }
 
   get(tenantId: string, id: string): EndpointRow {

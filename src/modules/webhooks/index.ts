@@ -16,6 +16,7 @@ import {
   idParams,
   replayRequest,
   stats,
+  updateEndpointRequest,
 } from "./model";
 import type { Webhooks } from "./setup";
 
@@ -88,6 +89,23 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
         params: idParams,
         response: endpoint,
         detail: { summary: "One webhook endpoint" },
+      },
+    )
+    .patch(
+      "/v1/webhooks/endpoints/:id",
+      async ({ principal, params, body, request, server, set }) =>
+        publicEndpoint(await endpoints.update(principal, params.id, body, requestMetaOf(request, set, server))),
+      {
+        auth: ADMIN,
+        params: idParams,
+        body: updateEndpointRequest,
+        parse: JSON_OR_FORM,
+        response: endpoint,
+        detail: {
+          summary: "Change an endpoint's URL, description or event types",
+          description:
+            "Only the fields sent change. The secret, the enabled state and waiting deliveries stay; those go to the new URL from their next attempt.",
+        },
       },
     )
     .delete(

@@ -17,6 +17,8 @@ export const createEndpointRequest = t.Object({
   ),
 });
 
+export const updateEndpointRequest = t.Partial(createEndpointRequest);
+
 export const endpoint = t.Object({
   id: t.String(),
   url: t.String(),
