@@ -123,6 +123,17 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
             errors: [{ in: "body", field: "role", message: "required when scope is role" }],
           });
         }
+        // A role next to scope "tenant" most likely meant scope "role": revoking the whole tenant instead would be the costly reading.
+        if (body.scope === "tenant" && body.role) {
+          throw new HttpProblem(
+            422,
+            "validation",
+            'scope "tenant" takes no role; send scope "role" to revoke one role.',
+            {
+              errors: [{ in: "body", field: "role", message: 'only with scope "role"' }],
+            },
+          );
+        }
         const role: Role | undefined = body.scope === "role" ? body.role : undefined;
         const impact = admin.bulkImpact(principal.tid, body.scope, role);
         const expiresAt = deps.clock.now() + CONFIRM_TTL_MS;

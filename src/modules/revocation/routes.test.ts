@@ -129,6 +129,14 @@ describe("bulk revocation", () => {
     expect((await asAdmin("POST", "/v1/admin/revocations/preview", { scope: "role" })).status).toBe(422);
   });
 
+  test("a role sent with scope tenant is refused, naming role, rather than read as the whole tenant", async () => {
+    const res = await asAdmin("POST", "/v1/admin/revocations/preview", { scope: "tenant", role: "viewer" });
+    expect(res.status).toBe(422);
+    const problem = (await res.json()) as { errors: { field: string }[]; detail: string };
+    expect(problem.errors.map((e) => e.field)).toEqual(["role"]);
+    expect(problem.detail).toContain('scope "role"');
+  });
+
   test("a tenant: confirm revokes everyone in it, the confirming admin too, and no other tenant", async () => {
     const fresh = await createTestContext();
     try {
