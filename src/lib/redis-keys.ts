@@ -14,4 +14,6 @@ export const RedisKeys = {
   feedbackSubject: (tenant: string, subjectId: string) => `warden:fb:{${tenant}}:subject:${subjectId}`,
   /** Sorted set of a tenant's subjects, scored by their last entry's expiry; expires with it. */
   feedbackSubjects: (tenant: string) => `warden:fb:{${tenant}}:subjects`,
+  /** Sorted set of a tenant's entries with one verdict, ids scored by expiry: the tenant's totals. */
+  feedbackVerdict: (tenant: string, verdict: string) => `warden:fb:{${tenant}}:verdict:${verdict}`,
 } as const;

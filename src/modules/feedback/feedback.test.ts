@@ -172,7 +172,7 @@ describe("feedback without Redis (SQLite)", () => {
     const list = await (await get(other, "/v1/feedback?subject_id=noisy")).json();
     expect(list.items).toEqual([]);
     const summary = await (await get(other, "/v1/feedback/summary")).json();
-    expect(summary).toEqual({ total: 0, by_verdict: {}, false_positive_rate: 0, subjects: [] });
+    expect(summary).toEqual({ total: 0, by_verdict: {}, false_positive_rate: 0, subjects: [], next_cursor: null });
   });
 
   test("should count accepted feedback in aiops_feedback_total", async () => {

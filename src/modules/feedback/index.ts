@@ -3,7 +3,15 @@ import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { leanPost } from "../../plugins/lean-routes";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import type { Security } from "../auth/setup";
-import { accepted, type FeedbackRequest, feedbackList, feedbackRequest, listQuery, summaryResponse } from "./model";
+import {
+  accepted,
+  type FeedbackRequest,
+  feedbackList,
+  feedbackRequest,
+  listQuery,
+  summaryQuery,
+  summaryResponse,
+} from "./model";
 import type { FeedbackService } from "./service";
 
 /** POST /v1/feedback, GET /v1/feedback?subject_id=, GET /v1/feedback/summary — always the caller's tenant. */
@@ -36,12 +44,18 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
         },
       },
     )
-    .get("/v1/feedback/summary", ({ principal }) => deps.feedback.summary(principal.tid), {
-      auth: ANY_ROLE,
-      response: summaryResponse,
-      detail: {
-        summary: "Counts by verdict and the false-positive rate, per subject and overall",
-        description: "Over the tenant's live (unexpired) feedback.",
+    .get(
+      "/v1/feedback/summary",
+      ({ principal, query }) => deps.feedback.summary(principal.tid, query.cursor, query.limit ?? 100),
+      {
+        auth: ANY_ROLE,
+        query: summaryQuery,
+        response: summaryResponse,
+        detail: {
+          summary: "Counts by verdict and the false-positive rate, per subject and overall",
+          description:
+            "Over the tenant's live (unexpired) feedback. The totals cover every subject; `subjects` is one page, the subject with the latest feedback first: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
+        },
       },
-    });
+    );
 };

@@ -91,10 +91,16 @@ export const subjectSummary = t.Object({
 });
 export type SubjectSummary = typeof subjectSummary.static;
 
+export const summaryQuery = t.Object({
+  cursor: t.Optional(t.String({ minLength: 1, maxLength: 1024, description: "from next_cursor" })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+});
+
 export const summaryResponse = t.Object({
-  total: t.Integer(),
+  total: t.Integer({ description: "the tenant's live feedback, every subject" }),
   by_verdict: t.Record(t.String(), t.Integer()),
   false_positive_rate: t.Number(),
-  subjects: t.Array(subjectSummary),
+  subjects: t.Array(subjectSummary, { description: "one page, the subject with the latest feedback first" }),
+  next_cursor: t.Union([t.String(), t.Null()]),
 });
 export type Summary = typeof summaryResponse.static;

@@ -2,48 +2,67 @@ import type { Redis } from "ioredis";
 import type { Clock } from "../../lib/clock";
 import { RedisKeys } from "../../lib/redis-keys";
 import { RedisScript } from "../../lib/redis-script";
-import type { FeedbackItem, Verdict } from "./model";
-import type { FeedbackStore, SubjectCounts } from "./store";
+import { type FeedbackItem, VERDICTS, type Verdict } from "./model";
+import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
 
 /**
  * The entries a tick collected for one tenant, in one atomic script (one round trip): each entry
- * with its TTL and its member in its subject's index, then every subject in the tenant's index.
- * Each index drops members that have expired and keeps a TTL no shorter than its longest-lived
- * member, so when the last entry expires its indexes go with it: nothing is left behind.
- * Replaying the same entry rewrites the same keys and members, so a replay never duplicates.
+ * with its TTL, its member in its subject's index and its id in its verdict's index, then every
+ * subject in the tenant's index. Each index drops members that have expired and keeps a TTL no
+ * shorter than its longest-lived member, so when the last entry expires its indexes go with it:
+ * nothing is left behind. Replaying the same entry rewrites the same keys and members, so a replay
+ * never duplicates.
  *
- * KEYS: the tenant's subjects index, then per entry: the entry, its subject's index.
- * ARGV: now (ms), the entry whose subject index drops its expired members (1-based, 0 for none),
- * the subject index keys' prefix, then per entry: JSON, expiry (ms, the score), index member.
- * A subject's id is its index key past the prefix, and an entry's TTL its expiry less now: each
- * argument costs the client an encoding, and the client is the busier side. Pruning expired
- * members runs for one entry in PRUNE_EVERY (and on reads): reads filter by score anyway, and it
- * is most of an entry's cost.
+ * KEYS: the tenant's subjects index, its verdict indexes (in VERDICTS order), then per entry: the
+ * entry, its subject's index.
+ * ARGV: now (ms), the entry whose indexes drop their expired members (1-based, 0 for none), the
+ * subject index keys' prefix, then per entry: JSON, expiry (ms, the score), index member
+ * (`id:verdict`). A subject's id is its index key past the prefix, and an entry's TTL its expiry
+ * less now: each argument costs the client an encoding, and the client is the busier side.
+ * Pruning expired members runs for one entry in PRUNE_EVERY (and on reads): reads filter by score
+ * anyway, and it is most of an entry's cost.
  */
 const PUT_SCRIPT = `
 local now = tonumber(ARGV[1])
 local prune = tonumber(ARGV[2])
 local prefixLength = #ARGV[3]
-local n = (#KEYS - 1) / 2
+local verdicts = {}
+local verdictTtl = {}
+for i, name in ipairs({${VERDICTS.map((v) => `'${v}'`).join(", ")}}) do
+  verdicts[name] = KEYS[1 + i]
+  verdictTtl[name] = 0
+end
+local first = 2 + ${VERDICTS.length}
+local n = (#KEYS - first + 1) / 2
 local longest = 0
 local scored = {}
 local kept = 0
 for i = 1, n do
-  local subject = KEYS[2 * i + 1]
+  local subject = KEYS[first + 2 * i - 1]
   local a = 3 * i + 1
   local expiry = ARGV[a + 1]
+  local member = ARGV[a + 2]
   local ttl = tonumber(expiry) - now
   -- One accepted a moment before the batch's now may have expired since: nothing to keep.
   if ttl > 0 then
-    redis.call('SET', KEYS[2 * i], ARGV[a], 'PX', ttl)
+    redis.call('SET', KEYS[first + 2 * i - 2], ARGV[a], 'PX', ttl)
     if i == prune then redis.call('ZREMRANGEBYSCORE', subject, '-inf', now) end
-    redis.call('ZADD', subject, expiry, ARGV[a + 2])
+    redis.call('ZADD', subject, expiry, member)
     if redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
+    local colon = string.find(member, ':', 1, true)
+    local verdict = string.sub(member, colon + 1)
+    redis.call('ZADD', verdicts[verdict], expiry, string.sub(member, 1, colon - 1))
+    if ttl > verdictTtl[verdict] then verdictTtl[verdict] = ttl end
     if ttl > longest then longest = ttl end
     kept = kept + 1
     scored[2 * kept - 1] = expiry
     scored[2 * kept] = string.sub(subject, prefixLength + 1)
   end
+end
+for name, key in pairs(verdicts) do
+  if prune > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
+  local ttl = verdictTtl[name]
+  if ttl > 0 and redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 local subjects = KEYS[1]
 if prune > 0 then redis.call('ZREMRANGEBYSCORE', subjects, '-inf', now) end
@@ -70,8 +89,9 @@ class PutBatch {
   resolve!: () => void;
   reject!: (error: Error) => void;
 
-  constructor(subjectsKey: string, subjectPrefix: string) {
-    this.keys = [subjectsKey];
+  constructor(tenantId: string) {
+    const subjectPrefix = RedisKeys.feedbackSubject(tenantId, "");
+    this.keys = [RedisKeys.feedbackSubjects(tenantId), ...VERDICTS.map((v) => RedisKeys.feedbackVerdict(tenantId, v))];
     this.argv = ["0", "0", subjectPrefix];
     this.done = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
@@ -103,7 +123,7 @@ export class RedisFeedbackStore implements FeedbackStore {
     if (ttlMs <= 0) return Promise.resolve();
     let batch = this.batches.get(tenantId);
     if (batch === undefined) {
-      batch = new PutBatch(RedisKeys.feedbackSubjects(tenantId), RedisKeys.feedbackSubject(tenantId, ""));
+      batch = new PutBatch(tenantId);
       this.batches.set(tenantId, batch);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -149,21 +169,61 @@ export class RedisFeedbackStore implements FeedbackStore {
     return bodies.filter((body): body is string => body !== null).map((body) => JSON.parse(body) as FeedbackItem);
   }
 
-  async counts(tenantId: string): Promise<SubjectCounts[]> {
+  async totals(tenantId: string): Promise<Partial<Record<Verdict, number>>> {
+    const now = this.clock.now();
+    const pipeline = this.redis.pipeline();
+    for (const verdict of VERDICTS) {
+      const key = RedisKeys.feedbackVerdict(tenantId, verdict);
+      pipeline.zremrangebyscore(key, "-inf", now).zcount(key, `(${now}`, "+inf");
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const totals: Partial<Record<Verdict, number>> = {};
+    VERDICTS.forEach((verdict, i) => {
+      const [error, count] = replies[2 * i + 1] ?? [];
+      if (error) throw error;
+      if (Number(count) > 0) totals[verdict] = Number(count);
+    });
+    return totals;
+  }
+
+  async subjects(tenantId: string, after: SubjectPosition | undefined, limit: number): Promise<SubjectCounts[]> {
+    const key = RedisKeys.feedbackSubjects(tenantId);
+    const now = this.clock.now();
     // Reads are rare next to writes: they keep the tenant's index small.
-    void this.redis.zremrangebyscore(RedisKeys.feedbackSubjects(tenantId), "-inf", this.clock.now()).catch(() => {});
-    const subjects = await this.liveMembers(RedisKeys.feedbackSubjects(tenantId));
-    // Auto-pipelining sends these together: one round trip for every subject.
+    void this.redis.zremrangebyscore(key, "-inf", now).catch(() => {});
+    const picked: SubjectPosition[] = [];
+    // From the cursor's score on; members at that very score up to the cursor's were shown already.
+    for (let offset = 0; picked.length < limit; ) {
+      const chunk = await this.redis.zrevrangebyscore(
+        key,
+        after ? String(after.lastExpiry) : "+inf",
+        `(${now}`,
+        "WITHSCORES",
+        "LIMIT",
+        offset,
+        limit,
+      );
+      for (let i = 0; i < chunk.length && picked.length < limit; i += 2) {
+        const subjectId = chunk[i] as string;
+        const lastExpiry = Number(chunk[i + 1]);
+        if (after && lastExpiry === after.lastExpiry && subjectId >= after.subjectId) continue;
+        picked.push({ subjectId, lastExpiry });
+      }
+      offset += chunk.length / 2;
+      if (chunk.length / 2 < limit) break;
+    }
+    // Sent without waiting for each other: one round trip for the page.
     const perSubject = await Promise.all(
-      subjects.map((subjectId) => this.liveMembers(RedisKeys.feedbackSubject(tenantId, subjectId))),
+      picked.map(({ subjectId }) => this.liveMembers(RedisKeys.feedbackSubject(tenantId, subjectId))),
     );
-    return subjects.map((subjectId, i) => {
+    return picked.map((position, i) => {
       const byVerdict: Partial<Record<Verdict, number>> = {};
+      // A subject whose entries all expired since the index was read shows with no counts.
       for (const member of perSubject[i] ?? []) {
         const verdict = member.slice(member.indexOf(":") + 1) as Verdict;
         byVerdict[verdict] = (byVerdict[verdict] ?? 0) + 1;
       }
-      return { subjectId, byVerdict };
+      return { ...position, byVerdict };
     });
   }
 

@@ -53,7 +53,12 @@ describe("feedback in Redis", () => {
     const { id } = await res.json();
     const item = `warden:fb:{fb-redis}:item:${id}`;
     expect(JSON.parse((await probe.get(item)) ?? "{}")).toMatchObject({ id, subject_id: "disk-full" });
-    for (const key of [item, "warden:fb:{fb-redis}:subject:disk-full", "warden:fb:{fb-redis}:subjects"]) {
+    for (const key of [
+      item,
+      "warden:fb:{fb-redis}:subject:disk-full",
+      "warden:fb:{fb-redis}:subjects",
+      "warden:fb:{fb-redis}:verdict:false_positive",
+    ]) {
       const ttl = await probe.pttl(key);
       expect(ttl).toBeGreaterThan((TTL_SECONDS - 5) * 1000);
       expect(ttl).toBeLessThanOrEqual(TTL_SECONDS * 1000);
@@ -194,7 +199,8 @@ describe("feedback in Redis", () => {
           expect(res.status).toBe(202);
         }
       }
-      expect((await scanAll(probe, "warden:fb:{fb-orphans}:*")).length).toBe(6 + 3 + 1);
+      // Six entries, three subject indexes, the tenant's subject index, two verdict indexes.
+      expect((await scanAll(probe, "warden:fb:{fb-orphans}:*")).length).toBe(6 + 3 + 1 + 2);
       await Bun.sleep(1300);
       expect(await scanAll(probe, "warden:fb:{fb-orphans}:*")).toEqual([]);
     } finally {

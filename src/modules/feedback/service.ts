@@ -3,7 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { DeadlineExceeded, withinDeadline } from "../../lib/deadline";
 import type { Logger } from "../../lib/logger";
-import { HttpProblem } from "../../lib/problem";
+import { HttpProblem, invalidField } from "../../lib/problem";
 import { ulid } from "../../lib/secrets";
 import { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
@@ -18,7 +18,7 @@ import {
 import { RedisFeedbackStore } from "./redis-store";
 import { FeedbackSpool } from "./spool";
 import { SqliteFeedbackStore } from "./sqlite-store";
-import type { FeedbackStore } from "./store";
+import type { FeedbackStore, SubjectPosition } from "./store";
 
 /** A write waits this long for Redis before it is spooled to SQLite instead. */
 const REDIS_WRITE_TIMEOUT_MS = 250;
@@ -99,19 +99,25 @@ export class FeedbackService {
     return { items: page, next_cursor: items.length > limit ? (page[page.length - 1]?.id ?? null) : null };
   }
 
-  async summary(tenantId: string): Promise<Summary> {
+  /** The tenant's totals, and one page of its subjects (most recent feedback first). */
+  async summary(tenantId: string, cursor: string | undefined, limit: number): Promise<Summary> {
     this.assertReadable();
-    const subjects: SubjectSummary[] = (await this.read(this.store.counts(tenantId))).map(({ subjectId, byVerdict }) =>
-      summarise(subjectId, byVerdict),
-    );
-    const all: Partial<Record<Verdict, number>> = {};
-    for (const subject of subjects) {
-      for (const [verdict, n] of Object.entries(subject.by_verdict)) {
-        all[verdict as Verdict] = (all[verdict as Verdict] ?? 0) + n;
-      }
-    }
-    const { total, by_verdict, false_positive_rate } = summarise("", all);
-    return { total, by_verdict, false_positive_rate, subjects };
+    const after = cursor === undefined ? undefined : decodeSubjectCursor(cursor);
+    // One more than asked tells whether another page exists.
+    const [totals, subjects] = await Promise.all([
+      this.read(this.store.totals(tenantId)),
+      this.read(this.store.subjects(tenantId, after, limit + 1)),
+    ]);
+    const page = subjects.slice(0, limit);
+    const last = page.at(-1);
+    const { total, by_verdict, false_positive_rate } = summarise("", totals);
+    return {
+      total,
+      by_verdict,
+      false_positive_rate,
+      subjects: page.map(({ subjectId, byVerdict }) => summarise(subjectId, byVerdict)),
+      next_cursor: subjects.length > limit && last ? encodeSubjectCursor(last) : null,
+    };
   }
 
   /** Moves spooled feedback into Redis once it answers; returns how many entries went. */
@@ -199,6 +205,28 @@ function unavailable(): HttpProblem {
     "Feedback cannot be read while Redis is unreachable; new feedback is still accepted.",
     { headers: { "retry-after": "5" } },
   );
+}
+
+function encodeSubjectCursor(position: SubjectPosition): string {
+  return Buffer.from(JSON.stringify([position.lastExpiry, position.subjectId])).toString("base64url");
+}
+
+function decodeSubjectCursor(cursor: string): SubjectPosition {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    decoded = undefined;
+  }
+  if (
+    !Array.isArray(decoded) ||
+    decoded.length !== 2 ||
+    !Number.isSafeInteger(decoded[0]) ||
+    typeof decoded[1] !== "string"
+  ) {
+    throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
+  }
+  return { lastExpiry: decoded[0], subjectId: decoded[1] };
 }
 
 function summarise(subjectId: string, byVerdict: Partial<Record<Verdict, number>>): SubjectSummary {

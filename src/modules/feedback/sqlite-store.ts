@@ -3,13 +3,21 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { FeedbackItem, Verdict } from "./model";
-import type { FeedbackStore, SubjectCounts } from "./store";
+import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
 
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
 export class SqliteFeedbackStore implements FeedbackStore {
   private readonly insert: Statement;
   private readonly page: Statement<{ body: string }, [string, string, number, string, number]>;
-  private readonly grouped: Statement<{ subject_id: string; verdict: string; n: number }, [string, number]>;
+  private readonly totalsOf: Statement<{ verdict: string; n: number }, [string, number]>;
+  private readonly subjectPage: Statement<
+    { subject_id: string; last_expiry: number },
+    [string, number, number, string, number]
+  >;
+  private readonly subjectCounts: Statement<
+    { subject_id: string; verdict: string; n: number },
+    [string, number, string]
+  >;
   private readonly sweep: Statement;
 
   constructor(
@@ -27,9 +35,19 @@ export class SqliteFeedbackStore implements FeedbackStore {
        WHERE tenant_id = ? AND subject_id = ? AND expires_at > ? AND id < ?
        ORDER BY id DESC LIMIT ?`,
     );
-    this.grouped = sqlite.prepare(
+    this.totalsOf = sqlite.prepare(
+      "SELECT verdict, count(*) AS n FROM feedback_entries WHERE tenant_id = ? AND expires_at > ? GROUP BY verdict",
+    );
+    this.subjectPage = sqlite.prepare(
+      `SELECT subject_id, max(expires_at) AS last_expiry FROM feedback_entries
+       WHERE tenant_id = ?1 AND expires_at > ?2 GROUP BY subject_id
+       HAVING last_expiry < ?3 OR (last_expiry = ?3 AND subject_id < ?4)
+       ORDER BY last_expiry DESC, subject_id DESC LIMIT ?5`,
+    );
+    this.subjectCounts = sqlite.prepare(
       `SELECT subject_id, verdict, count(*) AS n FROM feedback_entries
-       WHERE tenant_id = ? AND expires_at > ? GROUP BY subject_id, verdict ORDER BY subject_id`,
+       WHERE tenant_id = ?1 AND expires_at > ?2 AND subject_id IN (SELECT value FROM json_each(?3))
+       GROUP BY subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
   }
@@ -48,14 +66,32 @@ export class SqliteFeedbackStore implements FeedbackStore {
       .map((row) => JSON.parse(row.body) as FeedbackItem);
   }
 
-  async counts(tenantId: string): Promise<SubjectCounts[]> {
-    const subjects = new Map<string, Partial<Record<Verdict, number>>>();
-    for (const row of this.grouped.all(tenantId, this.clock.now())) {
-      const byVerdict = subjects.get(row.subject_id) ?? {};
-      byVerdict[row.verdict as Verdict] = row.n;
-      subjects.set(row.subject_id, byVerdict);
+  async totals(tenantId: string): Promise<Partial<Record<Verdict, number>>> {
+    const totals: Partial<Record<Verdict, number>> = {};
+    for (const row of this.totalsOf.all(tenantId, this.clock.now())) totals[row.verdict as Verdict] = row.n;
+    return totals;
+  }
+
+  async subjects(tenantId: string, after: SubjectPosition | undefined, limit: number): Promise<SubjectCounts[]> {
+    const now = this.clock.now();
+    const page = this.subjectPage.all(
+      tenantId,
+      now,
+      after?.lastExpiry ?? Number.MAX_SAFE_INTEGER,
+      after?.subjectId ?? "",
+      limit,
+    );
+    const counts = new Map<string, Partial<Record<Verdict, number>>>(page.map((row) => [row.subject_id, {}]));
+    const ids = JSON.stringify(page.map((row) => row.subject_id));
+    for (const row of this.subjectCounts.all(tenantId, now, ids)) {
+      const byVerdict = counts.get(row.subject_id);
+      if (byVerdict) byVerdict[row.verdict as Verdict] = row.n;
     }
-    return [...subjects].map(([subjectId, byVerdict]) => ({ subjectId, byVerdict }));
+    return page.map((row) => ({
+      subjectId: row.subject_id,
+      lastExpiry: row.last_expiry,
+      byVerdict: counts.get(row.subject_id) ?? {},
+    }));
   }
 
   /** Deletes expired rows; returns how many. Reads already ignore them: this only reclaims space. */

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, login, seedAndLogin } from "../../testing/identity";
+import { waitFor } from "../../testing/ports";
+import { startRedis, type TestRedis } from "../../testing/redis";
+
+const TTL_SECONDS = 600;
+
+interface SubjectRow {
+  subject_id: string;
+  total: number;
+  by_verdict: Record<string, number>;
+}
+interface SummaryPage {
+  total: number;
+  by_verdict: Record<string, number>;
+  false_positive_rate: number;
+  subjects: SubjectRow[];
+  next_cursor: string | null;
+}
+
+describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => {
+  let redis: TestRedis | undefined;
+  let ctx: TestContext;
+  let viewer: LoggedIn;
+
+  beforeAll(async () => {
+    redis = store === "Redis" ? await startRedis() : undefined;
+    ctx = await createTestContext({
+      FEEDBACK_TTL_SECONDS: String(TTL_SECONDS),
+      ...(redis ? { REDIS_URL: redis.url } : {}),
+    });
+    if (redis) await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
+    viewer = await seedAndLogin(ctx, `summary-${store.toLowerCase()}`, "viewer");
+  });
+  afterAll(async () => {
+    await ctx.close();
+    await redis?.stop();
+  });
+
+  const give = async (subject_id: string, verdict = "useful") => {
+    const res = await ctx.req("POST", "/v1/feedback", {
+      body: { subject_type: "alert", subject_id, verdict },
+      headers: viewer.auth,
+    });
+    expect(res.status).toBe(202);
+  };
+  const summary = async (query = ""): Promise<SummaryPage> => {
+    const res = await ctx.req("GET", `/v1/feedback/summary${query}`, { headers: viewer.auth });
+    expect(res.status).toBe(200);
+    return (await res.json()) as SummaryPage;
+  };
+  /** Every page from the first, `limit` at a time. */
+  const allPages = async (limit: number): Promise<SummaryPage[]> => {
+    const pages = [await summary(`?limit=${limit}`)];
+    for (let cursor = pages[0]?.next_cursor; cursor; cursor = pages.at(-1)?.next_cursor) {
+      pages.push(await summary(`?limit=${limit}&cursor=${cursor}`));
+      expect(pages.length).toBeLessThan(50);
+    }
+    return pages;
+  };
+
+  test("totals cover every subject; the pages list each subject once, the latest feedback first", async () => {
+    for (const subject of ["s1", "s2", "s3", "s4", "s5"]) {
+      await give(subject, subject === "s2" ? "false_positive" : "useful");
+      ctx.clock.advance(1000);
+    }
+    await give("s1", "false_positive"); // s1 now has the latest feedback
+    const first = await summary("?limit=2");
+    expect(first.total).toBe(6);
+    expect(first.by_verdict).toEqual({ useful: 4, false_positive: 2 });
+    expect(first.subjects.map((s) => s.subject_id)).toEqual(["s1", "s5"]);
+    expect(first.subjects[0]).toMatchObject({ total: 2, by_verdict: { useful: 1, false_positive: 1 } });
+    const pages = await allPages(2);
+    expect(pages.flatMap((page) => page.subjects.map((s) => s.subject_id))).toEqual(["s1", "s5", "s4", "s3", "s2"]);
+    expect(pages.at(-1)?.next_cursor).toBeNull();
+    for (const page of pages) expect(page.total).toBe(6);
+  });
+
+  test("subjects whose latest feedback came at the same moment are neither skipped nor repeated", async () => {
+    ctx.clock.advance(1000);
+    const tied = ["t-a", "t-b", "t-c", "t-d"];
+    for (const subject of tied) await give(subject);
+    const seen = (await allPages(1)).flatMap((page) => page.subjects.map((s) => s.subject_id));
+    expect(seen.slice(0, 4)).toEqual([...tied].reverse());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toHaveLength(9);
+  });
+
+  test("a cursor or limit the API did not hand out is a 422 naming it", async () => {
+    for (const [query, field] of [
+      ["?cursor=not-a-cursor", "cursor"],
+      [`?cursor=${Buffer.from('["x","y"]').toString("base64url")}`, "cursor"],
+      ["?limit=0", "limit"],
+      ["?limit=1001", "limit"],
+    ] as const) {
+      const res = await ctx.req("GET", `/v1/feedback/summary${query}`, { headers: viewer.auth });
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { errors: { field: string }[] };
+      expect(problem.errors.map((e) => e.field)).toContain(field);
+    }
+  });
+
+  test("expired feedback leaves the totals and the pages", async () => {
+    ctx.clock.advance((TTL_SECONDS - 1) * 1000); // past s1…s5's expiry, not the tied subjects'
+    viewer = await login(ctx, viewer);
+    const after = await summary();
+    expect(after.subjects.map((s) => s.subject_id).sort()).toEqual(["t-a", "t-b", "t-c", "t-d"]);
+    expect(after.total).toBe(4);
+    ctx.clock.advance(TTL_SECONDS * 1000);
+    viewer = await login(ctx, viewer);
+    expect(await summary()).toEqual({
+      total: 0,
+      by_verdict: {},
+      false_positive_rate: 0,
+      subjects: [],
+      next_cursor: null,
+    });
+  });
+});
