@@ -20,10 +20,42 @@ describe("receiver URL policy", () => {
       "fe80::1",
       "::ffff:127.0.0.1",
       "ff02::1",
+      // IPv4 carried in IPv6, in the forms a URL parser writes them in.
+      "::ffff:7f00:1",
+      "::ffff:a9fe:a9fe",
+      "0:0:0:0:0:ffff:a00:1",
+      "::127.0.0.1",
+      "::7f00:1",
+      "::ffff:0:7f00:1",
+      "64:ff9b::7f00:1",
+      "64:ff9b:1::1",
+      "2002:7f00:1::",
+      "2001:0:4136:e378::1",
+      "2001:db8::1",
+      "fec0::1",
+      "100::1",
+      "fe80::1%eth0",
     ])
-      expect(isPrivateAddress(address)).toBe(true);
-    for (const address of ["8.8.8.8", "172.32.0.1", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"])
-      expect(isPrivateAddress(address)).toBe(false);
+      expect({ address, private: isPrivateAddress(address) }).toEqual({ address, private: true });
+    for (const address of [
+      "8.8.8.8",
+      "172.32.0.1",
+      "1.1.1.1",
+      "2606:4700::1111",
+      "::ffff:8.8.8.8",
+      "::ffff:808:808",
+      "64:ff9b::808:808",
+      "2002:808:808::1",
+      "2a00:1450:4001::200e",
+    ])
+      expect({ address, private: isPrivateAddress(address) }).toEqual({ address, private: false });
+  });
+
+  test("a URL's IPv6 host that carries a private IPv4 address is refused, however it is written", async () => {
+    for (const raw of ["http://[::ffff:127.0.0.1]/x", "http://[::ffff:7f00:1]/x", "http://[64:ff9b::a9fe:a9fe]/"]) {
+      const url = parseEndpointUrl(raw);
+      await expect(assertPublicDestination(url)).rejects.toBeInstanceOf(HttpProblem);
+    }
   });
 
   test("only http(s) URLs without credentials or fragments are accepted", () => {

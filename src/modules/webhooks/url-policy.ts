@@ -22,7 +22,34 @@ function v4Number(address: string): number {
   return address.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
 }
 
-/** Loopback, private, link-local, multicast and other addresses a webhook must not reach in production. */
+/** The eight 16-bit groups of an address `isIP` calls IPv6 (a trailing dotted IPv4 part included). */
+function v6Groups(address: string): number[] {
+  let text = address.replace(/%.*$/, "");
+  const lastColon = text.lastIndexOf(":");
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes(".")) {
+    const n = v4Number(tail);
+    text = `${text.slice(0, lastColon + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const groups = (part: string) => (part === "" ? [] : part.split(":").map((group) => Number.parseInt(group, 16)));
+  const [left = "", right] = text.split("::");
+  if (right === undefined) return groups(left);
+  const head = groups(left);
+  const rest = groups(right);
+  return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
+}
+
+/** The IPv4 address carried in two 16-bit groups. */
+function v4Of(high: number, low: number): string {
+  return `${high >>> 8}.${high & 0xff}.${low >>> 8}.${low & 0xff}`;
+}
+
+/**
+ * Loopback, private, link-local, multicast and other addresses a webhook must not reach in
+ * production. IPv6 forms that carry an IPv4 address (mapped, compatible, translated, NAT64,
+ * 6to4) are judged by that address, whichever way they are written: a URL parser writes
+ * `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`.
+ */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) {
@@ -30,15 +57,21 @@ export function isPrivateAddress(address: string): boolean {
     return PRIVATE_V4.some(([base, bits]) => n >>> (32 - bits) === base >>> (32 - bits));
   }
   if (family !== 6) return true;
-  const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower)?.[1];
-  if (mapped) return isPrivateAddress(mapped);
+  const g = v6Groups(address.toLowerCase());
+  const zero = (from: number, to: number) => g.slice(from, to).every((group) => group === 0);
+  const [first = 0, second = 0, , , fifth = 0, sixth = 0, seventh = 0, eighth = 0] = g;
+  if (zero(0, 6) && seventh === 0 && eighth <= 1) return true; // :: and ::1
+  if (zero(0, 5) && (sixth === 0xffff || sixth === 0)) return isPrivateAddress(v4Of(seventh, eighth)); // mapped, compatible
+  if (zero(0, 4) && fifth === 0xffff && sixth === 0) return isPrivateAddress(v4Of(seventh, eighth)); // translated
+  if (first === 0x64 && second === 0xff9b) return zero(2, 6) ? isPrivateAddress(v4Of(seventh, eighth)) : true; // NAT64
+  if (first === 0x2002) return isPrivateAddress(v4Of(second, g[2] ?? 0)); // 6to4
+  if (first === 0x2001 && (second === 0 || second === 0xdb8)) return true; // Teredo, documentation
+  if (first === 0x100 && zero(1, 4)) return true; // discard-only
   return (
-    lower === "::" ||
-    lower === "::1" ||
-    /^f[cd]/.test(lower) || // unique local fc00::/7
-    /^fe[89ab]/.test(lower) || // link-local fe80::/10
-    /^ff/.test(lower) // multicast
+    (first & 0xfe00) === 0xfc00 || // unique local fc00::/7
+    (first & 0xffc0) === 0xfe80 || // link-local fe80::/10
+    (first & 0xffc0) === 0xfec0 || // site-local fec0::/10 (deprecated, still routed inside sites)
+    (first & 0xff00) === 0xff00 // multicast
   );
 }
 
