@@ -68,15 +68,19 @@ export class NotificationPruner {
 
     let after = "";
     for (let done = false; !done && !stopping(); await turn()) {
-      done = this.sqlite.transaction(() => {
-        const ids = this.sql.finishedDeliveries.all(after, floor, this.batch);
-        for (const { id } of ids) {
-          result.attempts += this.sql.deleteAttempts.run(id).changes;
-          result.deliveries += this.sql.deleteDelivery.run(id).changes;
-          after = id;
-        }
-        return ids.length < this.batch;
-      })();
+      // IMMEDIATE: a read that turns into a write fails outright (SQLITE_BUSY_SNAPSHOT) when another
+      // process wrote in between; taking the write lock first waits for it instead.
+      done = this.sqlite
+        .transaction(() => {
+          const ids = this.sql.finishedDeliveries.all(after, floor, this.batch);
+          for (const { id } of ids) {
+            result.attempts += this.sql.deleteAttempts.run(id).changes;
+            result.deliveries += this.sql.deleteDelivery.run(id).changes;
+            after = id;
+          }
+          return ids.length < this.batch;
+        })
+        .immediate();
     }
 
     let user = this.sql.nextUser.get("")?.user_id;
@@ -101,18 +105,24 @@ export class NotificationPruner {
    * With foreign keys off for the batch: their inbox rows are gone, and SQLite would otherwise
    * look for children of each deleted notification by scanning every inbox row (an index on
    * inbox_items.notification_id would spare that, at ~5 % of every notification create).
-   * Nothing else runs on this connection in between: the batch is synchronous.
+   * Nothing else runs on this connection in between: the batch is synchronous. What keeps the
+   * inbox whole is that no code adds an inbox row to an existing notification: every inbox row is
+   * written with its notification, so once the inbox pass has deleted those older than the
+   * cut-off, none can appear. Foreign-key enforcement is set back to what it was.
    */
   private deleteNotifications(floor: string): number {
+    const enforced = this.sqlite.query<{ foreign_keys: number }, []>("PRAGMA foreign_keys").get()?.foreign_keys;
     this.sqlite.run("PRAGMA foreign_keys = OFF");
     try {
-      return this.sqlite.transaction(() => {
-        const ids = this.sql.oldNotifications.all(floor, this.batch);
-        for (const { id } of ids) this.sql.deleteNotification.run(id);
-        return ids.length;
-      })();
+      return this.sqlite
+        .transaction(() => {
+          const ids = this.sql.oldNotifications.all(floor, this.batch);
+          for (const { id } of ids) this.sql.deleteNotification.run(id);
+          return ids.length;
+        })
+        .immediate();
     } finally {
-      this.sqlite.run("PRAGMA foreign_keys = ON");
+      this.sqlite.run(`PRAGMA foreign_keys = ${enforced === 0 ? "OFF" : "ON"}`);
     }
   }
 }

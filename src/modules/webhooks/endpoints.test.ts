@@ -144,6 +144,8 @@ describe("changing an endpoint", () => {
       [{ event_types: ["has space"] }, "event_types.0"],
       [{ event_types: "alert.fired" }, "event_types"],
     ];
+    const empty = (await (await patch(id, {})).json()) as { errors: { field: string }[] };
+    expect(empty.errors.map((e) => e.field)).toEqual(["url", "description", "event_types"]);
     for (const [body, field] of cases) {
       const res = await patch(id, body);
       expect(res.status).toBe(422);

@@ -109,12 +109,17 @@ export class EndpointService {
     const given = (["url", "description", "event_types"] as const).filter((field) => input[field] !== undefined);
     if (given.length === 0) {
       throw new HttpProblem(422, "validation", "Send at least one of url, description or event_types.", {
-        errors: [{ in: "body", field: "url", message: "at least one of url, description, event_types" }],
+        errors: (["url", "description", "event_types"] as const).map((field) => ({
+          in: "body",
+          field,
+          message: "at least one of url, description, event_types",
+        })),
       });
     }
     const endpoint = this.get(principal.tid, id);
     const url = input.url === undefined ? undefined : await this.checkedUrl(input.url);
-    const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
+    const distinctTypes = input.event_types && [...new Set(input.event_types)];
+    const eventTypes = distinctTypes?.length ? JSON.stringify(distinctTypes) : null;
     this.db.transaction((tx) => {
       const changed = this.db.$client
         .query(
@@ -129,7 +134,7 @@ export class EndpointService {
       // As at creation, the trail keeps the URL's origin and path only.
       if (url) params.url = url.origin + url.pathname;
       if (input.description !== undefined) params.description = input.description;
-      if (input.event_types !== undefined) params.event_types = input.event_types;
+      if (distinctTypes !== undefined) params.event_types = distinctTypes;
       this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
     });
     this.receivers.delete(principal.tid);
