@@ -46,6 +46,11 @@ function failureReports(text: string): string {
   const reports: string[] = [];
   let start = 0;
   for (const [at, line] of lines.entries()) {
+    // An error outside any test (a file that fails to load) counts as a failure of its own.
+    if (line.startsWith("# Unhandled error")) {
+      const next = lines.findIndex((later, i) => i > at && /^(\(pass|\(fail|\S.*\.test\.ts:$)/.test(later));
+      reports.push(lines.slice(Math.max(0, at - 2), next === -1 ? at + 40 : next).join("\n"));
+    }
     const result = /^\((pass|fail|skip|todo)\)/.exec(line);
     if (!result && !/^\S.*\.test\.ts:$/.test(line)) continue;
     if (result?.[1] === "fail") reports.push(lines.slice(Math.max(start, at - 80), at + 1).join("\n"));

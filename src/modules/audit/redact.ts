@@ -22,7 +22,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "webhook.update": ["url", "event_types", "description"],
   "webhook.disable": ["status_code"],
   "delivery.retry": ["endpoint_id", "status"],
-  "delivery.replay": ["endpoint_id", "since", "deliveries"],
+  "delivery.replay": ["endpoint_id", "since"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],
   "audit.export": ["actor", "action", "target", "outcome", "from", "to"],
 };

@@ -37,6 +37,9 @@ export interface AttemptRow {
 const COLUMNS =
   "id, tenant_id, endpoint_id, notification_id, event_type, status, attempts, due_at, created_at, last_attempt_at, last_status_code, last_error, delivered_at";
 const SUCCESS_WINDOW_MS = 24 * 3600 * 1000;
+/** Deliveries a replay queues per transaction. */
+export const REPLAY_BATCH = 1000;
+const REPLAYED_STATUSES = ["delivered", "failed", "dead"] as const;
 
 /** What operators do with deliveries: look, retry one, replay an endpoint's, see the queue. */
 export class DeliveryService {
@@ -106,29 +109,50 @@ export class DeliveryService {
     return this.get(principal.tid, id).delivery;
   }
 
-  /** Send an endpoint's deliveries created since `since` again, same ids and bytes, with a fresh schedule. */
-  replay(principal: Principal, endpointId: string, since: number, meta: RequestMeta): number {
+  /**
+   * Send an endpoint's deliveries created since `since` again, same ids and bytes, with a fresh
+   * schedule. In batches of REPLAY_BATCH, one transaction each with an event-loop turn between, so
+   * a replay of a million deliveries does not hold every other request for seconds; each status's
+   * rows are walked by id, so one delivered again meanwhile is not queued twice. The audit event is
+   * written with the first batch: no delivery is queued again before the trail says why. It stops
+   * early if the endpoint is disabled or deleted meanwhile.
+   */
+  async replay(principal: Principal, endpointId: string, since: number, meta: RequestMeta): Promise<number> {
     const endpoint = this.endpoints.get(principal.tid, endpointId);
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
-    const replayed = this.sqlite.transaction(() => {
-      const changes = this.sql.replay.run(
-        this.clock.now(),
-        endpoint.id,
-        since,
-        principal.tid,
-        ulidFloor(since),
-      ).changes;
-      this.audit.append(
-        this.sqlite,
-        callerEvent(principal, AuditAction.deliveriesReplayed, { type: "webhook_endpoint", id: endpoint.id }, meta, {
-          endpoint_id: endpoint.id,
-          since: new Date(since).toISOString(),
-          deliveries: changes,
-        }),
-      );
-      return changes;
-    })();
-    this.wake();
+    let replayed = 0;
+    let audited = false;
+    for (const status of REPLAYED_STATUSES) {
+      // Ids are ULIDs: past the floor of `since`, the (status, tenant, id) index walks the time range.
+      let after = ulidFloor(since);
+      for (let more = true; more; ) {
+        if (audited && !this.endpoints.isLive(principal.tid, endpoint.id)) return replayed;
+        more = this.sqlite
+          .transaction(() => {
+            const ids = this.sql.replayBatch.all(status, principal.tid, after, endpoint.id, since, REPLAY_BATCH);
+            if (!audited) {
+              this.audit.append(
+                this.sqlite,
+                callerEvent(
+                  principal,
+                  AuditAction.deliveriesReplayed,
+                  { type: "webhook_endpoint", id: endpoint.id },
+                  meta,
+                  { endpoint_id: endpoint.id, since: new Date(since).toISOString() },
+                ),
+              );
+              audited = true;
+            }
+            const now = this.clock.now();
+            for (const { id } of ids) replayed += this.sql.replayOne.run(now, id).changes;
+            after = ids.at(-1)?.id ?? after;
+            return ids.length === REPLAY_BATCH;
+          })
+          .immediate();
+        if (replayed > 0) this.wake();
+        if (more) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
     return replayed;
   }
 
@@ -170,11 +194,14 @@ function prepare(sqlite: Database) {
     requeue: sqlite.query(
       "UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ? AND status IN ('failed', 'dead')",
     ),
-    // Ids are ULIDs: `id >= ?5` narrows the (status, tenant, id) index to the time range.
-    replay: sqlite.query(
-      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?1
-       WHERE status IN ('delivered', 'failed', 'dead') AND tenant_id = ?4 AND id >= ?5
-         AND endpoint_id = ?2 AND created_at >= ?3`,
+    replayBatch: sqlite.query(
+      `SELECT id FROM webhook_deliveries
+       WHERE status = ? AND tenant_id = ? AND id > ? AND endpoint_id = ? AND created_at >= ?
+       ORDER BY id LIMIT ?`,
+    ) as Statement<{ id: string }, [string, string, string, string, number, number]>,
+    replayOne: sqlite.query(
+      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?
+       WHERE id = ? AND status IN ('delivered', 'failed', 'dead')`,
     ),
     // One indexed range per status (the index leads with status, then tenant).
     tenantDepth: sqlite.query(

@@ -141,6 +141,12 @@ export class EndpointService {
     return this.get(principal.tid, endpoint.id);
   }
 
+  /** Neither deleted nor disabled. */
+  isLive(tenantId: string, id: string): boolean {
+    const row = this.byId.get(tenantId, id);
+    return row !== null && row.disabled_at === null;
+  }
+
   get(tenantId: string, id: string): EndpointRow {
     const row = this.byId.get(tenantId, id);
     if (!row) throw notFound("No webhook endpoint with this id.");

@@ -165,8 +165,13 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .post(
       "/v1/webhooks/endpoints/:id/replay",
-      ({ principal, params, body, request, server, set }) => ({
-        replayed: deliveries.replay(principal, params.id, Date.parse(body.since), requestMetaOf(request, set, server)),
+      async ({ principal, params, body, request, server, set }) => ({
+        replayed: await deliveries.replay(
+          principal,
+          params.id,
+          Date.parse(body.since),
+          requestMetaOf(request, set, server),
+        ),
       }),
       {
         auth: ADMIN,
