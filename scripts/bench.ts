@@ -5,14 +5,17 @@
  *
  *   bun scripts/bench.ts [--duration=5s | --quick] [--only=row,row] [--rounds=N]
  *
- * Servers run on core 0 and wrk on core 1 (taskset), loopback only. Results also go to
- * bench-results.json in the repo root. The pieces live in scripts/bench/.
+ * Servers run on core 0 and wrk on core 1 (taskset), loopback only. Each sample waits until
+ * every server is idle (the WAL checkpoint after a write row, at most 30 s), so no row pays for
+ * the one before. Results also go to bench-results.json in the repo root. The pieces live in
+ * scripts/bench/.
  *
  * Authenticated rows need credentials: once the service answers, `admin create` makes an admin
  * in its DATA_DIR and a password login gives the bearer token the rows replay.
  */
 import { join } from "node:path";
 import { parseArgs } from "./bench/args.ts";
+import { settle } from "./bench/cpu.ts";
 import { checkStatus, describe, type Endpoint, loadProblems } from "./bench/endpoint.ts";
 import { BenchError, type Pinning, pinning, requireTools, WRK_CORE } from "./bench/host.ts";
 import {
@@ -265,8 +268,11 @@ async function main(): Promise<number> {
   const rest = only ? others.filter((e) => only.includes(e.name)) : others;
   const drains: Drain[] = [];
   const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
+  const serverPids = Object.values(servers).map((server) => server.child.pid);
+  let unsettled = 0;
   const take = async (endpoint: Endpoint, base?: Sample): Promise<Sample> => {
     const { url, child } = servers[endpoint.target];
+    if (!(await settle(serverPids))) unsettled++;
     const taken = await sample(child.pid, () => measure(endpoint, url, durationS, pin, tempDir, credentials), base);
     problems.push(...loadProblems(endpoint, taken));
     samples.get(endpoint)?.push(taken);
@@ -304,6 +310,7 @@ async function main(): Promise<number> {
   console.log(`\n${formatRows(rows)}\n\n${formatDeliveries(deliveries)}\n`);
   writeResults(rows, run, { webhooks: deliveries });
   console.log(`results written to ${RESULTS_FILE}`);
+  if (unsettled > 0) console.log(`note: ${unsettled} samples began before the servers went idle (waited 30 s each)`);
   if (problems.length > 0) {
     console.error(`\nbench: the load did not look as expected:\n  ${problems.join("\n  ")}`);
     return 1;

@@ -66,3 +66,25 @@ export function stealPercent(
   }
   return worst;
 }
+
+/**
+ * Waits until the given processes together use at most `maxShare` of a core over two windows in a
+ * row (or `timeoutMs` passes); returns whether they did. A row must not pay for the one before it:
+ * after the notification rows a server still checkpoints hundreds of megabytes of WAL on its
+ * thread, on the core every server shares.
+ */
+export async function settle(
+  pids: readonly number[],
+  { windowMs = 250, maxShare = 0.03, timeoutMs = 30_000 } = {},
+): Promise<boolean> {
+  const used = () => pids.reduce((total, pid) => total + (processCpuSeconds(pid) ?? 0), 0);
+  const deadline = performance.now() + timeoutMs;
+  let quiet = 0;
+  while (performance.now() < deadline) {
+    const before = used();
+    await Bun.sleep(windowMs);
+    quiet = (used() - before) / (windowMs / 1000) <= maxShare ? quiet + 1 : 0;
+    if (quiet >= 2) return true;
+  }
+  return false;
+}
