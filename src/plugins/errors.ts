@@ -15,8 +15,24 @@ export interface MethodIndex {
 export const errors = (options: { log: Logger; methods: MethodIndex }) =>
   new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
     const problem = toProblem(code, error, request, path, options.methods);
-    return writeProblem(problem, error, options.log, set, path);
+    return writeProblem(OAUTH_PATHS.has(path) ? asOAuth(problem) : problem, error, options.log, set, path);
   });
+
+/**
+ * Endpoints whose clients read OAuth's error format (RFC 6749 §5.2, RFC 7009 §2.2.1): a request
+ * they cannot use is a 400 with `error: invalid_request`, so an unreadable body or a field of the
+ * wrong type answers as a missing one does (the problem's `errors` still name the field).
+ */
+const OAUTH_PATHS = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
+
+function asOAuth(problem: HttpProblem): HttpProblem {
+  if (problem.status !== 422 && problem.slug !== "malformed-body" && problem.slug !== "malformed-json") return problem;
+  return new HttpProblem(400, "invalid-request", problem.detail, {
+    errors: problem.options.errors,
+    headers: { ...problem.headers, "cache-control": "no-store" },
+    extensions: { error: "invalid_request", error_description: problem.detail },
+  });
+}
 
 type Mutable = { status?: number | string; headers: Record<string, unknown> };
 

@@ -222,6 +222,28 @@ describe("logout, revoke and sessions", () => {
     expect((await token({ grant_type: "refresh_token", refresh_token: user.refreshToken })).status).toBe(400);
   });
 
+  test.each([
+    ["/v1/auth/token", "null", ""],
+    ["/v1/auth/token", '{"grant_type":5}', "grant_type"],
+    ["/v1/auth/token", '{"grant_type":"client_credentials","client_secret":7}', "client_secret"],
+    ["/v1/auth/token", `{"grant_type":"password","password":"${"x".repeat(1025)}"}`, "password"],
+    ["/v1/auth/token", '{"grant_type":', undefined],
+    ["/v1/auth/token", "", undefined],
+    ["/v1/auth/revoke", '{"token":5}', "token"],
+    ["/v1/auth/revoke", "[]", undefined],
+  ])("%s should answer the body %s in OAuth's format, naming %p", async (path, body, field) => {
+    const res = await ctx.app.handle(
+      new Request(`http://localhost${path}`, { method: "POST", headers: { "content-type": "application/json" }, body }),
+    );
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const problem = (await res.json()) as { error: string; error_description: string; errors?: { field: string }[] };
+    expect(problem.error).toBe("invalid_request");
+    expect(problem.error_description.length).toBeGreaterThan(0);
+    if (field !== undefined) expect(problem.errors?.map((e) => e.field)).toContain(field);
+  });
+
   test("RFC 7009 revoke without a token should be 400 invalid_request", async () => {
     const res = await ctx.req("POST", "/v1/auth/revoke", { body: {} });
     expect(res.status).toBe(400);
