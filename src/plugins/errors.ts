@@ -37,11 +37,12 @@ function asOAuth(problem: HttpProblem): HttpProblem {
 type Mutable = { status?: number | string; headers: Record<string, unknown> };
 
 /**
- * Sets the problem's status and headers on `set` and answers its body; a 5xx is logged with the
- * error behind it. Shared by the errors hook and the lean path (src/plugins/lean-routes.ts).
+ * Sets the problem's status and headers on `set` and answers its body; an unexpected error (a 5xx
+ * no code chose) is logged with its stack. Shared by the errors hook and the lean path (src/plugins/lean-routes.ts).
  */
 export function writeProblem(problem: HttpProblem, error: unknown, log: Logger, set: Mutable, path: string): string {
-  if (problem.status >= 500) {
+  // A 5xx the code chose (a 503 while Redis is away) was logged where it was decided, without a stack.
+  if (problem.status >= 500 && !(error instanceof HttpProblem)) {
     log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
   }
   set.status = problem.status;

@@ -74,6 +74,14 @@ return n
 `;
 const PUT = new RedisScript(PUT_SCRIPT);
 
+/**
+ * Redis orders members of equal score by their bytes (UTF-8), not as JavaScript compares strings
+ * (UTF-16 code units): the two disagree past U+E000 (`\uFF21` sorts after `\u{1F600}` in Redis).
+ */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
 /** One entry in this many also drops expired members from the indexes it touches. */
 const PRUNE_EVERY = 64;
 /** Entries per script call at most, so one call never holds Redis for long (a replay sends 500 at once). */
@@ -206,7 +214,7 @@ export class RedisFeedbackStore implements FeedbackStore {
       for (let i = 0; i < chunk.length && picked.length < limit; i += 2) {
         const subjectId = chunk[i] as string;
         const lastExpiry = Number(chunk[i + 1]);
-        if (after && lastExpiry === after.lastExpiry && subjectId >= after.subjectId) continue;
+        if (after && lastExpiry === after.lastExpiry && byteOrder(subjectId, after.subjectId) >= 0) continue;
         picked.push({ subjectId, lastExpiry });
       }
       offset += chunk.length / 2;

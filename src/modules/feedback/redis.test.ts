@@ -185,6 +185,25 @@ describe("feedback in Redis", () => {
     }
   });
 
+  test("reads that Redis answers with an error are a 503 too, logged without a stack", async () => {
+    const key = "warden:fb:{fb-redis}:verdict:useful";
+    const saved = await probe.dumpBuffer(key);
+    await probe.set(key, "not a sorted set");
+    try {
+      const logged = ctx.logs.length;
+      const res = await ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth });
+      expect(res.status).toBe(503);
+      expect((await res.json()).type).toBe("urn:warden:problem:feedback-unavailable");
+      const lines = ctx.logs.slice(logged);
+      expect(lines.some((line) => line.msg === "feedback read: redis did not answer")).toBe(true);
+      expect(lines.some((line) => line.msg === "unhandled error")).toBe(false);
+    } finally {
+      await probe.del(key);
+      if (saved) await probe.restore(key, 0, saved);
+    }
+    expect((await ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth })).status).toBe(200);
+  });
+
   test("should leave no key behind once every entry has expired", async () => {
     const shortCtx = await createTestContext({ REDIS_URL: server.url, FEEDBACK_TTL_SECONDS: "1" });
     try {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import { type Redis, ReplyError } from "ioredis";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { DeadlineExceeded, withinDeadline } from "../../lib/deadline";
@@ -179,8 +179,10 @@ export class FeedbackService {
     try {
       return await withinDeadline(reading, REDIS_READ_TIMEOUT_MS);
     } catch (error) {
-      if (error instanceof DeadlineExceeded) {
-        this.deps.log.warn({ err: { message: error.message } }, "feedback read: redis did not answer");
+      // Redis that hangs, has gone (a command sent as it dropped), or refuses (LOADING, OOM…): 503.
+      // Anything else is ours, and stays a 500.
+      if (error instanceof DeadlineExceeded || error instanceof ReplyError || this.redis.status !== "ready") {
+        this.deps.log.warn({ err: { message: (error as Error).message } }, "feedback read: redis did not answer");
         throw unavailable();
       }
       throw error;

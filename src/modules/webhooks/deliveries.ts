@@ -112,48 +112,61 @@ export class DeliveryService {
   /**
    * Send an endpoint's deliveries created since `since` again, same ids and bytes, with a fresh
    * schedule. In batches of REPLAY_BATCH, one transaction each with an event-loop turn between, so
-   * a replay of a million deliveries does not hold every other request for seconds; each status's
-   * rows are walked by id, so one delivered again meanwhile is not queued twice. The audit event is
-   * written with the first batch: no delivery is queued again before the trail says why. It stops
-   * early if the endpoint is disabled or deleted meanwhile.
+   * a replay of a million deliveries does not hold every other request for seconds. One cursor
+   * walks the ids of all three statuses together (a batch takes the lowest ids of three indexed
+   * ranges): a delivery queued by this replay that fails or dies before it ends is behind the
+   * cursor, not queued twice. The audit event is written with the first batch: no delivery is
+   * queued again before the trail says why. It stops early (`complete: false`) if the endpoint is
+   * disabled or deleted meanwhile.
    */
-  async replay(principal: Principal, endpointId: string, since: number, meta: RequestMeta): Promise<number> {
+  async replay(
+    principal: Principal,
+    endpointId: string,
+    since: number,
+    meta: RequestMeta,
+  ): Promise<{ replayed: number; complete: boolean }> {
     const endpoint = this.endpoints.get(principal.tid, endpointId);
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
     let replayed = 0;
-    let audited = false;
-    for (const status of REPLAYED_STATUSES) {
-      // Ids are ULIDs: past the floor of `since`, the (status, tenant, id) index walks the time range.
-      let after = ulidFloor(since);
-      for (let more = true; more; ) {
-        if (audited && !this.endpoints.isLive(principal.tid, endpoint.id)) return replayed;
-        more = this.sqlite
-          .transaction(() => {
-            const ids = this.sql.replayBatch.all(status, principal.tid, after, endpoint.id, since, REPLAY_BATCH);
-            if (!audited) {
-              this.audit.append(
-                this.sqlite,
-                callerEvent(
-                  principal,
-                  AuditAction.deliveriesReplayed,
-                  { type: "webhook_endpoint", id: endpoint.id },
-                  meta,
-                  { endpoint_id: endpoint.id, since: new Date(since).toISOString() },
-                ),
-              );
-              audited = true;
-            }
-            const now = this.clock.now();
-            for (const { id } of ids) replayed += this.sql.replayOne.run(now, id).changes;
-            after = ids.at(-1)?.id ?? after;
-            return ids.length === REPLAY_BATCH;
-          })
-          .immediate();
-        if (replayed > 0) this.wake();
-        if (more) await new Promise<void>((resolve) => setImmediate(resolve));
+    // Ids are ULIDs: past the floor of `since`, each (status, tenant, id) range walks the time range.
+    let after = ulidFloor(since);
+    for (let batch = 0, more = true; more; batch++) {
+      if (batch > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (!this.endpoints.isLive(principal.tid, endpoint.id)) return { replayed, complete: false };
       }
+      more = this.sqlite
+        .transaction(() => {
+          if (batch === 0) {
+            this.audit.append(
+              this.sqlite,
+              callerEvent(
+                principal,
+                AuditAction.deliveriesReplayed,
+                { type: "webhook_endpoint", id: endpoint.id },
+                meta,
+                {
+                  endpoint_id: endpoint.id,
+                  since: new Date(since).toISOString(),
+                },
+              ),
+            );
+          }
+          const ids = REPLAYED_STATUSES.flatMap((status) =>
+            this.sql.replayBatch.all(status, principal.tid, after, endpoint.id, since, REPLAY_BATCH),
+          )
+            .map((row) => row.id)
+            .sort()
+            .slice(0, REPLAY_BATCH);
+          const now = this.clock.now();
+          for (const id of ids) replayed += this.sql.replayOne.run(now, id).changes;
+          after = ids.at(-1) ?? after;
+          return ids.length === REPLAY_BATCH;
+        })
+        .immediate();
+      if (replayed > 0) this.wake();
     }
-    return replayed;
+    return { replayed, complete: true };
   }
 
   /** Queue depth by status and the share of successful attempts over the last 24 hours, for one tenant. */

@@ -279,7 +279,7 @@ describe("operations", () => {
       headers: world.admin.auth,
     });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { replayed: number }).replayed).toBe(2);
+    expect(await res.json()).toEqual({ replayed: 2, complete: true });
     await drain();
     const replayed = receiver.received.slice(2).map((r) => [r.id, r.body]);
     expect(replayed.sort()).toEqual(first.sort());
@@ -405,11 +405,11 @@ describe("large operations", () => {
       .then(async (res) => {
         order.push("replay");
         expect(res.status).toBe(200);
-        return ((await res.json()) as { replayed: number }).replayed;
+        return (await res.json()) as { replayed: number; complete: boolean };
       });
     const health = world.ctx.req("GET", "/health").then(() => order.push("health"));
     const [replayed] = await Promise.all([replay, health]);
-    expect(replayed).toBe(count);
+    expect(replayed).toEqual({ replayed: count, complete: true });
     expect(order).toEqual(["health", "replay"]);
     expect(world.ctx.auditEvents("delivery.replay").length - auditedBefore).toBe(1);
     await drain();
@@ -417,5 +417,38 @@ describe("large operations", () => {
     for (const got of receiver.received) times.set(got.id, (times.get(got.id) ?? 0) + 1);
     expect(times.size).toBe(count);
     expect([...times.values()].every((n) => n === 2)).toBe(true);
+
+    // Again, with every delivery it queued failing between its batches (as the dispatcher would
+    // record them against a receiver that is down): those are behind the replay's cursor, not
+    // queued a second time.
+    const failQueued = world.ctx.deps.db.$client.query(
+      "UPDATE webhook_deliveries SET status = 'failed', attempts = 1 WHERE status = 'pending' AND endpoint_id = ?",
+    );
+    let replaying = true;
+    const again = world.ctx
+      .req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, { body: { since }, headers: world.admin.auth })
+      .then((res) => res.json())
+      .finally(() => {
+        replaying = false;
+      });
+    let turns = 0;
+    for (; replaying; turns++) {
+      failQueued.run(endpointId);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    expect(turns).toBeGreaterThan(2);
+    expect(await again).toEqual({ replayed: count, complete: true });
+
+    // And once more, the endpoint deleted after the first batch: the replay stops and says so.
+    const deleting = world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
+      body: { since },
+      headers: world.admin.auth,
+    });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    world.ctx.deps.db.$client.run("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?", [
+      world.ctx.clock.now(),
+      endpointId,
+    ]);
+    expect(await (await deleting).json()).toEqual({ replayed: REPLAY_BATCH, complete: false });
   }, 30_000);
 });

@@ -165,23 +165,23 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .post(
       "/v1/webhooks/endpoints/:id/replay",
-      async ({ principal, params, body, request, server, set }) => ({
-        replayed: await deliveries.replay(
-          principal,
-          params.id,
-          Date.parse(body.since),
-          requestMetaOf(request, set, server),
-        ),
-      }),
+      async ({ principal, params, body, request, server, set }) =>
+        await deliveries.replay(principal, params.id, Date.parse(body.since), requestMetaOf(request, set, server)),
       {
         auth: ADMIN,
         params: idParams,
         body: replayRequest,
         parse: JSON_OR_FORM,
-        response: t.Object({ replayed: t.Integer() }),
+        response: t.Object({
+          replayed: t.Integer({ description: "deliveries queued again" }),
+          complete: t.Boolean({
+            description: "false when the endpoint was disabled or deleted before the replay finished",
+          }),
+        }),
         detail: {
           summary: "Send an endpoint's deliveries since a time again",
-          description: "Same webhook-id and body bytes, fresh timestamp and signature, a fresh retry schedule.",
+          description:
+            "Same webhook-id and body bytes, fresh timestamp and signature, a fresh retry schedule. Delivered, failed and dead deliveries are queued again (pending and leased ones are on their way already); 409 while the endpoint is disabled.",
         },
       },
     )

@@ -35,6 +35,15 @@ describe("receiver URL policy", () => {
       "fec0::1",
       "100::1",
       "fe80::1%eth0",
+      // Not global unicast, or a special-purpose block inside it.
+      "::ffff:1:7f00:1",
+      "1::",
+      "5f00::1",
+      "3fff::1",
+      "2001:10::1",
+      "192.0.2.1",
+      "198.51.100.7",
+      "203.0.113.9",
     ])
       expect({ address, private: isPrivateAddress(address) }).toEqual({ address, private: true });
     for (const address of [
@@ -47,6 +56,8 @@ describe("receiver URL policy", () => {
       "64:ff9b::808:808",
       "2002:808:808::1",
       "2a00:1450:4001::200e",
+      "2003:de::1",
+      "3ffe:1::1",
     ])
       expect({ address, private: isPrivateAddress(address) }).toEqual({ address, private: false });
   });

@@ -11,9 +11,13 @@ const PRIVATE_V4: readonly [number, number][] = [
   [0x7f000000, 8],
   [0xa9fe0000, 16], // link-local, cloud metadata
   [0xac100000, 12],
-  [0xc0000000, 24],
+  [0xc0000000, 24], // IETF protocol assignments
+  [0xc0000200, 24], // TEST-NET-1
+  [0xc0586300, 24], // 6to4 relay anycast
   [0xc0a80000, 16],
   [0xc6120000, 15], // benchmarking
+  [0xc6336400, 24], // TEST-NET-2
+  [0xcb007100, 24], // TEST-NET-3
   [0xe0000000, 4], // multicast
   [0xf0000000, 4], // reserved, broadcast
 ];
@@ -48,7 +52,7 @@ function v4Of(high: number, low: number): string {
  * Loopback, private, link-local, multicast and other addresses a webhook must not reach in
  * production. IPv6 forms that carry an IPv4 address (mapped, compatible, translated, NAT64,
  * 6to4) are judged by that address, whichever way they are written: a URL parser writes
- * `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`.
+ * `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`. Any other IPv6 address must be global unicast.
  */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
@@ -65,13 +69,12 @@ export function isPrivateAddress(address: string): boolean {
   if (zero(0, 4) && fifth === 0xffff && sixth === 0) return isPrivateAddress(v4Of(seventh, eighth)); // translated
   if (first === 0x64 && second === 0xff9b) return zero(2, 6) ? isPrivateAddress(v4Of(seventh, eighth)) : true; // NAT64
   if (first === 0x2002) return isPrivateAddress(v4Of(second, g[2] ?? 0)); // 6to4
-  if (first === 0x2001 && (second === 0 || second === 0xdb8)) return true; // Teredo, documentation
-  if (first === 0x100 && zero(1, 4)) return true; // discard-only
+  // Everything else must be global unicast (2000::/3), outside its special-purpose blocks.
+  if ((first & 0xe000) !== 0x2000) return true;
   return (
-    (first & 0xfe00) === 0xfc00 || // unique local fc00::/7
-    (first & 0xffc0) === 0xfe80 || // link-local fe80::/10
-    (first & 0xffc0) === 0xfec0 || // site-local fec0::/10 (deprecated, still routed inside sites)
-    (first & 0xff00) === 0xff00 // multicast
+    (first === 0x2001 && second < 0x200) || // 2001::/23: Teredo, benchmarking, ORCHID and other IANA blocks
+    (first === 0x2001 && second === 0xdb8) || // documentation
+    (first === 0x3fff && second < 0x1000) // 3fff::/20, documentation
   );
 }
 
