@@ -198,7 +198,11 @@ const ROWS: Row[] = [
     });
     const [event] = ctx.auditEvents(AuditAction.webhookUpdated).slice(-1);
     expect(event?.params).not.toContain("s3cr3t");
-    expect(JSON.parse(String(event?.params))).toEqual({ url: "http://127.0.0.1:9/moved", event_types: ["alert.*"] });
+    expect(JSON.parse(String(event?.params))).toEqual({
+      url: "http://127.0.0.1:9/moved",
+      event_types: ["alert.*"],
+      previous: { url: "http://127.0.0.1:9/coverage", event_types: [] },
+    });
     return { res, actor: adminActor(), target: id };
   }),
   endpointRow("webhook secret rotation", 200, AuditAction.webhookSecretRotated, "POST", "/rotate-secret"),

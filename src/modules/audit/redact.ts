@@ -19,7 +19,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "revocation.bulk_preview": ["scope", "role"],
   "revocation.bulk_confirm": ["scope", "role", "users", "sessions", "confirm_id"],
   "webhook.create": ["url", "event_types", "description"],
-  "webhook.update": ["url", "event_types", "description"],
+  "webhook.update": ["url", "event_types", "description", "previous"],
   "webhook.disable": ["status_code"],
   "delivery.retry": ["endpoint_id", "status"],
   "delivery.replay": ["endpoint_id", "since"],

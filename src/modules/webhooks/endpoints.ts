@@ -130,11 +130,23 @@ export class EndpointService {
         .run(url?.href ?? null, input.description ?? null, input.event_types !== undefined, eventTypes, endpoint.id);
       // Deleted while the URL was being checked.
       if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
+      // What changed, and what it was: as at creation, a URL is kept as origin and path only.
       const params: Record<string, unknown> = {};
-      // As at creation, the trail keeps the URL's origin and path only.
-      if (url) params.url = url.origin + url.pathname;
-      if (input.description !== undefined) params.description = input.description;
-      if (distinctTypes !== undefined) params.event_types = distinctTypes;
+      const previous: Record<string, unknown> = {};
+      if (url) {
+        params.url = url.origin + url.pathname;
+        const before = new URL(endpoint.url);
+        previous.url = before.origin + before.pathname;
+      }
+      if (input.description !== undefined) {
+        params.description = input.description;
+        previous.description = endpoint.description;
+      }
+      if (distinctTypes !== undefined) {
+        params.event_types = distinctTypes;
+        previous.event_types = endpoint.event_types === null ? [] : (JSON.parse(endpoint.event_types) as string[]);
+      }
+      params.previous = previous;
       this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
     });
     this.receivers.delete(principal.tid);
