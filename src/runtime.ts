@@ -108,7 +108,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));
   workers.push(startFeedbackWorker(deps.feedback, redis, log));
   if (config.notifications.retentionDays > 0) {
-    workers.push(startNotificationRetention(db.$client, config.notifications.retentionDays, deps.clock, log));
+    workers.push(startNotificationRetention(db.$client, config.notifications.retentionDays, deps));
   }
   if (config.auditRetentionDays > 0) {
     workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));

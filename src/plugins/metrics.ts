@@ -70,6 +70,12 @@ export function createMetrics(probes?: OpsProbes) {
       labelNames: ["outcome"] as const,
       registers: [registry],
     }),
+    rowsPruned: new client.Counter({
+      name: "notification_rows_pruned_total",
+      help: "Rows deleted by notification retention (NOTIFICATION_RETENTION_DAYS), by table.",
+      labelNames: ["table"] as const,
+      registers: [registry],
+    }),
     webhookDead: new client.Counter({
       name: "webhook_deliveries_dead_total",
       help: "Webhook deliveries that used up their retries (dead-lettered).",

@@ -151,12 +151,20 @@ describe("notification retention", () => {
     await notify("aged in the worker test", "delivered", 1);
     ctx.clock.advance((RETENTION_DAYS + 1) * DAY_MS);
     const pruned = () => ctx.logs.find((line) => line.msg === "old notifications pruned");
-    const worker = startNotificationRetention(ctx.deps.db.$client, RETENTION_DAYS, ctx.clock, ctx.deps.log, 0);
+    const worker = startNotificationRetention(ctx.deps.db.$client, RETENTION_DAYS, ctx.deps, 0);
     for (let i = 0; i < 400 && !pruned(); i++) await Bun.sleep(5);
     await worker.stop();
     // "recent delivered", "after pruning" and this one; the two deliveries still waiting stay.
     expect(pruned()).toMatchObject({ notifications: 3, inboxItems: 6, deliveries: 2, attempts: 2 });
     expect(count("notifications")).toBe(0);
     expect(count("webhook_deliveries WHERE status = 'pending'")).toBe(2);
+    const metrics = await ctx.deps.metrics.registry.metrics();
+    for (const line of [
+      'notification_rows_pruned_total{table="notifications"} 3',
+      'notification_rows_pruned_total{table="inbox_items"} 6',
+      'notification_rows_pruned_total{table="webhook_deliveries"} 2',
+      'notification_rows_pruned_total{table="webhook_attempts"} 2',
+    ])
+      expect(metrics).toContain(line);
   });
 });

@@ -3,6 +3,7 @@ import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import { ulidFloor } from "../../lib/secrets";
 import type { Worker } from "../../lib/worker";
+import type { Metrics } from "../../plugins/metrics";
 
 const RETENTION_INTERVAL_MS = 3600_000;
 /** Rows per transaction: each batch holds the write lock for a few milliseconds at most. */
@@ -30,6 +31,14 @@ export const PRUNE_SQL = {
   oldNotifications: "SELECT id FROM notifications WHERE id < ? ORDER BY id LIMIT ?",
   deleteNotification: "DELETE FROM notifications WHERE id = ?",
 } as const;
+
+/** The table each count of a PruneResult is of, as `notification_rows_pruned_total` labels it. */
+const TABLE_OF: Record<keyof PruneResult, string> = {
+  notifications: "notifications",
+  inboxItems: "inbox_items",
+  deliveries: "webhook_deliveries",
+  attempts: "webhook_attempts",
+};
 
 const none = (): PruneResult => ({ notifications: 0, inboxItems: 0, deliveries: 0, attempts: 0 });
 
@@ -131,10 +140,10 @@ export class NotificationPruner {
 export function startNotificationRetention(
   sqlite: Database,
   days: number,
-  clock: Clock,
-  log: Logger,
+  deps: { clock: Clock; log: Logger; metrics: Metrics },
   firstRunMs = 60_000,
 ): Worker {
+  const { clock, log, metrics } = deps;
   const pruner = new NotificationPruner(sqlite);
   let stopped = false;
   let running: Promise<void> | undefined;
@@ -144,6 +153,8 @@ export function startNotificationRetention(
       .then(
         (result) => {
           if (Object.values(result).some((count) => count > 0)) log.info({ ...result }, "old notifications pruned");
+          for (const [field, table] of Object.entries(TABLE_OF) as [keyof PruneResult, string][])
+            if (result[field] > 0) metrics.rowsPruned.inc({ table }, result[field]);
         },
         (error: Error) => log.error({ err: error }, "notification pruning failed"),
       )
