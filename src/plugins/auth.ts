@@ -98,6 +98,12 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       detail: { security: [{ bearer: [] }] },
       // ? `return f(…)` on purpose: Elysia decides from the source text whether to await a hook
       // (`return x ? … : …` reads as synchronous, and a first sighting's promise would be lost).
+      // Checked in transform, before the body is validated: a caller who may not use the route
+      // learns nothing about what it takes (401/403 before 422). The verification is memoised on
+      // the request, so resolve only hands the handler the principal.
+      transform({ request, set, route, server }): void | Promise<void> {
+        return allowed(authorize(request, roles, set, route, server));
+      },
       resolve({ request, set, route, server }): { principal: Principal } | Promise<{ principal: Principal }> {
         return resolved(authorize(request, roles, set, route, server));
       },
@@ -105,6 +111,9 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
   });
 };
 
+const nothing = () => undefined;
+const allowed = (principal: Principal | Promise<Principal>) =>
+  principal instanceof Promise ? principal.then(nothing) : undefined;
 const asResolved = (principal: Principal) => ({ principal });
 const resolved = (principal: Principal | Promise<Principal>) =>
   principal instanceof Promise ? principal.then(asResolved) : asResolved(principal);

@@ -345,9 +345,11 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       const server = host.server as Server;
       reached = Reached.Limited;
       if (decide && route.routeClass) await decide(route.routeClass, request, server, headers);
-      const body = (route.body as BodyStep)(parsed);
+      // Authorised before the body step, as the auth macro does in Elysia's transform: 401/403 before 422.
       const authorized = authorize(request, route.roles, { headers }, route.path, server);
-      principal = authorized instanceof Promise ? await authorized : authorized;
+      const caller = authorized instanceof Promise ? await authorized : authorized;
+      const body = (route.body as BodyStep)(parsed);
+      principal = caller;
       const context: LeanContext = { request, headers, status: route.status, server };
       const value = await route.handle(principal, body, context);
       return respond(route, request, requestId, headers, principal, value, context.status);

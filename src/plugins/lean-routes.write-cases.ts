@@ -146,13 +146,23 @@ export const WRITE_CASES: Case[] = [
     status: 401,
   },
   {
+    // Who may not use the route learns nothing about its body: 401 and 403 come before 422.
     name: "POST, no token and a bad body",
     method: "POST",
     path: "/v1/test/lean-post",
     headers: async () => JSON_TYPE,
     body: '{"count":-1}',
     lean: true,
-    status: 422,
+    status: 401,
+  },
+  {
+    name: "POST, role too small and a bad body",
+    method: "POST",
+    path: "/v1/test/lean-post",
+    headers: async (token) => ({ ...(await token("viewer")).auth, ...JSON_TYPE }),
+    body: '{"count":-1}',
+    lean: true,
+    status: 403,
   },
   {
     name: "POST, rate limited",

@@ -155,6 +155,18 @@ describe("changing an endpoint", () => {
     expect(stored(id)).toEqual(before);
   });
 
+  test("who may not change it hears 401 or 403 before anything about the body", async () => {
+    const developer = await seedAndLogin(ctx, "acme", "developer");
+    const bad = { url: 5 };
+    const anonymous = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, { body: bad });
+    expect(anonymous.status).toBe(401);
+    const denied = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, { body: bad, headers: developer.auth });
+    expect(denied.status).toBe(403);
+    expect(await denied.text()).not.toContain("url");
+    const audit = await ctx.req("GET", "/v1/audit?limit=0");
+    expect(audit.status).toBe(401);
+  });
+
   test("another tenant's endpoint, or none, is a 404", async () => {
     const outsider = await seedAndLogin(ctx, "globex", "admin");
     const res = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, {
