@@ -5,6 +5,7 @@ import { AuditAction } from "../modules/audit/actions";
 import type { AuditHook } from "../modules/audit/hook";
 import { type AccessClaims, type AccessTokens, InvalidToken } from "../modules/auth/access-tokens";
 import { requestMetaOf } from "./request-context";
+import { refuseUnkeptValues } from "./request-guards";
 
 export const ANY_ROLE: readonly Role[] = ROLES;
 export const ADMIN: readonly Role[] = ["admin"];
@@ -102,7 +103,7 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       // learns nothing about what it takes (401/403 before 422). The verification is memoised on
       // the request, so resolve only hands the handler the principal.
       transform({ request, set, route, server }): void | Promise<void> {
-        return allowed(authorize(request, roles, set, route, server));
+        return allowed(authorize(request, roles, set, route, server), request);
       },
       resolve({ request, set, route, server }): { principal: Principal } | Promise<{ principal: Principal }> {
         return resolved(authorize(request, roles, set, route, server));
@@ -111,9 +112,9 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
   });
 };
 
-const nothing = () => undefined;
-const allowed = (principal: Principal | Promise<Principal>) =>
-  principal instanceof Promise ? principal.then(nothing) : undefined;
+/** Once the caller may use the route: a body value the service cannot keep is its 422 (request-guards). */
+const allowed = (principal: Principal | Promise<Principal>, request: Request) =>
+  principal instanceof Promise ? principal.then(() => refuseUnkeptValues(request)) : refuseUnkeptValues(request);
 const asResolved = (principal: Principal) => ({ principal });
 const resolved = (principal: Principal | Promise<Principal>) =>
   principal instanceof Promise ? principal.then(asResolved) : asResolved(principal);

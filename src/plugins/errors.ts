@@ -26,6 +26,14 @@ export const errors = (options: { log: Logger; methods: MethodIndex }) =>
 const OAUTH_PATHS = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
 
 function asOAuth(problem: HttpProblem): HttpProblem {
+  // A body too large or of a type not taken keeps its HTTP status, and says so in OAuth's words too.
+  if (problem.status === 413 || problem.status === 415) {
+    return new HttpProblem(problem.status, problem.slug, problem.detail, {
+      ...problem.options,
+      headers: { ...problem.headers, "cache-control": "no-store" },
+      extensions: { error: "invalid_request", error_description: problem.detail },
+    });
+  }
   if (problem.status !== 422 && problem.slug !== "malformed-body" && problem.slug !== "malformed-json") return problem;
   return new HttpProblem(400, "invalid-request", problem.detail, {
     errors: problem.options.errors,

@@ -10,7 +10,7 @@ import { type Metrics, requestRecorder } from "./metrics";
 import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate-limit";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 import { beginRequest, elapsedSeconds, REQUEST_ID_HEADER, UNMATCHED_ROUTE } from "./request-context";
-import { guardRequest, parseBody, type RequestLimits } from "./request-guards";
+import { guardRequest, parseBody, type RequestLimits, refuseUnkeptValues } from "./request-guards";
 import { responderWithDefaults } from "./response-adapter";
 import { corsHeaders, SECURITY_HEADERS } from "./security-headers";
 
@@ -348,6 +348,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       // Authorised before the body step, as the auth macro does in Elysia's transform: 401/403 before 422.
       const authorized = authorize(request, route.roles, { headers }, route.path, server);
       const caller = authorized instanceof Promise ? await authorized : authorized;
+      refuseUnkeptValues(request);
       const body = (route.body as BodyStep)(parsed);
       principal = caller;
       const context: LeanContext = { request, headers, status: route.status, server };

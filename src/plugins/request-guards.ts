@@ -75,7 +75,14 @@ export function guardRequest(request: Request, limits: RequestLimits): void {
       },
     );
   }
-  const type = mediaType(request.headers.get("content-type"));
+  const contentType = request.headers.get("content-type");
+  const type = mediaType(contentType);
+  const charset = contentType === null ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new HttpProblem(415, "unsupported-media-type", `charset "${charset}" is not accepted; send UTF-8.`, {
+      headers: { "accept-post": `application/json, ${FORM}` },
+    });
+  }
   if (!isJson(type) && type !== FORM) {
     throw new HttpProblem(
       415,
@@ -94,44 +101,63 @@ export function parsedBodyOf(request: Request): unknown {
   return (request as Request & { [PARSED_BODY]?: unknown })[PARSED_BODY];
 }
 
-/** The parsed body of a JSON or form request (undefined for other types and an empty JSON body); 400 when malformed, 413 past the limit. */
+const VALUE_PROBLEM = Symbol("warden.valueProblem");
+type Parsed = Request & { [PARSED_BODY]?: unknown; [VALUE_PROBLEM]?: HttpProblem };
+
+/**
+ * The parsed body of a JSON or form request (undefined for other types and an empty JSON body);
+ * 400 when malformed or not UTF-8, 413 past the limit, 422 nested too deep. A value the service
+ * cannot keep as sent (see checkValues) is not refused here but kept for `refuseUnkeptValues`: the
+ * body is parsed before the caller is authorised, who should hear 401 or 403 first.
+ */
 export async function parseBody(request: Request, bodyLimitBytes: number): Promise<unknown> {
   const body = await parseBodyText(request, bodyLimitBytes);
-  (request as Request & { [PARSED_BODY]?: unknown })[PARSED_BODY] = body;
+  (request as Parsed)[PARSED_BODY] = body;
+  // Nesting past the limit is refused at once, like an oversized body: validation would recurse.
+  const unkept = checkValues(body);
+  if (unkept) (request as Parsed)[VALUE_PROBLEM] = unkept;
   return body;
+}
+
+/** The 422 parseBody found in the body's values, if any: the auth macro (or, on routes without it, a hook before the handler) and the lean path call this once the caller is authorised. */
+export function refuseUnkeptValues(request: Request): void {
+  const problem = (request as Parsed)[VALUE_PROBLEM];
+  if (problem !== undefined) throw problem;
 }
 
 async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<unknown> {
   const type = mediaType(request.headers.get("content-type"));
   if (!isJson(type) && type !== FORM) return undefined;
   const text = await readText(request, bodyLimitBytes);
-  if (type === FORM) return Object.fromEntries(new URLSearchParams(text));
+  if (type === FORM) return parseForm(text);
   if (text.trim() === "") return undefined;
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
   }
-  checkValues(body);
-  return body;
 }
 
 /**
- * 422 for what JSON can say but the service cannot keep as sent, checked in one walk of the parsed
- * body: nesting deeper than MAX_JSON_DEPTH (naming the top-level field, or the body itself), a
- * number beyond a double's range (`1e400` parses as Infinity and would be written back as null),
- * a string holding a lone surrogate (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its
- * place) and a `__proto__` key (JSON.parse makes it a plain key, but copying the object drops it or
- * sets a prototype). The latter three name the field's path (`data.n`, `labels.__proto__`).
+ * One walk of the parsed body. Nesting deeper than MAX_JSON_DEPTH throws its 422 (naming the
+ * top-level field, or the body itself). What JSON can say but the service cannot keep as sent is
+ * returned as the 422 to give once the caller is authorised: a number beyond a double's range
+ * (`1e400` parses as Infinity and would be written back as null), a string holding a lone
+ * surrogate (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its place) and a `__proto__`
+ * key (JSON.parse makes it a plain key, but copying the object drops it or sets a prototype),
+ * each naming the field's path (`data.n`, `labels.__proto__`).
  */
-function checkValues(body: unknown): void {
-  if (typeof body !== "object" || body === null) return;
-  new ValueWalk(Array.isArray(body)).object(body, 1);
+function checkValues(body: unknown): HttpProblem | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const walk = new ValueWalk(Array.isArray(body));
+  walk.object(body, 1);
+  return walk.unkept;
 }
 
 class ValueWalk {
   private readonly trail: (string | number)[] = [];
+  /** The first value the service could not keep as sent. */
+  unkept: HttpProblem | undefined;
 
   /** A body that is an array has no top-level field: too deep, it is named as the body. */
   constructor(private readonly rootIsArray: boolean) {}
@@ -152,7 +178,7 @@ class ValueWalk {
     }
     for (const key in value) {
       trail.push(key);
-      if (key === "__proto__") this.refuse("__proto__ is not allowed as a key");
+      if (key === "__proto__") this.note("__proto__ is not allowed as a key");
       this.value((value as Record<string, unknown>)[key], depth);
       trail.pop();
     }
@@ -160,16 +186,16 @@ class ValueWalk {
 
   private value(value: unknown, depth: number): void {
     if (typeof value === "string") {
-      if (!value.isWellFormed()) this.refuse("Expected text without lone surrogates (unpaired \\ud800-\\udfff)");
+      if (!value.isWellFormed()) this.note("Expected text without lone surrogates (unpaired \\ud800-\\udfff)");
     } else if (typeof value === "number") {
-      if (!Number.isFinite(value)) this.refuse("Expected a number a double can hold");
+      if (!Number.isFinite(value)) this.note("Expected a number a double can hold");
     } else if (typeof value === "object" && value !== null) {
       this.object(value, depth + 1);
     }
   }
 
-  private refuse(message: string): never {
-    throw invalidField(this.trail.join("."), message);
+  private note(message: string): void {
+    this.unkept ??= invalidField(this.trail.join("."), message);
   }
 }
 
@@ -181,6 +207,8 @@ export const requestGuards = (limits: RequestLimits) =>
   new Elysia({ name: "request-guards", seed: limits })
     .onRequest(({ request }) => guardRequest(request, limits))
     .onParse({ as: "global" }, ({ request }) => parseBody(request, limits.bodyLimitBytes))
+    // Routes with the auth macro refuse them as soon as the caller is authorised; this is for the rest.
+    .onBeforeHandle({ as: "global" }, ({ request }) => refuseUnkeptValues(request))
     // `?cursor=&limit=` (a form left blank, a template filled in) means "not given", not "".
     .onTransform({ as: "global" }, ({ query }) => {
       for (const key in query) if (query[key] === "") delete query[key];
@@ -193,16 +221,40 @@ export const requestGuards = (limits: RequestLimits) =>
  */
 async function readText(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
-  if (request.headers.has("content-length")) return request.text();
-  const decoder = new TextDecoder();
+  // Fatal: bytes that are not UTF-8 are a 400, not U+FFFD stored in their place.
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decode = (bytes?: ArrayBuffer | Uint8Array, stream = false) => {
+    try {
+      return decoder.decode(bytes, { stream });
+    } catch {
+      throw notUtf8();
+    }
+  };
+  if (request.headers.has("content-length")) return decode(await request.arrayBuffer());
   let text = "";
   let size = 0;
   for await (const chunk of request.body) {
     size += chunk.byteLength;
     if (size > limit) throw tooLarge(limit);
-    text += decoder.decode(chunk, { stream: true });
+    text += decode(chunk, true);
   }
-  return text + decoder.decode();
+  return text + decode();
+}
+
+function notUtf8(): HttpProblem {
+  return new HttpProblem(400, "malformed-body", "The request body is not valid UTF-8.");
+}
+
+/**
+ * A form body as `URLSearchParams` reads it, except that a percent-encoded byte sequence that is
+ * not UTF-8 (`%FF`) is a 400: the standard parser puts U+FFFD in its place, silently.
+ */
+function parseForm(text: string): Record<string, string> {
+  const fields = Object.fromEntries(new URLSearchParams(text));
+  for (const [name, value] of Object.entries(fields)) {
+    if ((name + value).includes("\uFFFD") && !/\uFFFD|%EF%BF%BD/i.test(text)) throw notUtf8();
+  }
+  return fields;
 }
 
 function tooLarge(limit: number): HttpProblem {

@@ -53,3 +53,73 @@ describe("values a JSON body may hold but the service could not keep as sent", (
     expect(listed.find((n: { id: string }) => n.id === created.id)?.data).toEqual(created.data);
   });
 });
+
+describe("who may not use a route hears so before anything about the values it sent", () => {
+  const sendAs = (path: string, body: string, headers: Record<string, string>) =>
+    ctx.app.handle(
+      new Request(`http://localhost${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body,
+      }),
+    );
+
+  test.each([
+    ["/v1/admin/users", '{"email":"a@b.test","role":"viewer","n":1e400}'],
+    ["/v1/admin/users", '{"email":"\\ud800"}'],
+    ["/v1/notifications", notification(`,"data":{"__proto__":{}}`)],
+  ])("POST %s %s: 401 without a token, 403 for a role too small", async (path, body) => {
+    expect((await sendAs(path, body, {})).status).toBe(401);
+    const viewer = await seedAndLogin(ctx, "acme", "viewer");
+    const denied = await sendAs(path, body, viewer.auth);
+    expect(denied.status).toBe(403);
+    expect(await denied.text()).not.toContain("errors");
+  });
+});
+
+describe("bodies that are not UTF-8", () => {
+  const post = (body: Uint8Array | ReadableStream, contentType: string, length = true) =>
+    ctx.app.handle(
+      new Request("http://localhost/v1/feedback", {
+        method: "POST",
+        headers: {
+          ...dev.auth,
+          "content-type": contentType,
+          ...(length && body instanceof Uint8Array ? { "content-length": String(body.byteLength) } : {}),
+        },
+        body: body as BodyInit,
+      }),
+    );
+  const bytes = (...parts: (string | number[])[]) =>
+    Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
+
+  test("invalid bytes in JSON, sent whole or chunked, are a 400, not U+FFFD stored in their place", async () => {
+    const body = bytes('{"subject_type":"alert","subject_id":"', [0xff, 0xfe], '","verdict":"useful"}');
+    const whole = await post(body, "application/json");
+    expect(whole.status).toBe(400);
+    expect((await whole.json()).detail).toContain("UTF-8");
+    const chunked = new ReadableStream({
+      start(controller) {
+        controller.enqueue(body.subarray(0, 20));
+        controller.enqueue(body.subarray(20));
+        controller.close();
+      },
+    });
+    expect((await post(chunked, "application/json", false)).status).toBe(400);
+  });
+
+  test("a form's percent-encoded bytes that are not UTF-8 are a 400; a real U+FFFD is kept", async () => {
+    const bad = await post(bytes("subject_type=alert&subject_id=%FF%FE&verdict=useful"), FORM_TYPE);
+    expect(bad.status).toBe(400);
+    const kept = await post(bytes("subject_type=alert&subject_id=%EF%BF%BDx&verdict=useful"), FORM_TYPE);
+    expect(kept.status).toBe(202);
+  });
+
+  test("a charset other than UTF-8 is a 415", async () => {
+    const body = bytes('{"subject_type":"alert","subject_id":"cs","verdict":"useful"}');
+    expect((await post(body, "application/json; charset=utf-16")).status).toBe(415);
+    expect((await post(body, "application/json; charset=UTF-8")).status).toBe(202);
+  });
+});
+
+const FORM_TYPE = "application/x-www-form-urlencoded";

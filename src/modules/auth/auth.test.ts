@@ -244,6 +244,20 @@ describe("logout, revoke and sessions", () => {
     if (field !== undefined) expect(problem.errors?.map((e) => e.field)).toContain(field);
   });
 
+  test("a token request too large or of a type not taken keeps its status and carries an OAuth error", async () => {
+    for (const [headers, body, status] of [
+      [{ "content-type": "text/plain" }, "grant_type=password", 415],
+      [{ "content-type": "application/json" }, `{"x":"${"a".repeat(2 * 1024 * 1024)}"}`, 413],
+    ] as const) {
+      const res = await ctx.app.handle(
+        new Request("http://localhost/v1/auth/token", { method: "POST", headers, body }),
+      );
+      expect(res.status).toBe(status);
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+    }
+  });
+
   test("RFC 7009 revoke without a token should be 400 invalid_request", async () => {
     const res = await ctx.req("POST", "/v1/auth/revoke", { body: {} });
     expect(res.status).toBe(400);
