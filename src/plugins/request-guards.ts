@@ -230,7 +230,7 @@ async function readText(request: Request, limit: number): Promise<string> {
       throw notUtf8();
     }
   };
-  if (request.headers.has("content-length")) return decode(await request.arrayBuffer());
+  if (request.headers.has("content-length")) return decode(await request.bytes());
   let text = "";
   let size = 0;
   for await (const chunk of request.body) {
