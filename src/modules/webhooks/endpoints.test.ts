@@ -167,6 +167,19 @@ describe("changing an endpoint", () => {
     expect(audit.status).toBe(401);
   });
 
+  test("a URL's query string, which may hold the receiver's token, is shown to admins only", async () => {
+    const res = await create({ url: "https://93.184.215.14/in?token=s3cr3t" });
+    const { endpoint } = (await res.json()) as { endpoint: { id: string; url: string } };
+    expect(endpoint.url).toBe("https://93.184.215.14/in?token=s3cr3t");
+    const developer = await seedAndLogin(ctx, "acme", "developer");
+    for (const path of [`/v1/webhooks/endpoints/${endpoint.id}`, "/v1/webhooks/endpoints"]) {
+      const asDeveloper = await (await ctx.req("GET", path, { headers: developer.auth })).text();
+      expect(asDeveloper).not.toContain("s3cr3t");
+      expect(asDeveloper).toContain("https://93.184.215.14/in?…");
+      expect(await (await ctx.req("GET", path, { headers: admin.auth })).text()).toContain("?token=s3cr3t");
+    }
+  });
+
   test("another tenant's endpoint, or none, is a 404", async () => {
     const outsider = await seedAndLogin(ctx, "globex", "admin");
     const res = await ctx.req("PATCH", `/v1/webhooks/endpoints/${id}`, {

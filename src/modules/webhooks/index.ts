@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import type { Role } from "../../../db/schema";
 import { isoOrNull } from "../../lib/time";
 import { ADMIN, authPlugin, DEVELOPER } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
@@ -20,9 +21,9 @@ import {
 } from "./model";
 import type { Webhooks } from "./setup";
 
-export const publicEndpoint = (row: EndpointRow) => ({
+export const publicEndpoint = (row: EndpointRow, viewer: Role = "admin") => ({
   id: row.id,
-  url: row.url,
+  url: viewer === "admin" ? row.url : withoutQuery(row.url),
   description: row.description,
   event_types: row.event_types === null ? [] : (JSON.parse(row.event_types) as string[]),
   created_at: new Date(row.created_at).toISOString(),
@@ -30,6 +31,15 @@ export const publicEndpoint = (row: EndpointRow) => ({
   disabled_reason: row.disabled_reason,
   previous_secret_expires_at: isoOrNull(row.previous_secret_expires_at),
 });
+
+/**
+ * A receiver's query string often carries its own token (`?token=…`): only admins, who set it,
+ * see it; others see that there is one. The audit trail keeps origin and path only, likewise.
+ */
+function withoutQuery(url: string): string {
+  const parsed = new URL(url);
+  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
+}
 
 export const publicDelivery = (row: DeliveryRow) => ({
   id: row.id,
@@ -74,7 +84,9 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .get(
       "/v1/webhooks/endpoints",
-      ({ principal }) => ({ endpoints: endpoints.list(principal.tid).map(publicEndpoint) }),
+      ({ principal }) => ({
+        endpoints: endpoints.list(principal.tid).map((row) => publicEndpoint(row, principal.role)),
+      }),
       {
         auth: DEVELOPER,
         response: t.Object({ endpoints: t.Array(endpoint) }),
@@ -83,7 +95,7 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .get(
       "/v1/webhooks/endpoints/:id",
-      ({ principal, params }) => publicEndpoint(endpoints.get(principal.tid, params.id)),
+      ({ principal, params }) => publicEndpoint(endpoints.get(principal.tid, params.id), principal.role),
       {
         auth: DEVELOPER,
         params: idParams,

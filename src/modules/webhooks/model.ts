@@ -21,7 +21,7 @@ export const updateEndpointRequest = t.Partial(createEndpointRequest);
 
 export const endpoint = t.Object({
   id: t.String(),
-  url: t.String(),
+  url: t.String({ description: "to non-admins, with its query string shown as ?… (it may hold the receiver's token)" }),
   description: t.String(),
   event_types: t.Array(t.String()),
   created_at: dateTime,
