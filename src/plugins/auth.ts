@@ -105,8 +105,8 @@ export const authPlugin = (tokens: AccessTokens, audit: AuditHook) => {
       transform({ request, set, route, server }): void | Promise<void> {
         return allowed(authorize(request, roles, set, route, server), request);
       },
-      resolve({ request, set, route, server }): { principal: Principal } | Promise<{ principal: Principal }> {
-        return resolved(authorize(request, roles, set, route, server));
+      resolve({ request }): { principal: Principal } | Promise<{ principal: Principal }> {
+        return resolved(authenticate(tokens, request));
       },
     }),
   });

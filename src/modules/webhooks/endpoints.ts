@@ -39,6 +39,14 @@ export interface EndpointInput {
   event_types?: string[];
 }
 
+/** What PATCH may change. */
+const CHANGEABLE = ["url", "description", "event_types"] as const;
+
+/** The query string may carry the receiver's own token: the trail keeps origin and path only. */
+function forTheTrail(url: URL): string {
+  return url.origin + url.pathname;
+}
+
 /** `alert.fired` matches itself, `alert.*` and `*`; no filter matches everything. */
 export function matchesEventType(filter: readonly string[] | null, type: string): boolean {
   if (filter === null || filter.length === 0) return true;
@@ -90,8 +98,7 @@ export class EndpointService {
       this.audit.append(
         tx,
         this.event(principal, AuditAction.webhookCreated, id, meta, {
-          // The query string may carry the receiver's own token; the trail keeps origin and path only.
-          url: url.origin + url.pathname,
+          url: forTheTrail(url),
           event_types: input.event_types ?? null,
           description: input.description ?? "",
         }),
@@ -106,10 +113,9 @@ export class EndpointService {
    * deliveries stay (they go to the new URL from their next attempt).
    */
   async update(principal: Principal, id: string, input: Partial<EndpointInput>, meta: RequestMeta) {
-    const given = (["url", "description", "event_types"] as const).filter((field) => input[field] !== undefined);
-    if (given.length === 0) {
+    if (CHANGEABLE.every((field) => input[field] === undefined)) {
       throw new HttpProblem(422, "validation", "Send at least one of url, description or event_types.", {
-        errors: (["url", "description", "event_types"] as const).map((field) => ({
+        errors: CHANGEABLE.map((field) => ({
           in: "body",
           field,
           message: "at least one of url, description, event_types",
@@ -130,13 +136,12 @@ export class EndpointService {
         .run(url?.href ?? null, input.description ?? null, input.event_types !== undefined, eventTypes, endpoint.id);
       // Deleted while the URL was being checked.
       if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
-      // What changed, and what it was: as at creation, a URL is kept as origin and path only.
+      // What changed, and what it was.
       const params: Record<string, unknown> = {};
       const previous: Record<string, unknown> = {};
       if (url) {
-        params.url = url.origin + url.pathname;
-        const before = new URL(endpoint.url);
-        previous.url = before.origin + before.pathname;
+        params.url = forTheTrail(url);
+        previous.url = forTheTrail(new URL(endpoint.url));
       }
       if (input.description !== undefined) {
         params.description = input.description;
