@@ -87,6 +87,10 @@ export function createAccessLog(log: Logger): (line: AccessLine) => void {
     }
     return fields;
   };
+  // Under load one caller sends request after request: its fields are escaped once for the run.
+  let lastTenant: string | undefined;
+  let lastPrincipal: string | undefined;
+  let callerFields = "";
   return (line) => {
     const ms = Date.now();
     if (ms !== lastMs) {
@@ -96,8 +100,14 @@ export function createAccessLog(log: Logger): (line: AccessLine) => void {
     let text = `{"level":"info","time":"${lastTime}","service":"warden"`;
     if (line.requestId !== undefined) text += `,"request_id":${JSON.stringify(line.requestId)}`;
     text += `${routeFieldsOf(line.method, line.route)},"status":${line.status},"duration_ms":${line.durationMs}`;
-    if (line.tenant !== undefined)
-      text += `,"tenant":${JSON.stringify(line.tenant)},"principal":${JSON.stringify(line.principal)}`;
+    if (line.tenant !== undefined) {
+      if (line.tenant !== lastTenant || line.principal !== lastPrincipal) {
+        lastTenant = line.tenant;
+        lastPrincipal = line.principal;
+        callerFields = `,"tenant":${JSON.stringify(line.tenant)},"principal":${JSON.stringify(line.principal)}`;
+      }
+      text += callerFields;
+    }
     stream.write(`${text},"msg":"request"}\n`);
   };
 }

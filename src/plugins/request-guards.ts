@@ -215,13 +215,27 @@ export const requestGuards = (limits: RequestLimits) =>
     });
 
 /**
+ * Fatal: bytes that are not UTF-8 are a 400, not U+FFFD stored in their place. Shared by whole
+ * bodies only: a call without `stream` starts afresh, even after one that threw; a chunked body
+ * gets a decoder of its own.
+ */
+const WHOLE_BODY = new TextDecoder("utf-8", { fatal: true });
+
+/**
  * The body as text, never buffering more than the limit. A declared Content-Length was already
  * checked against it, and HTTP/1.1 framing stops the body there, so the native reader is safe;
  * a chunked body is read chunk by chunk and abandoned as soon as it passes the limit.
  */
 async function readText(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
-  // Fatal: bytes that are not UTF-8 are a 400, not U+FFFD stored in their place.
+  if (request.headers.has("content-length")) {
+    const bytes = await request.bytes();
+    try {
+      return WHOLE_BODY.decode(bytes);
+    } catch {
+      throw notUtf8();
+    }
+  }
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const decode = (bytes?: ArrayBuffer | Uint8Array, stream = false) => {
     try {
@@ -230,7 +244,6 @@ async function readText(request: Request, limit: number): Promise<string> {
       throw notUtf8();
     }
   };
-  if (request.headers.has("content-length")) return decode(await request.bytes());
   let text = "";
   let size = 0;
   for await (const chunk of request.body) {

@@ -106,6 +106,18 @@ describe("bodies that are not UTF-8", () => {
       },
     });
     expect((await post(chunked, "application/json", false)).status).toBe(400);
+    // Whole bodies share one decoder: a refusal, even mid-character, leaves nothing behind for the next.
+    const cut = await post(bytes('{"subject_id":"', [0xe2, 0x82]), "application/json");
+    expect(cut.status).toBe(400);
+    const next = await post(
+      bytes('{"subject_type":"alert","subject_id":"€uro","verdict":"useful"}'),
+      "application/json",
+    );
+    expect(next.status).toBe(202);
+    const listed = await ctx.app.handle(
+      new Request("http://localhost/v1/feedback?subject_id=%E2%82%ACuro", { headers: dev.auth }),
+    );
+    expect((await listed.json()).items.map((item: { subject_id: string }) => item.subject_id)).toEqual(["€uro"]);
   });
 
   test("a form's percent-encoded bytes that are not UTF-8 are a 400; a real U+FFFD is kept", async () => {

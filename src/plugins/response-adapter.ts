@@ -5,6 +5,12 @@ import { BunAdapter } from "elysia/adapter/bun";
 type Set = Context["set"];
 type Map = (response: unknown, set: Set, ...rest: unknown[]) => unknown;
 
+/**
+ * What `Response.json` sets. The JSON is written by `JSON.stringify` and the type comes with the
+ * prebuilt headers: `Response.json` on the same headers cost ~0.5 µs more a response.
+ */
+const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
+
 /** Builds responses carrying the defaults plus a request's own headers. */
 export interface Responder {
   json(value: unknown, status: number, extras: Readonly<Record<string, string>>): Response;
@@ -20,13 +26,15 @@ export interface Responder {
  */
 export function responderWithDefaults(defaults: Readonly<Record<string, string>>): Responder {
   const template = new Headers(defaults);
+  const jsonTemplate = new Headers({ "content-type": JSON_CONTENT_TYPE, ...defaults });
   const extend = (response: Response, extras: Readonly<Record<string, string>>): Response => {
     const headers = response.headers;
     for (const name in extras) headers.set(name, extras[name] as string);
     return response;
   };
   return {
-    json: (value, status, extras) => extend(Response.json(value, { status, headers: template }), extras),
+    json: (value, status, extras) =>
+      extend(new Response(JSON.stringify(value), { status, headers: jsonTemplate }), extras),
     text: (body, status, extras) => extend(new Response(body, { status, headers: template }), extras),
   };
 }
@@ -44,10 +52,11 @@ export function responderWithDefaults(defaults: Readonly<Record<string, string>>
  */
 export function adapterWithDefaultHeaders(defaults: Readonly<Record<string, string>>): ElysiaAdapter {
   const template = new Headers(defaults);
+  const jsonTemplate = new Headers({ "content-type": JSON_CONTENT_TYPE, ...defaults });
   const defaultCount = Object.keys(defaults).length;
 
-  const headersOf = (set: Set): Headers => {
-    const headers = new Headers(template);
+  const headersOf = (set: Set, base: Headers): Headers => {
+    const headers = new Headers(base);
     const own = set.headers as Record<string, unknown>;
     let defaultsKept = 0;
     for (const name in own) {
@@ -74,9 +83,9 @@ export function adapterWithDefaultHeaders(defaults: Readonly<Record<string, stri
       switch ((response as object | null | undefined)?.constructor?.name) {
         case "Object":
         case "Array":
-          return Response.json(response, { status: set.status, headers: headersOf(set) });
+          return new Response(JSON.stringify(response), { status: set.status, headers: headersOf(set, jsonTemplate) });
         case "String":
-          return new Response(response as string, { status: set.status, headers: headersOf(set) });
+          return new Response(response as string, { status: set.status, headers: headersOf(set, template) });
         default:
           return stock(response, set, ...rest);
       }
