@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { loadConfig } from "../config";
-import { systemClock } from "../lib/clock";
+import { ManualClock, systemClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
 import { RedisKeys } from "../lib/redis-keys";
 import { createTestContext } from "../testing/app";
@@ -152,6 +152,84 @@ describe("decisions asked through Redis in one event-loop turn", () => {
     // What Redis holds agrees: the next decision, in a later turn, is still refused.
     expect(((await limiter.decideKey("api", key("t1", "alice"))) as { allowed: boolean }).allowed).toBe(false);
     expect(await client.pttl(key("t1", "alice"))).toBeGreaterThan(0);
+  });
+});
+
+describe("tokens leased from Redis for a busy principal", () => {
+  let redis: TestRedis;
+  let client: Redis;
+  const PER_MINUTE = 1000; // leases 1 % of the limit: 10 tokens
+  const key = (who: string) => RedisKeys.rateLimit("api", "lease", who);
+  const limiterOf = (clock = new ManualClock()) =>
+    new RateLimiter(
+      loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) }).rateLimit,
+      client,
+      clock,
+      createMetrics(),
+      createLogger("error"),
+    );
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+    await waitFor(async () => client.status === "ready", 5000, "the client to reach redis");
+  });
+  afterAll(async () => {
+    client.disconnect();
+    await redis.stop();
+  });
+  const remainingOf = (decisions: unknown[]) => decisions.map((d) => (d as { remaining: number }).remaining);
+
+  test("decide the next requests in process, counting down exactly as one call each would", async () => {
+    const limiter = limiterOf();
+    const first = await Promise.all([limiter.decideKey("api", key("a")), limiter.decideKey("api", key("a"))]);
+    expect(remainingOf(first)).toEqual([999, 998]);
+    // The call took the turn's two and ten more: the bucket in Redis already holds 988.
+    expect(Number(await client.pttl(key("a")))).toBeGreaterThan(11 * 60);
+    const leased = Array.from({ length: 10 }, () => limiter.decideKey("api", key("a")));
+    expect(leased.some((decision) => decision instanceof Promise)).toBe(false);
+    expect(remainingOf(leased)).toEqual([997, 996, 995, 994, 993, 992, 991, 990, 989, 988]);
+    expect(leased.every((d) => (d as { allowed: boolean }).allowed)).toBe(true);
+    // Spent: the next one asks Redis again.
+    const next = limiter.decideKey("api", key("a"));
+    expect(next).toBeInstanceOf(Promise);
+    expect((await next).remaining).toBe(987);
+  });
+
+  test("another process sharing Redis sees the leased tokens as taken, and is never over-admitted", async () => {
+    const [one, two] = [limiterOf(), limiterOf()];
+    await one.decideKey("api", key("b"));
+    // Ten tokens sit with the first process; the second gets what is left.
+    expect((await two.decideKey("api", key("b"))).remaining).toBe(1000 - 11 - 1);
+    let allowed = 2;
+    for (let turn = 0; turn < 200 && allowed < PER_MINUTE + 50; turn++) {
+      const decisions = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? one : two).decideKey("api", key("b"))),
+      );
+      allowed += decisions.filter((d) => d.allowed).length;
+    }
+    // Redis's own refill during the loop may add a token or two, never a whole lease more.
+    expect(allowed).toBeGreaterThanOrEqual(PER_MINUTE - 20);
+    expect(allowed).toBeLessThanOrEqual(PER_MINUTE + 5);
+  });
+
+  test("give unused tokens up after a second, and never lease below 100 a minute", async () => {
+    const clock = new ManualClock();
+    const limiter = limiterOf(clock);
+    await limiter.decideKey("api", key("c"));
+    expect(limiter.decideKey("api", key("c"))).not.toBeInstanceOf(Promise);
+    clock.advance(1000);
+    expect(limiter.decideKey("api", key("c"))).toBeInstanceOf(Promise);
+    const small = new RateLimiter(
+      loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: "99" }).rateLimit,
+      client,
+      clock,
+      createMetrics(),
+      createLogger("error"),
+    );
+    await small.decideKey("api", key("d"));
+    const again = small.decideKey("api", key("d"));
+    expect(again).toBeInstanceOf(Promise);
+    expect((await again).remaining).toBe(97);
   });
 });
 

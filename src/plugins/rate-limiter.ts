@@ -15,14 +15,16 @@ const PERIOD_MS = 60_000;
 const REDIS_RETRY_AFTER_MS = 1000;
 
 /**
- * GCRA in one atomic script, for every decision of one tenant asked during one event-loop turn:
- * per key, read the TAT, decide, store the new TAT with a TTL of exactly the time it takes to
- * refill (so idle keys vanish). The keys are handled in the order asked, so one principal's
- * requests in a batch see each other's effect exactly as separate scripts would. Time comes from
- * the Redis server, so every node sharing the limit agrees on "now" whatever their clocks say.
+ * GCRA in one atomic script, for every principal of one tenant asking during one event-loop turn:
+ * per key, read the TAT, grant as many of the tokens wanted as the bucket holds, store the new TAT
+ * with a TTL of exactly the time it takes to refill (so idle keys vanish). Granting n tokens at
+ * once is exactly n decisions in a row. Time comes from the Redis server, so every node sharing
+ * the limit agrees on "now" whatever their clocks say.
  *
- * KEYS: the limiter keys (all of one tenant: one hash slot). ARGV: the period (ms), then one
- * interval (ms) per key. Returns {allowed, remaining, retry_after_ms, reset_ms} per key, flat.
+ * KEYS: the limiter keys (all of one tenant: one hash slot). ARGV: the period (ms), then per key
+ * its interval (ms) and the tokens wanted. Returns per key, flat: {granted, remaining after the
+ * grant, ms until one more token would be granted (0 if one would be now), ms until the bucket
+ * is full}.
  */
 const GCRA_SCRIPT = `
 local period = tonumber(ARGV[1])
@@ -30,37 +32,53 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local out = {}
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[i + 1])
+  local interval = tonumber(ARGV[2 * i])
+  local wanted = tonumber(ARGV[2 * i + 1])
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat < now then tat = now end
-  local ahead = tat + interval - now
-  local n = #out
-  if ahead <= period then
-    redis.call('SET', key, string.format('%.3f', tat + interval), 'PX', math.ceil(ahead))
-    out[n + 1] = 1
-    out[n + 2] = math.floor((period - ahead) / interval + 1e-9)
-    out[n + 3] = 0
-    out[n + 4] = math.ceil(ahead)
-  else
-    out[n + 1] = 0
-    out[n + 2] = 0
-    out[n + 3] = math.ceil(ahead - period)
-    out[n + 4] = math.ceil(tat - now)
+  local free = math.floor((period - (tat - now)) / interval + 1e-9)
+  local granted = math.max(0, math.min(wanted, free))
+  if granted > 0 then
+    tat = tat + granted * interval
+    redis.call('SET', key, string.format('%.3f', tat), 'PX', math.ceil(tat - now))
   end
+  local n = #out
+  out[n + 1] = granted
+  out[n + 2] = math.max(0, free - granted)
+  out[n + 3] = math.max(0, math.ceil(tat + interval - now - period))
+  out[n + 4] = math.ceil(tat - now)
 end
 return out
 `;
 
 const REPLY_FIELDS = 4;
-/** More decisions than this in one turn for one tenant go in another script call. */
+/** More principals than this in one turn for one tenant go in another script call. */
 const MAX_BATCH = 128;
+/**
+ * Tokens a process takes from Redis beyond what a turn asks for, to decide its next requests
+ * in process: 1 % of the limit (none below 100 a minute), at most MAX_LEASE. Another process
+ * can be refused while this one holds them, so they are given up after LEASE_MS, and unused
+ * ones are back in the shared bucket within 1 % of its period. Nothing is ever over-admitted.
+ */
+const MAX_LEASE = 64;
+const LEASE_MS = 1000;
 
 const GCRA = new RedisScript(GCRA_SCRIPT);
 
+/** One principal's decisions asked this turn. */
 interface Asked {
   readonly routeClass: RouteClass;
-  readonly key: string;
-  readonly resolve: (decision: Decision) => void;
+  readonly resolves: ((decision: Decision) => void)[];
+}
+
+/** Tokens granted by Redis and not used yet. */
+interface Lease {
+  left: number;
+  /** What the shared bucket held right after the grant. */
+  readonly remaining: number;
+  /** When the bucket will be full again (ms, the service's clock). */
+  readonly fullAt: number;
+  readonly expiresAt: number;
 }
 
 /** The hash tag (`{tenant}`) of a limiter key: the keys one script call may touch together. */
@@ -71,7 +89,8 @@ function slotOf(key: string): string {
 
 /**
  * One decision per request: Redis (shared by every node) when it is configured and answering,
- * the in-process limiter otherwise. A Redis that errors or does not answer within
+ * the in-process limiter otherwise. Through Redis, a busy principal's next requests are decided
+ * in process from tokens granted with an earlier call (see MAX_LEASE). A Redis that errors or does not answer within
  * RATE_LIMIT_REDIS_TIMEOUT_MS is replaced by the local limiter for that same request and for
  * the next second; a Redis that is disconnected is not waited for at all. Never "unlimited".
  */
@@ -79,11 +98,14 @@ export class RateLimiter {
   private readonly local = new LocalGcra();
   private readonly redis: Redis | undefined;
   private retryRedisAt = 0;
-  /** Decisions asked through Redis this turn, by hash slot (tenant), and batches already full. */
-  private readonly batches = new Map<string, Asked[]>();
-  private full: Asked[][] = [];
+  /** Decisions asked through Redis this turn, by hash slot (tenant) and key, and batches already full. */
+  private readonly batches = new Map<string, Map<string, Asked>>();
+  private full: Map<string, Asked>[] = [];
+  /** By key, oldest grant first (a renewed lease is moved to the end). */
+  private readonly leases = new Map<string, Lease>();
   private fallback = false;
   private readonly limits: Record<RouteClass, number>;
+  private readonly leaseSizes: Record<RouteClass, number>;
   private readonly counters: Record<RouteClass, { allowed: { inc(): void }; limited: { inc(): void } }>;
 
   constructor(
@@ -94,6 +116,8 @@ export class RateLimiter {
     private readonly log: Logger,
   ) {
     this.limits = { auth: config.authPerMinute, api: config.perMinute };
+    const leaseOf = (limit: number) => Math.min(MAX_LEASE, Math.floor(limit / 100));
+    this.leaseSizes = { auth: leaseOf(config.authPerMinute), api: leaseOf(config.perMinute) };
     const counter = (routeClass: RouteClass, decision: "allowed" | "limited") =>
       metrics.rateLimitTallies.of({ class: routeClass, decision });
     this.counters = {
@@ -127,17 +151,34 @@ export class RateLimiter {
       if (redis) this.setFallback(true, redis.status !== "ready" ? `redis ${redis.status}` : undefined);
       return this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, this.clock.now()));
     }
+    const lease = this.leases.get(key);
+    if (lease !== undefined) {
+      const now = this.clock.now();
+      if (now < lease.expiresAt) {
+        lease.left--;
+        if (lease.left === 0) this.leases.delete(key);
+        const remaining = lease.remaining + lease.left;
+        const resetMs = Math.max(0, Math.ceil(lease.fullAt - now - lease.left * (PERIOD_MS / limit)));
+        return this.count(routeClass, { allowed: true, limit, remaining, retryAfterMs: 0, resetMs });
+      }
+      this.leases.delete(key);
+    }
     return new Promise<Decision>((resolve) => {
       const slot = slotOf(key);
       let batch = this.batches.get(slot);
-      if (batch === undefined || batch.length >= MAX_BATCH) {
+      const asked = batch?.get(key);
+      if (asked !== undefined) {
+        asked.resolves.push(resolve);
+        return;
+      }
+      if (batch === undefined || batch.size >= MAX_BATCH) {
         // Every decision asked this turn goes out together once the turn's requests are in.
         if (this.batches.size === 0) setImmediate(this.flush);
         if (batch !== undefined) this.full.push(batch);
-        batch = [];
+        batch = new Map();
         this.batches.set(slot, batch);
       }
-      batch.push({ routeClass, key, resolve });
+      batch.set(key, { routeClass, resolves: [resolve] });
     });
   }
 
@@ -146,39 +187,78 @@ export class RateLimiter {
     const batches = [...this.full, ...this.batches.values()];
     this.full = [];
     this.batches.clear();
+    this.dropExpiredLeases();
     const redis = this.redis as Redis;
     for (const batch of batches) {
-      const keys = batch.map((asked) => asked.key);
-      const args = [String(PERIOD_MS), ...batch.map((asked) => String(PERIOD_MS / this.limits[asked.routeClass]))];
+      const keys = [...batch.keys()];
+      const args = [String(PERIOD_MS)];
+      for (const { routeClass, resolves } of batch.values()) {
+        args.push(String(PERIOD_MS / this.limits[routeClass]), String(resolves.length + this.leaseSizes[routeClass]));
+      }
       withinDeadline(GCRA.run(redis, keys, args) as Promise<number[]>, this.config.redisTimeoutMs).then(
         (reply) => {
           this.setFallback(false);
-          batch.forEach((asked, i) => {
-            const [allowed, remaining, retryAfterMs, resetMs] = reply.slice(i * REPLY_FIELDS, (i + 1) * REPLY_FIELDS);
-            const limit = this.limits[asked.routeClass];
-            asked.resolve(
-              this.count(asked.routeClass, {
-                allowed: allowed === 1,
-                limit,
-                remaining: remaining ?? 0,
-                retryAfterMs: retryAfterMs ?? 0,
-                resetMs: resetMs ?? 0,
-              }),
+          const now = this.clock.now();
+          keys.forEach((key, i) => {
+            const [granted = 0, remaining = 0, retryAfterMs = 0, resetMs = 0] = reply.slice(
+              i * REPLY_FIELDS,
+              (i + 1) * REPLY_FIELDS,
             );
+            this.grant(key, batch.get(key) as Asked, { granted, remaining, retryAfterMs, resetMs }, now);
           });
         },
         (error: Error) => {
           this.retryRedisAt = performance.now() + REDIS_RETRY_AFTER_MS;
           this.setFallback(true, error.message);
           const now = this.clock.now();
-          for (const asked of batch) {
-            const limit = this.limits[asked.routeClass];
-            asked.resolve(this.count(asked.routeClass, this.local.decide(asked.key, limit, PERIOD_MS, now)));
+          for (const [key, { routeClass, resolves }] of batch) {
+            const limit = this.limits[routeClass];
+            for (const resolve of resolves) {
+              resolve(this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, now)));
+            }
           }
         },
       );
     }
   };
+
+  /** Hands a key's granted tokens to its requests, in the order asked, and keeps the rest as a lease. */
+  private grant(
+    key: string,
+    { routeClass, resolves }: Asked,
+    reply: { granted: number; remaining: number; retryAfterMs: number; resetMs: number },
+    now: number,
+  ): void {
+    const limit = this.limits[routeClass];
+    const interval = PERIOD_MS / limit;
+    const { granted, remaining, retryAfterMs, resetMs } = reply;
+    resolves.forEach((resolve, i) => {
+      const allowed = i < granted;
+      // Each request sees the tokens granted after it as still in the bucket, as one decision at a time would.
+      const after = allowed ? granted - i - 1 : 0;
+      resolve(
+        this.count(routeClass, {
+          allowed,
+          limit,
+          remaining: remaining + after,
+          retryAfterMs: allowed ? 0 : retryAfterMs,
+          resetMs: Math.ceil(resetMs - after * interval),
+        }),
+      );
+    });
+    const left = granted - resolves.length;
+    if (left <= 0) return;
+    this.leases.delete(key);
+    this.leases.set(key, { left, remaining, fullAt: now + resetMs, expiresAt: now + LEASE_MS });
+  }
+
+  private dropExpiredLeases(): void {
+    const now = this.clock.now();
+    for (const [key, lease] of this.leases) {
+      if (lease.expiresAt > now) break;
+      this.leases.delete(key);
+    }
+  }
 
   get fallbackActive(): boolean {
     return this.fallback;
