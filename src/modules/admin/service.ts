@@ -1,4 +1,5 @@
-import { and, eq, gt, isNull, or } from "drizzle-orm";
+import type { Statement } from "bun:sqlite";
+import { and, eq, gt, isNull, or, type SQL } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { type Role, sessions, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
@@ -9,7 +10,7 @@ import { AuditAction } from "../audit/actions";
 import { type AuditHook, callerEvent, type SecurityEvent } from "../audit/hook";
 import type { AuthService } from "../auth/service";
 import type { Security } from "../auth/setup";
-import type { RevocationService } from "../revocation/service";
+import type { Revocation, RevocationService } from "../revocation/service";
 import { credentialsFor, type IdentityService } from "./identity";
 
 const RANK: Record<Role, number> = { viewer: 0, developer: 1, admin: 2 };
@@ -21,6 +22,9 @@ export class AdminService {
   private readonly auth: AuthService;
   private readonly audit: AuditHook;
 
+  /** Whether a bulk revocation's confirm token was used: the trail remembers it. */
+  private readonly confirmUsed: Statement;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -30,6 +34,9 @@ export class AdminService {
     this.revocation = security.revocation;
     this.auth = security.auth;
     this.audit = security.audit;
+    this.confirmUsed = db.$client.query(
+      "SELECT 1 FROM audit_events WHERE tenant_id = ? AND action = ? AND json_extract(params, '$.confirm_id') = ? LIMIT 1",
+    );
   }
 
   async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, meta: RequestMeta) {
@@ -113,22 +120,29 @@ export class AdminService {
     if (!existing || existing.tenantId !== admin.tid) throw notFound("No such API key in this tenant.");
     // Deleting twice is still a success, but only the first one is an event.
     if (existing.revokedAt !== null) return existing;
-    const live = this.db
+    let key: ReturnType<IdentityService["revokeApiKey"]> | undefined;
+    await this.revocation.commitFound([], (tx) => {
+      key = this.identity.revokeApiKey(tx, admin.tid, id);
+      this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, meta));
+      return this.revokeLiveSessions(tx, eq(sessions.apiKeyId, id), admin.tid, "API key revoked");
+    });
+    return key;
+  }
+
+  /**
+   * Marks the tenant's live sessions that `which` selects revoked, as of this transaction: one a
+   * login opened a moment ago is among them (a login checks its user and key in its own write).
+   * Their cut-offs revoke their tokens by session, whatever `iat` those carry.
+   */
+  private revokeLiveSessions(tx: Db, which: SQL, tenantId: string, reason: string): Revocation[] {
+    const live = tx
       .select({ id: sessions.id })
       .from(sessions)
-      .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.apiKeyId, id), isNull(sessions.revokedAt)))
+      .where(and(eq(sessions.tenantId, tenantId), which, isNull(sessions.revokedAt)))
       .all();
-    let key: ReturnType<IdentityService["revokeApiKey"]> | undefined;
-    await this.revocation.commitBatched(
-      live.map((s) => this.revocation.cutoff("session", s.id, admin.tid, "API key revoked")),
-      (tx) => {
-        key = this.identity.revokeApiKey(tx, admin.tid, id);
-        for (const s of live)
-          tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, s.id)).run();
-        this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, meta));
-      },
-    );
-    return key;
+    const now = this.clock.now();
+    for (const s of live) tx.update(sessions).set({ revokedAt: now }).where(eq(sessions.id, s.id)).run();
+    return live.map((s) => this.revocation.cutoff("session", s.id, tenantId, reason));
   }
 
   async revokeByJti(admin: Principal, jti: string, meta: RequestMeta) {
@@ -206,43 +220,41 @@ export class AdminService {
     meta: RequestMeta,
   ) {
     const { scope, role, confirmId } = bulk;
-    const used = this.db.$client
-      .query(
-        "SELECT 1 FROM audit_events WHERE tenant_id = ? AND action = ? AND json_extract(params, '$.confirm_id') = ? LIMIT 1",
-      )
-      .get(admin.tid, AuditAction.bulkRevocationConfirmed, confirmId);
-    if (used) throw conflict("This confirm token has already been used; preview again.");
-    const impact = this.bulkImpact(admin.tid, scope, role);
     const reason = scope === "tenant" ? "bulk revocation of the tenant" : `bulk revocation of role ${role}`;
-    const revocations =
-      scope === "tenant"
-        ? [this.revocation.cutoff("tenant", admin.tid, admin.tid, reason)]
-        : impact.users.map((id) => this.revocation.cutoff("user", id, admin.tid, reason));
-    revocations.push(...impact.sessions.map((id) => this.revocation.cutoff("session", id, admin.tid, reason)));
-    await this.revocation.commitBatched(revocations, (tx) => {
-      for (const id of impact.sessions)
-        tx.update(sessions).set({ revokedAt: this.clock.now() }).where(eq(sessions.id, id)).run();
+    let counts = { users: 0, sessions: 0 };
+    // All inside the write: two confirms racing with one token are ordered there, and the second
+    // sees the first's event.
+    await this.revocation.commitFound([], (tx) => {
+      if (this.confirmUsed.get(admin.tid, AuditAction.bulkRevocationConfirmed, confirmId)) {
+        throw conflict("This confirm token has already been used; preview again.");
+      }
+      const impact = this.bulkImpact(admin.tid, scope, role);
+      const revocations =
+        scope === "tenant"
+          ? [this.revocation.cutoff("tenant", admin.tid, admin.tid, reason)]
+          : impact.users.map((id) => this.revocation.cutoff("user", id, admin.tid, reason));
+      revocations.push(...impact.sessions.map((id) => this.revocation.cutoff("session", id, admin.tid, reason)));
+      const now = this.clock.now();
+      for (const id of impact.sessions) tx.update(sessions).set({ revokedAt: now }).where(eq(sessions.id, id)).run();
+      counts = { users: impact.users.length, sessions: impact.sessions.length };
       this.audit.append(
         tx,
         this.event(admin, AuditAction.bulkRevocationConfirmed, { type: scope, id: role ?? admin.tid }, meta, {
           scope,
           role,
-          users: impact.users.length,
-          sessions: impact.sessions.length,
+          ...counts,
           confirm_id: confirmId,
         }),
       );
+      return revocations;
     });
-    return { users: impact.users.length, sessions: impact.sessions.length };
+    return counts;
   }
 
   private revokeUser(tenantId: string, userId: string, reason: string, alongside?: (tx: Db) => void): Promise<void> {
-    return this.revocation.commitBatched([this.revocation.cutoff("user", userId, tenantId, reason)], (tx) => {
-      tx.update(sessions)
-        .set({ revokedAt: this.clock.now() })
-        .where(and(eq(sessions.tenantId, tenantId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-        .run();
+    return this.revocation.commitFound([this.revocation.cutoff("user", userId, tenantId, reason)], (tx) => {
       alongside?.(tx);
+      return this.revokeLiveSessions(tx, eq(sessions.userId, userId), tenantId, reason);
     });
   }
 

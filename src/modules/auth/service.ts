@@ -313,23 +313,31 @@ export class AuthService {
       revokedAt: null,
     };
     const refresh = this.newRefreshToken();
-    await this.deps.batcher.run(() => {
-      this.queries.insertSession.run(
-        session.id,
-        session.tenantId,
-        session.userId,
-        session.apiKeyId,
-        session.role,
-        session.grant,
-        session.ip,
-        session.userAgent,
-        session.createdAt,
-        session.expiresAt,
+    const refused = input.apiKeyId
+      ? oauthError("invalid_client", "The client credentials are invalid.")
+      : oauthError("invalid_grant", INVALID_CREDENTIALS);
+    try {
+      await this.deps.batcher.run(() => {
+        // Disabled or revoked while the credentials were checked (argon2 alone takes milliseconds):
+        // asked again inside the write, which is ordered with every disable and key revocation, so
+        // either this login sees it or it sees (and revokes) this session.
+        if (!this.stillAllowed(input.userId, input.apiKeyId)) throw refused;
+        this.insertSession(session, refresh, now);
+        this.deps.audit.append(db, audited(session.id));
+      });
+    } catch (error) {
+      if (error !== refused) throw error;
+      this.deps.audit.record(
+        this.event(AuditAction.loginFailed, "failure", meta, {
+          tenantId: input.tenantId,
+          actor: { type: "anonymous", id: null },
+          target: input.apiKeyId ? { type: "api_key", id: input.apiKeyId } : { type: "user", id: input.userId },
+          reason: input.apiKeyId ? "api key revoked or owner disabled during login" : "user disabled during login",
+          params: { grant_type: input.grant },
+        }),
       );
-      this.queries.insertRefresh.run(sha256Hex(refresh), session.id, now, session.expiresAt);
-      if (session.apiKeyId) this.queries.touchApiKey.run({ id: session.apiKeyId, now });
-      this.deps.audit.append(db, audited(session.id));
-    });
+      throw error;
+    }
     const access = await this.deps.tokens.issue({
       sub: input.userId,
       tid: input.tenantId,
@@ -337,6 +345,31 @@ export class AuthService {
       sid: session.id,
     });
     return this.tokenResponse(access.token, refresh);
+  }
+
+  private stillAllowed(userId: string, apiKeyId: string | undefined): boolean {
+    const user = this.queries.userById.get({ id: userId });
+    if (!user || user.disabledAt !== null) return false;
+    if (apiKeyId === undefined) return true;
+    const key = this.queries.apiKeyById.get({ id: apiKeyId });
+    return key !== undefined && key.revokedAt === null;
+  }
+
+  private insertSession(session: Session, refresh: string, now: number): void {
+    this.queries.insertSession.run(
+      session.id,
+      session.tenantId,
+      session.userId,
+      session.apiKeyId,
+      session.role,
+      session.grant,
+      session.ip,
+      session.userAgent,
+      session.createdAt,
+      session.expiresAt,
+    );
+    this.queries.insertRefresh.run(sha256Hex(refresh), session.id, now, session.expiresAt);
+    if (session.apiKeyId) this.queries.touchApiKey.run({ id: session.apiKeyId, now });
   }
 
   private newRefreshToken(): string {

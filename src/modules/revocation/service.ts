@@ -135,8 +135,9 @@ export class RevocationService {
   commit(revocations: readonly Revocation[], alongside?: (tx: Db) => void): void {
     // bun:sqlite's own transaction (lighter than drizzle's); statements on the same connection,
     // drizzle's included, join it.
-    this.db.$client.transaction(() => this.write(revocations, alongside)).immediate();
-    this.afterCommit(revocations);
+    this.afterCommit(
+      this.db.$client.transaction(() => this.write(revocations, withNothingFound(alongside))).immediate(),
+    );
   }
 
   /**
@@ -144,14 +145,28 @@ export class RevocationService {
    * revocations share one COMMIT, and the maps change only once it is on disk.
    */
   async commitBatched(revocations: readonly Revocation[], alongside?: (tx: Db) => void): Promise<void> {
-    if (!this.batcher) return this.commit(revocations, alongside);
-    await this.batcher.run(() => this.write(revocations, alongside));
-    this.afterCommit(revocations);
+    return this.commitFound(revocations, withNothingFound(alongside));
   }
 
-  private write(revocations: readonly Revocation[], alongside?: (tx: Db) => void): void {
+  /**
+   * `commitBatched` whose transaction also finds revocations only it can know (the sessions live
+   * at that moment, which a login racing it may just have opened): `find` writes what it writes
+   * and returns them, and they are made effective with the rest.
+   */
+  async commitFound(revocations: readonly Revocation[], find: (tx: Db) => readonly Revocation[]): Promise<void> {
+    if (!this.batcher) {
+      this.afterCommit(this.db.$client.transaction(() => this.write(revocations, find)).immediate());
+      return;
+    }
+    this.afterCommit(await this.batcher.run(() => this.write(revocations, find)));
+  }
+
+  private write(revocations: readonly Revocation[], find: (tx: Db) => readonly Revocation[]): readonly Revocation[] {
     for (const revocation of revocations) this.record(this.db, revocation);
-    alongside?.(this.db);
+    const found = find(this.db);
+    if (found.length === 0) return revocations;
+    for (const revocation of found) this.record(this.db, revocation);
+    return [...revocations, ...found];
   }
 
   private afterCommit(revocations: readonly Revocation[]): void {
@@ -208,4 +223,11 @@ export class RevocationService {
 /** Tokens with `iat` below this (every second up to and including the cut-off's) are revoked. */
 function cutoffSeconds(atMs: number): number {
   return Math.floor(atMs / 1000) + 1;
+}
+
+function withNothingFound(alongside: ((tx: Db) => void) | undefined): (tx: Db) => readonly Revocation[] {
+  return (tx) => {
+    alongside?.(tx);
+    return [];
+  };
 }
