@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { ROLES, type Role } from "../../db/schema";
 import { HttpProblem } from "../lib/problem";
 import { AuditAction } from "../modules/audit/actions";
-import type { AuditHook } from "../modules/audit/hook";
+import { type AuditHook, actorOf } from "../modules/audit/hook";
 import { type AccessClaims, type AccessTokens, InvalidToken } from "../modules/auth/access-tokens";
 import { requestMetaOf } from "./request-context";
 import { refuseUnkeptValues } from "./request-guards";
@@ -67,7 +67,7 @@ export function authorizer(tokens: AccessTokens, audit: AuditHook): Authorizer {
         action: AuditAction.accessDenied,
         outcome: "denied",
         tenantId: principal.tid,
-        actor: { type: "user", id: principal.sub },
+        actor: actorOf(principal),
         target: { type: "route", id: `${request.method} ${route}` },
         reason: denial,
         ...requestMetaOf(request, set, server),

@@ -23,9 +23,18 @@ export interface AuditHook {
   record(event: SecurityEvent): void;
 }
 
+/**
+ * Who a signed-in caller is in the trail. A caller holding a token exchanged for an API key is that
+ * key (`api_key`, its id): an admin may give another user a key, and what is done with it must not
+ * read as that user's own doing.
+ */
+export function actorOf(caller: { readonly sub: string; readonly client_id?: string }): SecurityEvent["actor"] {
+  return caller.client_id === undefined ? { type: "user", id: caller.sub } : { type: "api_key", id: caller.client_id };
+}
+
 /** A successful change made by a signed-in caller, with the request it came from. */
 export function callerEvent(
-  caller: { readonly tid: string; readonly sub: string },
+  caller: { readonly tid: string; readonly sub: string; readonly client_id?: string },
   action: AuditActionName,
   target: SecurityEvent["target"],
   meta: RequestMeta,
@@ -35,7 +44,7 @@ export function callerEvent(
     action,
     outcome: "success",
     tenantId: caller.tid,
-    actor: { type: "user", id: caller.sub },
+    actor: actorOf(caller),
     target,
     params,
     requestId: meta.requestId,

@@ -4,7 +4,7 @@ import { ADMIN, authPlugin, type Principal } from "../../plugins/auth";
 import { type RequestMeta, requestMetaOf } from "../../plugins/request-context";
 import type { Security } from "../auth/setup";
 import { AuditAction } from "./actions";
-import type { SecurityEvent } from "./hook";
+import { actorOf, type SecurityEvent } from "./hook";
 import { auditPage, auditQuery, chainReport, listQuery } from "./model";
 import { type AuditFilter, exportEvents, publicEvent, queryEvents } from "./query";
 import type { ChainVerifier } from "./verifier";
@@ -23,7 +23,7 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
       action,
       outcome: "success",
       tenantId: principal.tid,
-      actor: { type: "user", id: principal.sub },
+      actor: actorOf(principal),
       target: { type: "audit", id: principal.tid },
       params: params as Record<string, unknown>,
       requestId: meta.requestId,

@@ -27,6 +27,8 @@ export interface AccessClaims {
   readonly tid: string;
   readonly role: Role;
   readonly sid: string;
+  /** The API key a client-credentials session was opened with (RFC 9068's client_id); absent for password sessions. */
+  readonly client_id?: string;
   readonly jti: string;
   /** Seconds. */
   readonly iat: number;
@@ -67,6 +69,7 @@ export class AccessTokens {
     tid: string;
     role: Role;
     sid: string;
+    client_id?: string;
   }): Promise<{ token: string; claims: AccessClaims }> {
     const iat = this.revocation.minimumIssuedAt(subject.sub, subject.tid);
     const claims: AccessClaims = {
@@ -76,7 +79,10 @@ export class AccessTokens {
       exp: iat + this.jwt.accessTokenTtlSeconds,
     };
     const { kid, alg, privateKey } = this.ring.signingKey();
-    const token = await new SignJWT({ tid: claims.tid, role: claims.role, sid: claims.sid })
+    const custom = { tid: claims.tid, role: claims.role, sid: claims.sid };
+    const token = await new SignJWT(
+      claims.client_id === undefined ? custom : { ...custom, client_id: claims.client_id },
+    )
       .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
       .setIssuer(this.jwt.issuer)
       .setAudience(this.jwt.audience)
@@ -192,15 +198,17 @@ function isCanonicalBase64url(segment: string): boolean {
 }
 
 function checkClaims(payload: Record<string, unknown>): AccessClaims {
-  const { sub, tid, role, sid, jti, iat, exp } = payload;
+  const { sub, tid, role, sid, client_id: clientId, jti, iat, exp } = payload;
   const text = (value: unknown) => typeof value === "string" && value.length > 0 && value.length <= 128;
   if (!text(sub) || !text(sid) || !text(jti)) throw new InvalidToken("the token claims are incomplete");
+  if (clientId !== undefined && !text(clientId)) throw new InvalidToken('the "client_id" claim is invalid');
   if (typeof tid !== "string" || !TENANT_SHAPE.test(tid)) throw new InvalidToken('the "tid" claim is invalid');
   if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
     throw new InvalidToken('the "role" claim is invalid');
   }
   if (!Number.isInteger(iat) || !Number.isInteger(exp)) throw new InvalidToken('"iat" and "exp" must be integers');
-  return { sub, tid, role: role as Role, sid, jti, iat, exp } as AccessClaims;
+  const claims = { sub, tid, role: role as Role, sid, jti, iat, exp } as AccessClaims;
+  return clientId === undefined ? claims : { ...claims, client_id: clientId as string };
 }
 
 function describeJoseError(error: unknown): string {

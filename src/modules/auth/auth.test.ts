@@ -109,8 +109,22 @@ describe("POST /v1/auth/token", () => {
     expect(api_key).toMatch(/^wdn_[0-9a-z]{16}_[A-Za-z0-9_-]{43}$/);
     const res = await token({ grant_type: "client_credentials", client_secret: api_key }, true);
     expect(res.status).toBe(200);
-    const claims = decodeJwt((await res.json()).access_token);
-    expect(claims).toMatchObject({ tid: "acme", role: "developer", sub: admin.userId });
+    const exchanged = await res.json();
+    const claims = decodeJwt(exchanged.access_token);
+    // RFC 9068's client_id names the key, on the first token and on every refreshed one.
+    expect(claims).toMatchObject({ tid: "acme", role: "developer", sub: admin.userId, client_id: key.id });
+    const refreshed = await (
+      await token({ grant_type: "refresh_token", refresh_token: exchanged.refresh_token }, true)
+    ).json();
+    expect(decodeJwt(refreshed.access_token).client_id).toBe(key.id);
+    // What is done with the key is the key's doing in the trail, not its owner's.
+    const viaKey = { authorization: `Bearer ${refreshed.access_token}` };
+    expect((await ctx.req("POST", "/v1/auth/logout", { headers: viaKey })).status).toBe(204);
+    const loggedOut = ctx
+      .auditEvents("auth.logout")
+      .find((event) => event.target_id === decodeJwt(refreshed.access_token).sid);
+    expect(loggedOut).toMatchObject({ actor_type: "api_key", actor_id: key.id });
+    expect(decodeJwt(admin.accessToken).client_id).toBeUndefined();
     const listed = await (await ctx.req("GET", "/v1/admin/api-keys", { headers: admin.auth })).json();
     const stored = listed.api_keys.find((k: { id: string }) => k.id === key.id);
     expect(stored.last_used_at).not.toBeNull();

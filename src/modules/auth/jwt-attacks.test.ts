@@ -220,6 +220,16 @@ const cases: AttackCase[] = [
     () => bearer(victim.refreshToken),
   ],
 
+  [
+    "client_id as a number",
+    'the "client_id" claim is invalid',
+    async () => bearer(await forge({ claims: { client_id: 7 } })),
+  ],
+  [
+    "client_id empty",
+    'the "client_id" claim is invalid',
+    async () => bearer(await forge({ claims: { client_id: "" } })),
+  ],
   // Time claims of the wrong type or in the wrong place.
   ["exp as a string", 'the "exp" claim invalid', async () => bearer(await forge({ claims: { exp: "9999999999" } }))],
   [

@@ -9,7 +9,7 @@ import type { WriteBatcher } from "../../lib/write-batcher";
 import type { RequestMeta } from "../../plugins/request-context";
 import type { IdentityService } from "../admin/identity";
 import { AuditAction } from "../audit/actions";
-import type { AuditHook, SecurityEvent } from "../audit/hook";
+import { type AuditHook, actorOf, type SecurityEvent } from "../audit/hook";
 import type { RevocationService } from "../revocation/service";
 import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { verifyPassword } from "./passwords";
@@ -153,7 +153,13 @@ export class AuthService {
     });
     if (!rotated) return this.refreshReused(session, meta, actor);
 
-    const access = await this.deps.tokens.issue({ sub: session.userId, tid: session.tenantId, role, sid: session.id });
+    const access = await this.deps.tokens.issue({
+      sub: session.userId,
+      tid: session.tenantId,
+      role,
+      sid: session.id,
+      client_id: session.apiKeyId ?? undefined,
+    });
     return this.tokenResponse(access.token, next);
   }
 
@@ -244,7 +250,7 @@ export class AuthService {
       reason,
       this.event(action, "success", meta, {
         tenantId: principal.tid,
-        actor: { type: "user", id: principal.sub },
+        actor: actorOf(principal),
         target: { type: "session", id: sessionId },
       }),
     );
@@ -343,6 +349,7 @@ export class AuthService {
       tid: input.tenantId,
       role: input.role,
       sid: session.id,
+      client_id: input.apiKeyId,
     });
     return this.tokenResponse(access.token, refresh);
   }
