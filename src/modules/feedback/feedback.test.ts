@@ -160,6 +160,7 @@ describe("feedback without Redis (SQLite)", () => {
     const summary = await (await get(viewer, "/v1/feedback/summary")).json();
     const noisy = summary.subjects.find((s: { subject_id: string }) => s.subject_id === "noisy");
     expect(noisy).toEqual({
+      subject_type: "alert",
       subject_id: "noisy",
       total: 4,
       by_verdict: { false_positive: 2, true_positive: 1, useful: 1 },

@@ -33,14 +33,21 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
     })
     .get(
       "/v1/feedback",
-      ({ principal, query }) => deps.feedback.list(principal.tid, query.subject_id, query.cursor, query.limit ?? 50),
+      ({ principal, query }) =>
+        deps.feedback.list(
+          principal.tid,
+          { subjectType: query.subject_type, subjectId: query.subject_id },
+          query.cursor,
+          query.limit ?? 50,
+        ),
       {
         auth: ANY_ROLE,
         query: listQuery,
         response: feedbackList,
         detail: {
           summary: "Feedback on one subject, newest first",
-          description: "Cursor-paginated: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
+          description:
+            "A subject is its type and id: alert 42 and incident 42 are two. Without `subject_type`, the feedback on every subject with this id. Cursor-paginated: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
         },
       },
     )
@@ -54,7 +61,7 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
         detail: {
           summary: "Counts by verdict and the false-positive rate, per subject and overall",
           description:
-            "Over the tenant's live (unexpired) feedback. The totals cover every subject; `subjects` is one page, the subject with the latest feedback first: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
+            "Over the tenant's live (unexpired) feedback. The totals cover every subject; `subjects` is one page (a subject is its type and id), the subject with the latest feedback first: pass `next_cursor` as `cursor`. 503 while the configured Redis is down.",
         },
       },
     );

@@ -73,6 +73,9 @@ export type FeedbackItem = typeof feedbackItem.static;
 
 export const listQuery = t.Object({
   subject_id: t.String({ minLength: 1, maxLength: 200 }),
+  subject_type: t.Optional(
+    oneOf(SUBJECT_TYPES, { description: "Only this type's subject; without it, every subject with this id." }),
+  ),
   cursor: t.Optional(ulidCursor),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });
@@ -83,6 +86,7 @@ export const feedbackList = t.Object({
 });
 
 export const subjectSummary = t.Object({
+  subject_type: oneOf(SUBJECT_TYPES),
   subject_id: t.String(),
   total: t.Integer(),
   by_verdict: t.Record(t.String(), t.Integer()),

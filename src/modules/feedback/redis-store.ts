@@ -2,8 +2,8 @@ import type { Redis } from "ioredis";
 import type { Clock } from "../../lib/clock";
 import { RedisKeys } from "../../lib/redis-keys";
 import { RedisScript } from "../../lib/redis-script";
-import { type FeedbackItem, VERDICTS, type Verdict } from "./model";
-import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
+import { type FeedbackItem, SUBJECT_TYPES, type SubjectType, VERDICTS, type Verdict } from "./model";
+import type { FeedbackStore, Subject, SubjectCounts, SubjectPosition } from "./store";
 
 /**
  * The entries a tick collected for one tenant, in one atomic script (one round trip): each entry
@@ -17,7 +17,7 @@ import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
  * entry, its subject's index.
  * ARGV: now (ms), the entry whose indexes drop their expired members (1-based, 0 for none), the
  * subject index keys' prefix, then per entry: JSON, expiry (ms, the score), index member
- * (`id:verdict`). A subject's id is its index key past the prefix, and an entry's TTL its expiry
+ * (`id:verdict`). A subject (`type:id`) is its index key past the prefix, and an entry's TTL its expiry
  * less now: each argument costs the client an encoding, and the client is the busier side.
  * Pruning expired members runs for one entry in PRUNE_EVERY (and on reads): reads filter by score
  * anyway, and it is most of an entry's cost.
@@ -82,6 +82,11 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/** A subject as the tenant's index holds it: `type:id` (a type holds no colon). */
+function memberOf(subject: Subject): string {
+  return `${subject.subjectType}:${subject.subjectId}`;
+}
+
 /** One entry in this many also drops expired members from the indexes it touches. */
 const PRUNE_EVERY = 64;
 /** Entries per script call at most, so one call never holds Redis for long (a replay sends 500 at once). */
@@ -98,7 +103,7 @@ class PutBatch {
   reject!: (error: Error) => void;
 
   constructor(tenantId: string) {
-    const subjectPrefix = RedisKeys.feedbackSubject(tenantId, "");
+    const subjectPrefix = RedisKeys.feedbackSubjectPrefix(tenantId);
     this.keys = [RedisKeys.feedbackSubjects(tenantId), ...VERDICTS.map((v) => RedisKeys.feedbackVerdict(tenantId, v))];
     this.argv = ["0", "0", subjectPrefix];
     this.done = new Promise<void>((resolve, reject) => {
@@ -138,7 +143,10 @@ export class RedisFeedbackStore implements FeedbackStore {
         setImmediate(this.flush);
       }
     }
-    batch.keys.push(RedisKeys.feedbackItem(tenantId, item.id), RedisKeys.feedbackSubject(tenantId, item.subject_id));
+    batch.keys.push(
+      RedisKeys.feedbackItem(tenantId, item.id),
+      RedisKeys.feedbackSubject(tenantId, item.subject_type, item.subject_id),
+    );
     batch.argv[0] = String(now);
     batch.argv.push(JSON.stringify(item), String(expiresAt), `${item.id}:${item.verdict}`);
     ++batch.size;
@@ -163,9 +171,18 @@ export class RedisFeedbackStore implements FeedbackStore {
     );
   }
 
-  async list(tenantId: string, subjectId: string, before: string | undefined, limit: number): Promise<FeedbackItem[]> {
-    const members = await this.liveMembers(RedisKeys.feedbackSubject(tenantId, subjectId));
-    const ids = members
+  async list(
+    tenantId: string,
+    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
+    before: string | undefined,
+    limit: number,
+  ): Promise<FeedbackItem[]> {
+    const types = subject.subjectType === undefined ? SUBJECT_TYPES : [subject.subjectType];
+    const indexes = await Promise.all(
+      types.map((type) => this.liveMembers(RedisKeys.feedbackSubject(tenantId, type, subject.subjectId))),
+    );
+    const ids = indexes
+      .flat()
       .map((member) => member.slice(0, member.indexOf(":")))
       .filter((id) => before === undefined || id < before)
       .sort()
@@ -212,17 +229,24 @@ export class RedisFeedbackStore implements FeedbackStore {
         limit,
       );
       for (let i = 0; i < chunk.length && picked.length < limit; i += 2) {
-        const subjectId = chunk[i] as string;
+        const member = chunk[i] as string;
         const lastExpiry = Number(chunk[i + 1]);
-        if (after && lastExpiry === after.lastExpiry && byteOrder(subjectId, after.subjectId) >= 0) continue;
-        picked.push({ subjectId, lastExpiry });
+        if (after && lastExpiry === after.lastExpiry && byteOrder(member, memberOf(after)) >= 0) continue;
+        const colon = member.indexOf(":");
+        picked.push({
+          subjectType: member.slice(0, colon) as SubjectType,
+          subjectId: member.slice(colon + 1),
+          lastExpiry,
+        });
       }
       offset += chunk.length / 2;
       if (chunk.length / 2 < limit) break;
     }
     // Sent without waiting for each other: one round trip for the page.
     const perSubject = await Promise.all(
-      picked.map(({ subjectId }) => this.liveMembers(RedisKeys.feedbackSubject(tenantId, subjectId))),
+      picked.map(({ subjectType, subjectId }) =>
+        this.liveMembers(RedisKeys.feedbackSubject(tenantId, subjectType, subjectId)),
+      ),
     );
     return picked.map((position, i) => {
       const byVerdict: Partial<Record<Verdict, number>> = {};

@@ -55,8 +55,8 @@ describe("feedback in Redis", () => {
     expect(JSON.parse((await probe.get(item)) ?? "{}")).toMatchObject({ id, subject_id: "disk-full" });
     for (const key of [
       item,
-      "warden:fb:{fb-redis}:subject:disk-full",
-      "warden:fb:{fb-redis}:subjects",
+      "warden:fb:{fb-redis}:on:alert:disk-full",
+      "warden:fb:{fb-redis}:on",
       "warden:fb:{fb-redis}:verdict:false_positive",
     ]) {
       const ttl = await probe.pttl(key);
@@ -67,6 +67,7 @@ describe("feedback in Redis", () => {
     expect(list.items.map((i: { id: string }) => i.id)).toEqual([id]);
     const summary = await (await ctx.req("GET", "/v1/feedback/summary", { headers: viewer.auth })).json();
     expect(summary.subjects).toContainEqual({
+      subject_type: "alert",
       subject_id: "disk-full",
       total: 1,
       by_verdict: { false_positive: 1 },
@@ -100,16 +101,16 @@ describe("feedback in Redis", () => {
     }
     for (const tenant of ["fb-burst-a", "fb-burst-b"]) {
       for (let s = 0; s < 7; s++) {
-        const key = `warden:fb:{${tenant}}:subject:burst-${s}`;
+        const key = `warden:fb:{${tenant}}:on:alert:burst-${s}`;
         const members = entries
           .filter(({ tid, subject_id }) => tid === tenant && subject_id === `burst-${s}`)
           .map(({ id, verdict }) => `${id}:${verdict}`);
         expect((await probe.zrange(key, "0", "-1")).sort()).toEqual(members.sort());
         expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(key)))).toBeLessThanOrEqual(5000);
       }
-      const subjects = `warden:fb:{${tenant}}:subjects`;
+      const subjects = `warden:fb:{${tenant}}:on`;
       expect((await probe.zrange(subjects, "0", "-1")).sort()).toEqual(
-        Array.from({ length: 7 }, (_, s) => `burst-${s}`),
+        Array.from({ length: 7 }, (_, s) => `alert:burst-${s}`),
       );
       expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(subjects)))).toBeLessThanOrEqual(5000);
     }
@@ -132,7 +133,7 @@ describe("feedback in Redis", () => {
     const { id } = await res.json();
     expect(ctx.deps.feedback.spool?.depth).toBe(0);
     expect(await probe.exists(`warden:fb:{fb-redis}:item:${id}`)).toBe(1);
-    expect(await probe.zrange("warden:fb:{fb-redis}:subject:after-flush", "0", "-1")).toEqual([`${id}:useful`]);
+    expect(await probe.zrange("warden:fb:{fb-redis}:on:alert:after-flush", "0", "-1")).toEqual([`${id}:useful`]);
   });
 
   test("should spool what a hung Redis does not take within 250 ms, and land each entry once", async () => {
@@ -151,7 +152,7 @@ describe("feedback in Redis", () => {
       await sleeping;
       await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 15_000, "the spool to drain");
       const ids = await Promise.all(answers.map(async (res) => (await res.json()).id as string));
-      expect((await probe.zrange("warden:fb:{fb-redis}:subject:hung", "0", "-1")).sort()).toEqual(
+      expect((await probe.zrange("warden:fb:{fb-redis}:on:alert:hung", "0", "-1")).sort()).toEqual(
         ids.map((id) => `${id}:useful`).sort(),
       );
     } finally {
@@ -258,7 +259,7 @@ describe("feedback in Redis", () => {
       expect(error).toBeNull();
       expect(Math.abs(expectedTtl - Number(ttl))).toBeLessThanOrEqual(5000);
     }
-    expect(await probe.zcard("warden:fb:{fb-redis}:subject:outage")).toBe(1000);
+    expect(await probe.zcard("warden:fb:{fb-redis}:on:alert:outage")).toBe(1000);
     const listed = new Set<string>();
     let cursor = "";
     do {

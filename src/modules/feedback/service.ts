@@ -11,7 +11,9 @@ import {
   checkLabels,
   type FeedbackItem,
   type FeedbackRequest,
+  SUBJECT_TYPES,
   type SubjectSummary,
+  type SubjectType,
   type Summary,
   type Verdict,
 } from "./model";
@@ -91,10 +93,16 @@ export class FeedbackService {
     return { id: item.id, expires_at: item.expires_at };
   }
 
-  async list(tenantId: string, subjectId: string, cursor: string | undefined, limit: number) {
+  /** One subject's feedback, or, without a type, that of every subject with this id. */
+  async list(
+    tenantId: string,
+    subject: { subjectType?: SubjectType; subjectId: string },
+    cursor: string | undefined,
+    limit: number,
+  ) {
     this.assertReadable();
     // One more than asked tells whether another page exists.
-    const items = await this.read(this.store.list(tenantId, subjectId, cursor, limit + 1));
+    const items = await this.read(this.store.list(tenantId, subject, cursor, limit + 1));
     const page = items.slice(0, limit);
     return { items: page, next_cursor: items.length > limit ? (page[page.length - 1]?.id ?? null) : null };
   }
@@ -110,12 +118,16 @@ export class FeedbackService {
     ]);
     const page = subjects.slice(0, limit);
     const last = page.at(-1);
-    const { total, by_verdict, false_positive_rate } = summarise("", totals);
+    const { total, by_verdict, false_positive_rate } = summarise(totals);
     return {
       total,
       by_verdict,
       false_positive_rate,
-      subjects: page.map(({ subjectId, byVerdict }) => summarise(subjectId, byVerdict)),
+      subjects: page.map((subject) => ({
+        subject_type: subject.subjectType,
+        subject_id: subject.subjectId,
+        ...summarise(subject.byVerdict),
+      })),
       next_cursor: subjects.length > limit && last ? encodeSubjectCursor(last) : null,
     };
   }
@@ -210,7 +222,9 @@ function unavailable(): HttpProblem {
 }
 
 function encodeSubjectCursor(position: SubjectPosition): string {
-  return Buffer.from(JSON.stringify([position.lastExpiry, position.subjectId])).toString("base64url");
+  return Buffer.from(JSON.stringify([position.lastExpiry, position.subjectType, position.subjectId])).toString(
+    "base64url",
+  );
 }
 
 function decodeSubjectCursor(cursor: string): SubjectPosition {
@@ -222,20 +236,21 @@ function decodeSubjectCursor(cursor: string): SubjectPosition {
   }
   if (
     !Array.isArray(decoded) ||
-    decoded.length !== 2 ||
+    decoded.length !== 3 ||
     !Number.isSafeInteger(decoded[0]) ||
-    typeof decoded[1] !== "string"
+    !(SUBJECT_TYPES as readonly unknown[]).includes(decoded[1]) ||
+    typeof decoded[2] !== "string"
   ) {
     throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
   }
-  return { lastExpiry: decoded[0], subjectId: decoded[1] };
+  return { lastExpiry: decoded[0], subjectType: decoded[1], subjectId: decoded[2] };
 }
 
-function summarise(subjectId: string, byVerdict: Partial<Record<Verdict, number>>): SubjectSummary {
+/** Counts by verdict, their total and the false-positive rate: of one subject, or of the tenant. */
+function summarise(byVerdict: Partial<Record<Verdict, number>>): Omit<SubjectSummary, "subject_type" | "subject_id"> {
   const total = Object.values(byVerdict).reduce((sum, n) => sum + (n ?? 0), 0);
   const falsePositives = byVerdict.false_positive ?? 0;
   return {
-    subject_id: subjectId,
     total,
     by_verdict: byVerdict as Record<string, number>,
     false_positive_rate: total === 0 ? 0 : Math.round((falsePositives / total) * 10_000) / 10_000,

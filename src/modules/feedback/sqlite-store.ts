@@ -2,20 +2,21 @@ import type { Statement } from "bun:sqlite";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import type { WriteBatcher } from "../../lib/write-batcher";
-import type { FeedbackItem, Verdict } from "./model";
+import type { FeedbackItem, SubjectType, Verdict } from "./model";
 import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
 
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
 export class SqliteFeedbackStore implements FeedbackStore {
   private readonly insert: Statement;
   private readonly page: Statement<{ body: string }, [string, string, number, string, number]>;
+  private readonly typedPage: Statement<{ body: string }, [string, string, string, number, string, number]>;
   private readonly totalsOf: Statement<{ verdict: string; n: number }, [string, number]>;
   private readonly subjectPage: Statement<
-    { subject_id: string; last_expiry: number },
-    [string, number, number, string, number]
+    { subject_type: SubjectType; subject_id: string; last_expiry: number },
+    [string, number, number, string, string, number]
   >;
   private readonly subjectCounts: Statement<
-    { subject_id: string; verdict: string; n: number },
+    { subject_type: SubjectType; subject_id: string; verdict: string; n: number },
     [string, number, string]
   >;
   private readonly sweep: Statement;
@@ -35,19 +36,27 @@ export class SqliteFeedbackStore implements FeedbackStore {
        WHERE tenant_id = ? AND subject_id = ? AND expires_at > ? AND id < ?
        ORDER BY id DESC LIMIT ?`,
     );
+    this.typedPage = sqlite.prepare(
+      `SELECT body FROM feedback_entries
+       WHERE tenant_id = ? AND subject_type = ? AND subject_id = ? AND expires_at > ? AND id < ?
+       ORDER BY id DESC LIMIT ?`,
+    );
     this.totalsOf = sqlite.prepare(
       "SELECT verdict, count(*) AS n FROM feedback_entries WHERE tenant_id = ? AND expires_at > ? GROUP BY verdict",
     );
+    // Ties in the order Redis gives them: `type:id` by bytes, which is type, then id (no type is
+    // a prefix of another), and SQLite's BINARY collation compares UTF-8 bytes.
     this.subjectPage = sqlite.prepare(
-      `SELECT subject_id, max(expires_at) AS last_expiry FROM feedback_entries
-       WHERE tenant_id = ?1 AND expires_at > ?2 GROUP BY subject_id
-       HAVING last_expiry < ?3 OR (last_expiry = ?3 AND subject_id < ?4)
-       ORDER BY last_expiry DESC, subject_id DESC LIMIT ?5`,
+      `SELECT subject_type, subject_id, max(expires_at) AS last_expiry FROM feedback_entries
+       WHERE tenant_id = ?1 AND expires_at > ?2 GROUP BY subject_type, subject_id
+       HAVING last_expiry < ?3 OR (last_expiry = ?3 AND (subject_type, subject_id) < (?4, ?5))
+       ORDER BY last_expiry DESC, subject_type DESC, subject_id DESC LIMIT ?6`,
     );
     this.subjectCounts = sqlite.prepare(
-      `SELECT subject_id, verdict, count(*) AS n FROM feedback_entries
-       WHERE tenant_id = ?1 AND expires_at > ?2 AND subject_id IN (SELECT value FROM json_each(?3))
-       GROUP BY subject_id, verdict`,
+      `SELECT subject_type, subject_id, verdict, count(*) AS n FROM feedback_entries
+       WHERE tenant_id = ?1 AND expires_at > ?2
+         AND (subject_type, subject_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3))
+       GROUP BY subject_type, subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
   }
@@ -59,11 +68,20 @@ export class SqliteFeedbackStore implements FeedbackStore {
     );
   }
 
-  async list(tenantId: string, subjectId: string, before: string | undefined, limit: number): Promise<FeedbackItem[]> {
+  async list(
+    tenantId: string,
+    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
+    before: string | undefined,
+    limit: number,
+  ): Promise<FeedbackItem[]> {
     // "~" sorts after every ULID character: no cursor means from the newest.
-    return this.page
-      .all(tenantId, subjectId, this.clock.now(), before ?? "~", limit)
-      .map((row) => JSON.parse(row.body) as FeedbackItem);
+    const { subjectType, subjectId } = subject;
+    const now = this.clock.now();
+    const rows =
+      subjectType === undefined
+        ? this.page.all(tenantId, subjectId, now, before ?? "~", limit)
+        : this.typedPage.all(tenantId, subjectType, subjectId, now, before ?? "~", limit);
+    return rows.map((row) => JSON.parse(row.body) as FeedbackItem);
   }
 
   async totals(tenantId: string): Promise<Partial<Record<Verdict, number>>> {
@@ -78,19 +96,22 @@ export class SqliteFeedbackStore implements FeedbackStore {
       tenantId,
       now,
       after?.lastExpiry ?? Number.MAX_SAFE_INTEGER,
+      after?.subjectType ?? "",
       after?.subjectId ?? "",
       limit,
     );
-    const counts = new Map<string, Partial<Record<Verdict, number>>>(page.map((row) => [row.subject_id, {}]));
-    const ids = JSON.stringify(page.map((row) => row.subject_id));
-    for (const row of this.subjectCounts.all(tenantId, now, ids)) {
-      const byVerdict = counts.get(row.subject_id);
+    const keyOf = (row: { subject_type: string; subject_id: string }) => `${row.subject_type}:${row.subject_id}`;
+    const counts = new Map<string, Partial<Record<Verdict, number>>>(page.map((row) => [keyOf(row), {}]));
+    const subjects = JSON.stringify(page.map((row) => [row.subject_type, row.subject_id]));
+    for (const row of this.subjectCounts.all(tenantId, now, subjects)) {
+      const byVerdict = counts.get(keyOf(row));
       if (byVerdict) byVerdict[row.verdict as Verdict] = row.n;
     }
     return page.map((row) => ({
+      subjectType: row.subject_type,
       subjectId: row.subject_id,
       lastExpiry: row.last_expiry,
-      byVerdict: counts.get(row.subject_id) ?? {},
+      byVerdict: counts.get(keyOf(row)) ?? {},
     }));
   }
 

@@ -1,16 +1,20 @@
-import type { FeedbackItem, Verdict } from "./model";
+import type { FeedbackItem, SubjectType, Verdict } from "./model";
+
+/** What feedback is about: alert 42 and incident 42 are two subjects. */
+export interface Subject {
+  readonly subjectType: SubjectType;
+  readonly subjectId: string;
+}
 
 /** A subject's live entries counted by verdict, and when its latest entry expires. */
-export interface SubjectCounts {
-  readonly subjectId: string;
+export interface SubjectCounts extends Subject {
   readonly lastExpiry: number;
   readonly byVerdict: Partial<Record<Verdict, number>>;
 }
 
 /** Where a page of subjects ended: its last subject. */
-export interface SubjectPosition {
+export interface SubjectPosition extends Subject {
   readonly lastExpiry: number;
-  readonly subjectId: string;
 }
 
 /**
@@ -19,13 +23,18 @@ export interface SubjectPosition {
  */
 export interface FeedbackStore {
   put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void>;
-  /** Live entries of one subject, newest first, with ids below `before` when given. */
-  list(tenantId: string, subjectId: string, before: string | undefined, limit: number): Promise<FeedbackItem[]>;
+  /** Live entries of one subject (of every type with this id when no type is given), newest first, with ids below `before` when given. */
+  list(
+    tenantId: string,
+    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
+    before: string | undefined,
+    limit: number,
+  ): Promise<FeedbackItem[]>;
   /** The tenant's live entries counted by verdict. */
   totals(tenantId: string): Promise<Partial<Record<Verdict, number>>>;
   /**
    * Up to `limit` subjects of the tenant with live entries, the one whose latest entry is newest
-   * first (ties: the greater id first), after `after` when given.
+   * first (ties: the greater `type:id` by its UTF-8 bytes first), after `after` when given.
    */
   subjects(tenantId: string, after: SubjectPosition | undefined, limit: number): Promise<SubjectCounts[]>;
 }

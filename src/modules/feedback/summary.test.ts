@@ -7,6 +7,7 @@ import { startRedis, type TestRedis } from "../../testing/redis";
 const TTL_SECONDS = 600;
 
 interface SubjectRow {
+  subject_type: string;
   subject_id: string;
   total: number;
   by_verdict: Record<string, number>;
@@ -38,9 +39,9 @@ describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => 
     await redis?.stop();
   });
 
-  const give = async (subject_id: string, verdict = "useful") => {
+  const give = async (subject_id: string, verdict = "useful", subject_type = "alert") => {
     const res = await ctx.req("POST", "/v1/feedback", {
-      body: { subject_type: "alert", subject_id, verdict },
+      body: { subject_type, subject_id, verdict },
       headers: viewer.auth,
     });
     expect(res.status).toBe(202);
@@ -89,6 +90,45 @@ describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => 
     expect(seen).toHaveLength(9);
   });
 
+  test("alert 42, incident 42 and recommendation 42 are three subjects, each with its own counts", async () => {
+    ctx.clock.advance(1000);
+    await give("42", "false_positive", "alert");
+    await give("42", "useful", "incident");
+    await give("42", "not_useful", "recommendation");
+    await give("42", "false_positive", "alert");
+    const page = await summary("?limit=3");
+    // All given in one millisecond: tied, so by "type:id", greater first, as Redis orders its members.
+    expect(page.subjects.map((s) => [s.subject_type, s.subject_id, s.total])).toEqual([
+      ["recommendation", "42", 1],
+      ["incident", "42", 1],
+      ["alert", "42", 2],
+    ]);
+    expect(page.subjects[2]).toMatchObject({ by_verdict: { false_positive: 2 }, false_positive_rate: 1 });
+    const list = async (query: string) => {
+      const res = await ctx.req("GET", `/v1/feedback?subject_id=42${query}`, { headers: viewer.auth });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { items: { subject_type: string }[] }).items.map((item) => item.subject_type);
+    };
+    expect(await list("&subject_type=alert")).toEqual(["alert", "alert"]);
+    expect(await list("&subject_type=incident")).toEqual(["incident"]);
+    // Without a type: every subject with this id, newest first, paged as one list.
+    expect(await list("")).toEqual(["alert", "recommendation", "incident", "alert"]);
+    const firstTwo = await (
+      await ctx.req("GET", "/v1/feedback?subject_id=42&limit=2", { headers: viewer.auth })
+    ).json();
+    const rest = await (
+      await ctx.req("GET", `/v1/feedback?subject_id=42&limit=2&cursor=${firstTwo.next_cursor}`, {
+        headers: viewer.auth,
+      })
+    ).json();
+    expect(rest.items.map((item: { subject_type: string }) => item.subject_type)).toEqual(["incident", "alert"]);
+    const bad = await ctx.req("GET", "/v1/feedback?subject_id=42&subject_type=ticket", { headers: viewer.auth });
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual([
+      "subject_type",
+    ]);
+  });
+
   test("a cursor it hands out is taken back, whatever the subject id holds", async () => {
     ctx.clock.advance(1000);
     await give("\u0001".repeat(200));
@@ -106,6 +146,9 @@ describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => 
     for (const [query, field] of [
       ["?cursor=not-a-cursor", "cursor"],
       [`?cursor=${Buffer.from('["x","y"]').toString("base64url")}`, "cursor"],
+      // The shape before subjects had a type, and a type that is none.
+      [`?cursor=${Buffer.from('[1,"s1"]').toString("base64url")}`, "cursor"],
+      [`?cursor=${Buffer.from('[1,"ticket","s1"]').toString("base64url")}`, "cursor"],
       ["?limit=0", "limit"],
       ["?limit=1001", "limit"],
     ] as const) {
