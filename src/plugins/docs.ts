@@ -56,7 +56,10 @@ const PROBLEM_RESPONSE = {
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 };
 
-type Operation = { responses?: Record<string, unknown> };
+type Operation = {
+  responses?: Record<string, unknown>;
+  requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
+};
 
 /** Every operation can fail with a problem+json; the generator only knows the success answers. */
 function withProblems(spec: { paths?: Record<string, Record<string, Operation>> }): void {
@@ -65,6 +68,22 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
       operation.responses ??= {};
       operation.responses["4XX"] ??= PROBLEM_RESPONSE;
       operation.responses["5XX"] ??= PROBLEM_RESPONSE;
+    }
+  }
+}
+
+/**
+ * A body field the route does not name is dropped, not refused (see the README's HTTP contract),
+ * but "send only these" is what a client should hear: every object body says
+ * `additionalProperties: false`, whether or not its schema was written with it.
+ */
+function withClosedBodies(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(spec.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const media of Object.values(operation.requestBody?.content ?? {})) {
+        const schema = media.schema;
+        if (schema?.type === "object" && schema.additionalProperties === undefined) schema.additionalProperties = false;
+      }
     }
   }
 }
@@ -109,6 +128,7 @@ export const docs = (version: string) =>
     .onAfterHandle({ as: "scoped" }, ({ path, response }) => {
       if (path === SPEC_PATH && response !== null && typeof response === "object") {
         withProblems(response);
+        withClosedBodies(response);
         withPlainIntegers(response);
       }
     })

@@ -110,14 +110,25 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
       if (bodyField !== undefined) [part, fallbackField] = ["body", bodyField];
     }
   }
-  const fields: FieldError[] = error.all.map((issue) => ({
-    in: part,
-    field: "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField,
-    message: describeExpected((issue as { schema?: unknown }).schema, issue.message),
-  }));
+  const fields: FieldError[] = error.all.flatMap((issue) => {
+    const field =
+      "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField;
+    const schema = (issue as { schema?: { minProperties?: number; properties?: object } }).schema;
+    // An object that needs at least one of its fields (a PATCH): each field it could have sent.
+    if (schema?.minProperties !== undefined && schema.properties && "value" in issue && isEmptyObject(issue.value)) {
+      const names = Object.keys(schema.properties);
+      const message = `Send at least one of ${names.join(", ")}`;
+      return names.map((name) => ({ in: part, field: field ? `${field}.${name}` : name, message }));
+    }
+    return [{ in: part, field, message: describeExpected(schema, issue.message) }];
+  });
   const named = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : `${part}: ${f.message}`));
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
+}
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
 }
 
 function queryFieldHolding(request: Request, value: unknown): string {

@@ -149,7 +149,7 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
         detail: {
           summary: "Rotate an endpoint's signing secret",
           description:
-            "The new secret signs from now on; the previous one keeps signing alongside (space-separated signatures) for 24 hours.",
+            "The new secret signs from now on; the one it replaces keeps signing alongside (space-separated signatures) for 24 hours. Rotating again within them replaces that one: at most two secrets sign at a time.",
         },
       },
     )

@@ -17,7 +17,16 @@ export const createEndpointRequest = t.Object({
   ),
 });
 
-export const updateEndpointRequest = t.Partial(createEndpointRequest);
+export const updateEndpointRequest = t.Object(
+  {
+    url: t.Optional(createEndpointRequest.properties.url),
+    description: t.Optional(createEndpointRequest.properties.description),
+    event_types: t.Optional(
+      t.Array(eventType, { maxItems: 50, description: "replaces the filter: [] for every type; omit to keep it" }),
+    ),
+  },
+  { minProperties: 1, description: "only what is sent changes; at least one field" },
+);
 
 export const endpoint = t.Object({
   id: t.String(),
@@ -44,7 +53,9 @@ export const delivery = t.Object({
   webhook_id: t.String({ description: "the webhook-id header receivers deduplicate on" }),
   event_type: t.String(),
   status: deliveryStatus,
-  attempts: t.Integer(),
+  attempts: t.Integer({
+    description: "attempts in its current schedule (a replay starts a new one); the attempt log has every one",
+  }),
   next_attempt_at: t.Nullable(dateTime),
   created_at: dateTime,
   last_attempt_at: t.Nullable(dateTime),
