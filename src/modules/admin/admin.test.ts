@@ -161,3 +161,27 @@ describe("admin sessions view", () => {
     expect((await asAdmin("GET", "/v1/admin/sessions")).status).toBe(422);
   });
 });
+
+describe("references and repeats", () => {
+  test("a key for a user this tenant does not have is a 422 naming user_id", async () => {
+    const stranger = await seedUser(ctx, "elsewhere", "developer");
+    for (const userId of ["nope", stranger.userId]) {
+      const res = await asAdmin("POST", "/v1/admin/api-keys", { name: "k", user_id: userId });
+      expect(res.status).toBe(422);
+      expect((await res.json()).errors.map((e: { field: string }) => e.field)).toEqual(["user_id"]);
+    }
+  });
+
+  test("disabling a disabled user, or enabling an enabled one, changes nothing and audits nothing", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const events = () =>
+      ctx.auditEvents().filter((event) => event.target_id === user.userId && event.action.startsWith("user.")).length;
+    expect((await asAdmin("POST", `/v1/admin/users/${user.userId}/enable`)).status).toBe(200);
+    expect(events()).toBe(0);
+    const first = await (await asAdmin("POST", `/v1/admin/users/${user.userId}/disable`)).json();
+    const again = await asAdmin("POST", `/v1/admin/users/${user.userId}/disable`);
+    expect(again.status).toBe(200);
+    expect((await again.json()).disabled_at).toBe(first.disabled_at);
+    expect(events()).toBe(1);
+  });
+});

@@ -3,7 +3,7 @@ import { and, eq, gt, isNull, or, type SQL } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { type Role, sessions, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
-import { conflict, HttpProblem, notFound } from "../../lib/problem";
+import { conflict, HttpProblem, invalidField, notFound } from "../../lib/problem";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
@@ -65,6 +65,8 @@ export class AdminService {
     const user = this.identity.getUser(admin.tid, userId);
     // Locking yourself out is never what was meant; another admin (or the CLI) can do it.
     if (disabled && user.id === admin.sub) throw conflict("You cannot disable your own account.");
+    // Already so: nothing changes, and nothing is audited as if it had.
+    if ((user.disabledAt !== null) === disabled) return user;
     let updated = user;
     const audited = this.event(
       admin,
@@ -87,7 +89,7 @@ export class AdminService {
   }
 
   createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, meta: RequestMeta) {
-    const owner = this.identity.getUser(admin.tid, input.userId ?? admin.sub);
+    const owner = this.ownerOf(admin, input.userId);
     // Its exchanges would all fail (invalid_client): say so now rather than hand out a dead key.
     if (owner.disabledAt !== null) {
       throw new HttpProblem(409, "user-disabled", "This user is disabled; enable them before giving them a key.", {
@@ -112,6 +114,17 @@ export class AdminService {
       );
       return created;
     });
+  }
+
+  /** The user a new key is for: the caller, or the one the body names (a 422 naming `user_id` if none such). */
+  private ownerOf(admin: Principal, userId: string | undefined) {
+    if (userId === undefined) return this.identity.getUser(admin.tid, admin.sub);
+    try {
+      return this.identity.getUser(admin.tid, userId);
+    } catch (error) {
+      if (!(error instanceof HttpProblem) || error.status !== 404) throw error;
+      throw invalidField("user_id", "No user of this tenant has this id.");
+    }
   }
 
   /** Revokes the key and every session opened with it. */
