@@ -80,6 +80,7 @@ export function createApp(deps: AppDeps) {
       },
     },
   );
+  deps.security.identity.onUsersChanged(() => notifications.forgetUsers());
   const app = new Elysia({ name: "warden", adapter: adapterWithDefaultHeaders(SECURITY_HEADERS) })
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))

@@ -59,6 +59,8 @@ function isUniqueViolation(error: unknown): boolean {
 export class IdentityService {
   /** Prepared once per connection; AuthService uses the same ones. */
   readonly queries: AuthQueries;
+  /** Told when users are created, disabled or enabled here (another process's changes are not seen). */
+  private readonly usersChanged: (() => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -66,6 +68,15 @@ export class IdentityService {
     private readonly apiKeyPepper: Uint8Array,
   ) {
     this.queries = prepareAuthQueries(db);
+  }
+
+  /** For caches of who is active: they drop what they hold, so the next read sees the change. */
+  onUsersChanged(listener: () => void): void {
+    this.usersChanged.push(listener);
+  }
+
+  private announceUsersChanged(): void {
+    for (const listener of this.usersChanged) listener();
   }
 
   ensureTenant(tx: Writer, tenantId: string): void {
@@ -94,6 +105,7 @@ export class IdentityService {
       if (isUniqueViolation(error)) throw conflict(`A user with email ${user.email} already exists in this tenant.`);
       throw error;
     }
+    this.announceUsersChanged();
     return user;
   }
 
@@ -122,6 +134,7 @@ export class IdentityService {
     const user = this.getUser(tenantId, userId);
     const disabledAt = disabled ? (user.disabledAt ?? this.clock.now()) : null;
     tx.update(users).set({ disabledAt }).where(eq(users.id, user.id)).run();
+    this.announceUsersChanged();
     return { ...user, disabledAt };
   }
 

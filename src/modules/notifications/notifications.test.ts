@@ -62,6 +62,30 @@ describe("creating notifications", () => {
     expect((await inbox(other)).notifications).toHaveLength(0);
   });
 
+  test("a user disabled, enabled or created just now is counted at once, by role and by id", async () => {
+    const admin = await seedAndLogin(ctx, "roles", "admin");
+    const carol = await seedAndLogin(ctx, "roles", "viewer");
+    /** How many the role reaches, or the status when it reaches nobody. */
+    const byRole = async () => {
+      const res = await send(admin, { recipients: { role: "viewer" }, type: "digest", title: "t" });
+      return res.status === 201 ? ((await res.json()) as { recipients: number }).recipients : res.status;
+    };
+    const byId = async () =>
+      (await send(admin, { recipients: { user_ids: [carol.userId] }, type: "x", title: "t" })).status;
+    // Both reads are cached now; no clock moves below, so only the change itself can refresh them.
+    expect(await byRole()).toBe(1);
+    expect(await byId()).toBe(201);
+    const admin_ = (path: string) => ctx.req("POST", path, { headers: admin.auth });
+    expect((await admin_(`/v1/admin/users/${carol.userId}/disable`)).status).toBe(200);
+    expect(await byRole()).toBe(422);
+    expect(await byId()).toBe(422);
+    expect((await admin_(`/v1/admin/users/${carol.userId}/enable`)).status).toBe(200);
+    expect(await byRole()).toBe(1);
+    expect(await byId()).toBe(201);
+    await seedAndLogin(ctx, "roles", "viewer");
+    expect(await byRole()).toBe(2);
+  });
+
   test("viewers may not send; another tenant's users are unknown recipients", async () => {
     expect((await send(alice, { recipients: { role: "viewer" }, type: "x", title: "t" })).status).toBe(403);
     const res = await send(dev, { recipients: { user_ids: [other.userId] }, type: "x", title: "t" });

@@ -62,7 +62,10 @@ const INBOX_COLUMNS = "n.id, n.type, n.title, n.body, n.data, n.created_at, i.re
 export class NotificationService {
   private readonly sql: ReturnType<typeof prepare>;
   private readonly writer: NotificationWriter;
-  /** Whether a user is active, and who holds a role, per tenant: a user disabled elsewhere stops receiving within a second. */
+  /**
+   * Whether a user is active, and who holds a role, per tenant: emptied when this process changes a
+   * user (`forgetUsers`); a change made by another process (the CLI) shows within a second.
+   */
   private readonly activeUsers = new TtlCache<string, boolean>(1000);
   private readonly roleHolders = new TtlCache<string, string[]>(1000);
 
@@ -119,6 +122,12 @@ export class NotificationService {
     }
     this.options.onAccepted(receivers.length);
     return { notification, recipients: recipients.length, deliveries: receivers.length, replayed: false };
+  }
+
+  /** A user was created, disabled or enabled: who is active must be read again. */
+  forgetUsers(): void {
+    this.activeUsers.clear();
+    this.roleHolders.clear();
   }
 
   list(principal: Principal, options: { unread: boolean; cursor?: string; limit: number }): InboxRow[] {
