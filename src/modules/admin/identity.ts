@@ -1,4 +1,4 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt, sql } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { apiKeys, type Role, tenants, users } from "../../../db/schema";
 import type { Clock } from "../../lib/clock";
@@ -171,8 +171,27 @@ export class IdentityService {
     return key && valid ? key : undefined;
   }
 
-  listApiKeys(tenantId: string): ApiKey[] {
-    return this.db.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.createdAt)).all();
+  /** Newest first, after the key `after` (a key id this list handed out: undefined if it names none of the tenant's). */
+  listApiKeys(tenantId: string, options: { limit: number; after?: string; userId?: string }): ApiKey[] | undefined {
+    const filters = [eq(apiKeys.tenantId, tenantId)];
+    if (options.userId !== undefined) filters.push(eq(apiKeys.userId, options.userId));
+    if (options.after !== undefined) {
+      const last = this.db
+        .select({ createdAt: apiKeys.createdAt, id: apiKeys.id })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, options.after)))
+        .get();
+      if (!last) return undefined;
+      // Keys made in one millisecond are told apart by id.
+      filters.push(sql`(${apiKeys.createdAt}, ${apiKeys.id}) < (${last.createdAt}, ${last.id})`);
+    }
+    return this.db
+      .select()
+      .from(apiKeys)
+      .where(and(...filters))
+      .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+      .limit(options.limit)
+      .all();
   }
 
   revokeApiKey(tx: Writer, tenantId: string, id: string): ApiKey {

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { invalidField } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
@@ -8,6 +9,7 @@ import type { Security } from "../auth/setup";
 import { publicApiKey, publicUser } from "./identity";
 import {
   apiKey,
+  apiKeyQuery,
   createApiKeyRequest,
   createdApiKey,
   createdUser,
@@ -88,8 +90,27 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
     )
     .get(
       "/v1/admin/api-keys",
-      ({ principal }) => ({ api_keys: deps.security.identity.listApiKeys(principal.tid).map(publicApiKey) }),
-      { auth: ADMIN, response: t.Object({ api_keys: t.Array(apiKey) }), detail: { summary: "List API keys" } },
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = deps.security.identity.listApiKeys(principal.tid, {
+          limit: limit + 1,
+          after: query.cursor,
+          userId: query.user_id,
+        });
+        if (!rows)
+          throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
+        const shown = rows.slice(0, limit);
+        return {
+          api_keys: shown.map(publicApiKey),
+          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
+        };
+      },
+      {
+        auth: ADMIN,
+        query: apiKeyQuery,
+        response: t.Object({ api_keys: t.Array(apiKey), next_cursor: t.Nullable(t.String()) }),
+        detail: { summary: "List API keys, newest first", description: "Revoked keys too (with `revoked_at`)." },
+      },
     )
     .delete(
       "/v1/admin/api-keys/:id",

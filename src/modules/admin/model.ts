@@ -28,6 +28,12 @@ export const page = t.Object({
   cursor: t.Optional(ulidCursor),
 });
 
+export const apiKeyQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: t.Optional(t.String({ pattern: "^[0-9a-z]{16}$", description: "next_cursor of the previous page" })),
+  user_id: t.Optional(t.String({ maxLength: 64, description: "only this user's keys" })),
+});
+
 export const apiKey = t.Object({
   id: t.String(),
   tenant_id: t.String(),

@@ -24,7 +24,7 @@ const advance = (ms: number) => world.advance(ms);
 
 /** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
 async function freshEndpoint(extra: Record<string, unknown> = {}) {
-  for (const row of world.ctx.deps.webhooks.endpoints.list("acme"))
+  for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
     await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
   receiver.received.length = 0;
   receiver.respond = () => new Response(null, { status: 204 });
@@ -352,7 +352,7 @@ describe("operations", () => {
       expect(bad.status).toBe(422);
       expect((await bad.json()).errors[0]).toMatchObject({ in: "query", field: "cursor" });
     }
-    const endpointId = world.ctx.deps.webhooks.endpoints.list("acme")[0]?.id ?? "";
+    const endpointId = world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 })[0]?.id ?? "";
     const ofEndpoint = await world.ctx.req("GET", `/v1/webhooks/deliveries?endpoint_id=${endpointId}&limit=200`, {
       headers: world.dev.auth,
     });

@@ -191,3 +191,34 @@ describe("changing an endpoint", () => {
     expect((await patch("01J00000000000000000000000", { description: "x" })).status).toBe(404);
   });
 });
+
+describe("listing endpoints", () => {
+  test("pages newest first by cursor; a cursor it did not hand out is a 422", async () => {
+    const lister = await seedAndLogin(ctx, "paging", "admin");
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await ctx.req("POST", "/v1/webhooks/endpoints", {
+        body: { url: `https://93.184.215.14/hook-${i}` },
+        headers: lister.auth,
+      });
+      made.push(((await res.json()) as { endpoint: { id: string } }).endpoint.id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    for (let pages = 0; cursor !== null; pages++) {
+      expect(pages).toBeLessThan(5);
+      const res = await ctx.req("GET", `/v1/webhooks/endpoints?limit=2${cursor ? `&cursor=${cursor}` : ""}`, {
+        headers: lister.auth,
+      });
+      const page = (await res.json()) as { endpoints: { id: string }[]; next_cursor: string | null };
+      expect(page.endpoints.length).toBeLessThanOrEqual(2);
+      seen.push(...page.endpoints.map((e) => e.id));
+      cursor = page.next_cursor;
+    }
+    expect(seen).toEqual([...made].reverse());
+    for (const query of ["?cursor=nope", "?limit=0", "?limit=201"]) {
+      const res = await ctx.req("GET", `/v1/webhooks/endpoints${query}`, { headers: lister.auth });
+      expect(res.status).toBe(422);
+    }
+  });
+});

@@ -58,7 +58,7 @@ export function matchesEventType(filter: readonly string[] | null, type: string)
 /** Webhook receivers of a tenant: registration, secrets (sealed at rest), disable/enable, delete. */
 export class EndpointService {
   private readonly byId: Statement<EndpointRow, [string, string]>;
-  private readonly ofTenant: Statement<EndpointRow, [string]>;
+  private readonly ofTenant: Statement<EndpointRow, [string, string, number]>;
   private readonly live: Statement<Pick<EndpointRow, "id" | "event_types">, [string]>;
   /** Live endpoints per tenant for new notifications; another process's changes show within a second. */
   private readonly receivers = new TtlCache<string, { id: string; filter: string[] | null }[]>(1000);
@@ -75,7 +75,7 @@ export class EndpointService {
     const sqlite = db.$client;
     this.byId = sqlite.query("SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL");
     this.ofTenant = sqlite.query(
-      "SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY id DESC",
+      "SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?",
     );
     this.live = sqlite.query(
       "SELECT id, event_types FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL AND disabled_at IS NULL",
@@ -170,8 +170,10 @@ export class EndpointService {
     return row;
   }
 
-  list(tenantId: string): EndpointRow[] {
-    return this.ofTenant.all(tenantId);
+  /** Newest first, ids below `before` when given. */
+  list(tenantId: string, options: { limit: number; before?: string }): EndpointRow[] {
+    // "~" sorts after every ULID character: no cursor means from the newest.
+    return this.ofTenant.all(tenantId, options.before ?? "~", options.limit);
   }
 
   /** Endpoints of the tenant that take `type`, for the outbox rows of a new notification. */

@@ -13,6 +13,7 @@ import {
   delivery,
   deliveryQuery,
   endpoint,
+  endpointPage,
   endpointWithSecret,
   idParams,
   replayRequest,
@@ -84,13 +85,20 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .get(
       "/v1/webhooks/endpoints",
-      ({ principal }) => ({
-        endpoints: endpoints.list(principal.tid).map((row) => publicEndpoint(row, principal.role)),
-      }),
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = endpoints.list(principal.tid, { limit: limit + 1, before: query.cursor });
+        const shown = rows.slice(0, limit);
+        return {
+          endpoints: shown.map((row) => publicEndpoint(row, principal.role)),
+          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
+        };
+      },
       {
         auth: DEVELOPER,
-        response: t.Object({ endpoints: t.Array(endpoint) }),
-        detail: { summary: "List webhook endpoints" },
+        query: endpointPage,
+        response: t.Object({ endpoints: t.Array(endpoint), next_cursor: t.Nullable(t.String()) }),
+        detail: { summary: "List webhook endpoints, newest first" },
       },
     )
     .get(

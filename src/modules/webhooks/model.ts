@@ -28,6 +28,11 @@ export const updateEndpointRequest = t.Object(
   { minProperties: 1, description: "only what is sent changes; at least one field" },
 );
 
+export const endpointPage = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: t.Optional(ulidCursor),
+});
+
 export const endpoint = t.Object({
   id: t.String(),
   url: t.String({ description: "to non-admins, with its query string shown as ?… (it may hold the receiver's token)" }),
