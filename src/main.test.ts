@@ -128,4 +128,25 @@ describe("CLI", () => {
     expect(stderr).toContain("already exists");
     expect(stderr).not.toContain("    at ");
   });
+
+  test("a command run with another audit key than the trail's writes nothing and says so", async () => {
+    const own = mkdtempSync(join(tmpdir(), "warden-keyed-"));
+    const cli = (args: string[], env: Record<string, string>) => runCli(own, args, env);
+    const keyed = { AUDIT_KEY: "k".repeat(32) };
+    expect((await cli(["admin", "create", "--tenant", "keyed", "--email", "a@keyed.test"], keyed)).code).toBe(0);
+    for (const args of [
+      ["admin", "create", "--tenant", "keyed", "--email", "b@keyed.test"],
+      ["keys", "rotate"],
+    ]) {
+      const { code, stderr } = await cli(args, { AUDIT_KEY: "x".repeat(32) });
+      expect(code).toBe(1);
+      expect(stderr).toContain("does not verify with this audit key");
+      expect(stderr).not.toContain("    at ");
+    }
+    // Nothing was written: the trail still verifies with the key it was written with.
+    expect((await cli(["admin", "create", "--tenant", "keyed", "--email", "b@keyed.test"], keyed)).code).toBe(0);
+    const verified = await cli(["audit", "verify"], keyed);
+    expect(verified.code).toBe(0);
+    rmSync(own, { recursive: true, force: true });
+  });
 });

@@ -41,6 +41,7 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
     const secrets = await serverSecretsFor(config);
     const identity = new IdentityService(db, systemClock, secrets.apiKeyPepper);
     const audit = new AuditTrail(db, secrets.auditKey, systemClock);
+    audit.assertKeyMatches();
     const actor = { type: "system" as const, id: "cli" };
     const credentials = await credentialsFor();
     const created = db.transaction(

@@ -150,4 +150,22 @@ export class AuditTrail implements AuditHook {
   record(event: SecurityEvent): void {
     this.db.$client.transaction(() => this.append(undefined, event)).immediate();
   }
+
+  /**
+   * Throws unless the trail's last event verifies with this key. For a command run next to the
+   * server (the CLI): started without the server's AUDIT_KEY, it would sign its events with
+   * another key, and every verification from there on would report a break. A trail that is
+   * empty, or that begins at a checkpoint, has nothing to check.
+   */
+  assertKeyMatches(): void {
+    const head = this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
+      | AuditRow
+      | undefined;
+    if (!head) return;
+    const { hash, prev_hash, ...rest } = head;
+    if (linkHash(this.key, prev_hash, canonicalEvent(rest)) === hash) return;
+    throw new Error(
+      `the audit trail's last event (seq ${head.seq}) does not verify with this audit key: run with the AUDIT_KEY the server uses (or, if it does, the event was altered: \`warden audit verify\` names the break)`,
+    );
+  }
 }

@@ -26,9 +26,11 @@ export async function keysRotate(config: Config): Promise<string> {
       clock: systemClock,
       retireAfterMs: tokenCoverMs(config.jwt),
     };
+    const trail = new AuditTrail(db, secrets.auditKey, systemClock);
+    trail.assertKeyMatches();
     if (!existing) await KeyRing.open(options); // a fresh database: create the ring first
     const { current, next } = await rotateKeys(options);
-    new AuditTrail(db, secrets.auditKey, systemClock).record({
+    trail.record({
       action: AuditAction.keysRotated,
       outcome: "success",
       tenantId: null,
