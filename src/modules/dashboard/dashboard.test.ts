@@ -108,3 +108,32 @@ test("a token that is not an admin's is turned away with a message", async () =>
   const res = await server.fetch("/admin");
   expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
 }, 30_000);
+
+test("signing out ends the session the dashboard opened with an API key, not a pasted token's", async () => {
+  const admin = await createAdminWithCli(server.dataDir, { tenant: "acme", email: "keys@acme.test" });
+  const { page } = browser;
+  const signIn = async (secret: string) => {
+    await page.goto(`${server.url}/admin`);
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await page.type("#token", secret);
+    await page.click("#signin button[type=submit]");
+    await page.waitForFunction(() => !(document.querySelector("#dashboard") as HTMLElement).hidden, {
+      timeout: 10_000,
+    });
+    return (await page.evaluate(() => sessionStorage.getItem("warden.dashboard.token"))) as string;
+  };
+  const me = async (token: string) =>
+    (await server.fetch("/v1/auth/me", { headers: { authorization: `Bearer ${token}` } })).status;
+
+  const exchanged = await signIn(admin.api_key);
+  expect(await me(exchanged)).toBe(200);
+  await page.click("#signout");
+  await waitFor(async () => (await me(exchanged)) === 401, 10_000, "the dashboard's session to end");
+
+  const pasted = await passwordLogin(server, admin);
+  expect(await signIn(pasted)).toBe(pasted);
+  await page.click("#signout");
+  await Bun.sleep(300);
+  expect(await me(pasted)).toBe(200);
+}, 30_000);

@@ -1,5 +1,7 @@
 // Warden admin dashboard: plain DOM, no framework, no inline code (the page runs under the default CSP).
 const TOKEN_KEY = "warden.dashboard.token";
+/** Set when the dashboard opened the session itself (an API key exchanged): signing out ends it. */
+const OWNED_KEY = "warden.dashboard.owned";
 const REFRESH_MS = 5000;
 const $ = (selector) => document.querySelector(selector);
 let timer;
@@ -39,17 +41,31 @@ async function signIn(secret) {
     token = data.access_token;
   }
   sessionStorage.setItem(TOKEN_KEY, token);
+  if (token !== secret) sessionStorage.setItem(OWNED_KEY, "1");
   const me = await api("GET", "/v1/auth/me");
   if (me.role !== "admin") {
+    endOwnedSession();
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(OWNED_KEY);
     throw new Error(`This dashboard is for admins; this token's role is ${me.role}.`);
   }
   $("#who").textContent = `${me.sub} · tenant ${me.tenant}`;
 }
 
+/**
+ * Logs out the session the dashboard opened by exchanging an API key. A pasted access token's
+ * session may serve another client too, so it is left alone. Best effort: never waited for.
+ */
+function endOwnedSession() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token || !sessionStorage.getItem(OWNED_KEY)) return;
+  fetch("/v1/auth/logout", { method: "POST", headers: { authorization: `Bearer ${token}` } }).catch(() => {});
+}
+
 function signOut(message) {
   clearInterval(timer);
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(OWNED_KEY);
   $("#dashboard").hidden = true;
   $("#signin").hidden = false;
   $("#signin-error").textContent = message ?? "";
@@ -170,7 +186,10 @@ $("#signin").addEventListener("submit", async (event) => {
   }
 });
 $("#refresh").addEventListener("click", () => void refreshAll());
-$("#signout").addEventListener("click", () => signOut());
+$("#signout").addEventListener("click", () => {
+  endOwnedSession();
+  signOut();
+});
 
 if (sessionStorage.getItem(TOKEN_KEY)) {
   api("GET", "/v1/auth/me").then(
