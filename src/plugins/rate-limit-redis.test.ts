@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { loadConfig } from "../config";
-import { ManualClock, systemClock } from "../lib/clock";
+import { type Clock, ManualClock, systemClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
 import { RedisKeys } from "../lib/redis-keys";
 import { createTestContext } from "../testing/app";
@@ -160,7 +160,7 @@ describe("tokens leased from Redis for a busy principal", () => {
   let client: Redis;
   const PER_MINUTE = 1000; // leases 1 % of the limit: 10 tokens
   const key = (who: string) => RedisKeys.rateLimit("api", "lease", who);
-  const limiterOf = (clock = new ManualClock()) =>
+  const limiterOf = (clock: Clock = new ManualClock()) =>
     new RateLimiter(
       loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) }).rateLimit,
       client,
@@ -209,6 +209,56 @@ describe("tokens leased from Redis for a busy principal", () => {
     }
     // Redis's own refill during the loop may add a token or two, never a whole lease more.
     expect(allowed).toBeGreaterThanOrEqual(PER_MINUTE - 20);
+    expect(allowed).toBeLessThanOrEqual(PER_MINUTE + 5);
+  });
+
+  test("requests asked while a principal's call is on its way wait for its lease instead of taking another", async () => {
+    const limiter = new RateLimiter(
+      loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE), RATE_LIMIT_REDIS_TIMEOUT_MS: "2000" })
+        .rateLimit,
+      client,
+      new ManualClock(),
+      createMetrics(),
+      createLogger("error"),
+    );
+    const probe = new Redis(redis.url);
+    try {
+      // Redis busy for 100 ms: the first call waits behind it, and five more requests come meanwhile.
+      const sleeping = probe.call("DEBUG", "SLEEP", "0.1");
+      await Bun.sleep(10);
+      const first = limiter.decideKey("api", key("w"));
+      await Bun.sleep(10);
+      const later = [];
+      for (let i = 0; i < 5; i++) {
+        later.push(limiter.decideKey("api", key("w")));
+        await Bun.sleep(2);
+      }
+      await sleeping;
+      const decided = await Promise.all([first, ...later]);
+      expect(remainingOf(decided)).toEqual([999, 998, 997, 996, 995, 994]);
+      // One call took the one request and a lease of ten, which served the five that waited.
+      expect(Number(await client.pttl(key("w")))).toBeLessThanOrEqual(11 * 60);
+      const rest = Array.from({ length: 5 }, () => limiter.decideKey("api", key("w")));
+      expect(rest.some((d) => d instanceof Promise)).toBe(false);
+      expect(remainingOf(rest)).toEqual([993, 992, 991, 990, 989]);
+    } finally {
+      probe.disconnect();
+    }
+  });
+
+  test("a principal's concurrent requests get its whole quota, less at most one unused lease", async () => {
+    const limiter = limiterOf(systemClock);
+    const workers = Array.from({ length: 20 }, async () => {
+      let allowed = 0;
+      for (let i = 0; i < 60; i++) {
+        if ((await limiter.decideKey("api", key("burst"))).allowed) allowed++;
+        await Bun.sleep(Math.random() * 3);
+      }
+      return allowed;
+    });
+    const allowed = (await Promise.all(workers)).reduce((a, b) => a + b, 0);
+    // 1 200 asked of a quota of 1 000 (the refill over the run is a token or two).
+    expect(allowed).toBeGreaterThanOrEqual(PER_MINUTE - 10);
     expect(allowed).toBeLessThanOrEqual(PER_MINUTE + 5);
   });
 

@@ -65,10 +65,18 @@ const LEASE_MS = 1000;
 
 const GCRA = new RedisScript(GCRA_SCRIPT);
 
-/** One principal's decisions asked this turn. */
+type Resolve = (decision: Decision | Promise<Decision>) => void;
+
+/**
+ * One principal's call to Redis: the decisions it carries, and those asked while it was on its
+ * way (they wait for its lease rather than send a call of their own, which would ask for a
+ * second lease while the first is still unused).
+ */
 interface Asked {
   readonly routeClass: RouteClass;
-  readonly resolves: ((decision: Decision) => void)[];
+  readonly resolves: Resolve[];
+  sent: boolean;
+  readonly waiting: Resolve[];
 }
 
 /** Tokens granted by Redis and not used yet. */
@@ -98,9 +106,11 @@ export class RateLimiter {
   private readonly local = new LocalGcra();
   private readonly redis: Redis | undefined;
   private retryRedisAt = 0;
-  /** Decisions asked through Redis this turn, by hash slot (tenant) and key, and batches already full. */
-  private readonly batches = new Map<string, Map<string, Asked>>();
-  private full: Map<string, Asked>[] = [];
+  /** Keys with a call to Redis asked this turn or on its way: at most one per key at a time. */
+  private readonly asked = new Map<string, Asked>();
+  /** The keys to send this turn, by hash slot (tenant), and batches already full. */
+  private readonly batches = new Map<string, string[]>();
+  private full: string[][] = [];
   /** By key, oldest grant first (a renewed lease is moved to the end). */
   private readonly leases = new Map<string, Lease>();
   private fallback = false;
@@ -129,6 +139,8 @@ export class RateLimiter {
       // A reconnect ends the back-off at once: the shared limit matters more than the pause.
       redis.on("ready", () => {
         this.retryRedisAt = 0;
+        // A Redis that restarted or failed over no longer holds what the leases were taken from.
+        this.leases.clear();
       });
     }
     metrics.rateLimitFallback.set(0);
@@ -164,21 +176,22 @@ export class RateLimiter {
       this.leases.delete(key);
     }
     return new Promise<Decision>((resolve) => {
-      const slot = slotOf(key);
-      let batch = this.batches.get(slot);
-      const asked = batch?.get(key);
+      const asked = this.asked.get(key);
       if (asked !== undefined) {
-        asked.resolves.push(resolve);
+        (asked.sent ? asked.waiting : asked.resolves).push(resolve);
         return;
       }
-      if (batch === undefined || batch.size >= MAX_BATCH) {
+      this.asked.set(key, { routeClass, resolves: [resolve], sent: false, waiting: [] });
+      const slot = slotOf(key);
+      let batch = this.batches.get(slot);
+      if (batch === undefined || batch.length >= MAX_BATCH) {
         // Every decision asked this turn goes out together once the turn's requests are in.
         if (this.batches.size === 0) setImmediate(this.flush);
         if (batch !== undefined) this.full.push(batch);
-        batch = new Map();
+        batch = [];
         this.batches.set(slot, batch);
       }
-      batch.set(key, { routeClass, resolves: [resolve] });
+      batch.push(key);
     });
   }
 
@@ -189,10 +202,12 @@ export class RateLimiter {
     this.batches.clear();
     this.dropExpiredLeases();
     const redis = this.redis as Redis;
-    for (const batch of batches) {
-      const keys = [...batch.keys()];
+    for (const keys of batches) {
+      const calls = keys.map((key) => this.asked.get(key) as Asked);
       const args = [String(PERIOD_MS)];
-      for (const { routeClass, resolves } of batch.values()) {
+      for (const call of calls) {
+        call.sent = true;
+        const { routeClass, resolves } = call;
         args.push(String(PERIOD_MS / this.limits[routeClass]), String(resolves.length + this.leaseSizes[routeClass]));
       }
       withinDeadline(GCRA.run(redis, keys, args) as Promise<number[]>, this.config.redisTimeoutMs).then(
@@ -204,28 +219,37 @@ export class RateLimiter {
               i * REPLY_FIELDS,
               (i + 1) * REPLY_FIELDS,
             );
-            this.grant(key, batch.get(key) as Asked, { granted, remaining, retryAfterMs, resetMs }, now);
+            this.grant(key, calls[i] as Asked, { granted, remaining, retryAfterMs, resetMs }, now);
           });
+          for (const [i, key] of keys.entries()) this.settleWaiting(key, calls[i] as Asked);
         },
         (error: Error) => {
           this.retryRedisAt = performance.now() + REDIS_RETRY_AFTER_MS;
           this.setFallback(true, error.message);
           const now = this.clock.now();
-          for (const [key, { routeClass, resolves }] of batch) {
+          for (const [i, key] of keys.entries()) {
+            const { routeClass, resolves } = calls[i] as Asked;
             const limit = this.limits[routeClass];
             for (const resolve of resolves) {
               resolve(this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, now)));
             }
+            this.settleWaiting(key, calls[i] as Asked);
           }
         },
       );
     }
   };
 
+  /** The call is done: what waited for it is decided now, from its lease or with the next call. */
+  private settleWaiting(key: string, call: Asked): void {
+    this.asked.delete(key);
+    for (const resolve of call.waiting) resolve(this.decideKey(call.routeClass, key));
+  }
+
   /** Hands a key's granted tokens to its requests, in the order asked, and keeps the rest as a lease. */
   private grant(
     key: string,
-    { routeClass, resolves }: Asked,
+    { routeClass, resolves }: Pick<Asked, "routeClass" | "resolves">,
     reply: { granted: number; remaining: number; retryAfterMs: number; resetMs: number },
     now: number,
   ): void {
@@ -248,8 +272,11 @@ export class RateLimiter {
     });
     const left = granted - resolves.length;
     if (left <= 0) return;
+    // Tokens taken are never dropped for newer ones: what an unexpired lease still holds adds up.
+    const held = this.leases.get(key);
+    const kept = held !== undefined && held.expiresAt > now ? held.left : 0;
     this.leases.delete(key);
-    this.leases.set(key, { left, remaining, fullAt: now + resetMs, expiresAt: now + LEASE_MS });
+    this.leases.set(key, { left: left + kept, remaining, fullAt: now + resetMs, expiresAt: now + LEASE_MS });
   }
 
   private dropExpiredLeases(): void {
