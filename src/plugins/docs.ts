@@ -56,6 +56,8 @@ const PROBLEM_RESPONSE = {
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 };
 
+const OPEN_BODIES = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
+
 type Operation = {
   responses?: Record<string, unknown>;
   requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
@@ -75,10 +77,12 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
 /**
  * A body field the route does not name is dropped, not refused (see the README's HTTP contract),
  * but "send only these" is what a client should hear: every object body says
- * `additionalProperties: false`, whether or not its schema was written with it.
+ * `additionalProperties: false`, whether or not its schema was written with it. Not the OAuth
+ * endpoints: RFC 6749 has clients send parameters a server may not know, and servers ignore them.
  */
 function withClosedBodies(spec: { paths?: Record<string, Record<string, Operation>> }): void {
-  for (const operations of Object.values(spec.paths ?? {})) {
+  for (const [path, operations] of Object.entries(spec.paths ?? {})) {
+    if (OPEN_BODIES.has(path)) continue;
     for (const operation of Object.values(operations)) {
       for (const media of Object.values(operation.requestBody?.content ?? {})) {
         const schema = media.schema;

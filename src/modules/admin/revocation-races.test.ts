@@ -86,3 +86,25 @@ describe("a bulk revocation's confirm token", () => {
     expect(events.n).toBe(1);
   });
 });
+
+describe("the same change sent twice at once", () => {
+  const count = (action: string, targetId: string) =>
+    (
+      ctx.deps.db.$client
+        .query("SELECT count(*) AS n FROM audit_events WHERE action = ? AND target_id = ?")
+        .get(action, targetId) as { n: number }
+    ).n;
+
+  test("disables, enables and key revocations each happen, and are audited, once", async () => {
+    const user = await seedUser(ctx, "race", "viewer");
+    const twice = (method: string, path: string) => Promise.all([asAdmin(method, path), asAdmin(method, path)]);
+    expect((await twice("POST", `/v1/admin/users/${user.userId}/disable`)).map((r) => r.status)).toEqual([200, 200]);
+    expect(count(AuditAction.userDisabled, user.userId)).toBe(1);
+    expect((await twice("POST", `/v1/admin/users/${user.userId}/enable`)).map((r) => r.status)).toEqual([200, 200]);
+    expect(count(AuditAction.userEnabled, user.userId)).toBe(1);
+    const created = await (await asAdmin("POST", "/v1/admin/api-keys", { name: "twice", user_id: user.userId })).json();
+    const revoked = await twice("DELETE", `/v1/admin/api-keys/${created.key.id}`);
+    expect(revoked.map((r) => r.status)).toEqual([204, 204]);
+    expect(count(AuditAction.apiKeyRevoked, created.key.id)).toBe(1);
+  });
+});

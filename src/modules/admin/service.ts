@@ -74,13 +74,22 @@ export class AdminService {
       { type: "user", id: user.id },
       meta,
     );
+    // Checked again inside the write: of two requests racing, only the first changes and audits.
     if (disabled) {
-      await this.revokeUser(admin.tid, user.id, "user disabled", (tx) => {
+      await this.revocation.commitFound([], (tx) => {
+        updated = this.identity.getUser(admin.tid, user.id);
+        if (updated.disabledAt !== null) return [];
         updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
         this.audit.append(tx, audited);
+        return [
+          this.revocation.cutoff("user", user.id, admin.tid, "user disabled"),
+          ...this.revokeLiveSessions(tx, eq(sessions.userId, user.id), admin.tid, "user disabled"),
+        ];
       });
     } else {
       updated = this.db.transaction((tx) => {
+        const current = this.identity.getUser(admin.tid, user.id);
+        if (current.disabledAt === null) return current;
         this.audit.append(tx, audited);
         return this.identity.setUserDisabled(tx, admin.tid, user.id, false);
       });
@@ -135,6 +144,12 @@ export class AdminService {
     if (existing.revokedAt !== null) return existing;
     let key: ReturnType<IdentityService["revokeApiKey"]> | undefined;
     await this.revocation.commitFound([], (tx) => {
+      // Revoked by a request that raced this one: its event and cut-offs are already written.
+      const current = this.identity.queries.apiKeyById.get({ id });
+      if (current && current.revokedAt !== null) {
+        key = current;
+        return [];
+      }
       key = this.identity.revokeApiKey(tx, admin.tid, id);
       this.audit.append(tx, this.event(admin, AuditAction.apiKeyRevoked, { type: "api_key", id }, meta));
       return this.revokeLiveSessions(tx, eq(sessions.apiKeyId, id), admin.tid, "API key revoked");
