@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { pageOf } from "../../lib/paging";
 import { invalidField } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
@@ -46,9 +47,8 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
       ({ principal, query }) => {
         const limit = query.limit ?? 50;
         const rows = deps.security.identity.listUsers(principal.tid, { limit: limit + 1, before: query.cursor });
-        const more = rows.length > limit;
-        const shown = rows.slice(0, limit);
-        return { users: shown.map(publicUser), next_cursor: more ? (shown.at(-1)?.id ?? null) : null };
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { users: page.map(publicUser), next_cursor };
       },
       { auth: ADMIN, query: page, response: userList, detail: { summary: "List users, newest first" } },
     )
@@ -99,11 +99,8 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
         });
         if (!rows)
           throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
-        const shown = rows.slice(0, limit);
-        return {
-          api_keys: shown.map(publicApiKey),
-          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
-        };
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { api_keys: page.map(publicApiKey), next_cursor };
       },
       {
         auth: ADMIN,

@@ -3,6 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { DeadlineExceeded, withinDeadline } from "../../lib/deadline";
 import type { Logger } from "../../lib/logger";
+import { pageOf } from "../../lib/paging";
 import { HttpProblem, invalidField } from "../../lib/problem";
 import { ulid } from "../../lib/secrets";
 import { WriteBatcher } from "../../lib/write-batcher";
@@ -101,10 +102,8 @@ export class FeedbackService {
     limit: number,
   ) {
     this.assertReadable();
-    // One more than asked tells whether another page exists.
-    const items = await this.read(this.store.list(tenantId, subject, cursor, limit + 1));
-    const page = items.slice(0, limit);
-    return { items: page, next_cursor: items.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+    const { page, next_cursor } = pageOf(await this.read(this.store.list(tenantId, subject, cursor, limit + 1)), limit);
+    return { items: page, next_cursor };
   }
 
   /** The tenant's totals, and one page of its subjects (most recent feedback first). */

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { pageOf } from "../../lib/paging";
 import { HttpProblem } from "../../lib/problem";
 import { isoOrNull } from "../../lib/time";
 import { ANY_ROLE, authPlugin, DEVELOPER } from "../../plugins/auth";
@@ -83,11 +84,8 @@ export const notificationsModule = (deps: { security: Security; notifications: N
           cursor: query.cursor,
           limit: limit + 1,
         });
-        const shown = rows.slice(0, limit);
-        return {
-          notifications: shown.map(publicInboxItem),
-          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
-        };
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { notifications: page.map(publicInboxItem), next_cursor };
       },
       {
         auth: ANY_ROLE,

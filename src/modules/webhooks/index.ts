@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Role } from "../../../db/schema";
+import { pageOf } from "../../lib/paging";
 import { isoOrNull } from "../../lib/time";
 import { ADMIN, authPlugin, DEVELOPER } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
@@ -88,11 +89,8 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
       ({ principal, query }) => {
         const limit = query.limit ?? 50;
         const rows = endpoints.list(principal.tid, { limit: limit + 1, before: query.cursor });
-        const shown = rows.slice(0, limit);
-        return {
-          endpoints: shown.map((row) => publicEndpoint(row, principal.role)),
-          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
-        };
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { endpoints: page.map((row) => publicEndpoint(row, principal.role)), next_cursor };
       },
       {
         auth: DEVELOPER,
@@ -215,11 +213,8 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
           cursor: query.cursor,
           limit: limit + 1,
         });
-        const shown = rows.slice(0, limit);
-        return {
-          deliveries: shown.map(publicDelivery),
-          next_cursor: rows.length > limit ? (shown.at(-1)?.id ?? null) : null,
-        };
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { deliveries: page.map(publicDelivery), next_cursor };
       },
       {
         auth: DEVELOPER,
