@@ -24,6 +24,8 @@ export function isRfc3339DateTime(value: string): boolean {
     Number(match[i] ?? 0),
   ) as [number, number, number, number, number, number, number, number];
   if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return false;
-  const date = new Date(Date.UTC(year, month - 1, day));
+  // setUTCFullYear, not Date.UTC: that reads years 0-99 as 1900-1999 (Go's zero time is year 1).
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }

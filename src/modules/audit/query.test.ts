@@ -142,6 +142,30 @@ describe("GET /v1/audit filters", () => {
   });
 });
 
+describe("time bounds", () => {
+  const iso = (offset: number) => new Date(t0 + offset).toISOString();
+
+  test("a bound finer than a millisecond is rounded up: from stays inclusive, to exclusive", async () => {
+    const row = ctx.auditEvents().find((r) => r.tenant_id === "acme" && r.ts > t0) as AuditRow;
+    const at = new Date(row.ts).toISOString(); // …:ss.mmmZ
+    const past = at.replace("Z", "1Z"); // a tenth of a millisecond after the event
+    const seqs = async (query: string) => (await pages(query, 200)).map((event) => event.seq);
+    expect(await seqs(`from=${past}&to=${iso(20_000)}`)).not.toContain(row.seq);
+    expect(await seqs(`from=${at}&to=${iso(20_000)}`)).toContain(row.seq);
+    expect(await seqs(`to=${past}`)).toContain(row.seq);
+    expect(await seqs(`to=${at}`)).not.toContain(row.seq);
+  });
+
+  test("from later than to is a 422 naming both, for the list and the export", async () => {
+    for (const path of ["/v1/audit", "/v1/audit/export"]) {
+      const res = await get(`${path}?from=${iso(2000)}&to=${iso(1000)}`);
+      expect(res.status).toBe(422);
+      expect((await res.json()).errors.map((e: { field: string }) => e.field)).toEqual(["from", "to"]);
+    }
+    expect((await get(`/v1/audit?from=0001-01-01T00:00:00Z&to=${iso(1000)}`)).status).toBe(200);
+  });
+});
+
 describe("cursor pagination and tenants", () => {
   test("should return every event exactly once while new events arrive between pages", async () => {
     const want = expected((row) => row.actor_id === "u1");

@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { badRequest } from "../../lib/problem";
+import { badRequest, HttpProblem } from "../../lib/problem";
 import type { AuditRow } from "./trail";
 
 export interface AuditFilter {
@@ -33,12 +33,18 @@ export function publicEvent(row: AuditRow) {
   };
 }
 
+/**
+ * The first whole millisecond at or after `value`. Events carry milliseconds; a bound finer than
+ * that is rounded up, so an inclusive `from` never takes an earlier event and an exclusive `to`
+ * never drops one before it (Date.parse would truncate `.6271` to `.627`).
+ */
 function instant(value: string | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms))
     throw badRequest(`${field} is not a date-time.`, [{ in: "query", field, message: "RFC 3339 date-time" }]);
-  return ms;
+  const beyondMs = /\.\d{3}(\d+)/.exec(value)?.[1];
+  return beyondMs !== undefined && /[1-9]/.test(beyondMs) ? ms + 1 : ms;
 }
 
 /** Beyond this many matches an action counts as common (see `queryEvents`). */
@@ -122,6 +128,15 @@ export function queryEvents(
   }
   const from = instant(filter.from, "from");
   const to = instant(filter.to, "to");
+  if (from !== undefined && to !== undefined && from > to) {
+    const message = "from must not be later than to";
+    throw new HttpProblem(422, "validation", message, {
+      errors: [
+        { in: "query", field: "from", message },
+        { in: "query", field: "to", message },
+      ],
+    });
+  }
   if (from !== undefined || to !== undefined) {
     // A time range becomes a seq range (ts never decreases along seq); the ts test stays, for
     // events appended before the trail kept ts in order.
