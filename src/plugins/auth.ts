@@ -13,7 +13,8 @@ export const DEVELOPER: readonly Role[] = ["admin", "developer"];
 
 export type Principal = AccessClaims;
 
-const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i;
+// RFC 6750 §2.1: "Bearer" 1*SP b64token.
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 const BEARER_SCHEME = /^Bearer /i;
 const BEARER_SCHEME_LENGTH = "Bearer ".length;
 

@@ -309,7 +309,6 @@ const cases: AttackCase[] = [
 
   // The Authorization header itself.
   ["a bearer value with a space inside", BAD_SCHEME, async () => `Bearer ${(await issued()).replace(".", ". ")}`],
-  ["two spaces after Bearer", BAD_SCHEME, async () => `Bearer  ${await issued()}`],
   ["a tab after Bearer", BAD_SCHEME, async () => `Bearer\t${await issued()}`],
   ["the Basic scheme", BAD_SCHEME, () => `Basic ${btoa("admin@acme.test:hunter2")}`],
   ["a valid token under the Basic scheme", BAD_SCHEME, async () => `Basic ${await issued()}`],
@@ -320,6 +319,12 @@ const cases: AttackCase[] = [
 describe("JWT attacks on GET /v1/auth/me", () => {
   test("a token forged with our key and genuine claims should be accepted, so each attack breaks one thing", async () => {
     const res = await me(bearer(await forge()));
+    expect(res.status).toBe(200);
+    expect((await res.json()).sub).toBe(victim.userId);
+  });
+
+  test("should accept more than one space after Bearer, as RFC 6750's 1*SP allows", async () => {
+    const res = await me(`Bearer   ${await issued()}`);
     expect(res.status).toBe(200);
     expect((await res.json()).sub).toBe(victim.userId);
   });
