@@ -109,6 +109,10 @@ export class IdentityService {
     return user;
   }
 
+  hasTenant(tenantId: string): boolean {
+    return this.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId)).get() !== undefined;
+  }
+
   findUserByEmail(tenantId: string, email: string): User | undefined {
     return this.queries.userByEmail.get({ tenantId, email: email.trim().toLowerCase() });
   }

@@ -53,6 +53,9 @@ export interface AuthServiceDeps {
   batcher: WriteBatcher;
 }
 
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const NOT_AN_EMAIL = "(not an email address: not recorded)";
+
 /** Logins, refresh rotation with reuse detection, logout, RFC 7009 revocation and own sessions. */
 export class AuthService {
   private readonly queries: AuthQueries;
@@ -65,13 +68,17 @@ export class AuthService {
     const user = this.deps.identity.findUserByEmail(input.tenant, input.username);
     const valid = await verifyPassword(input.password, user?.passwordHash);
     if (!user || !valid || user.disabledAt !== null) {
+      // An unknown username that is no email address is most often a password typed one field
+      // early: the trail is append-only, so it is not kept.
+      const username = user || EMAIL.test(input.username) ? input.username : NOT_AN_EMAIL;
       this.deps.audit.record(
         this.event(AuditAction.loginFailed, "failure", meta, {
-          tenantId: user?.tenantId ?? null,
+          // Attempts on a tenant that exists are its admins' to see, known username or not.
+          tenantId: user?.tenantId ?? (this.deps.identity.hasTenant(input.tenant) ? input.tenant : null),
           actor: { type: "anonymous", id: null },
           target: user ? { type: "user", id: user.id } : undefined,
           reason: !user ? "unknown user" : !valid ? "wrong password" : "user disabled",
-          params: { grant_type: "password", tenant: input.tenant, username: input.username },
+          params: { grant_type: "password", tenant: input.tenant, username },
         }),
       );
       throw oauthError("invalid_grant", INVALID_CREDENTIALS);
