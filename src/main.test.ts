@@ -129,6 +129,20 @@ describe("CLI", () => {
     expect(stderr).not.toContain("    at ");
   });
 
+  test("a server started with another master key than its data's stops with one line saying so", async () => {
+    const own = mkdtempSync(join(tmpdir(), "warden-master-"));
+    try {
+      expect((await runCli(own, ["keys", "rotate"], {})).code).toBe(0);
+      const other = Buffer.alloc(32, 7).toString("base64");
+      const { code, stderr } = await runCli(own, ["serve"], { MASTER_KEY: other, PORT: "0" });
+      expect(code).toBe(1);
+      expect(stderr).toContain("cannot be unsealed with this master key");
+      expect(stderr).not.toContain("    at ");
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   test("a command run with another audit key than the trail's writes nothing and says so", async () => {
     const own = mkdtempSync(join(tmpdir(), "warden-keyed-"));
     const cli = (args: string[], env: Record<string, string>) => runCli(own, args, env);

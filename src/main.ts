@@ -109,7 +109,7 @@ try {
   if (
     error instanceof UsageError ||
     error instanceof BackupError ||
-    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")
   ) {
     console.error(`warden: ${(error as Error).message}`);
     process.exit(2);

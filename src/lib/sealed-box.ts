@@ -21,10 +21,18 @@ export async function seal(key: CryptoKey, plaintext: string, context: string): 
 export async function open(key: CryptoKey, sealed: string, context: string): Promise<string> {
   const [version, iv, ciphertext] = sealed.split(".");
   if (version !== "v1" || !iv || !ciphertext) throw new Error("unrecognised sealed value");
-  const plaintext = await crypto.subtle.decrypt(
-    { name: ALGORITHM, iv: Buffer.from(iv, "base64url"), additionalData: new TextEncoder().encode(context) },
-    key,
-    Buffer.from(ciphertext, "base64url"),
-  );
+  let plaintext: ArrayBuffer;
+  try {
+    plaintext = await crypto.subtle.decrypt(
+      { name: ALGORITHM, iv: Buffer.from(iv, "base64url"), additionalData: new TextEncoder().encode(context) },
+      key,
+      Buffer.from(ciphertext, "base64url"),
+    );
+  } catch {
+    // WebCrypto says only "OperationError": the one likely cause is a key other than the sealer's.
+    throw new Error(
+      `a sealed value (${context}) cannot be unsealed with this master key: MASTER_KEY or DATA_DIR/master.key is not the one it was sealed with`,
+    );
+  }
   return new TextDecoder().decode(plaintext);
 }

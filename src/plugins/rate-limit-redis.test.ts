@@ -89,6 +89,14 @@ describe("rate limits shared through Redis by two server processes", () => {
   test("should share the limit again once Redis is back", async () => {
     await redis.start();
     for (const server of servers) await waitFor(() => redisReady(server), 10_000, "servers to reconnect");
+    // Back with the reconnection, before any limited request: a quiet process must not keep alerting.
+    for (const server of servers) {
+      await waitFor(
+        async () => (await metric(server, "rate_limit_fallback_active")) === 0,
+        5000,
+        "the fallback gauge to clear",
+      );
+    }
     // ioredis re-sends a command that was in flight when Redis died (maxRetriesPerRequest: 1), so
     // a decision already made locally may also land in the new Redis. Start from a clean slate.
     await Bun.sleep(200);

@@ -141,6 +141,8 @@ export class RateLimiter {
         this.retryRedisAt = 0;
         // A Redis that restarted or failed over no longer holds what the leases were taken from.
         this.leases.clear();
+        // Shared limits resume with the next decision; a quiet process must not report otherwise.
+        this.setFallback(false);
       });
     }
     metrics.rateLimitFallback.set(0);

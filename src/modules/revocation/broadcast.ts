@@ -21,6 +21,9 @@ export function startRevocationBroadcast(redis: Redis, revocation: RevocationSer
   const origin = randomToken(9);
   const subscriber = redis.duplicate({ enableOfflineQueue: true });
   let connectedBefore = false;
+  // Without a listener ioredis prints each reconnect failure to stderr, outside the JSON log; the
+  // main connection already logs Redis going away.
+  subscriber.on("error", () => {});
 
   revocation.onCommit((committed) => {
     const envelope: Envelope = { origin, revocation: committed };
