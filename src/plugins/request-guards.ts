@@ -227,6 +227,17 @@ const WHOLE_BODY = new TextDecoder("utf-8", { fatal: true });
  * a chunked body is read chunk by chunk and abandoned as soon as it passes the limit.
  */
 async function readText(request: Request, limit: number): Promise<string> {
+  try {
+    return await readWhole(request, limit);
+  } catch (error) {
+    if (error instanceof HttpProblem) throw error;
+    // The body stopped coming (the client went away, or the connection broke): the client's
+    // doing, so a 4xx that burns no error budget, logged as nothing unexpected.
+    throw new HttpProblem(400, "incomplete-body", "The request body ended before it was complete.");
+  }
+}
+
+async function readWhole(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
   if (request.headers.has("content-length")) {
     const bytes = await request.bytes();

@@ -93,6 +93,28 @@ describe("bodies that are not UTF-8", () => {
   const bytes = (...parts: (string | number[])[]) =>
     Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
 
+  test("a body that stops coming (the client went away) is a 4xx, not a server error", async () => {
+    const cut = () =>
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"subject_type":"alert",'));
+          controller.error(new DOMException("The client went away", "AbortError"));
+        },
+      });
+    for (const length of [true, false]) {
+      const res = await ctx.app.handle(
+        new Request("http://localhost/v1/feedback", {
+          method: "POST",
+          headers: { ...dev.auth, "content-type": "application/json", ...(length ? { "content-length": "60" } : {}) },
+          body: cut(),
+        }),
+      );
+      expect(res.status).toBe(400);
+      expect((await res.json()).type).toBe("urn:warden:problem:incomplete-body");
+    }
+    expect(ctx.logs.filter((line) => line.msg === "unhandled error")).toEqual([]);
+  });
+
   test("invalid bytes in JSON, sent whole or chunked, are a 400, not U+FFFD stored in their place", async () => {
     const body = bytes('{"subject_type":"alert","subject_id":"', [0xff, 0xfe], '","verdict":"useful"}');
     const whole = await post(body, "application/json");
