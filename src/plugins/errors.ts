@@ -1,5 +1,6 @@
 import { Elysia, ValidationError } from "elysia";
 import type { Logger } from "../lib/logger";
+import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { type FieldError, HttpProblem } from "../lib/problem";
 import { requestIdOf } from "./request-context";
 import { parsedBodyOf } from "./request-guards";
@@ -30,15 +31,16 @@ function asOAuth(problem: HttpProblem): HttpProblem {
   if (problem.status === 413 || problem.status === 415) {
     return new HttpProblem(problem.status, problem.slug, problem.detail, {
       ...problem.options,
-      headers: { ...problem.headers, "cache-control": "no-store" },
-      extensions: { error: "invalid_request", error_description: problem.detail },
+      headers: { ...problem.headers, ...OAUTH_NO_STORE },
+      extensions: { error: "invalid_request", error_description: oauthDescription(problem.detail) },
     });
   }
-  if (problem.status !== 422 && problem.slug !== "malformed-body" && problem.slug !== "malformed-json") return problem;
+  const unreadable = ["malformed-body", "malformed-json", "incomplete-body"].includes(problem.slug);
+  if (problem.status !== 422 && !unreadable) return problem;
   return new HttpProblem(400, "invalid-request", problem.detail, {
     errors: problem.options.errors,
-    headers: { ...problem.headers, "cache-control": "no-store" },
-    extensions: { error: "invalid_request", error_description: problem.detail },
+    headers: { ...problem.headers, ...OAUTH_NO_STORE },
+    extensions: { error: "invalid_request", error_description: oauthDescription(problem.detail) },
   });
 }
 

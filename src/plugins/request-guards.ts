@@ -129,7 +129,7 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
   const type = mediaType(request.headers.get("content-type"));
   if (!isJson(type) && type !== FORM) return undefined;
   const text = await readText(request, bodyLimitBytes);
-  if (type === FORM) return parseForm(text);
+  if (type === FORM) return parseForm(text, request);
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text);
@@ -273,12 +273,29 @@ function notUtf8(): HttpProblem {
  * A form body as `URLSearchParams` reads it, except that a percent-encoded byte sequence that is
  * not UTF-8 (`%FF`) is a 400: the standard parser puts U+FFFD in its place, silently.
  */
-function parseForm(text: string): Record<string, string> {
-  const fields = Object.fromEntries(new URLSearchParams(text));
+function parseForm(text: string, request: Request): Record<string, string> {
+  const params = new URLSearchParams(text);
+  const fields = Object.fromEntries(params);
   for (const [name, value] of Object.entries(fields)) {
     if ((name + value).includes("\uFFFD") && !/\uFFFD|%EF%BF%BD/i.test(text)) throw notUtf8();
   }
+  if (params.size > Object.keys(fields).length) {
+    const seen = new Set<string>();
+    const repeated = new Set<string>();
+    for (const name of params.keys()) (seen.has(name) ? repeated : seen).add(name);
+    (request as Request & { [REPEATED]?: string[] })[REPEATED] = [...repeated];
+  }
   return fields;
+}
+
+const REPEATED = Symbol("warden.repeatedFormFields");
+
+/**
+ * Form fields the body sent more than once (the last value is the one kept). For the OAuth
+ * endpoints, where RFC 6749 §3.2 makes a repeated parameter an invalid request.
+ */
+export function repeatedFormFields(request: Request): readonly string[] {
+  return (request as Request & { [REPEATED]?: string[] })[REPEATED] ?? [];
 }
 
 function tooLarge(limit: number): HttpProblem {

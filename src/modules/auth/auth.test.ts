@@ -188,6 +188,71 @@ describe("client_secret_basic", () => {
   });
 });
 
+describe("RFC 6749's finer points", () => {
+  const raw = (body: string, headers: Record<string, string> = {}, path = "/v1/auth/token") =>
+    ctx.req("POST", path, { body, headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
+  const basic = (credentials: string) => ({ authorization: `Basic ${Buffer.from(credentials).toString("base64")}` });
+  const refused = async (res: Response, status: number, error: string, field?: string) => {
+    expect(res.status).toBe(status);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("pragma")).toBe("no-cache");
+    const body = await res.json();
+    expect(body.error).toBe(error);
+    // §5.2: no '"' or '\\' in error_description.
+    expect(body.error_description).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/);
+    if (field !== undefined) expect(body.errors.map((e: { field: string }) => e.field)).toContain(field);
+    return res;
+  };
+
+  test("a missing parameter is named, in errors too, without a double quote", async () => {
+    await refused(await raw("tenant=acme"), 400, "invalid_request", "grant_type");
+    await refused(await raw("grant_type=password&tenant=acme"), 400, "invalid_request", "username");
+    // Errors the framework raises (an unreadable body) carry Pragma too.
+    await refused(
+      await ctx.req("POST", "/v1/auth/token", { body: "{nope", headers: { "content-type": "application/json" } }),
+      400,
+      "invalid_request",
+    );
+  });
+
+  test("a parameter sent twice, a body that is no object, or a scope is an error", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const login = `grant_type=password&tenant=acme&username=${encodeURIComponent(user.email)}&password=${encodeURIComponent(user.password)}`;
+    expect((await raw(login)).status).toBe(200);
+    await refused(await raw(`${login}&grant_type=client_credentials`), 400, "invalid_request", "grant_type");
+    await refused(await raw("token=a&token=b", {}, "/v1/auth/revoke"), 400, "invalid_request", "token");
+    for (const body of ["[]", '"x"', "1"]) {
+      const res = await ctx.req("POST", "/v1/auth/token", { body, headers: { "content-type": "application/json" } });
+      await refused(res, 400, "invalid_request");
+    }
+    await refused(await raw(`${login}&scope=admin`), 400, "invalid_scope", "scope");
+    expect((await raw(`${login}&scope=`)).status).toBe(200);
+  });
+
+  test("a client authenticates one way, and only where a grant takes it", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const { api_key, key } = await (
+      await ctx.req("POST", "/v1/admin/api-keys", { headers: admin.auth, body: { name: "one-way", role: "viewer" } })
+    ).json();
+    const both = await raw(
+      `grant_type=client_credentials&client_secret=${encodeURIComponent(api_key)}`,
+      basic(`${key.id}:${api_key}`),
+    );
+    await refused(both, 400, "invalid_request", "client_secret");
+    for (const header of [{ authorization: "Basic" }, { authorization: "Basic " }]) {
+      const empty = await refused(await raw("grant_type=client_credentials", header), 401, "invalid_client");
+      expect(empty.headers.get("www-authenticate")).toBe('Basic realm="warden"');
+    }
+    const user = await seedUser(ctx, "acme", "viewer");
+    const withBasic = await raw(
+      `grant_type=password&tenant=acme&username=${encodeURIComponent(user.email)}&password=${encodeURIComponent(user.password)}`,
+      basic(`${key.id}:wrong`),
+    );
+    await refused(withBasic, 401, "invalid_client");
+    expect(withBasic.headers.get("www-authenticate")).toBe('Basic realm="warden"');
+  });
+});
+
 describe("refresh tokens", () => {
   test("should rotate on every use and revoke the session when an old one comes back", async () => {
     const user = await seedAndLogin(ctx, "acme", "viewer");

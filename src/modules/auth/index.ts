@@ -1,21 +1,36 @@
 import { Elysia, t } from "elysia";
+import { OAUTH_NO_STORE } from "../../lib/oauth";
 import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { lean } from "../../plugins/lean-routes";
 import { requestMetaOf } from "../../plugins/request-context";
-import { JSON_OR_FORM } from "../../plugins/request-guards";
+import { JSON_OR_FORM, repeatedFormFields } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
 import { publicIdentity, publicSession } from "./public";
 import { oauthError } from "./service";
 import type { Security } from "./setup";
 
-const noStore = { "cache-control": "no-store", pragma: "no-cache" };
-
 function required(body: Record<string, string | undefined>, field: string): string {
   const value = body[field];
-  if (!value) throw oauthError("invalid_request", `The "${field}" parameter is required.`);
+  if (!value) throw oauthError("invalid_request", `The ${field} parameter is required.`, field);
   return value;
 }
+
+/**
+ * What RFC 6749 makes an invalid request before any parameter is read: a body that is no object
+ * of parameters, and a parameter sent twice (§3.2; the form parser keeps the last).
+ */
+function parameters(body: unknown, request: Request): Record<string, string | undefined> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw oauthError("invalid_request", "The body must be an object of parameters (JSON or a form).", "");
+  }
+  const repeated = repeatedFormFields(request)[0];
+  if (repeated !== undefined) throw oauthError("invalid_request", `The ${repeated} parameter is sent twice.`, repeated);
+  return body as Record<string, string | undefined>;
+}
+
+/** An Authorization header with the Basic scheme, credentials or not. */
+const BASIC = /^basic(\s|$)/i;
 
 /**
  * RFC 6749 §2.3.1 client_secret_basic: `Authorization: Basic base64(client_id:client_secret)`,
@@ -32,7 +47,7 @@ function asBasicChallenge(error: unknown): unknown {
 
 function basicCredentials(request: Request): { client_id: string; client_secret: string } | undefined {
   const header = request.headers.get("authorization");
-  if (!header?.toLowerCase().startsWith("basic ")) return undefined;
+  if (header === null || !BASIC.test(header)) return undefined;
   const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon < 0) throw oauthError("invalid_client", "Basic credentials must be client_id:client_secret.");
@@ -64,10 +79,26 @@ export const authModule = (security: Security) => {
     )
     .post(
       "/v1/auth/token",
-      async ({ body, request, set, server }) => {
-        Object.assign(set.headers, noStore);
+      async ({ body: sent, request, set, server }) => {
+        Object.assign(set.headers, OAUTH_NO_STORE);
+        const body = parameters(sent, request);
         const meta = requestMetaOf(request, set, server);
-        switch (required(body, "grant_type")) {
+        // We issue no scopes: asking for one is refused rather than silently narrowed (§5.1 would
+        // then have us name the scope we did issue).
+        if (body.scope) throw oauthError("invalid_scope", "This server issues no scopes; send no scope.", "scope");
+        const grant = required(body, "grant_type");
+        const sentBasic = BASIC.test(request.headers.get("authorization") ?? "");
+        // Client authentication belongs to the client_credentials grant alone (§2.3: a client
+        // authenticates one way, and a server refuses a method it does not support for a request).
+        if (sentBasic && grant !== "client_credentials") {
+          throw asBasicChallenge(
+            oauthError(
+              "invalid_client",
+              `The ${grant} grant takes no client authentication; send no Authorization header.`,
+            ),
+          );
+        }
+        switch (grant) {
           case "password":
             return security.auth.passwordGrant(
               {
@@ -78,7 +109,13 @@ export const authModule = (security: Security) => {
               meta,
             );
           case "client_credentials": {
-            const sentBasic = request.headers.get("authorization")?.toLowerCase().startsWith("basic ") ?? false;
+            if (sentBasic && body.client_secret !== undefined) {
+              throw oauthError(
+                "invalid_request",
+                "Authenticate one way: the Authorization header or client_secret, not both.",
+                "client_secret",
+              );
+            }
             const challenge = (error: unknown) => {
               throw sentBasic ? asBasicChallenge(error) : error;
             };
@@ -117,7 +154,8 @@ export const authModule = (security: Security) => {
     )
     .post(
       "/v1/auth/revoke",
-      async ({ body, request, set, server }) => {
+      async ({ body: sent, request, set, server }) => {
+        const body = parameters(sent, request);
         await security.auth.revokeToken(required(body, "token"), requestMetaOf(request, set, server));
         return {};
       },

@@ -18,7 +18,7 @@ export const tokenRequest = t.Object({
   client_id: t.Optional(short("client_credentials grant: the API key id (optional)")),
   client_secret: t.Optional(short("client_credentials grant: the API key, wdn_<id>_<secret>")),
   refresh_token: t.Optional(short("refresh_token grant")),
-  scope: t.Optional(short("ignored")),
+  scope: t.Optional(short("none: this server issues no scopes, and refuses a request for one (invalid_scope)")),
 });
 
 export const tokenResponse = t.Object({

@@ -3,6 +3,7 @@ import type { Db } from "../../../db/client";
 import { type Role, sessions } from "../../../db/schema";
 import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
+import { OAUTH_NO_STORE, oauthDescription } from "../../lib/oauth";
 import { HttpProblem, notFound } from "../../lib/problem";
 import { randomToken, sha256Hex, ulid } from "../../lib/secrets";
 import type { WriteBatcher } from "../../lib/write-batcher";
@@ -30,12 +31,14 @@ export interface TokenResponse {
 
 /** OAuth 2.0 token-endpoint error (RFC 6749 §5.2), carried in our problem+json shape. */
 export function oauthError(
-  code: "invalid_request" | "invalid_grant" | "invalid_client" | "unsupported_grant_type",
+  code: "invalid_request" | "invalid_grant" | "invalid_client" | "invalid_scope" | "unsupported_grant_type",
   description: string,
+  field?: string,
 ) {
   return new HttpProblem(400, code.replace(/_/g, "-"), description, {
-    extensions: { error: code, error_description: description },
-    headers: { "cache-control": "no-store" },
+    extensions: { error: code, error_description: oauthDescription(description) },
+    headers: OAUTH_NO_STORE,
+    errors: field === undefined ? undefined : [{ in: "body", field, message: description }],
   });
 }
 
