@@ -15,7 +15,7 @@ interface LoadedKey {
   readonly status: KeyRow["status"];
   readonly publicKey: CryptoKey;
   readonly publicJwk: JWK;
-  readonly verifyUntil: number | null;
+  verifyUntil: number | null;
   privateKey?: CryptoKey;
 }
 
@@ -41,6 +41,8 @@ export interface KeyRingOptions {
 export class KeyRing {
   private keys = new Map<string, LoadedKey>();
   private lastMissReload = 0;
+  /** When this process last signed with each key: its tokens expire `retireAfterMs` later at most. */
+  private readonly signedAt = new Map<string, number>();
 
   private constructor(private readonly options: KeyRingOptions) {}
 
@@ -72,12 +74,37 @@ export class KeyRing {
       });
     }
     this.keys = next;
+    this.coverWhatWeSigned();
+  }
+
+  /**
+   * A key rotated out by another process (the CLI, with its own ACCESS_TOKEN_TTL, and seconds
+   * before this process noticed) keeps verifying at least until the tokens this process signed
+   * with it expire: written to the ring, so every process sharing it agrees.
+   */
+  private coverWhatWeSigned(): void {
+    for (const [kid, at] of this.signedAt) {
+      const key = this.keys.get(kid);
+      if (key?.status === "current") continue;
+      this.signedAt.delete(kid);
+      const needed = at + this.options.retireAfterMs;
+      if (key?.status !== "previous" || key.verifyUntil === null || key.verifyUntil >= needed) continue;
+      this.options.db
+        .update(signingKeys)
+        .set({ verifyUntil: needed })
+        .where(and(eq(signingKeys.kid, kid), lte(signingKeys.verifyUntil, needed)))
+        .run();
+      key.verifyUntil = needed;
+    }
   }
 
   /** The key new tokens are signed with. */
   signingKey(): { kid: string; alg: string; privateKey: CryptoKey } {
     for (const key of this.keys.values()) {
-      if (key.status === "current" && key.privateKey) return { kid: key.kid, alg: key.alg, privateKey: key.privateKey };
+      if (key.status === "current" && key.privateKey) {
+        this.signedAt.set(key.kid, this.options.clock.now());
+        return { kid: key.kid, alg: key.alg, privateKey: key.privateKey };
+      }
     }
     throw new Error("key ring has no current key");
   }
