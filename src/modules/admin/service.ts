@@ -196,6 +196,8 @@ export class AdminService {
       .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.id, sessionId)))
       .get();
     if (!session) throw notFound("No such session in this tenant.");
+    // Ended already: its revocation, reason and time stand as they are.
+    if (session.revokedAt !== null) return { kind: "session" as const, id: session.id };
     await this.auth.revokeSessions(
       [session.id],
       admin.tid,

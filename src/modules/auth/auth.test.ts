@@ -291,6 +291,36 @@ describe("refresh tokens", () => {
   });
 });
 
+describe("ending what has ended", () => {
+  test("an ended session is gone for its user, and ending it again writes nothing new", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const first = await login(ctx, user);
+    const second = await login(ctx, user);
+    const sid = decodeJwt(second.accessToken).sid as string;
+    const end = () => ctx.req("DELETE", `/v1/auth/sessions/${sid}`, { headers: first.auth });
+    const events = (action: string) => ctx.auditEvents(action).filter((e) => e.target_id === sid).length;
+    expect((await end()).status).toBe(204);
+    expect((await end()).status).toBe(404);
+    expect(events("session.revoke")).toBe(1);
+    // RFC 7009: still 200 for a refresh token of an ended session, and no second event.
+    for (let i = 0; i < 2; i++) {
+      expect((await ctx.req("POST", "/v1/auth/revoke", { body: { token: second.refreshToken } })).status).toBe(200);
+    }
+    expect(events("token.revoke")).toBe(0);
+    // An admin revoking it keeps the revocation's own reason and time.
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const before = ctx.deps.db.$client
+      .query("SELECT reason, cutoff_at FROM revocation_cutoffs WHERE subject = ?")
+      .get(sid) as { reason: string; cutoff_at: number };
+    ctx.clock.advance(1000);
+    const again = await ctx.req("POST", "/v1/admin/revocations", { headers: admin.auth, body: { session_id: sid } });
+    expect(again.status).toBeLessThan(300);
+    expect(
+      ctx.deps.db.$client.query("SELECT reason, cutoff_at FROM revocation_cutoffs WHERE subject = ?").get(sid),
+    ).toEqual(before);
+  });
+});
+
 describe("logout, revoke and sessions", () => {
   test("logout should revoke the session's access and refresh tokens at once", async () => {
     const user = await seedAndLogin(ctx, "acme", "developer");

@@ -186,7 +186,8 @@ export class AuthService {
     if (token.startsWith(REFRESH_PREFIX)) {
       const row = this.queries.refreshByHash.get({ hash: sha256Hex(token) });
       const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
-      if (!session) return;
+      // Unknown, or ended already: 200 either way (RFC 7009), and nothing new for the trail.
+      if (!session || session.revokedAt !== null) return;
       await this.revokeSessions(
         [session.id],
         session.tenantId,
@@ -241,9 +242,17 @@ export class AuthService {
     const session = this.deps.db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.id, sessionId), eq(sessions.tenantId, principal.tid), eq(sessions.userId, principal.sub)))
+      .where(
+        and(
+          eq(sessions.id, sessionId),
+          eq(sessions.tenantId, principal.tid),
+          eq(sessions.userId, principal.sub),
+          isNull(sessions.revokedAt),
+        ),
+      )
       .get();
-    if (!session) throw notFound("No such session.");
+    // An ended session is no longer one of the caller's (the list leaves it out too).
+    if (!session) throw notFound("No such live session.");
     await this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
   }
 
