@@ -18,6 +18,7 @@ const EXPECTED = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "cross-origin-opener-policy": "same-origin",
+  "cache-control": "no-store",
 };
 
 describe("security headers", () => {
@@ -30,6 +31,12 @@ describe("security headers", () => {
     const res = await get(path, {}, method);
     expect(res.status).toBe(status);
     for (const [name, value] of Object.entries(EXPECTED)) expect(res.headers.get(name)).toBe(value);
+  });
+
+  test("API answers are never cached; the JWKS and static assets say how long they may be", async () => {
+    expect((await get("/v1/auth/me")).headers.get("cache-control")).toBe("no-store");
+    expect((await get("/.well-known/jwks.json")).headers.get("cache-control")).toBe("public, max-age=300");
+    expect((await get("/swagger/assets/swagger-ui.css")).headers.get("cache-control")).toBe("public, max-age=3600");
   });
 
   test("should relax the CSP only on the Swagger page", async () => {

@@ -11,6 +11,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "x-frame-options": "DENY",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
+  // API answers are per caller: no shared or browser cache keeps them. Routes that may be cached
+  // (the JWKS, the Swagger and dashboard assets) say so themselves.
+  "cache-control": "no-store",
 };
 
 const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE";
