@@ -35,7 +35,10 @@ export function createMetrics(probes?: OpsProbes) {
   client.collectDefaultMetrics({ register: registry });
   for (const name of NON_CONFORMING_DEFAULTS) registry.removeSingleMetric(name);
   // Filled in by the webhook module once the database is open; read at scrape time.
-  const sources = { webhookQueueDepth: (): Partial<Record<string, number>> => ({}) };
+  const sources = {
+    webhookQueueDepth: (): Partial<Record<string, number>> => ({}),
+    webhookOverdueSeconds: (): number => 0,
+  };
   if (probes) registerOpsProbes(registry, probes);
   // Counted per request: tallied, so the hot path never hashes a labels object (src/lib/tallies.ts).
   const httpRequestTallies = new CounterTallies<"method" | "route" | "status">();
@@ -62,6 +65,14 @@ export function createMetrics(probes?: OpsProbes) {
       collect() {
         const depth = sources.webhookQueueDepth();
         for (const status of QUEUE_STATUSES) this.labels({ status }).set(depth[status] ?? 0);
+      },
+    }),
+    webhookOverdue: new client.Gauge({
+      name: "webhook_overdue_seconds",
+      help: "How long the longest-waiting due delivery has been due (0 when none is): grows when no dispatcher delivers.",
+      registers: [registry],
+      collect() {
+        this.set(sources.webhookOverdueSeconds());
       },
     }),
     webhookAttempts: new client.Counter({

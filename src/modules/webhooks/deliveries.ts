@@ -182,6 +182,16 @@ export class DeliveryService {
     };
   }
 
+  /**
+   * How long the delivery due longest ago has been waiting, in seconds (0 when none is due): a
+   * delivery in flight is due only once its lease runs out, one of a disabled endpoint never.
+   */
+  overdueSeconds(): number {
+    const now = this.clock.now();
+    const oldest = this.sql.oldestDue.get(now)?.due_at;
+    return oldest === undefined ? 0 : (now - oldest) / 1000;
+  }
+
   /** Every tenant's undelivered deliveries by status, for the queue-depth gauge. */
   depth(): Partial<Record<DeliveryStatus, number>> {
     const depth: Partial<Record<DeliveryStatus, number>> = {};
@@ -223,6 +233,13 @@ function prepare(sqlite: Database) {
           `SELECT '${status}' AS status, count(*) AS n FROM webhook_deliveries WHERE status = '${status}' AND tenant_id = ?1`,
       ).join(" UNION ALL "),
     ) as Statement<{ status: DeliveryStatus; n: number }, [string]>,
+    // The lease query's own plan: the due index in order, the first row of an enabled endpoint.
+    oldestDue: sqlite.query(
+      `SELECT d.due_at FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+       JOIN webhook_endpoints e ON e.id = d.endpoint_id
+       WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ? AND e.disabled_at IS NULL
+       ORDER BY d.due_at LIMIT 1`,
+    ) as Statement<{ due_at: number }, [number]>,
     depth: sqlite.query(
       `SELECT status, count(*) AS n FROM webhook_deliveries
        WHERE status IN ('pending', 'leased', 'failed', 'dead') GROUP BY status`,

@@ -39,12 +39,18 @@ test("an HTTP-only process (WEBHOOK_DISPATCH=false) queues; a delivering one on 
   expect(receiver.received).toHaveLength(0);
   const queued = await httpOnly.fetch("/v1/webhooks/stats", { headers: json });
   expect(((await queued.json()) as { queue: { pending: number } }).queue.pending).toBe(1);
+  // What WebhookDispatchStalled watches: how long the due delivery has waited.
+  const overdue = async () =>
+    Number(/^webhook_overdue_seconds (\S+)$/m.exec(await (await httpOnly.fetch("/metrics")).text())?.[1]);
+  expect(await overdue()).toBeGreaterThanOrEqual(0.8);
+  expect(await overdue()).toBeLessThan(30);
 
   const dispatcher = await startServer({ dataDir: httpOnly.dataDir, env: { RATE_LIMIT_ENABLED: "false" } });
   servers.push(dispatcher);
   await waitFor(() => receiver.received.length === 1, 5000, "the delivering process to send it");
   const got = receiver.received[0];
   expect(() => new Webhook(secret).verify(got?.body ?? "", got?.headers ?? {})).not.toThrow();
+  await waitFor(async () => (await overdue()) === 0, 5000, "nothing to be due once it is delivered");
 });
 
 let world: WebhookWorld;

@@ -43,5 +43,6 @@ export function openWebhooks(deps: {
   });
   const deliveries = new DeliveryService(db.$client, clock, security.audit, endpoints, () => dispatcher.wake());
   metrics.sources.webhookQueueDepth = () => deliveries.depth();
+  metrics.sources.webhookOverdueSeconds = () => deliveries.overdueSeconds();
   return { endpoints, deliveries, dispatcher };
 }
