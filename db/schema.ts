@@ -190,6 +190,20 @@ export const auditCheckpoints = sqliteTable("audit_checkpoints", {
   events: integer("events").notNull(),
 });
 
+/**
+ * The newest link of the audit chain, rewritten with every event: removing the newest events
+ * leaves no broken link behind them, only a head that points past the last row. `mac` is
+ * HMAC-SHA256(audit key, "head" ‖ seq ‖ hash), so the head cannot be moved back by hand.
+ */
+export const auditHead = sqliteTable("audit_head", {
+  id: integer("id").primaryKey(),
+  seq: integer("seq").notNull(),
+  hash: text("hash").notNull(),
+  /** The newest event's ts: appends keep ts from decreasing along seq. */
+  ts: integer("ts").notNull(),
+  mac: text("mac").notNull(),
+});
+
 /** One row per accepted notification; its inbox and delivery rows are written in the same transaction. */
 export const notifications = sqliteTable(
   "notifications",

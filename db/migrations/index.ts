@@ -9,6 +9,7 @@ import sql5 from "./0005_audit_append_cost.sql" with { type: "text" };
 import sql6 from "./0006_delivery_indexes.sql" with { type: "text" };
 import sql7 from "./0007_delivery_due_condition.sql" with { type: "text" };
 import sql8 from "./0008_inbox_unread_tenant.sql" with { type: "text" };
+import sql9 from "./0009_audit_head.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -20,4 +21,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0006_delivery_indexes", when: 1795316633166, breakpoints: true, sql: sql6 },
   { tag: "0007_delivery_due_condition", when: 1795319771852, breakpoints: true, sql: sql7 },
   { tag: "0008_inbox_unread_tenant", when: 1796160596569, breakpoints: true, sql: sql8 },
+  { tag: "0009_audit_head", when: 1796183585022, breakpoints: true, sql: sql9 },
 ];

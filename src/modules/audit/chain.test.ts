@@ -6,6 +6,7 @@ import { createTestContext, type TestContext } from "../../testing/app";
 import { runCli } from "../../testing/cli";
 import { type LoggedIn, seedAndLogin } from "../../testing/identity";
 import { type AuditRow, canonicalEvent, GENESIS_HASH } from "./trail";
+import { verifyChain } from "./verify";
 
 interface VerifyBody {
   ok: boolean;
@@ -192,6 +193,46 @@ describe("removal and reordering", () => {
       sqlite.run("UPDATE audit_events SET seq = -seq - 1 WHERE seq < 0");
     });
     expect(report).toMatchObject({ ok: false, broken_at: 3, checked: 2 });
+  });
+
+  test("deleting the newest events is named, and events appended after do not cover the gap", async () => {
+    const world = await smallChain();
+    contexts.push(world.ctx);
+    dropTriggers(world.ctx);
+    const sqlite = sqliteOf(world.ctx);
+    const last = rowCount(world.ctx);
+    sqlite.run("DELETE FROM audit_events WHERE seq >= ?", [last - 1]);
+    const cli = verifyChain(sqlite, world.ctx.deps.security.auditKey);
+    expect(cli).toMatchObject({ ok: false, brokenAt: { seq: last - 1 } });
+    expect(cli.brokenAt?.reason).toContain(`events after seq ${last - 2} are missing`);
+    // Later events chain onto the head, not onto the last row left: the gap stays visible.
+    const res = await world.ctx.req("POST", "/v1/admin/revocations", {
+      headers: world.admin.auth,
+      body: { jti: "after" },
+    });
+    expect(res.status).toBe(201);
+    expect(rowAt(world.ctx, last + 1)?.action).toBe("revocation.create");
+    const report = await verify(world.ctx, world.admin);
+    expect(report).toMatchObject({ ok: false, broken_at: last + 1, checked: last - 2 });
+    expect(report.reason).toContain("missing");
+  });
+
+  test("a head record moved back by hand, or removed, is named", async () => {
+    const moved = await tampered((sqlite) => {
+      const previous = sqlite
+        .query<AuditRow, []>("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1 OFFSET 1")
+        .get();
+      sqlite.run("DELETE FROM audit_events WHERE seq > ?", [previous?.seq ?? 0]);
+      sqlite.run("UPDATE audit_head SET seq = ?, hash = ?", [previous?.seq ?? 0, previous?.hash ?? ""]);
+    });
+    expect(moved.ok).toBe(false);
+    expect(moved.reason).toContain("head record does not verify");
+    const world = await smallChain();
+    contexts.push(world.ctx);
+    sqliteOf(world.ctx).run("DELETE FROM audit_head");
+    expect(verifyChain(sqliteOf(world.ctx), world.ctx.deps.security.auditKey).brokenAt?.reason).toContain(
+      "head record is missing",
+    );
   });
 
   const swap = (sqlite: Database, a: number, b: number, keepChainColumns: boolean) => {

@@ -41,18 +41,24 @@ describe("the audit trail's storage", () => {
     expect(before).toBeGreaterThan(0);
     const old = new Database(join(dir, DATABASE_FILE), { create: true, strict: true });
     applyMigrations(old, migrations.slice(0, before));
+    // This build's trail also moves the head record, which 0004 lacks: a stand-in, dropped after.
+    old.run("CREATE TABLE audit_head (id integer PRIMARY KEY, seq integer, hash text, ts integer, mac text)");
     const clock = new ManualClock();
     const oldTrail = new AuditTrail({ $client: old } as never, KEY, clock);
     for (let i = 0; i < 5; i++) {
       clock.advance(1000);
       oldTrail.record(event(i, i % 2 ? "t1" : "t2"));
     }
+    old.run("DROP TABLE audit_head");
     const written = rows(old);
     old.close();
 
     const db = openDatabase(dir);
     const sqlite = db.$client;
     expect(rows(sqlite)).toEqual(written);
+    // Until the server first starts on it, the upgraded trail has no head record, and says so.
+    expect(verifyChain(sqlite, KEY).brokenAt?.reason).toContain("head record is missing");
+    new AuditTrail(db, KEY, clock).recordHeadIfMissing();
     expect(verifyChain(sqlite, KEY)).toMatchObject({ ok: true, checked: 5 });
     expect(() => sqlite.run("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2")).toThrow(/append-only/);
     expect(() => sqlite.run("DELETE FROM audit_events WHERE seq = 5")).toThrow(/append-only/);

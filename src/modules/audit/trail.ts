@@ -70,6 +70,11 @@ export function linkHash(key: Uint8Array, prevHash: string, canonical: string): 
   return hmacHex(key, prevHash + canonical);
 }
 
+/** The MAC of the head record (`audit_head`): only a holder of the audit key can move the head. */
+export function headMac(key: Uint8Array, seq: number, hash: string): string {
+  return hmacHex(key, `head\n${seq}\n${hash}`);
+}
+
 /**
  * The tamper-evident audit trail. `append` writes inside the caller's transaction, so an event
  * and the change it records commit (or roll back) together; `record` is for events with no
@@ -77,9 +82,11 @@ export function linkHash(key: Uint8Array, prevHash: string, canonical: string): 
  * so editing, deleting or reordering any row breaks the chain from that row on.
  */
 export class AuditTrail implements AuditHook {
+  private readonly head: Statement<ChainHead, []>;
   private readonly last: Statement<ChainHead, []>;
   private readonly checkpoint: Statement<ChainHead, []>;
   private readonly insert: Statement;
+  private readonly writeHead: Statement;
 
   constructor(
     private readonly db: Db,
@@ -87,6 +94,7 @@ export class AuditTrail implements AuditHook {
     private readonly clock: Clock,
   ) {
     const sqlite = db.$client;
+    this.head = sqlite.query("SELECT seq, hash, ts FROM audit_head WHERE id = 1");
     this.last = sqlite.query("SELECT seq, hash, ts FROM audit_events ORDER BY seq DESC LIMIT 1");
     this.checkpoint = sqlite.query("SELECT seq, hash, 0 AS ts FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
     this.insert = sqlite.query(
@@ -94,13 +102,35 @@ export class AuditTrail implements AuditHook {
          reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.writeHead = sqlite.query(
+      `INSERT INTO audit_head (id, seq, hash, ts, mac) VALUES (1, ?1, ?2, ?3, ?4)
+       ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2, ts = ?3, mac = ?4`,
+    );
+  }
+
+  /**
+   * At start-up, for a trail written before the head record existed: its newest event becomes
+   * the head. From then on every append moves it, and verification holds the chain to it.
+   */
+  recordHeadIfMissing(): void {
+    const sqlite = this.db.$client;
+    if (this.head.get()) return;
+    const last = this.last.get();
+    if (last) this.writeHead.run(last.seq, last.hash, last.ts, headMac(this.key, last.seq, last.hash));
   }
 
   /** Appends `event` inside the transaction the caller holds (the write lock makes the chain serial). */
   append(_tx: unknown, event: SecurityEvent): void {
     if (!this.db.$client.inTransaction)
       throw new Error("audit events are appended inside the transaction of their change");
-    const previous = this.last.get() ?? this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH, ts: 0 };
+    // The head record when it is ahead of the last row: removing the newest events must not let
+    // the next one take their place (it chains onto what was removed, and verification names the
+    // gap). The last row when it is ahead (written by a build before the head record): its seq
+    // is taken.
+    const head = this.head.get();
+    const last = this.last.get();
+    const previous = (last && (!head || last.seq > head.seq) ? last : head) ??
+      this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH, ts: 0 };
     const redacted = redactParams(event.action, event.params);
     const params = canonicalJson(redacted);
     // ts never decreases along seq (a clock stepping back repeats the last instant), which is
@@ -145,6 +175,7 @@ export class AuditTrail implements AuditHook {
       previous.hash,
       hash,
     );
+    this.writeHead.run(row.seq, hash, row.ts, headMac(this.key, row.seq, hash));
   }
 
   record(event: SecurityEvent): void {

@@ -3,7 +3,7 @@ import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { Metrics } from "../../plugins/metrics";
-import { type ChainPosition, type ChainReport, chainStart, verifyLinks } from "./verify";
+import { type ChainPosition, type ChainReport, chainStart, checkHead, readHead, verifyLinks } from "./verify";
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -58,6 +58,7 @@ export class ChainVerifier {
     let position = full ? chainStart(this.sqlite) : (this.verified as ChainPosition);
     const from = position.seq;
     let checked = 0;
+    const head = readHead(this.sqlite);
     for (;;) {
       // Retention may archive past our position between steps; the chain then restarts at its checkpoint.
       const start = chainStart(this.sqlite);
@@ -72,6 +73,12 @@ export class ChainVerifier {
       if (step.head) position = step.head;
       if (step.checked < this.options.chunk) break;
       await yieldBetweenChunks();
+    }
+    const brokenAt = checkHead(this.sqlite, this.key, head, position);
+    if (brokenAt) {
+      this.verified = undefined;
+      this.publish(false);
+      return { ok: false, checked, from, brokenAt, head: position };
     }
     this.verified = position;
     if (full) this.lastFullAt = this.clock.now();

@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { type AuditRow, canonicalEvent, GENESIS_HASH, linkHash } from "./trail";
+import { type AuditRow, canonicalEvent, GENESIS_HASH, headMac, linkHash } from "./trail";
 
 /** A verified link: verification can resume after it. */
 export interface ChainPosition {
@@ -32,7 +32,51 @@ export function chainStart(sqlite: Database): ChainPosition {
  * and swapped rows fail because each HMAC covers its own seq.
  */
 export function verifyChain(sqlite: Database, key: Uint8Array): ChainReport {
-  return verifyLinks(sqlite, key, chainStart(sqlite));
+  const head = readHead(sqlite);
+  const report = verifyLinks(sqlite, key, chainStart(sqlite));
+  if (!report.ok) return report;
+  const brokenAt = checkHead(sqlite, key, head, report.head ?? chainStart(sqlite));
+  return brokenAt ? { ...report, ok: false, brokenAt } : report;
+}
+
+export interface HeadRecord extends ChainPosition {
+  readonly mac: string;
+}
+
+/** Read before a walk: the head only moves forward, so every link up to it must be there after. */
+export function readHead(sqlite: Database): HeadRecord | undefined {
+  return sqlite.query<HeadRecord, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1").get() ?? undefined;
+}
+
+/**
+ * What no link can show: the newest events removed (and the head record with them, or moved back
+ * by hand). `reached` is where a walk that began after `head` was read ended without a break.
+ */
+export function checkHead(
+  sqlite: Database,
+  key: Uint8Array,
+  head: HeadRecord | undefined,
+  reached: ChainPosition,
+): ChainReport["brokenAt"] {
+  const start = chainStart(sqlite);
+  if (head === undefined) {
+    return reached.seq > start.seq
+      ? { seq: reached.seq, reason: "the chain's head record is missing: the newest events may have been removed" }
+      : undefined;
+  }
+  if (headMac(key, head.seq, head.hash) !== head.mac)
+    return { seq: head.seq, reason: "the chain's head record does not verify: it was changed" };
+  if (head.seq > reached.seq) {
+    return {
+      seq: reached.seq + 1,
+      reason: `the chain's head is seq ${head.seq}: the events after seq ${reached.seq} are missing`,
+    };
+  }
+  if (head.seq <= start.seq) return undefined;
+  const row = sqlite.query<{ hash: string }, [number]>("SELECT hash FROM audit_events WHERE seq = ?").get(head.seq);
+  return row?.hash === head.hash
+    ? undefined
+    : { seq: head.seq, reason: "the event at the chain's head is not the one the head record names" };
 }
 
 /**

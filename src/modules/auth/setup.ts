@@ -51,6 +51,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
   const auditKey = secrets.auditKey;
   const audit = new AuditTrail(db, auditKey, clock);
+  audit.recordHeadIfMissing();
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
   return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions, batcher };
 }
