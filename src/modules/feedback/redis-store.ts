@@ -3,7 +3,7 @@ import type { Clock } from "../../lib/clock";
 import { RedisKeys } from "../../lib/redis-keys";
 import { RedisScript } from "../../lib/redis-script";
 import { type FeedbackItem, SUBJECT_TYPES, type SubjectType, VERDICTS, type Verdict } from "./model";
-import type { FeedbackStore, Subject, SubjectCounts, SubjectPosition } from "./store";
+import type { FeedbackStore, Subject, SubjectCounts, SubjectPosition, SubjectQuery } from "./store";
 
 /**
  * The entries a tick collected for one tenant, in one atomic script (one round trip): each entry
@@ -173,7 +173,7 @@ export class RedisFeedbackStore implements FeedbackStore {
 
   async list(
     tenantId: string,
-    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
+    subject: SubjectQuery,
     before: string | undefined,
     limit: number,
   ): Promise<FeedbackItem[]> {

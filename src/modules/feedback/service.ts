@@ -21,7 +21,7 @@ import {
 import { RedisFeedbackStore } from "./redis-store";
 import { FeedbackSpool } from "./spool";
 import { SqliteFeedbackStore } from "./sqlite-store";
-import type { FeedbackStore, SubjectPosition } from "./store";
+import type { FeedbackStore, SubjectPosition, SubjectQuery } from "./store";
 
 /** A write waits this long for Redis before it is spooled to SQLite instead. */
 const REDIS_WRITE_TIMEOUT_MS = 250;
@@ -95,12 +95,7 @@ export class FeedbackService {
   }
 
   /** One subject's feedback, or, without a type, that of every subject with this id. */
-  async list(
-    tenantId: string,
-    subject: { subjectType?: SubjectType; subjectId: string },
-    cursor: string | undefined,
-    limit: number,
-  ) {
+  async list(tenantId: string, subject: SubjectQuery, cursor: string | undefined, limit: number) {
     this.assertReadable();
     const { page, next_cursor } = pageOf(await this.read(this.store.list(tenantId, subject, cursor, limit + 1)), limit);
     return { items: page, next_cursor };

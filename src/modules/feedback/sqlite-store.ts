@@ -3,7 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { FeedbackItem, SubjectType, Verdict } from "./model";
-import type { FeedbackStore, SubjectCounts, SubjectPosition } from "./store";
+import type { FeedbackStore, SubjectCounts, SubjectPosition, SubjectQuery } from "./store";
 
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
 export class SqliteFeedbackStore implements FeedbackStore {
@@ -70,7 +70,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
 
   async list(
     tenantId: string,
-    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
+    subject: SubjectQuery,
     before: string | undefined,
     limit: number,
   ): Promise<FeedbackItem[]> {

@@ -6,6 +6,9 @@ export interface Subject {
   readonly subjectId: string;
 }
 
+/** Which entries a list reads: one subject's, or, without a type, every subject's with this id. */
+export type SubjectQuery = Omit<Subject, "subjectType"> & { readonly subjectType?: SubjectType };
+
 /** A subject's live entries counted by verdict, and when its latest entry expires. */
 export interface SubjectCounts extends Subject {
   readonly lastExpiry: number;
@@ -24,12 +27,7 @@ export interface SubjectPosition extends Subject {
 export interface FeedbackStore {
   put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void>;
   /** Live entries of one subject (of every type with this id when no type is given), newest first, with ids below `before` when given. */
-  list(
-    tenantId: string,
-    subject: { readonly subjectType?: SubjectType; readonly subjectId: string },
-    before: string | undefined,
-    limit: number,
-  ): Promise<FeedbackItem[]>;
+  list(tenantId: string, subject: SubjectQuery, before: string | undefined, limit: number): Promise<FeedbackItem[]>;
   /** The tenant's live entries counted by verdict. */
   totals(tenantId: string): Promise<Partial<Record<Verdict, number>>>;
   /**
