@@ -4,7 +4,7 @@ import { invalidField } from "../../lib/problem";
 import { ADMIN, authPlugin } from "../../plugins/auth";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
-import { sessionList } from "../auth/model";
+import { sessionList, sessionPage } from "../auth/model";
 import { publicSession } from "../auth/public";
 import type { Security } from "../auth/setup";
 import { publicApiKey, publicUser } from "./identity";
@@ -128,15 +128,17 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
       "/v1/admin/sessions",
       ({ principal, query }) => {
         const owner = deps.security.identity.getUser(principal.tid, query.user_id);
-        return {
-          sessions: deps.security.auth
-            .liveSessions(principal.tid, owner.id)
-            .map((s) => publicSession(s, principal.sid)),
-        };
+        const limit = query.limit ?? 50;
+        const rows = deps.security.auth.liveSessions(principal.tid, owner.id, {
+          limit: limit + 1,
+          before: query.cursor,
+        });
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { sessions: page.map((s) => publicSession(s, principal.sid)), next_cursor };
       },
       {
         auth: ADMIN,
-        query: t.Object({ user_id: t.String({ maxLength: 64 }) }),
+        query: t.Composite([t.Object({ user_id: t.String({ maxLength: 64 }) }), sessionPage]),
         response: sessionList,
         detail: { summary: "A user's live sessions" },
       },

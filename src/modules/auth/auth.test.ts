@@ -291,6 +291,33 @@ describe("refresh tokens", () => {
   });
 });
 
+describe("session lists", () => {
+  test("page newest first for the caller and for an admin, and refuse a cursor they did not hand out", async () => {
+    const user = await seedUser(ctx, "acme", "viewer");
+    const logins = [];
+    for (let i = 0; i < 5; i++) logins.push(await login(ctx, user));
+    const sids = logins.map((l) => decodeJwt(l.accessToken).sid as string).reverse();
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    for (const [path, auth] of [
+      ["/v1/auth/sessions?limit=2", logins[0]?.auth],
+      [`/v1/admin/sessions?user_id=${user.userId}&limit=2`, admin.auth],
+    ] as const) {
+      const seen: string[] = [];
+      let cursor: string | null = "";
+      for (let pages = 0; cursor !== null; pages++) {
+        expect(pages).toBeLessThan(4);
+        const res = await ctx.req("GET", `${path}${cursor ? `&cursor=${cursor}` : ""}`, { headers: auth });
+        const page = (await res.json()) as { sessions: { id: string }[]; next_cursor: string | null };
+        expect(page.sessions.length).toBeLessThanOrEqual(2);
+        seen.push(...page.sessions.map((s) => s.id));
+        cursor = page.next_cursor;
+      }
+      expect(seen).toEqual(sids);
+      expect((await ctx.req("GET", `${path}&cursor=nope`, { headers: auth })).status).toBe(422);
+    }
+  });
+});
+
 describe("ending what has ended", () => {
   test("an ended session is gone for its user, and ending it again writes nothing new", async () => {
     const user = await seedUser(ctx, "acme", "viewer");

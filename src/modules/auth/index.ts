@@ -1,11 +1,12 @@
 import { Elysia, t } from "elysia";
 import { OAUTH_NO_STORE } from "../../lib/oauth";
+import { pageOf } from "../../lib/paging";
 import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { lean } from "../../plugins/lean-routes";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM, repeatedFormFields } from "../../plugins/request-guards";
-import { jwks, me, revokeRequest, sessionList, tokenRequest, tokenResponse } from "./model";
+import { jwks, me, revokeRequest, sessionList, sessionPage, tokenRequest, tokenResponse } from "./model";
 import { publicIdentity, publicSession } from "./public";
 import { oauthError } from "./service";
 import type { Security } from "./setup";
@@ -191,10 +192,21 @@ export const authModule = (security: Security) => {
     )
     .get(
       "/v1/auth/sessions",
-      ({ principal }) => ({
-        sessions: security.auth.listSessions(principal).map((s) => publicSession(s, principal.sid)),
-      }),
-      { auth: ANY_ROLE, response: sessionList, detail: { summary: "The caller's live sessions" } },
+      ({ principal, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = security.auth.liveSessions(principal.tid, principal.sub, {
+          limit: limit + 1,
+          before: query.cursor,
+        });
+        const { page, next_cursor } = pageOf(rows, limit);
+        return { sessions: page.map((s) => publicSession(s, principal.sid)), next_cursor };
+      },
+      {
+        auth: ANY_ROLE,
+        query: sessionPage,
+        response: sessionList,
+        detail: { summary: "The caller's live sessions, newest first" },
+      },
     )
     .delete(
       "/v1/auth/sessions/:id",

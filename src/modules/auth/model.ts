@@ -59,7 +59,7 @@ export const session = t.Object({
   current: t.Boolean(),
 });
 
-export const sessionList = t.Object({ sessions: t.Array(session) });
+export const sessionList = t.Object({ sessions: t.Array(session), next_cursor: t.Nullable(t.String()) });
 
 export const jwks = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
 
@@ -80,3 +80,8 @@ export function oneOf<const T extends readonly [string, ...string[]]>(
 ) {
   return t.UnionEnum(values, { default: undefined, ...options });
 }
+
+export const sessionPage = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: t.Optional(ulidCursor),
+});

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt } from "drizzle-orm";
 import type { Db } from "../../../db/client";
 import { type Role, sessions } from "../../../db/schema";
 import type { Config } from "../../config";
@@ -217,11 +217,8 @@ export class AuthService {
   }
 
   /** The caller's live sessions, newest first. */
-  listSessions(principal: AccessClaims): Session[] {
-    return this.liveSessions(principal.tid, principal.sub);
-  }
-
-  liveSessions(tenantId: string, userId: string): Session[] {
+  /** A user's live sessions, newest first, ids below `before` when given. */
+  liveSessions(tenantId: string, userId: string, page: { limit: number; before?: string }): Session[] {
     return this.deps.db
       .select()
       .from(sessions)
@@ -231,9 +228,11 @@ export class AuthService {
           eq(sessions.userId, userId),
           isNull(sessions.revokedAt),
           gt(sessions.expiresAt, this.deps.clock.now()),
+          page.before === undefined ? undefined : lt(sessions.id, page.before),
         ),
       )
-      .orderBy(desc(sessions.createdAt))
+      .orderBy(desc(sessions.id))
+      .limit(page.limit)
       .all();
   }
 
