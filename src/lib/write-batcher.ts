@@ -11,6 +11,14 @@ interface Outcome {
   readonly value: unknown;
 }
 
+/** Told when a batch's transaction begins and just before it commits (or that it did not). */
+export interface BatchParticipant {
+  began(): void;
+  /** Inside the transaction, after the last write: a last write of its own may go here. */
+  committing(): void;
+  abandoned(): void;
+}
+
 /**
  * Group commit. Writes queued in the same event-loop turn share one transaction, and every
  * promise settles only after the shared COMMIT, so a 2xx still means "on disk". Idle, a write
@@ -26,6 +34,7 @@ interface Outcome {
 export class WriteBatcher {
   private queue: Job[] = [];
   private scheduled = false;
+  private readonly participants: BatchParticipant[] = [];
 
   // Prepared once: bun:sqlite's transaction() builds a new wrapper on every call, which measured
   // ~4 µs a write against ~1.5 µs for these statements (and ~10 µs a batch for BEGIN…COMMIT).
@@ -43,6 +52,10 @@ export class WriteBatcher {
     this.begin = sqlite.prepare("BEGIN IMMEDIATE");
     this.commitAll = sqlite.prepare("COMMIT");
     this.rollback = sqlite.prepare("ROLLBACK");
+  }
+
+  join(participant: BatchParticipant): void {
+    this.participants.push(participant);
   }
 
   run<T>(work: () => T): Promise<T> {
@@ -100,10 +113,13 @@ export class WriteBatcher {
       return;
     }
     this.begin.run();
+    for (const participant of this.participants) participant.began();
     try {
       work();
+      for (const participant of this.participants) participant.committing();
       this.commitAll.run();
     } catch (error) {
+      for (const participant of this.participants) participant.abandoned();
       if (this.sqlite.inTransaction) this.rollback.run();
       throw error;
     }

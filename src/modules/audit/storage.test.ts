@@ -7,6 +7,7 @@ import { DATABASE_FILE, openDatabase } from "../../../db/client";
 import { applyMigrations } from "../../../db/migrate";
 import { migrations } from "../../../db/migrations";
 import { ManualClock } from "../../lib/clock";
+import { WriteBatcher } from "../../lib/write-batcher";
 import type { SecurityEvent } from "./hook";
 import { firstSeqAt, queryEvents } from "./query";
 import { type AuditRow, AuditTrail } from "./trail";
@@ -134,6 +135,38 @@ describe("the audit trail's storage", () => {
     const sqlite = db.$client;
     expect(firstSeqAt(sqlite, Date.now())).toBe(1);
     expect(queryEvents(sqlite, "t1", { from: new Date(0).toISOString() }, Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    sqlite.close();
+  });
+});
+
+describe("the head record under group commit", () => {
+  test("is written once a batch, as its last row, even when a write rolled back to its savepoint", async () => {
+    const db = openDatabase(tempDir());
+    const sqlite = db.$client;
+    const trail = new AuditTrail(db, KEY, new ManualClock());
+    const batcher = new WriteBatcher(sqlite);
+    trail.batchedBy(batcher);
+    const heads: number[] = [];
+    const watch = sqlite.query<{ seq: number }, []>("SELECT seq FROM audit_head WHERE id = 1");
+    const outcomes = await Promise.allSettled(
+      [0, 1, 2].map((i) =>
+        batcher.run(() => {
+          trail.append(undefined, event(i));
+          heads.push(watch.get()?.seq ?? 0);
+          if (i === 1) throw new Error("this write fails after its event");
+        }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    // Not moved while the batch ran: written as it committed, naming the last row that stayed.
+    expect(heads.every((seq) => seq === 0)).toBe(true);
+    expect(rows(sqlite).map((row) => row.seq)).toEqual([1, 2]);
+    expect(watch.get()?.seq).toBe(2);
+    expect(verifyChain(sqlite, KEY)).toMatchObject({ ok: true, checked: 2 });
+    // Outside a batch, an event moves the head at once.
+    trail.record(event(3));
+    expect(watch.get()?.seq).toBe(3);
+    expect(verifyChain(sqlite, KEY)).toMatchObject({ ok: true, checked: 3 });
     sqlite.close();
   });
 });

@@ -52,6 +52,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   const auditKey = secrets.auditKey;
   const audit = new AuditTrail(db, auditKey, clock);
   audit.recordHeadIfMissing();
+  audit.batchedBy(batcher);
   const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
   return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions, batcher };
 }
