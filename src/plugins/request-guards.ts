@@ -227,6 +227,8 @@ const WHOLE_BODY = new TextDecoder("utf-8", { fatal: true });
  * a chunked body is read chunk by chunk and abandoned as soon as it passes the limit.
  */
 async function readText(request: Request, limit: number): Promise<string> {
+  // Ours to fix, not the client's: stays a 500.
+  if (request.bodyUsed) throw new Error("the request body was already read");
   try {
     return await readWhole(request, limit);
   } catch (error) {

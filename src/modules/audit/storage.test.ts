@@ -169,4 +169,30 @@ describe("the head record under group commit", () => {
     expect(verifyChain(sqlite, KEY)).toMatchObject({ ok: true, checked: 3 });
     sqlite.close();
   });
+
+  test("never moves back: removed newest rows stay named, whatever batches roll back after", async () => {
+    const db = openDatabase(tempDir());
+    const sqlite = db.$client;
+    const trail = new AuditTrail(db, KEY, new ManualClock());
+    const batcher = new WriteBatcher(sqlite);
+    trail.batchedBy(batcher);
+    for (let i = 0; i < 3; i++) await batcher.run(() => trail.append(undefined, event(i)));
+    sqlite.run("DROP TRIGGER audit_events_no_delete");
+    sqlite.run("DELETE FROM audit_events WHERE seq = 3");
+    // An audited write that rolls back, next to one that writes no event: the head stays at 3.
+    const outcomes = await Promise.allSettled([
+      batcher.run(() => {
+        trail.append(undefined, event(10));
+        throw new Error("rolled back");
+      }),
+      batcher.run(() => sqlite.run("SELECT 1")),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "fulfilled"]);
+    expect(verifyChain(sqlite, KEY).brokenAt?.reason).toContain("events after seq 2 are missing");
+    // And the next event chains onto the head, not onto the last row left.
+    await batcher.run(() => trail.append(undefined, event(11)));
+    expect(rows(sqlite).map((row) => row.seq)).toEqual([1, 2, 4]);
+    expect(verifyChain(sqlite, KEY)).toMatchObject({ ok: false, brokenAt: { seq: 4 } });
+    sqlite.close();
+  });
 });

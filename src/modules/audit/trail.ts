@@ -107,10 +107,13 @@ export class AuditTrail implements AuditHook {
          reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.moveHead = sqlite.query("UPDATE audit_head SET seq = ?1, hash = ?2, ts = ?3, mac = ?4 WHERE id = 1");
+    // The head only moves forward: a batch whose events all rolled back, after the newest rows
+    // were removed, must not move it back onto what is left.
+    this.moveHead = sqlite.query(
+      "UPDATE audit_head SET seq = ?1, hash = ?2, ts = ?3, mac = ?4 WHERE id = 1 AND seq < ?1",
+    );
     this.writeHead = sqlite.query(
-      `INSERT INTO audit_head (id, seq, hash, ts, mac) VALUES (1, ?1, ?2, ?3, ?4)
-       ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2, ts = ?3, mac = ?4`,
+      "INSERT INTO audit_head (id, seq, hash, ts, mac) VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
     );
   }
 
@@ -119,7 +122,6 @@ export class AuditTrail implements AuditHook {
    * the head. From then on every append moves it, and verification holds the chain to it.
    */
   recordHeadIfMissing(): void {
-    const sqlite = this.db.$client;
     if (this.head.get()) return;
     const last = this.last.get();
     if (last) this.writeHead.run(last.seq, last.hash, last.ts, headMac(this.key, last.seq, last.hash));
@@ -133,8 +135,7 @@ export class AuditTrail implements AuditHook {
     // the next one take their place (it chains onto what was removed, and verification names the
     // gap). The last row when it is ahead (written by a build before the head record): its seq
     // is taken.
-    // Later in a batch the last row is this batch's own: ahead of the stored head, no need to read it.
-    const head = this.deferred && this.appendedInBatch ? undefined : this.head.get();
+    const head = this.head.get();
     const last = this.last.get();
     const previous = (last && (!head || last.seq > head.seq) ? last : head) ??
       this.checkpoint.get() ?? { seq: 0, hash: GENESIS_HASH, ts: 0 };

@@ -86,15 +86,17 @@ export class KeyRing {
     for (const [kid, at] of this.signedAt) {
       const key = this.keys.get(kid);
       if (key?.status === "current") continue;
-      this.signedAt.delete(kid);
       const needed = at + this.options.retireAfterMs;
-      if (key?.status !== "previous" || key.verifyUntil === null || key.verifyUntil >= needed) continue;
-      this.options.db
-        .update(signingKeys)
-        .set({ verifyUntil: needed })
-        .where(and(eq(signingKeys.kid, kid), lte(signingKeys.verifyUntil, needed)))
-        .run();
-      key.verifyUntil = needed;
+      if (key?.status === "previous" && key.verifyUntil !== null && key.verifyUntil < needed) {
+        // Forgotten only once written: a write that fails (the CLI holding the lock) is tried at the next reload.
+        this.options.db
+          .update(signingKeys)
+          .set({ verifyUntil: needed })
+          .where(and(eq(signingKeys.kid, kid), lte(signingKeys.verifyUntil, needed)))
+          .run();
+        key.verifyUntil = needed;
+      }
+      this.signedAt.delete(kid);
     }
   }
 
