@@ -250,6 +250,30 @@ describe("RFC 6749's finer points", () => {
     );
     await refused(withBasic, 401, "invalid_client");
     expect(withBasic.headers.get("www-authenticate")).toBe('Basic realm="warden"');
+
+    // RFC 6749 §6: a client that authenticated to get its refresh token authenticates to use it.
+    const asKey = basic(`${key.id}:${api_key}`);
+    const first = await (await raw("grant_type=client_credentials", asKey)).json();
+    const refreshed = await raw(`grant_type=refresh_token&refresh_token=${first.refresh_token}`, asKey);
+    expect(refreshed.status).toBe(200);
+    const next = (await refreshed.json()).refresh_token;
+    const other = await (
+      await ctx.req("POST", "/v1/admin/api-keys", { headers: admin.auth, body: { name: "other", role: "viewer" } })
+    ).json();
+    const asOther = await raw(
+      `grant_type=refresh_token&refresh_token=${next}`,
+      basic(`${other.key.id}:${other.api_key}`),
+    );
+    await refused(asOther, 401, "invalid_client");
+    expect(asOther.headers.get("www-authenticate")).toBe('Basic realm="warden"');
+    // The refusal used nothing up: the right client still refreshes.
+    expect((await raw(`grant_type=refresh_token&refresh_token=${next}`, asKey)).status).toBe(200);
+    const session = await login(ctx, user);
+    await refused(
+      await raw(`grant_type=refresh_token&refresh_token=${session.refreshToken}`, asKey),
+      401,
+      "invalid_client",
+    );
   });
 });
 

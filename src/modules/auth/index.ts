@@ -91,7 +91,8 @@ export const authModule = (security: Security) => {
         const sentBasic = BASIC.test(request.headers.get("authorization") ?? "");
         // Client authentication belongs to the client_credentials grant alone (§2.3: a client
         // authenticates one way, and a server refuses a method it does not support for a request).
-        if (sentBasic && grant !== "client_credentials") {
+        // The refresh grant takes it too (RFC 6749 §6: a client that authenticated authenticates again).
+        if (sentBasic && grant !== "client_credentials" && grant !== "refresh_token") {
           throw asBasicChallenge(
             oauthError(
               "invalid_client",
@@ -133,8 +134,16 @@ export const authModule = (security: Security) => {
               )
               .catch(challenge);
           }
-          case "refresh_token":
-            return security.auth.refreshGrant({ refresh_token: required(body, "refresh_token") }, meta);
+          case "refresh_token": {
+            const refreshToken = required(body, "refresh_token");
+            if (!sentBasic) return security.auth.refreshGrant({ refresh_token: refreshToken }, meta);
+            try {
+              const client = basicCredentials(request);
+              return await security.auth.refreshGrant({ refresh_token: refreshToken, client }, meta);
+            } catch (error) {
+              throw asBasicChallenge(error);
+            }
+          }
           default:
             throw oauthError(
               "unsupported_grant_type",

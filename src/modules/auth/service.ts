@@ -130,11 +130,24 @@ export class AuthService {
     );
   }
 
-  async refreshGrant(input: { refresh_token: string }, meta: RequestMeta): Promise<TokenResponse> {
+  /**
+   * `client`, when the request authenticated (HTTP Basic): it must be the API key the session was
+   * opened with; a password session has no client to authenticate as.
+   */
+  async refreshGrant(
+    input: { refresh_token: string; client?: { client_id: string; client_secret: string } },
+    meta: RequestMeta,
+  ): Promise<TokenResponse> {
     const { db, clock } = this.deps;
     const hash = sha256Hex(input.refresh_token);
     const row = this.queries.refreshByHash.get({ hash });
     const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
+    if (input.client !== undefined) {
+      const key = this.deps.identity.verifyApiKey(input.client.client_secret);
+      if (!key || key.id !== input.client.client_id || !session || session.apiKeyId !== key.id) {
+        throw oauthError("invalid_client", "The client credentials are invalid for this refresh token.");
+      }
+    }
     if (!row || !session) throw oauthError("invalid_grant", "The refresh token is invalid.");
     const actor = {
       type: session.apiKeyId ? ("api_key" as const) : ("user" as const),
