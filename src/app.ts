@@ -25,6 +25,7 @@ import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type LeanHost, leanFetch } from "./plugins/lean-routes";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
+import { queryGuard, type RouteEntry } from "./plugins/query-guard";
 import { rateLimit } from "./plugins/rate-limit";
 import type { RateLimiter } from "./plugins/rate-limiter";
 import { requestContext } from "./plugins/request-context";
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps) {
     .use(securityHeaders(deps.config.corsOrigins))
     .use(errors({ log: deps.log, methods }))
     .use(requestGuards(deps.config.http))
+    .use(queryGuard((): readonly RouteEntry[] => app.routes))
     .use(metricsPlugin(deps.metrics))
     .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
     .use(docs(VERSION))

@@ -166,6 +166,25 @@ describe("time bounds", () => {
   });
 });
 
+describe("query parameters", () => {
+  test("one the route does not take is a 422 naming it, not a filter silently dropped", async () => {
+    for (const [path, field] of [
+      ["/v1/audit?actors=u1", "actors"],
+      ["/v1/audit/export?limit=5", "limit"],
+      ["/v1/audit/export?cursor=3", "cursor"],
+    ] as const) {
+      const res = await get(path);
+      expect(res.status).toBe(422);
+      const problem = await res.json();
+      expect(problem.errors).toEqual([expect.objectContaining({ in: "query", field })]);
+      expect(problem.detail).toContain("actor");
+    }
+    expect((await get("/v1/audit?actor=u1&limit=2")).status).toBe(200);
+    // A route that takes no query ignores one, as before.
+    expect((await get("/v1/audit/verify?x=1")).status).toBe(200);
+  });
+});
+
 describe("cursor pagination and tenants", () => {
   test("should return every event exactly once while new events arrive between pages", async () => {
     const want = expected((row) => row.actor_id === "u1");
