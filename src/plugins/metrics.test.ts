@@ -29,6 +29,13 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 }
 
 describe("metrics", () => {
+  test("every webhook attempt outcome has its series from the start, at 0", async () => {
+    const text = await scrape();
+    for (const outcome of ["delivered", "retry", "dead", "disabled"]) {
+      expect(text).toContain(`webhook_delivery_attempts_total{outcome="${outcome}"} 0`);
+    }
+  });
+
   test("should count requests by route template, not raw path", async () => {
     await ctx.req("GET", "/swagger/assets/init.js");
     await ctx.req("GET", "/swagger/assets/swagger-ui.css");

@@ -26,6 +26,18 @@ export interface OpsProbes {
   storage(): { freeBytes: number; totalBytes: number; databaseBytes: number };
 }
 
+const ATTEMPT_OUTCOMES = ["delivered", "retry", "dead", "disabled"] as const;
+
+/**
+ * Each outcome's series exists from the start, at 0: a series born with its first event is
+ * invisible to `rate()` and `increase()` for that event (the first delivery failure after a
+ * restart would not count).
+ */
+function zeroed<T extends client.Counter<"outcome">>(counter: T, outcomes: readonly string[]): T {
+  for (const outcome of outcomes) counter.labels({ outcome }).inc(0);
+  return counter;
+}
+
 /**
  * Every metric the service exports is declared here, so names live in one place. Without
  * `probes` (unit tests of other parts) the scrape-time ops gauges are left out.
@@ -75,12 +87,15 @@ export function createMetrics(probes?: OpsProbes) {
         this.set(sources.webhookOverdueSeconds());
       },
     }),
-    webhookAttempts: new client.Counter({
-      name: "webhook_delivery_attempts_total",
-      help: "Webhook delivery attempts by outcome: delivered, retry, dead, disabled (receiver answered 410).",
-      labelNames: ["outcome"] as const,
-      registers: [registry],
-    }),
+    webhookAttempts: zeroed(
+      new client.Counter({
+        name: "webhook_delivery_attempts_total",
+        help: "Webhook delivery attempts by outcome: delivered, retry, dead, disabled (receiver answered 410).",
+        labelNames: ["outcome"] as const,
+        registers: [registry],
+      }),
+      ATTEMPT_OUTCOMES,
+    ),
     rowsPruned: new client.Counter({
       name: "notification_rows_pruned_total",
       help: "Rows deleted by notification retention (NOTIFICATION_RETENTION_DAYS), by table.",
