@@ -140,12 +140,17 @@ describe("the audit trail's storage", () => {
 });
 
 describe("the head record under group commit", () => {
-  test("is written once a batch, as its last row, even when a write rolled back to its savepoint", async () => {
+  /** A fresh trail whose events are written through a group commit, as the service's are. */
+  const batchedTrail = () => {
     const db = openDatabase(tempDir());
-    const sqlite = db.$client;
     const trail = new AuditTrail(db, KEY, new ManualClock());
-    const batcher = new WriteBatcher(sqlite);
+    const batcher = new WriteBatcher(db.$client);
     trail.batchedBy(batcher);
+    return { sqlite: db.$client, trail, batcher };
+  };
+
+  test("is written once a batch, as its last row, even when a write rolled back to its savepoint", async () => {
+    const { sqlite, trail, batcher } = batchedTrail();
     const heads: number[] = [];
     const watch = sqlite.query<{ seq: number }, []>("SELECT seq FROM audit_head WHERE id = 1");
     const outcomes = await Promise.allSettled(
@@ -171,11 +176,7 @@ describe("the head record under group commit", () => {
   });
 
   test("never moves back: removed newest rows stay named, whatever batches roll back after", async () => {
-    const db = openDatabase(tempDir());
-    const sqlite = db.$client;
-    const trail = new AuditTrail(db, KEY, new ManualClock());
-    const batcher = new WriteBatcher(sqlite);
-    trail.batchedBy(batcher);
+    const { sqlite, trail, batcher } = batchedTrail();
     for (let i = 0; i < 3; i++) await batcher.run(() => trail.append(undefined, event(i)));
     sqlite.run("DROP TRIGGER audit_events_no_delete");
     sqlite.run("DELETE FROM audit_events WHERE seq = 3");

@@ -229,14 +229,14 @@ export class AuditTrail implements AuditHook {
    * empty, or that begins at a checkpoint, has nothing to check.
    */
   assertKeyMatches(): void {
-    const head = this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
+    const last = this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
       | AuditRow
       | undefined;
-    if (!head) return;
-    const { hash, prev_hash, ...rest } = head;
+    if (!last) return;
+    const { hash, prev_hash, ...rest } = last;
     if (linkHash(this.key, prev_hash, canonicalEvent(rest)) === hash) return;
     throw new Error(
-      `the audit trail's last event (seq ${head.seq}) does not verify with this audit key: run with the AUDIT_KEY the server uses (or, if it does, the event was altered: \`warden audit verify\` names the break)`,
+      `the audit trail's last event (seq ${last.seq}) does not verify with this audit key: run with the AUDIT_KEY the server uses (or, if it does, the event was altered: \`warden audit verify\` names the break)`,
     );
   }
 }

@@ -33,9 +33,10 @@ export function chainStart(sqlite: Database): ChainPosition {
  */
 export function verifyChain(sqlite: Database, key: Uint8Array): ChainReport {
   const head = readHead(sqlite);
-  const report = verifyLinks(sqlite, key, chainStart(sqlite));
+  const start = chainStart(sqlite);
+  const report = verifyLinks(sqlite, key, start);
   if (!report.ok) return report;
-  const brokenAt = checkHead(sqlite, key, head, report.head ?? chainStart(sqlite));
+  const brokenAt = checkHead(sqlite, key, head, report.head ?? start);
   return brokenAt ? { ...report, ok: false, brokenAt } : report;
 }
 
