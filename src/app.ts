@@ -16,6 +16,7 @@ import { dashboard } from "./modules/dashboard";
 import { feedbackModule } from "./modules/feedback";
 import type { FeedbackService } from "./modules/feedback/service";
 import { healthModule } from "./modules/health";
+import type { ReadinessProbe } from "./modules/health/service";
 import { notificationsModule } from "./modules/notifications";
 import { NotificationService } from "./modules/notifications/service";
 import { revocationModule } from "./modules/revocation";
@@ -42,6 +43,7 @@ export interface AppDeps {
   log: Logger;
   clock: Clock;
   metrics: Metrics;
+  readiness: ReadinessProbe;
   security: Security;
   webhooks: Webhooks;
   auditVerifier: ChainVerifier;
@@ -92,7 +94,7 @@ export function createApp(deps: AppDeps) {
     .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
     .use(docs(VERSION))
     .use(dashboard())
-    .use(healthModule({ db: deps.db, redis: deps.redis, clock: deps.clock, version: VERSION }))
+    .use(healthModule({ readiness: deps.readiness, version: VERSION }))
     .use(authModule(deps.security))
     .use(adminModule({ ...deps, admin }))
     .use(revocationModule({ ...deps, admin }))

@@ -41,6 +41,11 @@ describe("graceful shutdown", () => {
       () => "answered",
       () => "refused",
     );
+    // Whoever still asks while requests drain hears that the service is going away.
+    expect(await deps.readiness.check()).toMatchObject({
+      status: "not_ready",
+      detail: expect.stringContaining("shutting down"),
+    });
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("finished");

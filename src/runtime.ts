@@ -14,7 +14,7 @@ import { ChainVerifier, DEFAULT_VERIFIER_OPTIONS, startChainVerification } from 
 import { openSecurity, startSecurityWorkers } from "./modules/auth/setup";
 import { FeedbackService } from "./modules/feedback/service";
 import { startFeedbackWorker } from "./modules/feedback/worker";
-import { checkReadiness } from "./modules/health/service";
+import { ReadinessProbe } from "./modules/health/service";
 import { storageUsage } from "./modules/health/storage";
 import { startNotificationRetention } from "./modules/notifications/retention";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
@@ -46,8 +46,9 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
   const security = await openSecurity({ config, db, clock });
+  const readiness = new ReadinessProbe({ db, redis, clock });
   const metrics = createMetrics({
-    ready: async () => (await checkReadiness({ db, redis, clock })).status !== "not_ready",
+    ready: async () => (await readiness.check()).status !== "not_ready",
     storage: () => storageUsage(config.dataDir),
   });
   trackRedis(redis, metrics);
@@ -57,7 +58,20 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
     : undefined;
-  return { config, db, redis, log, clock, metrics, security, auditVerifier, webhooks, feedback, rateLimiter };
+  return {
+    config,
+    db,
+    redis,
+    log,
+    clock,
+    metrics,
+    readiness,
+    security,
+    auditVerifier,
+    webhooks,
+    feedback,
+    rateLimiter,
+  };
 }
 
 /** `redis_up` follows the client's connection; without REDIS_URL the gauge is not exported at all. */
@@ -118,6 +132,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const shutdown = (reason: string) => {
     stopping ??= (async () => {
       log.info({ reason }, "shutting down: no new connections, draining in-flight requests");
+      deps.readiness.shuttingDown();
       if (!(await settlesWithin(server.stop(false), config.http.shutdownGraceMs))) {
         log.warn({ grace_ms: config.http.shutdownGraceMs }, "grace period over: closing remaining connections");
         await server.stop(true);

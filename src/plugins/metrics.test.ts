@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { t } from "elysia";
 import { DATABASE_FILE } from "../../db/client";
+import { READINESS_REUSE_MS } from "../modules/health/service";
 import { createTestContext } from "../testing/app";
 import { seedAndLogin } from "../testing/identity";
 import { promtool } from "../testing/tools";
@@ -85,11 +86,14 @@ describe("metrics", () => {
   test("should report readiness at scrape time, as /ready would answer it", async () => {
     expect(sample(await scrape(), "warden_ready", {})).toBe(1);
     ctx.deps.db.$client.run("PRAGMA query_only = ON");
+    // A check answers for a second (src/modules/health/service.ts).
+    ctx.clock.advance(READINESS_REUSE_MS);
     try {
       expect(sample(await scrape(), "warden_ready", {})).toBe(0);
     } finally {
       ctx.deps.db.$client.run("PRAGMA query_only = OFF");
     }
+    ctx.clock.advance(READINESS_REUSE_MS);
     expect(sample(await scrape(), "warden_ready", {})).toBe(1);
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { waitFor } from "../../testing/ports";
 import { startRedis, type TestRedis } from "../../testing/redis";
+import { READINESS_REUSE_MS } from "./service";
 
 describe("health without Redis", () => {
   let ctx: TestContext;
@@ -30,6 +31,7 @@ describe("health without Redis", () => {
 
   test("GET /ready should be 503 naming SQLite when the database refuses writes", async () => {
     ctx.deps.db.$client.run("PRAGMA query_only = ON");
+    ctx.clock.advance(READINESS_REUSE_MS);
     try {
       const res = await ctx.req("GET", "/ready");
       expect(res.status).toBe(503);
@@ -40,7 +42,40 @@ describe("health without Redis", () => {
     } finally {
       ctx.deps.db.$client.run("PRAGMA query_only = OFF");
     }
+    ctx.clock.advance(READINESS_REUSE_MS);
     expect((await ctx.req("GET", "/ready")).status).toBe(200);
+  });
+
+  test("GET /ready should answer a flood of probes from one check a second", async () => {
+    ctx.clock.advance(READINESS_REUSE_MS);
+    const writes = () => (ctx.deps.db.$client.query("SELECT total_changes() AS n").get() as { n: number }).n;
+    const before = writes();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => ctx.req("GET", "/ready")));
+    expect(answers.map((res) => res.status)).toEqual(Array(20).fill(200));
+    expect(writes() - before).toBe(1);
+    // Within the second a change is not seen yet; after it, it is.
+    ctx.deps.db.$client.run("PRAGMA query_only = ON");
+    try {
+      ctx.clock.advance(READINESS_REUSE_MS - 1);
+      expect((await ctx.req("GET", "/ready")).status).toBe(200);
+      ctx.clock.advance(1);
+      expect((await ctx.req("GET", "/ready")).status).toBe(503);
+    } finally {
+      ctx.deps.db.$client.run("PRAGMA query_only = OFF");
+    }
+  });
+
+  test("GET /ready should be 503 from the moment shutdown begins, saying so", async () => {
+    ctx.clock.advance(READINESS_REUSE_MS);
+    expect((await ctx.req("GET", "/ready")).status).toBe(200);
+    ctx.deps.readiness.shuttingDown();
+    const res = await ctx.req("GET", "/ready");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({
+      status: "not_ready",
+      detail: "shutting down: in-flight requests are draining",
+      checks: { sqlite: { status: "up" } },
+    });
   });
 });
 
@@ -65,6 +100,7 @@ describe("health with Redis", () => {
   test("should stay 200 but degraded while Redis is down, and recover when it returns", async () => {
     await redis.kill();
     await waitFor(() => ctx.deps.redis?.status !== "ready", 5000, "client to notice");
+    ctx.clock.advance(READINESS_REUSE_MS);
     const down = await ctx.req("GET", "/ready");
     expect(down.status).toBe(200);
     const body = await down.json();
@@ -74,6 +110,7 @@ describe("health with Redis", () => {
 
     await redis.start();
     await waitFor(() => ctx.deps.redis?.status === "ready", 10_000, "client to reconnect");
+    ctx.clock.advance(READINESS_REUSE_MS);
     expect(await (await ctx.req("GET", "/ready")).json()).toMatchObject({ status: "ready" });
   });
 });

@@ -1,10 +1,10 @@
 import { Elysia } from "elysia";
 import { healthResponse, readinessResponse } from "./model";
-import { checkReadiness, type HealthDeps } from "./service";
+import type { ReadinessProbe } from "./service";
 
 const startedAt = performance.now();
 
-export const healthModule = (deps: HealthDeps & { version: string }) =>
+export const healthModule = (deps: { readiness: ReadinessProbe; version: string }) =>
   new Elysia({ name: "health", tags: ["operations"] })
     .get(
       "/health",
@@ -21,7 +21,7 @@ export const healthModule = (deps: HealthDeps & { version: string }) =>
     .get(
       "/ready",
       async ({ set }) => {
-        const readiness = await checkReadiness(deps);
+        const readiness = await deps.readiness.check();
         set.headers["cache-control"] = "no-store";
         if (readiness.status === "not_ready") set.status = 503;
         return readiness;
@@ -31,7 +31,7 @@ export const healthModule = (deps: HealthDeps & { version: string }) =>
         detail: {
           summary: "Readiness",
           description:
-            "503 when SQLite is not writable. With Redis configured but unreachable the service keeps serving on its fallbacks and reports `degraded` with 200.",
+            "503 when SQLite is not writable, and from the moment a shutdown begins (`detail` says so) while in-flight requests drain. With Redis configured but unreachable the service keeps serving on its fallbacks and reports `degraded` with 200. One check answers for up to a second: a flood of probes costs one SQLite write and one Redis PING a second.",
         },
       },
     );

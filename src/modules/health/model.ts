@@ -14,6 +14,8 @@ const check = t.Object({
 
 export const readinessResponse = t.Object({
   status: t.Union([t.Literal("ready"), t.Literal("degraded"), t.Literal("not_ready")]),
+  /** Why the service is not ready when no check says: it is shutting down. */
+  detail: t.Optional(t.String()),
   checks: t.Object({ sqlite: check, redis: check }),
 });
 

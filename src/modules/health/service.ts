@@ -5,6 +5,12 @@ import type { Clock } from "../../lib/clock";
 import type { Check, Readiness } from "./model";
 
 const REDIS_PING_TIMEOUT_MS = 250;
+/**
+ * How long one check answers for. `/ready` and `/metrics` need no credentials, and each check
+ * writes to SQLite and pings Redis: reused for a second, a flood of probes costs one write a
+ * second, while a load balancer polling every few seconds still sees every change.
+ */
+export const READINESS_REUSE_MS = 1000;
 
 export interface HealthDeps {
   db: Db;
@@ -12,12 +18,40 @@ export interface HealthDeps {
   clock: Clock;
 }
 
-/** Ready means SQLite accepts a write; Redis being down only degrades (the service falls back). */
-export async function checkReadiness(deps: HealthDeps): Promise<Readiness> {
-  const sqlite = checkSqliteWritable(deps);
-  const redis = await checkRedis(deps.redis);
-  const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";
-  return { status, checks: { sqlite, redis } };
+/**
+ * Ready means SQLite accepts a write; Redis being down only degrades (the service falls back).
+ * Once shutdown begins the answer is `not_ready` at once, so a load balancer polling over a
+ * kept-alive connection stops sending work while in-flight requests drain.
+ */
+export class ReadinessProbe {
+  private last: { at: number; readiness: Promise<Readiness> } | undefined;
+  private stopping = false;
+
+  constructor(private readonly deps: HealthDeps) {}
+
+  /** The latest check if it is under READINESS_REUSE_MS old (or still running), else a new one. */
+  check(): Promise<Readiness> {
+    const now = this.deps.clock.now();
+    if (this.last && now - this.last.at < READINESS_REUSE_MS && now >= this.last.at) return this.last.readiness;
+    const readiness = this.run();
+    this.last = { at: now, readiness };
+    return readiness;
+  }
+
+  /** From now on every check answers `not_ready` (shutting down). */
+  shuttingDown(): void {
+    this.stopping = true;
+    this.last = undefined;
+  }
+
+  private async run(): Promise<Readiness> {
+    const sqlite = checkSqliteWritable(this.deps);
+    const redis = await checkRedis(this.deps.redis);
+    const checks = { sqlite, redis };
+    if (this.stopping) return { status: "not_ready", detail: "shutting down: in-flight requests are draining", checks };
+    const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";
+    return { status, checks };
+  }
 }
 
 function checkSqliteWritable({ db, clock }: HealthDeps): Check {
