@@ -14,7 +14,6 @@ import {
   type FeedbackRequest,
   SUBJECT_TYPES,
   type SubjectSummary,
-  type SubjectType,
   type Summary,
   type Verdict,
 } from "./model";
