@@ -37,6 +37,8 @@ export interface Config {
     readonly bodyLimitBytes: number;
     readonly headerLimitBytes: number;
     readonly shutdownGraceMs: number;
+    /** How long shutdown keeps serving, not ready, before it stops accepting connections. */
+    readonly shutdownDelayMs: number;
     /** Serve the routes declared lean (src/plugins/lean-routes.ts) in front of Elysia. */
     readonly leanPath: boolean;
   };
@@ -199,6 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
       bodyLimitBytes: integer(env, "HTTP_BODY_LIMIT_BYTES", 1_048_576, 1024, 104_857_600),
       headerLimitBytes: integer(env, "HTTP_HEADER_LIMIT_BYTES", 8192, 1024, 16_384),
       shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+      shutdownDelayMs: integer(env, "SHUTDOWN_DELAY_MS", 0, 0, 600_000),
       leanPath: boolean(env, "HTTP_LEAN_PATH", true),
     },
     rateLimit: {

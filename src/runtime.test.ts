@@ -54,6 +54,29 @@ describe("graceful shutdown", () => {
     expect(() => deps.db.$client.query("SELECT 1").get()).toThrow();
   });
 
+  test("with SHUTDOWN_DELAY_MS, should keep serving new connections, not ready, until the delay ends", async () => {
+    const deps = await inProcess({ SHUTDOWN_DELAY_MS: "600" });
+    const runtime = serve(createApp(deps), deps);
+    const base = runtime.url.href.replace(/\/$/, "");
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    const started = performance.now();
+    const stopped = runtime.shutdown("test");
+    await Bun.sleep(100);
+    // A new connection (no pooled one), as a load balancer's next probe or request would open.
+    const ready = await fetch(`${base}/ready`, { keepalive: false, headers: { connection: "close" } });
+    expect(ready.status).toBe(503);
+    expect((await ready.json()).detail).toContain("shutting down");
+    const health = await fetch(`${base}/health`, { keepalive: false, headers: { connection: "close" } });
+    expect(health.status).toBe(200);
+    await stopped;
+    expect(performance.now() - started).toBeGreaterThanOrEqual(590);
+    const refused = await fetch(`${base}/health`).then(
+      () => "answered",
+      () => "refused",
+    );
+    expect(refused).toBe("refused");
+  });
+
   test("should cut requests still running when the grace period ends", async () => {
     const deps = await inProcess({ SHUTDOWN_GRACE_MS: "100" });
     const app = createApp(deps).get("/test/stuck", async () => {

@@ -86,8 +86,9 @@ function trackRedis(redis: Redis | undefined, metrics: Metrics): void {
 }
 
 /**
- * Serves `app` and owns the shutdown order: stop accepting → drain in-flight requests (bounded by
- * SHUTDOWN_GRACE_MS) → stop workers → close Redis → close SQLite → flush logs.
+ * Serves `app` and owns the shutdown order: not ready (still serving for SHUTDOWN_DELAY_MS) → stop
+ * accepting → drain in-flight requests (bounded by SHUTDOWN_GRACE_MS) → stop workers → close
+ * Redis → close SQLite → flush logs.
  */
 export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const { config, log, db, redis } = deps;
@@ -131,8 +132,13 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
     stopping ??= (async () => {
-      log.info({ reason }, "shutting down: no new connections, draining in-flight requests");
       deps.readiness.shuttingDown();
+      // A load balancer polling /ready needs a moment to take us out before connections are refused.
+      if (config.http.shutdownDelayMs > 0) {
+        log.info({ reason, delay_ms: config.http.shutdownDelayMs }, "shutting down: not ready, still serving");
+        await Bun.sleep(config.http.shutdownDelayMs);
+      }
+      log.info({ reason }, "shutting down: no new connections, draining in-flight requests");
       if (!(await settlesWithin(server.stop(false), config.http.shutdownGraceMs))) {
         log.warn({ grace_ms: config.http.shutdownGraceMs }, "grace period over: closing remaining connections");
         await server.stop(true);
