@@ -47,6 +47,17 @@ describe("bun run slo", () => {
     first.window = "28d";
     expect(() => parseSpec(raw)).toThrow("slos[0].window");
   });
+
+  test("should refuse an alert on absence that names series it fires on", () => {
+    const raw = Bun.YAML.parse(readFileSync(SPEC_FILE, "utf8")) as {
+      symptoms: { absent?: boolean; firing?: unknown }[];
+    };
+    const index = raw.symptoms.findIndex((symptom) => symptom.absent === true);
+    const absent = raw.symptoms[index];
+    if (!absent) throw new Error("slos.yaml has no alert on absence");
+    absent.firing = { 'up{job="warden"}': "1x10" };
+    expect(() => parseSpec(raw)).toThrow(`symptoms[${index}].firing`);
+  });
 });
 
 describe("alerts/rules.yml", () => {
@@ -73,6 +84,19 @@ describe("alerts/rules.yml", () => {
     const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain("a 16x burn pages");
+  }, 30_000);
+
+  test("should have an alert on absence whose test fails when it does not fire on no series", async () => {
+    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").replace(
+      'absent(up{job="warden"})',
+      'absent(up{job="warden"}) and on () vector(0) > 1',
+    );
+    const dir = join(tmp, "mutant-absent");
+    await Bun.write(join(dir, "rules.yml"), rules);
+    await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
+    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("WardenAbsent: fires with no series at all");
   }, 30_000);
 
   test("should link every alert to its own section of alerts/RUNBOOK.md", () => {

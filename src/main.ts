@@ -9,7 +9,7 @@ import { keysRotate } from "./modules/auth/cli";
 import { BackupError } from "./modules/backup/backup";
 import { backup, restoreCheckCommand } from "./modules/backup/cli";
 import { DOCS_PATH } from "./plugins/docs";
-import { exitOnSignals, startRuntime } from "./runtime";
+import { exitOnFatalErrors, exitOnSignals, startRuntime } from "./runtime";
 
 const USAGE = `warden ${VERSION}
 
@@ -42,6 +42,7 @@ async function serve(config: Config): Promise<void> {
   );
 
   exitOnSignals(runtime, log);
+  exitOnFatalErrors(log);
 }
 
 function migrate(config: Config): void {

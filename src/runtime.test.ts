@@ -133,3 +133,25 @@ describe("graceful shutdown", () => {
     }
   });
 });
+
+describe("fatal errors", () => {
+  for (const [kind, trigger] of [
+    ["uncaught exception", "setTimeout(() => { throw new Error('worker bug'); }, 10);"],
+    ["unhandled promise rejection", "Promise.reject(new Error('worker bug'));"],
+  ] as const) {
+    test(`an ${kind} should be logged as one JSON line, then exit 1`, async () => {
+      const script = [
+        `import { createLogger } from ${JSON.stringify(join(import.meta.dir, "lib/logger.ts"))};`,
+        `import { exitOnFatalErrors } from ${JSON.stringify(join(import.meta.dir, "runtime.ts"))};`,
+        `exitOnFatalErrors(createLogger("info"));`,
+        trigger,
+        "setTimeout(() => {}, 5000);",
+      ].join("\n");
+      const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+      const [stdout, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+      expect(code).toBe(1);
+      const line = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+      expect(line).toMatchObject({ level: "fatal", msg: `${kind}: exiting`, err: { message: "worker bug" } });
+    });
+  }
+});

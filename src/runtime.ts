@@ -211,3 +211,19 @@ export function exitOnSignals(runtime: Runtime, log: Logger): void {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 }
+
+/**
+ * An error nothing caught (a worker's bug, a rejected promise no one awaited) leaves the process
+ * in a state nobody planned for: log it as one JSON line like every other, then exit 1 for the
+ * supervisor to restart us. Without this Bun prints plain text to stderr, which log pipelines
+ * drop or split.
+ */
+export function exitOnFatalErrors(log: Logger): void {
+  const fatal = (kind: string) => (error: unknown) => {
+    log.fatal({ err: error }, `${kind}: exiting`);
+    void flushLogger(log).finally(() => process.exit(1));
+    setTimeout(() => process.exit(1), 1000).unref();
+  };
+  process.on("uncaughtException", fatal("uncaught exception"));
+  process.on("unhandledRejection", fatal("unhandled promise rejection"));
+}

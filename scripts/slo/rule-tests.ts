@@ -1,6 +1,7 @@
 /**
  * alerts/rules.test.yml: promtool unit tests. Every alert must fire on a synthetic burn (or
- * symptom) and stay silent on healthy traffic and on no traffic at all.
+ * symptom) and stay silent on healthy traffic and on no traffic at all, except an alert on
+ * absence, which must fire on no series at all.
  */
 import { burnAnnotations, errorRatioRecord, runbookUrl } from "./rules";
 import { budgetOf, type Slo, type SloSpec, type Symptom } from "./spec";
@@ -112,8 +113,11 @@ function symptomTests(spec: SloSpec, s: Symptom) {
     Object.entries(series).map(([selector, values]) => ({ series: selector, values }));
   const evalAt = (series: Readonly<Record<string, string>>) =>
     `${Math.floor((Math.min(...Object.values(series).map(sampleCount)) - 1) / EVAL_STEP_MINUTES) * EVAL_STEP_MINUTES}m`;
-  const first = Object.keys(s.firing)[0] ?? "";
-  const labels = labelsOf(first);
+  // promtool needs some input; a series no rule reads.
+  const nothing = [{ series: `unrelated_metric{job="${spec.job}"}`, values: "1x40" }];
+  const nothingAt = evalAt({ unrelated: "1x40" });
+  // An alert on absence carries its expression's matchers as labels (what `absent()` returns).
+  const labels = labelsOf(s.absent ? s.expr : (Object.keys(s.firing)[0] ?? ""));
   const expected = {
     exp_labels: { ...labels, severity: s.severity },
     exp_annotations: {
@@ -122,6 +126,23 @@ function symptomTests(spec: SloSpec, s: Symptom) {
       runbook_url: runbookUrl(spec, s.alert),
     },
   };
+  const healthy = {
+    name: `${s.alert}: stays silent when healthy`,
+    interval: "1m",
+    input_series: toInput(s.healthy),
+    alert_rule_test: [{ eval_time: evalAt(s.healthy), alertname: s.alert, exp_alerts: [] }],
+  };
+  if (s.absent) {
+    return [
+      {
+        name: `${s.alert}: fires with no series at all`,
+        interval: "1m",
+        input_series: nothing,
+        alert_rule_test: [{ eval_time: nothingAt, alertname: s.alert, exp_alerts: [expected] }],
+      },
+      healthy,
+    ];
+  }
   const at = evalAt(s.firing);
   return [
     {
@@ -130,17 +151,11 @@ function symptomTests(spec: SloSpec, s: Symptom) {
       input_series: toInput(s.firing),
       alert_rule_test: [{ eval_time: at, alertname: s.alert, exp_alerts: [expected] }],
     },
-    {
-      name: `${s.alert}: stays silent when healthy`,
-      interval: "1m",
-      input_series: toInput(s.healthy),
-      alert_rule_test: [{ eval_time: evalAt(s.healthy), alertname: s.alert, exp_alerts: [] }],
-    },
+    healthy,
     {
       name: `${s.alert}: stays silent with no series at all`,
       interval: "1m",
-      // promtool needs some input; a series no rule reads.
-      input_series: [{ series: `unrelated_metric{job="${spec.job}"}`, values: "1x40" }],
+      input_series: nothing,
       alert_rule_test: [{ eval_time: at, alertname: s.alert, exp_alerts: [] }],
     },
   ];

@@ -42,7 +42,12 @@ export interface Symptom {
   readonly summary: string;
   readonly description: string;
   readonly healthy: Readonly<Record<string, string>>;
+  /**
+   * The series it fires on; none for an alert on absence (`absent: true`), which must fire when
+   * there is no series at all, with the labels of its expression's matchers.
+   */
   readonly firing: Readonly<Record<string, string>>;
+  readonly absent: boolean;
 }
 
 export interface SloSpec {
@@ -157,6 +162,9 @@ function parseSymptom(raw: unknown, path: string): Symptom {
   const o = obj(raw, path);
   const severity = str(o, "severity", path);
   if (severity !== "page" && severity !== "ticket") throw new SpecError(`${path}.severity: page or ticket`);
+  if (o.absent !== undefined && typeof o.absent !== "boolean") throw new SpecError(`${path}.absent: true or false`);
+  const absent = o.absent === true;
+  if (absent && o.firing !== undefined) throw new SpecError(`${path}.firing: an alert on absence fires on no series`);
   for (const key of ["summary", "description"]) {
     const text = str(o, key, path);
     // Only $labels are rendered in the generated tests' expected annotations.
@@ -171,7 +179,8 @@ function parseSymptom(raw: unknown, path: string): Symptom {
     summary: str(o, "summary", path),
     description: str(o, "description", path),
     healthy: series(o.healthy, `${path}.healthy`),
-    firing: series(o.firing, `${path}.firing`),
+    firing: absent ? {} : series(o.firing, `${path}.firing`),
+    absent,
   };
 }
 
