@@ -86,6 +86,16 @@ describe("alerts/rules.yml", () => {
     expect(result.output).toContain("a 16x burn pages");
   }, 30_000);
 
+  test("should have unit tests that fail when a burn alert fires on a handful of errors", async () => {
+    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").replaceAll(") >= 5)", ") >= 0)");
+    const dir = join(tmp, "mutant-count");
+    await Bun.write(join(dir, "rules.yml"), rules);
+    await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
+    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("fewer than min_bad_events bad events stay silent");
+  }, 30_000);
+
   test("should have an alert on absence whose test fails when it does not fire on no series", async () => {
     const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").replace(
       'absent(up{job="warden"})',

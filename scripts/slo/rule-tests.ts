@@ -38,6 +38,24 @@ function sloSeries(slo: Slo, bad: number, rate = RATE) {
   ];
 }
 
+/** No traffic but `bad` bad events, one a minute from minute 61: every window over every line. */
+function fewBadEvents(slo: Slo, bad: number) {
+  const steps = Array.from({ length: bad }, (_, i) => String(i + 1)).join(" ");
+  const values = `0x60 ${steps} ${bad}x${MINUTES - 61 - bad}`;
+  if (slo.kind === "ratio") {
+    return [
+      { series: slo.exampleGood, values: counter(0) },
+      { series: slo.exampleBad, values },
+    ];
+  }
+  const le = `le="${slo.threshold}"`;
+  return [
+    { series: `${slo.metric}_bucket{${slo.exampleMatchers},${le}}`, values: counter(0) },
+    { series: `${slo.metric}_bucket{${slo.exampleMatchers},le="+Inf"}`, values },
+    { series: `${slo.metric}_count{${slo.exampleMatchers}}`, values },
+  ];
+}
+
 function burnAlert(spec: SloSpec, slo: Slo, severity: "page" | "ticket") {
   return { exp_labels: { slo: slo.name, severity }, exp_annotations: burnAnnotations(spec, slo, severity) };
 }
@@ -70,6 +88,19 @@ function sloTests(spec: SloSpec, slo: Slo) {
           exp_samples: [{ labels: `{slo="${slo.name}"}`, value: 1 }],
         },
       ],
+    },
+    {
+      // Every event bad, so every window is over every line: only the count holds the alert back.
+      name: `${slo.name}: fewer than min_bad_events bad events stay silent`,
+      interval: "1m",
+      input_series: fewBadEvents(slo, spec.minBadEvents - 1),
+      alert_rule_test: check([]),
+    },
+    {
+      name: `${slo.name}: min_bad_events bad events and nothing else page`,
+      interval: "1m",
+      input_series: fewBadEvents(slo, spec.minBadEvents),
+      alert_rule_test: check([burnAlert(spec, slo, "page"), burnAlert(spec, slo, "ticket")]),
     },
     {
       name: `${slo.name}: no traffic records no ratio and stays silent`,

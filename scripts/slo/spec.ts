@@ -53,6 +53,8 @@ export interface Symptom {
 export interface SloSpec {
   readonly job: string;
   readonly runbookUrl: string;
+  /** Bad events a burn-rate alert's long window must hold before it fires (one error at low traffic is no burn). */
+  readonly minBadEvents: number;
   readonly slos: readonly Slo[];
   readonly symptoms: readonly Symptom[];
   readonly k6: { readonly failedRate: number; readonly scripts: Readonly<Record<string, readonly string[]>> };
@@ -184,6 +186,11 @@ function parseSymptom(raw: unknown, path: string): Symptom {
   };
 }
 
+function positiveInteger(raw: unknown, path: string): number {
+  if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 1) throw new SpecError(`${path}: a positive integer`);
+  return raw;
+}
+
 export function parseSpec(raw: unknown): SloSpec {
   const root = obj(raw, "slos.yaml");
   const slosRaw = root.slos;
@@ -219,6 +226,7 @@ export function parseSpec(raw: unknown): SloSpec {
   return {
     job: str(root, "job", "slos.yaml"),
     runbookUrl: str(root, "runbook_url", "slos.yaml", /^https?:\/\//),
+    minBadEvents: positiveInteger(root.min_bad_events, "min_bad_events"),
     slos,
     symptoms,
     k6: { failedRate: num(k6, "failed_rate", "k6", 0, 1), scripts },
