@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
+import { existsSync } from "node:fs";
 import { decodeJwt } from "jose";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { runCli } from "../../testing/cli";
@@ -267,6 +268,10 @@ describe("warden audit verify (CLI)", () => {
     const intact = await runCli(dataDir, ["audit", "verify"]);
     expect(intact.code).toBe(0);
     expect(intact.stdout).toContain(`intact: ${rowCount(ctx)} events`);
+    const head = sqliteOf(ctx)
+      .query<{ seq: number; hash: string }, []>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+      .get();
+    expect(intact.stdout).toContain(`head seq ${head?.seq}, hash ${head?.hash}`);
 
     dropTriggers(ctx);
     sqliteOf(ctx).run("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2");
@@ -274,6 +279,14 @@ describe("warden audit verify (CLI)", () => {
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain("BROKEN at seq 2");
     expect(broken.stderr).toContain("1 events verified before it");
+  });
+
+  test("should refuse a DATA_DIR without a database, creating nothing there", async () => {
+    const typo = `${ctx.deps.config.dataDir}-typo`;
+    const result = await runCli(typo, ["audit", "verify"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no database at ${typo}/warden.db`);
+    expect(existsSync(typo)).toBe(false);
   });
 });
 

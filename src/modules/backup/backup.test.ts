@@ -75,6 +75,7 @@ describe("backup", () => {
     expect(stdout).toContain("integrity    ok");
     expect(stdout).toMatch(/schema\s+\d{4}_\w+ \(latest\)/);
     expect(stdout).toMatch(/audit chain\s+intact: \d+ events/);
+    expect(stdout).toMatch(/master key\s+opens every sealed value \([1-9]\d*\)/);
     expect(stdout).toContain("OK: the backup can be restored");
     expect(code).toBe(0);
     const copy = new Database(backupFile, { readonly: true });
@@ -141,7 +142,17 @@ describe("restore-check", () => {
   test("should fail without the key the chain was written with", async () => {
     const { code, stderr } = await runCli(join(dir, "empty-data-dir"), ["restore-check", backupFile]);
     expect(code).toBe(1);
+    expect(stderr).toContain("no master key");
     expect(stderr).toContain("no audit key");
+  });
+
+  test("should fail with another master key, which could not open the signing keys", async () => {
+    const other = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+    const { code, stderr } = await runCli(join(dir, "empty-data-dir"), ["restore-check", backupFile], {
+      MASTER_KEY: other,
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/master key\s+FAILED: a sealed value \(\S+\) cannot be unsealed with this master key/);
   });
 
   test("should fail a file that is not there, and name usage errors", async () => {

@@ -15,8 +15,10 @@ export function backup(file: string, config: Config): string {
 export async function restoreCheckCommand(file: string, config: Config): Promise<{ ok: boolean; report: string }> {
   // Never create a master key here (serverSecretsFor would on an empty DATA_DIR): a new key
   // would only make a good chain look broken.
-  const haveKey = config.auditKey || config.masterKey || existsSync(join(config.dataDir, MASTER_KEY_FILE));
-  const auditKey = haveKey ? (await serverSecretsFor(config)).auditKey : undefined;
-  const { ok, lines } = restoreCheck(file, auditKey);
+  const haveMasterKey = config.masterKey || existsSync(join(config.dataDir, MASTER_KEY_FILE));
+  const keys = haveMasterKey
+    ? await serverSecretsFor(config)
+    : { auditKey: config.auditKey ? new TextEncoder().encode(config.auditKey) : undefined };
+  const { ok, lines } = await restoreCheck(file, keys);
   return { ok, report: lines.join("\n") };
 }

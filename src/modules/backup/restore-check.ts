@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { migrations } from "../../../db/migrations";
+import { open } from "../../lib/sealed-box";
 import { verifyChain } from "../audit/verify";
 
 export interface RestoreCheckReport {
@@ -10,12 +11,20 @@ export interface RestoreCheckReport {
 
 const MIGRATIONS_TABLE = "__drizzle_migrations";
 
+/** The keys a restored server will start with; a missing one fails its check. */
+export interface RestoreKeys {
+  readonly auditKey?: Uint8Array;
+  readonly sealingKey?: CryptoKey;
+}
+
 /**
  * Checks that a backup can be restored: SQLite integrity and foreign keys, the schema at the
- * latest migration this build carries, row counts, and the audit chain under `auditKey`
- * (undefined: no key to check it with, which is itself a failure). Opens the copy read-only.
+ * latest migration this build carries, row counts, that the master key opens its sealed values
+ * (signing keys, webhook secrets: a server started with another key refuses to start), and the
+ * audit chain under the audit key. A key missing from `keys` fails its check.
+ * Opens the copy read-only.
  */
-export function restoreCheck(file: string, auditKey: Uint8Array | undefined): RestoreCheckReport {
+export async function restoreCheck(file: string, keys: RestoreKeys): Promise<RestoreCheckReport> {
   const lines: string[] = [];
   let ok = true;
   const line = (label: string, text: string, good = true) => {
@@ -75,7 +84,18 @@ export function restoreCheck(file: string, auditKey: Uint8Array | undefined): Re
       });
       line("rows", counts.join(", "));
     });
+    await stepAsync(line, "master key", async () => {
+      const sealingKey = keys.sealingKey;
+      if (!sealingKey) {
+        line("master key", "no master key: set MASTER_KEY, or point DATA_DIR at the master.key", false);
+        return;
+      }
+      const sealed = sealedValues(db);
+      for (const { value, context } of sealed) await open(sealingKey, value, context);
+      line("master key", `opens every sealed value (${sealed.length})`);
+    });
     step("audit chain", () => {
+      const auditKey = keys.auditKey;
       if (!auditKey) {
         line("audit chain", "no audit key: set AUDIT_KEY or MASTER_KEY, or point DATA_DIR at the master.key", false);
         return;
@@ -94,6 +114,35 @@ export function restoreCheck(file: string, auditKey: Uint8Array | undefined): Re
     db.close();
   }
   return finish(lines, ok);
+}
+
+/** Every signing key's and webhook secret's sealed form, with the context it was sealed under. */
+function sealedValues(db: Database): { value: string; context: string }[] {
+  const keys = db
+    .query<{ value: string; context: string }, []>(
+      "SELECT private_jwk_sealed AS value, kid AS context FROM signing_keys",
+    )
+    .all();
+  const secrets = db
+    .query<{ value: string; context: string }, []>(
+      `SELECT secret_sealed AS value, id AS context FROM webhook_endpoints
+       UNION ALL
+       SELECT previous_secret_sealed, id FROM webhook_endpoints WHERE previous_secret_sealed IS NOT NULL`,
+    )
+    .all();
+  return [...keys, ...secrets];
+}
+
+async function stepAsync(
+  line: (label: string, text: string, good?: boolean) => void,
+  label: string,
+  run: () => Promise<void>,
+): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    line(label, (error as Error).message, false);
+  }
 }
 
 function finish(lines: string[], ok: boolean): RestoreCheckReport {
