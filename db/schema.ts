@@ -303,7 +303,11 @@ export const webhookDeliveries = sqliteTable(
   (table) => [
     // The waiting statuses, written as the two that are not: SQLite evaluates an IN list of three or
     // more on every insert and update through a temporary B-tree (~4 µs a notification).
-    index("webhook_deliveries_due").on(table.dueAt).where(sql`status NOT IN ('delivered', 'dead')`),
+    // Tenant and endpoint in the key: the dispatcher skips those whose share of the slots is taken
+    // without reading their rows (src/modules/webhooks/dispatcher.ts).
+    index("webhook_deliveries_due")
+      .on(table.dueAt, table.tenantId, table.endpointId)
+      .where(sql`status NOT IN ('delivered', 'dead')`),
     // The only other index, as every notification pays for each: status first for the queue-depth
     // gauge; the operations list, stats, replay and park read one (status, tenant) range per status.
     index("webhook_deliveries_status").on(table.status, table.tenantId, table.id),

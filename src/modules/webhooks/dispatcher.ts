@@ -28,6 +28,8 @@ interface Leased {
   delivered_at: number | null;
 }
 
+type Candidate = Pick<Leased, "id" | "tenant_id" | "endpoint_id">;
+
 type Outcome = "delivered" | "retry" | "dead" | "disabled";
 
 interface AttemptResult {
@@ -46,6 +48,8 @@ export class Dispatcher implements Worker {
   readonly name = "webhook-dispatcher";
   private readonly sql: ReturnType<typeof prepare>;
   private inFlight = 0;
+  /** Attempts in flight per endpoint and per tenant: no one of either may take every slot. */
+  private readonly inFlightBy = { endpoint: new Map<string, number>(), tenant: new Map<string, number>() };
   private readonly attempts = new Set<Promise<void>>();
   private scheduled = false;
   private timer: Timer | undefined;
@@ -147,24 +151,44 @@ export class Dispatcher implements Worker {
     // Under load, wait until a quarter of the slots are free and lease them in one statement.
     const worthIt = this.inFlight === 0 ? 1 : Math.min(quarter, slots);
     if (capacity < worthIt) return 0;
+    // A quarter of the slots (one at least, when there are two) stays out of reach of any one
+    // endpoint and any one tenant: a receiver that hangs until the timeout, fed a backlog, would
+    // otherwise hold every slot and stall every other tenant's webhooks.
+    const share = Math.max(1, slots - Math.max(1, Math.floor(slots / 4)));
     const now = this.deps.clock.now();
     const leaseUntil = now + this.deps.config.timeoutMs + LEASE_MARGIN_MS;
-    const rows = await this.deps.batcher.run(() => this.sql.lease.all(leaseUntil, now, capacity));
-    for (const row of rows) this.track(this.attempt(row));
+    const rows = await this.deps.batcher.run(() => {
+      const full = (counts: Map<string, number>) =>
+        JSON.stringify([...counts].filter(([, n]) => n >= share).map(([id]) => id));
+      const candidates = this.sql.candidates.all(
+        now,
+        full(this.inFlightBy.endpoint),
+        full(this.inFlightBy.tenant),
+        capacity * 4,
+      );
+      const chosen = pickFairly(candidates, capacity, share, this.inFlightBy);
+      return chosen.length === 0 ? [] : this.sql.lease.all(leaseUntil, JSON.stringify(chosen), now);
+    });
+    for (const row of rows) this.track(row, this.attempt(row, leaseUntil));
     return rows.length;
   }
 
-  private track(attempt: Promise<void>): void {
+  private track(delivery: Leased, attempt: Promise<void>): void {
     this.inFlight++;
+    const { endpoint, tenant } = this.inFlightBy;
+    endpoint.set(delivery.endpoint_id, (endpoint.get(delivery.endpoint_id) ?? 0) + 1);
+    tenant.set(delivery.tenant_id, (tenant.get(delivery.tenant_id) ?? 0) + 1);
     this.attempts.add(attempt);
     void attempt.finally(() => {
       this.inFlight--;
+      release(endpoint, delivery.endpoint_id);
+      release(tenant, delivery.tenant_id);
       this.attempts.delete(attempt);
       this.wake();
     });
   }
 
-  private async attempt(delivery: Leased): Promise<void> {
+  private async attempt(delivery: Leased, leaseUntil: number): Promise<void> {
     const endpoint = this.sql.endpoint.get(delivery.endpoint_id);
     const started = performance.now();
     const attemptedAt = this.deps.clock.now();
@@ -180,7 +204,7 @@ export class Dispatcher implements Worker {
     const durationMs = performance.now() - started;
     this.deps.metrics.webhookAttemptDuration.observe(durationMs / 1000);
     try {
-      await this.record(delivery, endpoint, result, attemptedAt, durationMs);
+      await this.record(delivery, leaseUntil, endpoint, result, attemptedAt, durationMs);
     } catch (error) {
       // The lease will expire and the delivery will be sent again: at-least-once holds.
       this.deps.log.error({ err: error, delivery_id: delivery.id }, "recording a webhook attempt failed");
@@ -189,8 +213,11 @@ export class Dispatcher implements Worker {
 
   private async send(delivery: Leased, endpoint: EndpointRow): Promise<AttemptResult> {
     const url = new URL(endpoint.url);
+    // One deadline for the whole attempt, the name's lookup included: a resolver that never
+    // answers must not hold the attempt past its lease (the delivery would be sent twice).
+    const signal = AbortSignal.timeout(this.deps.config.timeoutMs);
     // Checked again at send time: a name may resolve elsewhere now than when it was registered.
-    if (!this.deps.config.allowPrivate) await assertPublicDestination(url);
+    if (!this.deps.config.allowPrivate) await withSignal(assertPublicDestination(url), signal);
     const keys = await this.deps.endpoints.signingKeys(endpoint);
     const messageId = `msg_${delivery.notification_id}`;
     const timestamp = Math.floor(this.deps.clock.now() / 1000);
@@ -198,7 +225,7 @@ export class Dispatcher implements Worker {
       method: "POST",
       body: delivery.payload,
       redirect: "manual",
-      signal: AbortSignal.timeout(this.deps.config.timeoutMs),
+      signal,
       headers: {
         "content-type": "application/json",
         "user-agent": this.deps.userAgent,
@@ -243,6 +270,7 @@ export class Dispatcher implements Worker {
 
   private async record(
     delivery: Leased,
+    leaseUntil: number,
     endpoint: EndpointRow | null,
     result: AttemptResult,
     attemptedAt: number,
@@ -287,6 +315,7 @@ export class Dispatcher implements Worker {
         result.error,
         status === "delivered" ? now : null,
         delivery.id,
+        leaseUntil,
       );
       this.sql.insertAttempt.run(
         delivery.id,
@@ -308,6 +337,44 @@ export class Dispatcher implements Worker {
   }
 }
 
+/** In due order, up to `capacity`, no endpoint or tenant past `share` attempts in flight. */
+function pickFairly(
+  candidates: readonly Candidate[],
+  capacity: number,
+  share: number,
+  inFlight: { endpoint: Map<string, number>; tenant: Map<string, number> },
+): string[] {
+  const endpoints = new Map(inFlight.endpoint);
+  const tenants = new Map(inFlight.tenant);
+  const chosen: string[] = [];
+  for (const { id, endpoint_id, tenant_id } of candidates) {
+    if (chosen.length >= capacity) break;
+    const byEndpoint = endpoints.get(endpoint_id) ?? 0;
+    const byTenant = tenants.get(tenant_id) ?? 0;
+    if (byEndpoint >= share || byTenant >= share) continue;
+    endpoints.set(endpoint_id, byEndpoint + 1);
+    tenants.set(tenant_id, byTenant + 1);
+    chosen.push(id);
+  }
+  return chosen;
+}
+
+function release(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
+/** `promise`, or the signal's reason once it aborts first. */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}
+
 function describe(error: unknown, timeoutMs: number): string {
   if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"))
     return `no answer within ${timeoutMs} ms`;
@@ -320,23 +387,34 @@ function describe(error: unknown, timeoutMs: number): string {
 
 function prepare(sqlite: Database) {
   return {
-    // One statement, so two dispatchers can never lease the same row. INDEXED BY: left to
-    // itself the planner picks the status index and sorts the whole backlog on every lease.
-    // The status condition is the due index's own, word for word, or the index cannot serve it.
+    // Due deliveries oldest first, past the endpoints and tenants whose share of the slots is
+    // taken; leased by `lease` in the same transaction, so two dispatchers never take one row.
+    // INDEXED BY: left to itself the planner picks the status index and sorts the whole backlog
+    // on every lease. The status condition is the due index's own, word for word, or the index
+    // cannot serve it; the index holds tenant and endpoint, so the rows skipped are not read.
+    candidates: sqlite.query(
+      `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+       JOIN webhook_endpoints e ON e.id = d.endpoint_id
+       WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
+         AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+         AND d.tenant_id NOT IN (SELECT value FROM json_each(?3))
+       ORDER BY d.due_at LIMIT ?4`,
+    ) as Statement<Candidate, [number, string, string, number]>,
     lease: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
-       WHERE id IN (
-         SELECT d.id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
-         JOIN webhook_endpoints e ON e.id = d.endpoint_id
-         WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?2 AND e.disabled_at IS NULL
-         ORDER BY d.due_at LIMIT ?3)
+       WHERE id IN (SELECT value FROM json_each(?2)) AND status NOT IN ('delivered', 'dead') AND due_at <= ?3
        RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at`,
-    ) as Statement<Leased, [number, number, number]>,
+    ) as Statement<Leased, [number, string, number]>,
     endpoint: sqlite.query("SELECT * FROM webhook_endpoints WHERE id = ?") as Statement<EndpointRow, [string]>,
+    // Only while the lease is ours: one that ran out was taken again, and that attempt records.
+    // A retry for an endpoint disabled meanwhile waits parked, as those already waiting did.
     finish: sqlite.query(
       `UPDATE webhook_deliveries
-       SET status = ?, attempts = ?, due_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, delivered_at = ?
-       WHERE id = ?`,
+       SET status = ?1, attempts = ?2, last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, delivered_at = ?7,
+           due_at = CASE WHEN ?1 = 'failed'
+             AND (SELECT disabled_at FROM webhook_endpoints WHERE id = endpoint_id) IS NOT NULL
+             THEN ${PARKED} ELSE ?3 END
+       WHERE id = ?8 AND status = 'leased' AND due_at = ?9`,
     ),
     insertAttempt: sqlite.query(
       `INSERT INTO webhook_attempts (delivery_id, tenant_id, attempted_at, duration_ms, status_code, outcome, error)

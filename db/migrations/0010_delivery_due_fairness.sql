@@ -1,0 +1,2 @@
+DROP INDEX `webhook_deliveries_due`;--> statement-breakpoint
+CREATE INDEX `webhook_deliveries_due` ON `webhook_deliveries` (`due_at`,`tenant_id`,`endpoint_id`) WHERE status NOT IN ('delivered', 'dead');

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { waitFor } from "../../testing/ports";
+import { type Receiver, startReceiver } from "../../testing/receiver";
+import { type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+
+let world: WebhookWorld;
+let hanging: Receiver;
+let healthy: Receiver;
+let release: () => void = () => undefined;
+
+beforeAll(async () => {
+  // Four slots: any one endpoint or tenant may hold three, one stays free for the others.
+  world = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
+  hanging = startReceiver();
+  healthy = startReceiver();
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  hanging.respond = async () => {
+    await held;
+    return new Response(null, { status: 204 });
+  };
+});
+afterAll(async () => {
+  release();
+  await world.ctx.deps.webhooks.dispatcher.stop();
+  await hanging.close();
+  await healthy.close();
+  await world.ctx.close();
+});
+
+/** Attempts in flight: the slots they hold, and what their answer does once the endpoint changed meanwhile. */
+test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's webhooks", async () => {
+  const dispatcher = world.ctx.deps.webhooks.dispatcher;
+  await world.createEndpoint(hanging.url);
+  for (let i = 0; i < 10; i++) await world.notify("alert.fired");
+  dispatcher.start();
+  await waitFor(() => hanging.received.length === 3, 5000, "the hanging receiver's share of the slots");
+
+  const { outsider } = world;
+  const endpoint = await world.ctx.req("POST", "/v1/webhooks/endpoints", {
+    body: { url: healthy.url },
+    headers: outsider.auth,
+  });
+  expect(endpoint.status).toBe(201);
+  const sent = await world.ctx.req("POST", "/v1/notifications", {
+    body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: "t" },
+    headers: outsider.auth,
+  });
+  expect(sent.status).toBe(201);
+  // Before the fairness share this waited for the hanging attempts to time out, one slot at a time.
+  await waitFor(() => healthy.received.length === 1, 3000, "the other tenant's delivery");
+  expect(hanging.received).toHaveLength(3);
+
+  release();
+  await waitFor(() => hanging.received.length === 10, 10_000, "the backlog once the receiver answers");
+  const statuses = world.ctx.deps.db.$client
+    .query<{ status: string; n: number }, []>("SELECT status, count(*) AS n FROM webhook_deliveries GROUP BY status")
+    .all();
+  await waitFor(
+    () =>
+      world.ctx.deps.db.$client
+        .query<{ n: number }, []>("SELECT count(*) AS n FROM webhook_deliveries WHERE status != 'delivered'")
+        .get()?.n === 0,
+    5000,
+    `every delivery delivered (${JSON.stringify(statuses)})`,
+  );
+}, 30_000);
+
+test("an attempt in flight when its endpoint is disabled: its retry waits, parked, for an enable", async () => {
+  let answer: (response: Response) => void = () => undefined;
+  const receiver = startReceiver();
+  receiver.respond = () =>
+    new Promise<Response>((resolve) => {
+      answer = resolve;
+    });
+  try {
+    const { id } = await world.createEndpoint(receiver.url);
+    const sent = (await world.notify("alert.fired")).id;
+    await waitFor(() => receiver.received.length === 1, 5000, "the attempt to reach the receiver");
+    const disabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/disable`, {
+      headers: world.admin.auth,
+    });
+    expect(disabled.status).toBe(200);
+    answer(new Response(null, { status: 500 }));
+    const sqlite = world.ctx.deps.db.$client;
+    const delivery = () =>
+      sqlite
+        .query<{ status: string; due_at: number; attempts: number }, [string, string]>(
+          "SELECT status, due_at, attempts FROM webhook_deliveries WHERE notification_id = ? AND endpoint_id = ?",
+        )
+        .get(sent, id);
+    await waitFor(() => delivery()?.attempts === 1, 5000, "the attempt's outcome");
+    expect(delivery()).toMatchObject({ status: "failed", due_at: Number.MAX_SAFE_INTEGER });
+
+    const enabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/enable`, { headers: world.admin.auth });
+    expect(enabled.status).toBe(200);
+    expect(delivery()?.due_at).toBeLessThanOrEqual(world.ctx.clock.now());
+  } finally {
+    answer(new Response(null, { status: 204 }));
+    await receiver.close();
+  }
+}, 20_000);
