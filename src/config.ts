@@ -60,6 +60,8 @@ export interface Config {
     readonly timeoutMs: number;
     readonly concurrency: number;
     readonly allowPrivate: boolean;
+    /** Endpoints a tenant may have (not counting deleted ones). */
+    readonly maxEndpointsPerTenant: number;
     /** Whether this process delivers; false for HTTP-only processes next to one that does. */
     readonly dispatch: boolean;
   };
@@ -219,6 +221,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, "WEBHOOK_TIMEOUT_MS", 10_000, 1, 300_000),
       concurrency: integer(env, "WEBHOOK_CONCURRENCY", 16, 1, 1024),
       allowPrivate: boolean(env, "WEBHOOK_ALLOW_PRIVATE", !production),
+      maxEndpointsPerTenant: integer(env, "WEBHOOK_MAX_ENDPOINTS", 20, 1, 10_000),
       dispatch: boolean(env, "WEBHOOK_DISPATCH", true),
     },
     auditKey: read(env, "AUDIT_KEY"),

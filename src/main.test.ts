@@ -67,6 +67,19 @@ describe("CLI", () => {
     }
   });
 
+  test("serve beyond loopback with private webhook targets allowed should warn, once, and not without them", async () => {
+    const warned = async (env: Record<string, string>) => {
+      const server = await startServer({ env: { HOST: "0.0.0.0", ...env } });
+      try {
+        return server.logs.filter((entry) => entry.webhook_allow_private === true && entry.level === "warn").length;
+      } finally {
+        await server.stop();
+      }
+    };
+    expect(await warned({ WEBHOOK_ALLOW_PRIVATE: "true" })).toBe(1);
+    expect(await warned({ WEBHOOK_ALLOW_PRIVATE: "false" })).toBe(0);
+  });
+
   test("admin create --json should print one JSON object whose password and key work on a running server", async () => {
     const server = await startServer({ dataDir });
     try {

@@ -24,10 +24,14 @@ Commands:
   audit verify   recompute the audit chain; exit 1 naming the first broken link
   backup <file>  write an online, consistent copy of the database (mode 0600) while the server runs
   restore-check <file>
-                 check a backup: integrity, schema version, row counts, audit chain; exit 1 on any problem
+                 check a backup: integrity, schema version, row counts, master key, audit chain; exit 1 on any problem
   help           show this message
 
 Configuration comes from the environment; see the README.`;
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
 
 async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
@@ -40,6 +44,12 @@ async function serve(config: Config): Promise<void> {
     { url: runtime.url.href, bind, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },
     `listening on ${bind}${scope}: ${runtime.url.href} (Swagger UI: ${docs})`,
   );
+  if (config.webhook.allowPrivate && !isLoopback(config.host)) {
+    log.warn(
+      { webhook_allow_private: true, bind },
+      "webhook endpoints may target private and loopback addresses (cloud metadata included): set WEBHOOK_ALLOW_PRIVATE=false (or NODE_ENV=production) unless every tenant admin is trusted",
+    );
+  }
 
   exitOnSignals(runtime, log);
   exitOnFatalErrors(log);

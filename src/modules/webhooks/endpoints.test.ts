@@ -222,3 +222,32 @@ describe("listing endpoints", () => {
     }
   });
 });
+
+describe("endpoints per tenant", () => {
+  test("past WEBHOOK_MAX_ENDPOINTS a create is a 409; a deletion makes room; other tenants are not counted", async () => {
+    const limited = await createTestContext({ WEBHOOK_MAX_ENDPOINTS: "2" });
+    try {
+      const acme = await seedAndLogin(limited, "acme", "admin");
+      const globex = await seedAndLogin(limited, "globex", "admin");
+      const add = (who: LoggedIn) =>
+        limited.req("POST", "/v1/webhooks/endpoints", {
+          body: { url: "https://93.184.215.14/hook" },
+          headers: who.auth,
+        });
+      const first = (await (await add(acme)).json()) as { endpoint: { id: string } };
+      expect((await add(acme)).status).toBe(201);
+      const refused = await add(acme);
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ type: "urn:warden:problem:too-many-endpoints" });
+      expect(limited.auditEvents("webhook.create")).toHaveLength(2);
+      expect((await add(globex)).status).toBe(201);
+      const deleted = await limited.req("DELETE", `/v1/webhooks/endpoints/${first.endpoint.id}`, {
+        headers: acme.auth,
+      });
+      expect(deleted.status).toBe(204);
+      expect((await add(acme)).status).toBe(201);
+    } finally {
+      await limited.close();
+    }
+  });
+});

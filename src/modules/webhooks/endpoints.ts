@@ -71,6 +71,7 @@ export class EndpointService {
     private readonly audit: AuditHook,
     private readonly sealingKey: CryptoKey,
     private readonly allowPrivate: boolean,
+    private readonly maxPerTenant: number,
   ) {
     const sqlite = db.$client;
     this.byId = sqlite.query("SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL");
@@ -89,6 +90,19 @@ export class EndpointService {
     const sealed = await seal(this.sealingKey, secret, id);
     const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
     this.db.transaction((tx) => {
+      // Each endpoint is a copy of every matching notification and its own share of delivery work.
+      const count = this.db.$client
+        .query<{ n: number }, [string]>(
+          "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
+        )
+        .get(principal.tid);
+      if ((count?.n ?? 0) >= this.maxPerTenant) {
+        throw new HttpProblem(
+          409,
+          "too-many-endpoints",
+          `A tenant may have ${this.maxPerTenant} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first.`,
+        );
+      }
       this.db.$client
         .query(
           `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret_sealed, created_at)

@@ -80,7 +80,7 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
         detail: {
           summary: "Register a webhook endpoint",
           description:
-            "Returns the signing secret (whsec_…) once. Deliveries carry Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature.",
+            "Returns the signing secret (whsec_…) once. Deliveries carry Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature. 409 `too-many-endpoints` when the tenant already has WEBHOOK_MAX_ENDPOINTS (20 by default).",
         },
       },
     )

@@ -31,6 +31,7 @@ export function openWebhooks(deps: {
     security.audit,
     security.secrets.sealingKey,
     config.webhook.allowPrivate,
+    config.webhook.maxEndpointsPerTenant,
   );
   const dispatcher = new Dispatcher(db.$client, {
     clock,
