@@ -58,6 +58,10 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
     : undefined;
+  readiness.onRedisChecked = (answered) => {
+    metrics.redisUp.set(answered ? 1 : 0);
+    if (answered) rateLimiter?.redisAnswered();
+  };
   return {
     config,
     db,

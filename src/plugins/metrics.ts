@@ -189,7 +189,7 @@ export function createMetrics(probes?: OpsProbes) {
     }),
     redisUp: new client.Gauge({
       name: "redis_up",
-      help: "1 while the configured Redis answers commands (absent without REDIS_URL).",
+      help: "1 while the configured Redis is connected and answered the last readiness PING (absent without REDIS_URL).",
       registers: [registry],
     }),
   };

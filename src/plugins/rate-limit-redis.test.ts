@@ -4,6 +4,7 @@ import { loadConfig } from "../config";
 import { type Clock, ManualClock, systemClock } from "../lib/clock";
 import { createLogger } from "../lib/logger";
 import { RedisKeys } from "../lib/redis-keys";
+import { READINESS_REUSE_MS } from "../modules/health/service";
 import { createTestContext } from "../testing/app";
 import { seedAndLogin } from "../testing/identity";
 import { waitFor } from "../testing/ports";
@@ -311,6 +312,39 @@ describe("the lean path limited through Redis", () => {
       expect(((await (fourth as Response).json()) as { type: string }).type).toBe("urn:warden:problem:rate-limited");
       expect(ctx.deps.rateLimiter?.fallbackActive).toBe(false);
     } finally {
+      await ctx.close();
+      await redis.stop();
+    }
+  });
+});
+
+describe("a Redis that hangs and resumes without dropping the connection", () => {
+  test("is reported down while it hangs and back once it answers, with no reconnect to say so", async () => {
+    const redis = await startRedis();
+    const ctx = await createTestContext({ REDIS_URL: redis.url });
+    const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      await waitFor(async () => ctx.deps.redis?.status === "ready", 5000, "the app to reach redis");
+      const viewer = await seedAndLogin(ctx, "rl-hang", "viewer");
+      const redisUp = async () => (await ctx.deps.metrics.redisUp.get()).values[0]?.value;
+      await probe.ping();
+      const sleeping = probe.call("DEBUG", "SLEEP", "1").catch(() => undefined);
+      await Bun.sleep(50);
+      expect((await ctx.req("GET", "/v1/auth/me", { headers: viewer.auth })).status).toBe(200);
+      expect(ctx.deps.rateLimiter?.fallbackActive).toBe(true);
+      ctx.clock.advance(READINESS_REUSE_MS);
+      expect((await ctx.deps.readiness.check()).status).toBe("degraded");
+      expect(await redisUp()).toBe(0);
+
+      await sleeping;
+      expect(ctx.deps.redis?.status).toBe("ready");
+      expect(ctx.deps.rateLimiter?.fallbackActive).toBe(true);
+      ctx.clock.advance(READINESS_REUSE_MS);
+      expect((await ctx.deps.readiness.check()).status).toBe("ready");
+      expect(await redisUp()).toBe(1);
+      expect(ctx.deps.rateLimiter?.fallbackActive).toBe(false);
+    } finally {
+      probe.disconnect();
       await ctx.close();
       await redis.stop();
     }

@@ -293,6 +293,17 @@ export class RateLimiter {
     return this.fallback;
   }
 
+  /**
+   * Redis answered a PING (the readiness check, at least once a scrape): the next decision goes
+   * to it again, and a quiet process stops reporting the fallback. Redis that hung and resumed
+   * keeps its connection, so the reconnect that clears the fallback otherwise never comes.
+   */
+  redisAnswered(): void {
+    if (!this.fallback) return;
+    this.retryRedisAt = 0;
+    this.setFallback(false);
+  }
+
   private count(routeClass: RouteClass, decision: Decision): Decision {
     this.counters[routeClass][decision.allowed ? "allowed" : "limited"].inc();
     return decision;

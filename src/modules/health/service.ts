@@ -26,6 +26,11 @@ export interface HealthDeps {
 export class ReadinessProbe {
   private last: { at: number; readiness: Promise<Readiness> } | undefined;
   private stopping = false;
+  /**
+   * Told whether Redis answered each check's PING. A Redis that hung and came back never drops
+   * the connection, so no reconnect event says it is back (or, while it hangs, that it is gone).
+   */
+  onRedisChecked: (answered: boolean) => void = () => undefined;
 
   constructor(private readonly deps: HealthDeps) {}
 
@@ -47,6 +52,7 @@ export class ReadinessProbe {
   private async run(): Promise<Readiness> {
     const sqlite = checkSqliteWritable(this.deps);
     const redis = await checkRedis(this.deps.redis);
+    if (redis.status !== "disabled") this.onRedisChecked(redis.status === "up");
     const checks = { sqlite, redis };
     if (this.stopping) return { status: "not_ready", detail: "shutting down: in-flight requests are draining", checks };
     const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";
