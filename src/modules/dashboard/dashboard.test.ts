@@ -109,6 +109,24 @@ test("a token that is not an admin's is turned away with a message", async () =>
   expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
 }, 30_000);
 
+test("without its script the sign-in form cannot be sent, and would never put the token in a URL", async () => {
+  const { page } = browser;
+  await page.setJavaScriptEnabled(false);
+  try {
+    await page.goto(`${server.url}/admin`);
+    expect(await page.$eval("#signin", (form) => (form as HTMLFormElement).method)).toBe("post");
+    expect(await page.$eval("#signin button[type=submit]", (button) => (button as HTMLButtonElement).disabled)).toBe(
+      true,
+    );
+    await page.type("#token", "wdn_not_a_real_key");
+    await page.keyboard.press("Enter");
+    await Bun.sleep(300);
+    expect(page.url()).not.toContain("wdn_not_a_real_key");
+  } finally {
+    await page.setJavaScriptEnabled(true);
+  }
+}, 30_000);
+
 test("signing out ends the session the dashboard opened with an API key, not a pasted token's", async () => {
   const admin = await createAdminWithCli(server.dataDir, { tenant: "acme", email: "keys@acme.test" });
   const { page } = browser;

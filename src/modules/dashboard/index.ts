@@ -17,10 +17,10 @@ const PAGE = `<!doctype html>
 </head>
 <body>
   <header><h1>Warden admin</h1><span id="who" class="muted"></span></header>
-  <form id="signin">
+  <form id="signin" method="post" action="#">
     <label for="token">Admin access token (or an admin API key, <code>wdn_…</code>)</label>
     <input id="token" name="token" type="password" autocomplete="off" required>
-    <button type="submit">Sign in</button>
+    <button type="submit" disabled>Sign in</button>
     <p id="signin-error" class="error" role="alert"></p>
   </form>
   <main id="dashboard" hidden>

@@ -3,7 +3,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import { HttpProblem, notFound } from "../../lib/problem";
 import { open, seal } from "../../lib/sealed-box";
-import { ulid } from "../../lib/secrets";
+import { sha256Hex, ulid } from "../../lib/secrets";
 import { TtlCache } from "../../lib/ttl-cache";
 import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
@@ -42,9 +42,14 @@ export interface EndpointInput {
 /** What PATCH may change. */
 const CHANGEABLE = ["url", "description", "event_types"] as const;
 
-/** The query string may carry the receiver's own token: the trail keeps origin and path only. */
+/**
+ * Path and query may carry the receiver's own token (Slack and Teams put it in the path), and
+ * the trail keeps what it is given forever: it keeps the origin, and a hash of the whole URL
+ * that confirms a URL one already knows.
+ */
 function forTheTrail(url: URL): string {
-  return url.origin + url.pathname;
+  const hidden = url.pathname !== "/" || url.search ? "/…" : "";
+  return `${url.origin}${hidden} (sha256 ${sha256Hex(url.href).slice(0, 16)})`;
 }
 
 /** `alert.fired` matches itself, `alert.*` and `*`; no filter matches everything. */

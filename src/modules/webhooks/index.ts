@@ -25,7 +25,7 @@ import type { Webhooks } from "./setup";
 
 export const publicEndpoint = (row: EndpointRow, viewer: Role = "admin") => ({
   id: row.id,
-  url: viewer === "admin" ? row.url : withoutQuery(row.url),
+  url: viewer === "admin" ? row.url : originOnly(row.url),
   description: row.description,
   event_types: row.event_types === null ? [] : (JSON.parse(row.event_types) as string[]),
   created_at: new Date(row.created_at).toISOString(),
@@ -35,12 +35,13 @@ export const publicEndpoint = (row: EndpointRow, viewer: Role = "admin") => ({
 });
 
 /**
- * A receiver's query string often carries its own token (`?token=…`): only admins, who set it,
- * see it; others see that there is one. The audit trail keeps origin and path only, likewise.
+ * A receiver's URL often carries its own token, in the query (`?token=…`) or the path (Slack,
+ * Teams): only admins, who set it, see it; others see its origin and that there is more. The
+ * audit trail keeps the origin only, likewise.
  */
-function withoutQuery(url: string): string {
+function originOnly(url: string): string {
   const parsed = new URL(url);
-  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
+  return parsed.pathname !== "/" || parsed.search ? `${parsed.origin}/…` : parsed.href;
 }
 
 export const publicDelivery = (row: DeliveryRow) => ({

@@ -35,7 +35,10 @@ export const endpointPage = t.Object({
 
 export const endpoint = t.Object({
   id: t.String(),
-  url: t.String({ description: "to non-admins, with its query string shown as ?… (it may hold the receiver's token)" }),
+  url: t.String({
+    description:
+      "to non-admins, its origin only, followed by /… when it has a path or query (either may hold the receiver's token)",
+  }),
   description: t.String(),
   event_types: t.Array(t.String()),
   created_at: dateTime,

@@ -185,6 +185,8 @@ $("#signin").addEventListener("submit", async (event) => {
     $("#signin-error").textContent = error.message;
   }
 });
+// Enabled only now: submitted without this script, the form would carry the token off the page.
+$("#signin button").disabled = false;
 $("#refresh").addEventListener("click", () => void refreshAll());
 $("#signout").addEventListener("click", () => {
   endOwnedSession();
