@@ -61,7 +61,8 @@ async function grant(ctx: TestContext, body: Record<string, string>): Promise<To
 }
 
 export async function createWorld(): Promise<World> {
-  const ctx = await createTestContext();
+  // Each cell that needs an endpoint makes its own: far more than a tenant's default allowance.
+  const ctx = await createTestContext({ WEBHOOK_MAX_ENDPOINTS: "10000" });
   shared ??= credentialsFor("correct horse battery staple");
   const credentials = await shared;
   const member = async (tenant: string, role: Role) => {
