@@ -67,6 +67,20 @@ describe("errors", () => {
     expect(body.detail).toContain("name");
   });
 
+  test("should say a missing field is required, not that it has the wrong type", async () => {
+    const res = await send("POST", "/test/items", JSON.stringify({ labels: {} }), {
+      "content-type": "application/json",
+    });
+    expect(res.status).toBe(422);
+    const body = await problem(res);
+    expect(body.errors).toEqual([{ in: "body", field: "name", message: "Required; expected string" }]);
+    expect(body.detail).toBe("Invalid body. name: Required; expected string.");
+    const wrongType = await send("POST", "/test/items", JSON.stringify({ name: 42 }), {
+      "content-type": "application/json",
+    });
+    expect((await problem(wrongType)).errors).toContainEqual({ in: "body", field: "name", message: "Expected string" });
+  });
+
   test("should report a missing body as a validation problem", async () => {
     const res = await send("POST", "/test/items");
     expect(res.status).toBe(422);

@@ -122,11 +122,18 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
       const message = `Send at least one of ${names.join(", ")}`;
       return names.map((name) => ({ in: part, field: field ? `${field}.${name}` : name, message }));
     }
-    return [{ in: part, field, message: describeExpected(schema, issue.message) }];
+    const expected = describeExpected(schema, issue.message);
+    // TypeBox reports a missing field as a value of the wrong type ("Expected string").
+    const missing = "value" in issue && issue.value === undefined && field !== "";
+    return [{ in: part, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
   });
   const named = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : `${part}: ${f.message}`));
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 function isEmptyObject(value: unknown): boolean {
