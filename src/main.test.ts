@@ -142,6 +142,22 @@ describe("CLI", () => {
     expect(stderr).not.toContain("    at ");
   });
 
+  test("keys rotate should refuse while the next key is younger than the JWKS cache, unless forced", async () => {
+    const own = mkdtempSync(join(tmpdir(), "warden-rotate-"));
+    try {
+      expect((await runCli(own, ["keys", "rotate"])).code).toBe(0);
+      const again = await runCli(own, ["keys", "rotate"]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("the next key was published");
+      expect(again.stderr).toContain("or pass --force");
+      expect(again.stdout).toBe("");
+      expect((await runCli(own, ["keys", "rotate", "--force"])).stdout).toContain("is now current");
+      expect((await runCli(own, ["keys", "rotate", "--now"])).code).toBe(2);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   test("a server started with another master key than its data's stops with one line saying so", async () => {
     const own = mkdtempSync(join(tmpdir(), "warden-master-"));
     try {
@@ -163,7 +179,7 @@ describe("CLI", () => {
     expect((await cli(["admin", "create", "--tenant", "keyed", "--email", "a@keyed.test"], keyed)).code).toBe(0);
     for (const args of [
       ["admin", "create", "--tenant", "keyed", "--email", "b@keyed.test"],
-      ["keys", "rotate"],
+      ["keys", "rotate", "--force"],
     ]) {
       const { code, stderr } = await cli(args, { AUDIT_KEY: "x".repeat(32) });
       expect(code).toBe(1);

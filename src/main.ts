@@ -20,7 +20,9 @@ Commands:
   migrate        apply pending database migrations and exit
   admin create   --tenant <slug> --email <email> [--role admin|developer|viewer] [--json]
                  create a user (and its tenant if new) with a generated password and an API key
-  keys rotate    promote the next signing key and publish a new next key
+  keys rotate [--force]
+                 promote the next signing key and publish a new next key (refused while the
+                 next key is younger than the JWKS cache, 5 minutes, unless --force)
   audit verify   recompute the audit chain; exit 1 naming the first broken link
   backup <file>  write an online, consistent copy of the database (mode 0600) while the server runs
   restore-check <file>
@@ -100,8 +102,9 @@ async function main(argv: string[]): Promise<number> {
       return ok ? 0 : 1;
     }
     case "keys":
-      if (argv[1] !== "rotate") throw new UsageError("unknown keys command; usage: warden keys rotate");
-      console.log(await keysRotate(config));
+      if (argv[1] !== "rotate" || argv.slice(2).some((arg) => arg !== "--force"))
+        throw new UsageError("usage: warden keys rotate [--force]");
+      console.log(await keysRotate(config, { force: argv.includes("--force") }));
       return 0;
     default:
       console.error(`warden: unknown command "${command}"\n\n${USAGE}`);

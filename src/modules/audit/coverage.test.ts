@@ -295,7 +295,7 @@ describe("admin writes made by the CLI", () => {
 
   test("keys rotate should record keys.rotate with the system actor", async () => {
     const before = ctx.auditEvents(AuditAction.keysRotated).length;
-    await runCliOrThrow(ctx.deps.config.dataDir, ["keys", "rotate"]);
+    await runCliOrThrow(ctx.deps.config.dataDir, ["keys", "rotate", "--force"]);
     const events = ctx.auditEvents(AuditAction.keysRotated);
     expect(events).toHaveLength(before + 1);
     expect(events.at(-1)).toMatchObject({ actor_type: "system", actor_id: "cli", outcome: "success" });

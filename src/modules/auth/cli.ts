@@ -9,17 +9,30 @@ import { tokenCoverMs } from "./access-tokens";
 import { KeyRing, rotateKeys } from "./key-ring";
 import { serverSecretsFor } from "./server-secrets";
 
+/** How long clients may cache the JWKS (its Cache-Control max-age): a next key younger than this may be unknown to them. */
+export const JWKS_CACHE_MS = 300_000;
+
 /**
  * `keys rotate`: promotes the published next key, keeps the old one verifying until its tokens
- * expire, publishes a new next key. Running servers pick it up within seconds.
+ * expire, publishes a new next key. Running servers pick it up within seconds. Refuses, unless
+ * forced, while the next key is younger than the JWKS cache: tokens it signed would fail at
+ * clients still holding the JWKS from before it was published.
  */
-export async function keysRotate(config: Config): Promise<string> {
+export async function keysRotate(config: Config, options: { force?: boolean } = {}): Promise<string> {
   const db = openDatabase(config.dataDir);
   try {
     const secrets = await serverSecretsFor(config);
+    const next = db.select().from(signingKeys).where(eq(signingKeys.status, "next")).get();
+    const age = next ? systemClock.now() - next.createdAt : Number.POSITIVE_INFINITY;
+    if (!options.force && age < JWKS_CACHE_MS) {
+      const ready = new Date(systemClock.now() + JWKS_CACHE_MS - age).toISOString();
+      throw new Error(
+        `the next key was published ${Math.round(age / 1000)} s ago; clients may cache the JWKS for ${JWKS_CACHE_MS / 60_000} minutes and not hold it yet: rotate after ${ready}, or pass --force`,
+      );
+    }
     // Rotation keeps the ring's algorithm: a JWT_ALG change is the server's to make, at its start.
     const existing = db.select().from(signingKeys).where(eq(signingKeys.status, "current")).get();
-    const options = {
+    const ringOptions = {
       db,
       sealingKey: secrets.sealingKey,
       alg: (existing?.alg ?? config.jwt.alg) as JwtAlg,
@@ -28,17 +41,17 @@ export async function keysRotate(config: Config): Promise<string> {
     };
     const trail = new AuditTrail(db, secrets.auditKey, systemClock);
     trail.assertKeyMatches();
-    if (!existing) await KeyRing.open(options); // a fresh database: create the ring first
-    const { current, next } = await rotateKeys(options);
+    if (!existing) await KeyRing.open(ringOptions); // a fresh database: create the ring first
+    const rotated = await rotateKeys(ringOptions);
     trail.record({
       action: AuditAction.keysRotated,
       outcome: "success",
       tenantId: null,
       actor: { type: "system", id: "cli" },
-      target: { type: "signing_key", id: current },
-      reason: `${next} published as next`,
+      target: { type: "signing_key", id: rotated.current },
+      reason: `${rotated.next} published as next`,
     });
-    return `signing key ${current} is now current; ${next} is published as next`;
+    return `signing key ${rotated.current} is now current; ${rotated.next} is published as next`;
   } finally {
     db.$client.close();
   }

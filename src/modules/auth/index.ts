@@ -76,7 +76,7 @@ export const authModule = (security: Security) => {
         set.headers["cache-control"] = "public, max-age=300";
         return security.keyRing.jwks();
       },
-      { response: jwks, detail: { summary: "Public signing keys (current, next, previous)" } },
+      { response: jwks, detail: { summary: "Public signing keys (current, next, and previous ones still verifying)" } },
     )
     .post(
       "/v1/auth/token",

@@ -11,7 +11,7 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 /** `keys rotate`; returns the kids it made current and next. */
 async function rotate(dataDir: string): Promise<{ current: string; next: string }> {
-  const out = await runCliOrThrow(dataDir, ["keys", "rotate"]);
+  const out = await runCliOrThrow(dataDir, ["keys", "rotate", "--force"]);
   const match = /signing key (\w+) is now current; (\w+) is published as next/.exec(out);
   if (!match?.[1] || !match[2]) throw new Error(`unexpected keys rotate output: ${out}`);
   return { current: match[1], next: match[2] };

@@ -22,6 +22,7 @@ export function backupDatabase(dataDir: string, target: string): BackupResult {
   if (!existsSync(source)) throw new BackupError(`no database at ${source}`);
   const file = resolve(target);
   if (existsSync(file)) throw new BackupError(`${file} exists; refusing to overwrite it`);
+  if (!existsSync(dirname(file))) throw new BackupError(`${dirname(file)} does not exist; create it first`);
   const partial = `${file}.partial-${process.pid}`;
   // Created here (0600, whatever the umask) because the copy holds users, sessions and the audit trail.
   closeSync(openSync(partial, "wx", 0o600));
