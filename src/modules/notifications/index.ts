@@ -80,7 +80,7 @@ export const notificationsModule = (deps: { security: Security; notifications: N
       ({ principal, query }) => {
         const limit = query.limit ?? 50;
         const rows = notifications.list(principal, {
-          unread: query.unread ?? false,
+          unread: query.unread,
           cursor: query.cursor,
           limit: limit + 1,
         });

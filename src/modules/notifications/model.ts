@@ -41,7 +41,7 @@ export const createdNotification = t.Object({
 export const inboxItem = t.Composite([notification, t.Object({ read_at: t.Nullable(dateTime) })]);
 
 export const inboxQuery = t.Object({
-  unread: t.Optional(t.Boolean({ description: "only unread items" })),
+  unread: t.Optional(t.Boolean({ description: "true: only unread items; false: only read ones; absent: both" })),
   cursor: t.Optional(ulidCursor),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });

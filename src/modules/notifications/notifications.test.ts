@@ -206,6 +206,8 @@ describe("inbox", () => {
     expect(((await read.json()) as { read_at: string | null }).read_at).not.toBeNull();
     expect(await unread(carol)).toBe(2);
     expect((await inbox(carol, "?unread=true")).notifications.map((n) => n.id)).toEqual([ids[2] ?? "", ids[0] ?? ""]);
+    expect((await inbox(carol, "?unread=false")).notifications.map((n) => n.id)).toEqual([ids[1] ?? ""]);
+    expect((await inbox(carol, "")).notifications).toHaveLength(3);
     const all = await ctx.req("POST", "/v1/notifications/read-all", { headers: carol.auth });
     expect(((await all.json()) as { updated: number }).updated).toBe(2);
     expect(await unread(carol)).toBe(0);

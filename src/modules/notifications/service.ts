@@ -130,11 +130,12 @@ export class NotificationService {
     this.roleHolders.clear();
   }
 
-  list(principal: Principal, options: { unread: boolean; cursor?: string; limit: number }): InboxRow[] {
+  /** `unread`: true for unread items only, false for read ones only, undefined for both. */
+  list(principal: Principal, options: { unread?: boolean; cursor?: string; limit: number }): InboxRow[] {
     const cursor = options.cursor ?? "\uffff";
-    return options.unread
-      ? this.sql.unreadPage.all(principal.sub, principal.tid, cursor, options.limit)
-      : this.sql.inboxPage.all(principal.sub, principal.tid, cursor, options.limit);
+    const page =
+      options.unread === undefined ? this.sql.inboxPage : options.unread ? this.sql.unreadPage : this.sql.readPage;
+    return page.all(principal.sub, principal.tid, cursor, options.limit);
   }
 
   /**
@@ -257,6 +258,11 @@ function prepare(sqlite: Database) {
     unreadPage: sqlite.query(
       `SELECT ${INBOX_COLUMNS} FROM inbox_items i JOIN notifications n ON n.id = i.notification_id
        WHERE i.user_id = ? AND i.tenant_id = ? AND i.read_at IS NULL AND i.notification_id < ?
+       ORDER BY i.notification_id DESC LIMIT ?`,
+    ) as Statement<InboxRow, [string, string, string, number]>,
+    readPage: sqlite.query(
+      `SELECT ${INBOX_COLUMNS} FROM inbox_items i JOIN notifications n ON n.id = i.notification_id
+       WHERE i.user_id = ? AND i.tenant_id = ? AND i.read_at IS NOT NULL AND i.notification_id < ?
        ORDER BY i.notification_id DESC LIMIT ?`,
     ) as Statement<InboxRow, [string, string, string, number]>,
     inboxItem: sqlite.query(
