@@ -100,6 +100,15 @@ describe("Swagger UI", () => {
     expect(limit.schema).toEqual({ type: "integer", minimum: 1, maximum: 200, default: 50 });
   });
 
+  test("feedback labels should be documented as an object of strings, and problems with OAuth's fields", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const labels = spec.paths["/v1/feedback"].post.requestBody.content["application/json"].schema.properties.labels;
+    expect(labels).toMatchObject({ type: "object", maxProperties: 20, additionalProperties: { type: "string" } });
+    expect(Object.keys(spec.components.schemas.Problem.properties)).toEqual(
+      expect.arrayContaining(["type", "detail", "errors", "error", "error_description"]),
+    );
+  });
+
   test("should render in a browser with no internet, under the CSP", async () => {
     const { dom, console } = await renderPage(`${server.url}/swagger`);
     expect(console).not.toContain("Content Security Policy");

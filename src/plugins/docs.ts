@@ -47,6 +47,10 @@ const PROBLEM_SCHEMA = t.Object(
     detail: t.String(),
     request_id: t.Optional(t.String()),
     errors: t.Optional(t.Array(t.Object({ in: t.String(), field: t.String(), message: t.String() }))),
+    error: t.Optional(
+      t.String({ description: "On the token and revoke endpoints: the OAuth 2.0 error code (RFC 6749 §5.2)." }),
+    ),
+    error_description: t.Optional(t.String({ description: "On the token and revoke endpoints: the same as detail." })),
   },
   { description: "RFC 9457 problem details; validation failures list each offending field." },
 );

@@ -24,6 +24,11 @@ export const feedbackRequest = t.Object(
     labels: t.Optional(
       t.Unknown({
         description: `An object of up to ${MAX_LABELS} string pairs: keys 1-${MAX_LABEL_KEY} characters, values up to ${MAX_LABEL_VALUE}.`,
+        // For the OpenAPI document only: a t.Unknown checks none of these (checkLabels does).
+        type: "object",
+        maxProperties: MAX_LABELS,
+        propertyNames: { minLength: 1, maxLength: MAX_LABEL_KEY },
+        additionalProperties: { type: "string", maxLength: MAX_LABEL_VALUE },
       }),
     ),
   },
