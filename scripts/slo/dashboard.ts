@@ -113,6 +113,12 @@ function rows(spec: SloSpec): { title: string; panels: PanelSpec[] }[] {
           })),
         },
         {
+          title: "Longest wait of a due delivery",
+          description: "WebhookDispatchStalled pages past 10 minutes",
+          unit: "s",
+          targets: [{ expr: `max(webhook_overdue_seconds{${job}})`, legend: "overdue" }],
+        },
+        {
           title: "Notifications created",
           unit: "ops",
           targets: [{ expr: rate(`notifications_created_total{${job}}`), legend: "created" }],
@@ -158,13 +164,29 @@ function rows(spec: SloSpec): { title: string; panels: PanelSpec[] }[] {
           ],
         },
         {
-          title: "Audit chain",
+          title: "Instances scraped, restarts in 30 minutes",
+          description: "WardenInstanceDown, WardenAbsent (no series at all) and WardenRestarting",
           unit: "short",
           targets: [
-            { expr: `min by (instance) (audit_chain_verified{${job}})`, legend: "verified {{instance}}" },
+            { expr: `sum(up{${job}})`, legend: "instances up" },
+            {
+              expr: `changes(process_start_time_seconds{${job}}[30m])`,
+              legend: "restarts {{instance}}",
+            },
+          ],
+        },
+        {
+          title: "Audit chain verified",
+          unit: "short",
+          targets: [{ expr: `min by (instance) (audit_chain_verified{${job}})`, legend: "verified {{instance}}" }],
+        },
+        {
+          title: "Since the last audit chain verification",
+          unit: "s",
+          targets: [
             {
               expr: `time() - max by (instance) (audit_chain_last_verify_timestamp_seconds{${job}})`,
-              legend: "seconds since verification {{instance}}",
+              legend: "{{instance}}",
             },
           ],
         },
