@@ -158,6 +158,9 @@ function verifyBearer(tokens: AccessTokens, request: Request): Principal | Promi
     throw asUnauthorized(error);
   }
   if (cached) return cached;
+  // Another scheme (Basic, Digest…) carries no credentials this API takes: RFC 6750 §3.1 answers
+  // that with the bare challenge, as a request without any.
+  if (!/^Bearer(\s|$)/i.test(header)) throw unauthorized();
   token = BEARER.exec(header)?.[1];
   if (token === undefined) throw unauthorized("the Authorization header must be 'Bearer <token>'");
   return tokens.verify(token).catch((error) => {
