@@ -3,6 +3,7 @@ import { t } from "elysia";
 import { HttpProblem } from "../lib/problem";
 import { createTestContext } from "../testing/app";
 import { routeMethodIndex } from "./errors";
+import { JSON_OR_FORM } from "./request-guards";
 
 const ctx = await createTestContext();
 const app = ctx.app
@@ -12,6 +13,7 @@ const app = ctx.app
       labels: t.Optional(t.Record(t.String(), t.String({ maxLength: 3 }))),
     }),
   })
+  .post("/test/parsed", ({ body }) => body, { body: t.Object({ since: t.String() }), parse: JSON_OR_FORM })
   .get("/test/items/:id", ({ params }) => params, { params: t.Object({ id: t.Numeric() }) })
   .get("/test/boom", () => {
     throw new Error("database password is hunter2 at /srv/app/secret.ts:42");
@@ -79,6 +81,14 @@ describe("errors", () => {
       "content-type": "application/json",
     });
     expect((await problem(wrongType)).errors).toContainEqual({ in: "body", field: "name", message: "Expected string" });
+  });
+
+  test("should say a body is needed when none was sent, and unreadable when one was", async () => {
+    const none = await problem(await send("POST", "/test/parsed"));
+    expect(none).toMatchObject({ status: 400, type: "urn:warden:problem:missing-body" });
+    expect(none.detail).toContain("none was sent");
+    const blank = await problem(await send("POST", "/test/parsed", "  ", { "content-type": "application/json" }));
+    expect(blank).toMatchObject({ status: 400, type: "urn:warden:problem:malformed-body" });
   });
 
   test("should report a missing body as a validation problem", async () => {

@@ -35,7 +35,7 @@ function asOAuth(problem: HttpProblem): HttpProblem {
       extensions: { error: "invalid_request", error_description: oauthDescription(problem.detail) },
     });
   }
-  const unreadable = ["malformed-body", "malformed-json", "incomplete-body"].includes(problem.slug);
+  const unreadable = ["malformed-body", "malformed-json", "incomplete-body", "missing-body"].includes(problem.slug);
   if (problem.status !== 422 && !unreadable) return problem;
   return new HttpProblem(400, "invalid-request", problem.detail, {
     errors: problem.options.errors,
@@ -80,7 +80,7 @@ function toProblem(
   if (error instanceof ValidationError) return validationProblem(error, request);
   switch (code) {
     case "PARSE":
-      return unparsable();
+      return unparsable(request);
     case "NOT_FOUND":
       return notFoundOrNotAllowed(request.method, path, methods);
     case "INVALID_COOKIE_SIGNATURE":
@@ -90,8 +90,16 @@ function toProblem(
   }
 }
 
-/** Elysia's PARSE: a body its route's parsers could not read (also what the lean path answers for an empty one). */
-export function unparsable(): HttpProblem {
+/**
+ * Elysia's PARSE: a body its route's parsers could not read (also what the lean path answers for
+ * an empty one). A request that sent no body at all is told so, not that it was unreadable.
+ */
+export function unparsable(request: Request): HttpProblem {
+  const length = request.headers.get("content-length");
+  const sentNone = length === null ? request.body === null : length.trim() === "0";
+  if (sentNone) {
+    return new HttpProblem(400, "missing-body", "This request needs a body, JSON or form-encoded; none was sent.");
+  }
   return new HttpProblem(400, "malformed-body", "The request body could not be parsed.");
 }
 

@@ -341,7 +341,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       reached = Reached.Routed;
       const parsed = await parseBody(request, deps.limits.bodyLimitBytes);
       // Elysia then hands the request to the route's own parsers, which cannot read it either.
-      if (parsed === undefined) throw unparsable();
+      if (parsed === undefined) throw unparsable(request);
       const server = host.server as Server;
       reached = Reached.Limited;
       if (decide && route.routeClass) await decide(route.routeClass, request, server, headers);
