@@ -135,6 +135,15 @@ function labelsOf(selector: string): Record<string, string> {
   return labels;
 }
 
+function withoutDropped(labels: Record<string, string>, expr: string): Record<string, string> {
+  const dropped =
+    /\bwithout\s*\(([^)]*)\)/
+      .exec(expr)?.[1]
+      ?.split(",")
+      .map((name) => name.trim()) ?? [];
+  return Object.fromEntries(Object.entries(labels).filter(([name]) => !dropped.includes(name)));
+}
+
 function render(template: string, labels: Record<string, string>): string {
   return template.replace(/\{\{\s*\$labels\.(\w+)\s*\}\}/g, (_, name: string) => labels[name] ?? "");
 }
@@ -147,8 +156,9 @@ function symptomTests(spec: SloSpec, s: Symptom) {
   // promtool needs some input; a series no rule reads.
   const nothing = [{ series: `unrelated_metric{job="${spec.job}"}`, values: "1x40" }];
   const nothingAt = evalAt({ unrelated: "1x40" });
-  // An alert on absence carries its expression's matchers as labels (what `absent()` returns).
-  const labels = labelsOf(s.absent ? s.expr : (Object.keys(s.firing)[0] ?? ""));
+  // An alert on absence carries its expression's matchers as labels (what `absent()` returns);
+  // others, their series' labels less those an aggregation drops (`max without (instance)`).
+  const labels = s.absent ? labelsOf(s.expr) : withoutDropped(labelsOf(Object.keys(s.firing)[0] ?? ""), s.expr);
   const expected = {
     exp_labels: { ...labels, severity: s.severity },
     exp_annotations: {
