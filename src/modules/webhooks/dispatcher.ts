@@ -8,7 +8,7 @@ import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
 import { signatureHeader } from "./signing";
-import { assertPublicDestination } from "./url-policy";
+import { destinationOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
 
 const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
@@ -71,6 +71,8 @@ export class Dispatcher implements Worker {
       metrics: Metrics;
       log: Logger;
       userAgent: string;
+      /** Name resolution for receivers' hosts; node:dns unless a test gives its own. */
+      resolve?: Resolver;
     },
   ) {
     this.sql = prepare(sqlite);
@@ -216,17 +218,24 @@ export class Dispatcher implements Worker {
     // One deadline for the whole attempt, the name's lookup included: a resolver that never
     // answers must not hold the attempt past its lease (the delivery would be sent twice).
     const signal = AbortSignal.timeout(this.deps.config.timeoutMs);
-    // Checked again at send time: a name may resolve elsewhere now than when it was registered.
-    if (!this.deps.config.allowPrivate) await withSignal(assertPublicDestination(url), signal);
+    // Resolved and checked again at send time (a name may resolve elsewhere now than when it was
+    // registered), and a plain-HTTP request goes to the very address checked.
+    const { allowPrivate } = this.deps.config;
+    let pinned: { target: URL; host: string } | undefined;
+    if (url.protocol === "http:" || !allowPrivate) {
+      const address = await withSignal(destinationOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
+      if (url.protocol === "http:") pinned = pinnedTo(url, address);
+    }
     const keys = await this.deps.endpoints.signingKeys(endpoint);
     const messageId = `msg_${delivery.notification_id}`;
     const timestamp = Math.floor(this.deps.clock.now() / 1000);
-    const response = await fetch(url, {
+    const response = await fetch(pinned?.target ?? url, {
       method: "POST",
       body: delivery.payload,
       redirect: "manual",
       signal,
       headers: {
+        ...(pinned ? { host: pinned.host } : {}),
         "content-type": "application/json",
         "user-agent": this.deps.userAgent,
         "webhook-id": messageId,

@@ -89,19 +89,48 @@ export function parseEndpointUrl(raw: string): URL {
   return url;
 }
 
-/** The addresses `url` reaches; with `allowPrivate` false, any private one refuses it. */
-export async function assertPublicDestination(url: URL): Promise<void> {
+/** Every address a host name resolves to (node:dns by default; tests give their own). */
+export type Resolver = (host: string) => Promise<string[]>;
+
+export const systemResolver: Resolver = (host) =>
+  lookup(host, { all: true }).then((found) => found.map((entry) => entry.address));
+
+const refusedPrivate = () =>
+  invalidField("url", "url points at a private address, which WEBHOOK_ALLOW_PRIVATE forbids.");
+
+/**
+ * The address to connect to for `url`: its IP, or the first its name resolves to. With
+ * `allowPrivate` false, a name of localhost or any private address among them refuses it.
+ */
+export async function destinationOf(url: URL, allowPrivate: boolean, resolve = systemResolver): Promise<string> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || host.endsWith(".localhost"))
-    throw invalidField("url", "url points at a private address, which WEBHOOK_ALLOW_PRIVATE forbids.");
+  if (!allowPrivate && (host === "localhost" || host.endsWith(".localhost"))) throw refusedPrivate();
   const addresses = isIP(host)
     ? [host]
-    : await lookup(host, { all: true }).then(
-        (found) => found.map((entry) => entry.address),
+    : await resolve(host).then(
+        (found) => found,
         () => {
           throw invalidField("url", `url's host ${host} does not resolve.`);
         },
       );
-  if (addresses.some(isPrivateAddress))
-    throw invalidField("url", "url points at a private address, which WEBHOOK_ALLOW_PRIVATE forbids.");
+  const first = addresses[0];
+  if (first === undefined) throw invalidField("url", `url's host ${host} does not resolve.`);
+  if (!allowPrivate && addresses.some(isPrivateAddress)) throw refusedPrivate();
+  return first;
+}
+
+/** Refuses `url` when it reaches a private address (WEBHOOK_ALLOW_PRIVATE=false). */
+export async function assertPublicDestination(url: URL, resolve = systemResolver): Promise<void> {
+  await destinationOf(url, false, resolve);
+}
+
+/**
+ * `url` with its host replaced by `address`, and the Host header it had: a plain-HTTP request
+ * then goes to the address that was checked, not to whatever a second lookup answers (DNS
+ * rebinding). HTTPS needs no pin: a rebound name's certificate does not verify.
+ */
+export function pinnedTo(url: URL, address: string): { target: URL; host: string } {
+  const target = new URL(url);
+  target.hostname = isIP(address) === 6 ? `[${address}]` : address;
+  return { target, host: url.host };
 }
