@@ -73,41 +73,40 @@ describe("alerts/rules.yml", () => {
     expect(result.code).toBe(0);
   }, 30_000);
 
-  test("should have unit tests that fail when an alert is wrong", async () => {
-    // The same tests against rules whose page factors are off must fail: they test something.
-    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8")
-      .replaceAll("(14.4 *", "(40 *")
-      .replaceAll("(6 *", "(20 *");
-    const dir = join(tmp, "mutant");
-    await Bun.write(join(dir, "rules.yml"), rules);
+  /** The committed unit tests, run against rules changed by `mutate`: what promtool says. */
+  const againstMutant = async (name: string, mutate: (rules: string) => string) => {
+    const dir = join(tmp, name);
+    await Bun.write(join(dir, "rules.yml"), mutate(readFileSync(join(ROOT, "alerts/rules.yml"), "utf8")));
     await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
-    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
-    expect(result.code).not.toBe(0);
-    expect(result.output).toContain("a 16x burn pages");
-  }, 30_000);
+    return promtool(["test", "rules", join(dir, "rules.test.yml")]);
+  };
 
-  test("should have unit tests that fail when a burn alert fires on a handful of errors", async () => {
-    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").replaceAll(") >= 5)", ") >= 0)");
-    const dir = join(tmp, "mutant-count");
-    await Bun.write(join(dir, "rules.yml"), rules);
-    await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
-    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
-    expect(result.code).not.toBe(0);
-    expect(result.output).toContain("fewer than min_bad_events bad events stay silent");
-  }, 30_000);
-
-  test("should have an alert on absence whose test fails when it does not fire on no series", async () => {
-    const rules = readFileSync(join(ROOT, "alerts/rules.yml"), "utf8").replace(
-      'absent(up{job="warden"})',
-      'absent(up{job="warden"}) and on () vector(0) > 1',
-    );
-    const dir = join(tmp, "mutant-absent");
-    await Bun.write(join(dir, "rules.yml"), rules);
-    await Bun.write(join(dir, "rules.test.yml"), readFileSync(join(ROOT, "alerts/rules.test.yml")));
-    const result = await promtool(["test", "rules", join(dir, "rules.test.yml")]);
-    expect(result.code).not.toBe(0);
-    expect(result.output).toContain("WardenAbsent: fires with no series at all");
-  }, 30_000);
+  // The same tests against rules that are wrong must fail: they test something.
+  test.each([
+    [
+      "page factors that are off",
+      (rules: string) => rules.replaceAll("(14.4 *", "(40 *").replaceAll("(6 *", "(20 *"),
+      "a 16x burn pages",
+    ],
+    [
+      "a burn alert firing on a handful of errors",
+      (rules: string) => rules.replaceAll(") >= 5)", ") >= 0)"),
+      "fewer than min_bad_events bad events stay silent",
+    ],
+    [
+      "an alert on absence that does not fire on no series",
+      (rules: string) => rules.replace('absent(up{job="warden"})', 'absent(up{job="warden"}) and on () vector(0) > 1'),
+      "WardenAbsent: fires with no series at all",
+    ],
+  ])(
+    "should have unit tests that fail on %s",
+    async (name, mutate, failing) => {
+      const result = await againstMutant(name.replaceAll(" ", "-"), mutate);
+      expect(result.code).not.toBe(0);
+      expect(result.output).toContain(failing);
+    },
+    30_000,
+  );
 
   test("should link every alert to its own section of alerts/RUNBOOK.md", () => {
     const runbook = readFileSync(join(ROOT, "alerts/RUNBOOK.md"), "utf8");

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { Webhook } from "standardwebhooks";
 import { type Receiver, startReceiver } from "../../testing/receiver";
 import { deliveryOf, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import { Dispatcher } from "./dispatcher";
 
 let world: WebhookWorld;
 let receiver: Receiver;
@@ -23,12 +24,12 @@ const latencyCount = async () =>
 const advance = (ms: number) => world.advance(ms);
 
 /** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
-async function freshEndpoint(extra: Record<string, unknown> = {}) {
+async function freshEndpoint(extra: Record<string, unknown> = {}, url = receiver.url) {
   for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
     await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
   receiver.received.length = 0;
   receiver.respond = () => new Response(null, { status: 204 });
-  return world.createEndpoint(receiver.url, extra);
+  return world.createEndpoint(url, extra);
 }
 
 afterEach(() => {
@@ -383,5 +384,33 @@ describe("operations", () => {
     expect(retry.status).toBe(409);
     expect(((await retry.json()) as { detail: string }).detail).toContain("deleted");
     expect(world.ctx.auditEvents("webhook.delete").at(-1)?.target_id).toBe(endpointId);
+  });
+});
+
+describe("name resolution", () => {
+  test("a plain-HTTP delivery goes to the address its name was resolved and checked to, with the name as Host", async () => {
+    const port = new URL(receiver.url).port;
+    // A name only this resolver knows: fetch resolving it again by itself would fail.
+    await freshEndpoint({}, `http://receiver.invalid:${port}/hooks`);
+    const asked: string[] = [];
+    const { deps } = world.ctx;
+    const dispatcher = new Dispatcher(deps.db.$client, {
+      clock: world.ctx.clock,
+      batcher: deps.security.batcher,
+      endpoints: deps.webhooks.endpoints,
+      config: deps.config.webhook,
+      metrics: deps.metrics,
+      log: deps.log,
+      userAgent: "resolution-test",
+      resolve: async (host) => {
+        asked.push(host);
+        return host === "receiver.invalid" ? ["127.0.0.1"] : [];
+      },
+    });
+    await world.notify("alert.fired");
+    await dispatcher.drain();
+    expect(asked).toEqual(["receiver.invalid"]);
+    expect(receiver.received).toHaveLength(1);
+    expect(receiver.received[0]?.headers.host).toBe(`receiver.invalid:${port}`);
   });
 });
