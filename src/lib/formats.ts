@@ -11,6 +11,20 @@ import { FormatRegistry } from "@sinclair/typebox";
 export function installStrictFormats(): void {
   FormatRegistry.Set("date-time", isRfc3339DateTime);
   FormatRegistry.Set("integer", (value) => INTEGER.test(value));
+  FormatRegistry.Set(PLAIN_TEXT, isPlainText);
+}
+
+/**
+ * Ours: text without control characters other than tab, newline and carriage return. Each would
+ * be stored as a six-byte `\u0001` escape: free text then takes six times the room it should.
+ */
+export const PLAIN_TEXT = "plain-text";
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+
+export const NOT_PLAIN_TEXT = "Expected text without control characters (tab, newline and carriage return are fine)";
+
+export function isPlainText(value: string): boolean {
+  return !CONTROL.test(value);
 }
 
 const INTEGER = /^-?\d+$/;

@@ -1,4 +1,5 @@
 import { Elysia, ValidationError } from "elysia";
+import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { type FieldError, HttpProblem } from "../lib/problem";
@@ -178,6 +179,7 @@ function describeExpected(schema: unknown, message: string): string {
   if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
   if (node?.format === "date-time") return "Expected an RFC 3339 date-time, such as 2026-12-01T09:30:00Z";
+  if (node?.format === PLAIN_TEXT) return NOT_PLAIN_TEXT;
   return message;
 }
 

@@ -117,6 +117,28 @@ describe("feedback without Redis (SQLite)", () => {
     expect(problem.errors[0]).toMatchObject({ field: "rating", message: "Expected an integer from 1 to 5" });
   });
 
+  test("should refuse control characters in text, which would be stored six times their size, naming the field", async () => {
+    const base = { subject_type: "alert", subject_id: "ctl", verdict: "useful" };
+    for (const [body, field] of [
+      [{ ...base, comment: "a\u0001b" }, "comment"],
+      [{ ...base, subject_id: "x\u001f" }, "subject_id"],
+      [{ ...base, labels: { team: "s\u0000re" } }, "labels.team"],
+      [{ ...base, labels: { "t\u007f": "sre" } }, "labels"],
+    ] as const) {
+      const res = await post(viewer, body);
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
+      expect(problem.errors).toContainEqual({
+        in: "body",
+        field,
+        message: expect.stringContaining("control characters"),
+      });
+    }
+    expect((await (await get(viewer, "/v1/feedback?subject_id=ctl")).json()).items).toHaveLength(0);
+    const fine = await post(viewer, { ...base, comment: "tab\there,\nnewline\r\n", labels: { team: "s\tre" } });
+    expect(fine.status).toBe(202);
+  });
+
   test("should refuse a missing verdict or subject_type with 422 naming each, and the values allowed", async () => {
     const res = await post(viewer, { subject_id: "no-defaults" });
     expect(res.status).toBe(422);

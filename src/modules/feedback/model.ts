@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { isPlainText, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../../lib/formats";
 import { invalidField } from "../../lib/problem";
 import { oneOf, ulidCursor } from "../auth/model";
 
@@ -14,10 +15,10 @@ const MAX_LABEL_VALUE = 200;
 export const feedbackRequest = t.Object(
   {
     subject_type: oneOf(SUBJECT_TYPES, { description: "What the feedback is about." }),
-    subject_id: t.String({ minLength: 1, maxLength: 200 }),
+    subject_id: t.String({ minLength: 1, maxLength: 200, format: PLAIN_TEXT }),
     verdict: oneOf(VERDICTS),
     rating: t.Optional(t.Integer({ minimum: 1, maximum: 5 })),
-    comment: t.Optional(t.String({ maxLength: 2000 })),
+    comment: t.Optional(t.String({ maxLength: 2000, format: PLAIN_TEXT })),
     // Not a t.Record: Elysia normalizes a record by copying the keys of whatever was sent, so
     // `"labels": "ab"` became {"0":"a","1":"b"} and `[]` became {} before any check ran.
     // checkLabels (below) validates it as sent.
@@ -48,8 +49,10 @@ export function checkLabels(labels: unknown): Record<string, string> | undefined
     if (key.length === 0 || key.length > MAX_LABEL_KEY) {
       throw invalidField("labels", `keys must be 1-${MAX_LABEL_KEY} characters`);
     }
+    if (!isPlainText(key)) throw invalidField("labels", NOT_PLAIN_TEXT);
     const value = (labels as Record<string, unknown>)[key];
     if (typeof value !== "string") throw invalidField(`labels.${key}`, "Expected string");
+    if (!isPlainText(value)) throw invalidField(`labels.${key}`, NOT_PLAIN_TEXT);
     if (value.length > MAX_LABEL_VALUE) {
       throw invalidField(`labels.${key}`, `Expected string length less or equal to ${MAX_LABEL_VALUE}`);
     }

@@ -24,8 +24,10 @@ export class FeedbackSpool {
   private readonly append: Statement;
   private readonly batch: Statement<SpoolRow, [number]>;
   private readonly remove: Statement;
-  private readonly dropExpired: Statement;
-  private pending: number;
+  /** Rows committed and not yet replayed. */
+  private stored: number;
+  /** Adds waiting for their commit: counted at once, so nothing overtakes them meanwhile. */
+  private adding = 0;
 
   constructor(
     db: Db,
@@ -37,20 +39,26 @@ export class FeedbackSpool {
     this.append = sqlite.prepare("INSERT INTO feedback_spool (tenant_id, id, body, expires_at) VALUES (?, ?, ?, ?)");
     this.batch = sqlite.prepare("SELECT seq, tenant_id, body, expires_at FROM feedback_spool ORDER BY seq LIMIT ?");
     this.remove = sqlite.prepare("DELETE FROM feedback_spool WHERE seq <= ?");
-    this.dropExpired = sqlite.prepare("DELETE FROM feedback_spool WHERE expires_at <= ?");
-    this.pending = sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM feedback_spool").get()?.n ?? 0;
-    onDepth(this.pending);
+    this.stored = sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM feedback_spool").get()?.n ?? 0;
+    onDepth(this.stored);
   }
 
   /** Items waiting for Redis. While any wait, new feedback queues behind them to keep the order. */
   get depth(): number {
-    return this.pending;
+    return this.stored + this.adding;
   }
 
   async add(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
     const body = JSON.stringify(item);
-    await this.batcher.run(() => this.append.run(tenantId, item.id, body, expiresAt));
-    this.setDepth(this.pending + 1);
+    this.adding++;
+    this.report();
+    try {
+      await this.batcher.run(() => this.append.run(tenantId, item.id, body, expiresAt));
+      this.stored++;
+    } finally {
+      this.adding--;
+      this.report();
+    }
   }
 
   /**
@@ -60,24 +68,28 @@ export class FeedbackSpool {
   async replay(store: FeedbackStore): Promise<number> {
     let replayed = 0;
     for (;;) {
-      const expired = this.dropExpired.run(this.clock.now()).changes;
-      if (expired > 0) this.setDepth(this.pending - expired);
       const rows = this.batch.all(REPLAY_BATCH);
       if (rows.length === 0) {
-        this.setDepth(0);
+        // An add still waiting for its commit is not in the table yet, and stays counted.
+        this.stored = 0;
+        this.report();
         return replayed;
       }
+      // Expired while waiting: dropped with the batch, not replayed (read in seq order, so
+      // dropping them costs no scan of the table).
+      const now = this.clock.now();
+      const live = rows.filter((row) => row.expires_at > now);
       // In order: ioredis sends them on one connection in this order, pipelined.
-      await Promise.all(rows.map((row) => store.put(row.tenant_id, JSON.parse(row.body), row.expires_at)));
+      await Promise.all(live.map((row) => store.put(row.tenant_id, JSON.parse(row.body), row.expires_at)));
       const last = rows[rows.length - 1]?.seq ?? 0;
       const removed = this.remove.run(last).changes;
-      this.setDepth(this.pending - removed);
-      replayed += rows.length;
+      this.stored = Math.max(0, this.stored - removed);
+      this.report();
+      replayed += live.length;
     }
   }
 
-  private setDepth(depth: number): void {
-    this.pending = Math.max(0, depth);
-    this.onDepth(this.pending);
+  private report(): void {
+    this.onDepth(this.depth);
   }
 }
