@@ -71,7 +71,7 @@ describe("alerts/rules.yml", () => {
     const result = await promtool(["test", "rules", join(ROOT, "alerts/rules.test.yml")]);
     expect(result.output).toContain("SUCCESS");
     expect(result.code).toBe(0);
-  }, 30_000);
+  }, 90_000);
 
   /** The committed unit tests, run against rules changed by `mutate`: what promtool says. */
   const againstMutant = async (name: string, mutate: (rules: string) => string) => {
@@ -105,7 +105,7 @@ describe("alerts/rules.yml", () => {
       expect(result.code).not.toBe(0);
       expect(result.output).toContain(failing);
     },
-    30_000,
+    90_000,
   );
 
   test("should link every alert to its own section of alerts/RUNBOOK.md", () => {

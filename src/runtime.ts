@@ -58,9 +58,9 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
     : undefined;
-  readiness.onRedisChecked = (answered) => {
+  readiness.onRedisChecked = (answered, latencyMs) => {
     metrics.redisUp.set(answered ? 1 : 0);
-    if (answered) rateLimiter?.redisAnswered();
+    if (answered) rateLimiter?.redisAnswered(latencyMs);
   };
   return {
     config,
@@ -137,6 +137,9 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const shutdown = (reason: string) => {
     stopping ??= (async () => {
       deps.readiness.shuttingDown();
+      // No new webhook attempts: those in flight finish during the delay and the drain, so the
+      // whole shutdown stays within delay + grace + one attempt's timeout.
+      const dispatching = deps.webhooks.dispatcher.stop();
       // A load balancer polling /ready needs a moment to take us out before connections are refused.
       if (config.http.shutdownDelayMs > 0) {
         log.info({ reason, delay_ms: config.http.shutdownDelayMs }, "shutting down: not ready, still serving");
@@ -147,7 +150,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
         log.warn({ grace_ms: config.http.shutdownGraceMs }, "grace period over: closing remaining connections");
         await server.stop(true);
       }
-      await Promise.all(workers.map((worker) => worker.stop()));
+      await Promise.all([dispatching, ...workers.map((worker) => worker.stop())]);
       // QUIT waits for Redis to answer; a hung Redis must not hold the exit.
       if (redis && !(await settlesWithin(redis.quit(), REDIS_QUIT_TIMEOUT_MS))) redis.disconnect();
       db.$client.close();

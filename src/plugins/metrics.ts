@@ -191,6 +191,10 @@ export function createMetrics(probes?: OpsProbes) {
       name: "redis_up",
       help: "1 while the configured Redis is connected and answered the last readiness PING (absent without REDIS_URL).",
       registers: [registry],
+      // The readiness check (shared with warden_ready's, one a second) sets it: this scrape's, not the last.
+      async collect() {
+        await probes?.ready();
+      },
     }),
   };
 }

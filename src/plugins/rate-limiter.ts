@@ -298,8 +298,9 @@ export class RateLimiter {
    * to it again, and a quiet process stops reporting the fallback. Redis that hung and resumed
    * keeps its connection, so the reconnect that clears the fallback otherwise never comes.
    */
-  redisAnswered(): void {
-    if (!this.fallback) return;
+  redisAnswered(latencyMs: number): void {
+    // Slower than a decision may wait, Redis would only fail the next one again.
+    if (!this.fallback || latencyMs > this.config.redisTimeoutMs) return;
     this.retryRedisAt = 0;
     this.setFallback(false);
   }

@@ -8,6 +8,7 @@ import { AuditTrail } from "../audit/trail";
 import { tokenCoverMs } from "./access-tokens";
 import { KeyRing, rotateKeys } from "./key-ring";
 import { serverSecretsFor } from "./server-secrets";
+import { KEY_RING_RELOAD_MS } from "./setup";
 
 /** How long clients may cache the JWKS (its Cache-Control max-age): a next key younger than this may be unknown to them. */
 export const JWKS_CACHE_MS = 300_000;
@@ -24,8 +25,10 @@ export async function keysRotate(config: Config, options: { force?: boolean } = 
     const secrets = await serverSecretsFor(config);
     const next = db.select().from(signingKeys).where(eq(signingKeys.status, "next")).get();
     const age = next ? systemClock.now() - next.createdAt : Number.POSITIVE_INFINITY;
-    if (!options.force && age < JWKS_CACHE_MS) {
-      const ready = new Date(systemClock.now() + JWKS_CACHE_MS - age).toISOString();
+    // Running servers publish a key the CLI made at their next key-ring reload: that counts too.
+    const wait = JWKS_CACHE_MS + KEY_RING_RELOAD_MS;
+    if (!options.force && age < wait) {
+      const ready = new Date(systemClock.now() + wait - age).toISOString();
       throw new Error(
         `the next key was published ${Math.round(age / 1000)} s ago; clients may cache the JWKS for ${JWKS_CACHE_MS / 60_000} minutes and not hold it yet: rotate after ${ready}, or pass --force`,
       );

@@ -28,7 +28,7 @@ export interface Security {
   readonly batcher: WriteBatcher;
 }
 
-const KEY_RING_RELOAD_MS = 10_000;
+export const KEY_RING_RELOAD_MS = 10_000;
 const REVOCATION_PURGE_MS = 60_000;
 
 /** Everything identity needs, opened once per process: key ring, revocation maps, services. */

@@ -30,7 +30,7 @@ export class ReadinessProbe {
    * Told whether Redis answered each check's PING. A Redis that hung and came back never drops
    * the connection, so no reconnect event says it is back (or, while it hangs, that it is gone).
    */
-  onRedisChecked: (answered: boolean) => void = () => undefined;
+  onRedisChecked: (answered: boolean, latencyMs: number) => void = () => undefined;
 
   constructor(private readonly deps: HealthDeps) {}
 
@@ -52,7 +52,8 @@ export class ReadinessProbe {
   private async run(): Promise<Readiness> {
     const sqlite = checkSqliteWritable(this.deps);
     const redis = await checkRedis(this.deps.redis);
-    if (redis.status !== "disabled") this.onRedisChecked(redis.status === "up");
+    if (redis.status !== "disabled")
+      this.onRedisChecked(redis.status === "up", redis.latency_ms ?? Number.POSITIVE_INFINITY);
     const checks = { sqlite, redis };
     if (this.stopping) return { status: "not_ready", detail: "shutting down: in-flight requests are draining", checks };
     const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";

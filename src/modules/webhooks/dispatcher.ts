@@ -153,23 +153,25 @@ export class Dispatcher implements Worker {
     // Under load, wait until a quarter of the slots are free and lease them in one statement.
     const worthIt = this.inFlight === 0 ? 1 : Math.min(quarter, slots);
     if (capacity < worthIt) return 0;
-    // A quarter of the slots (one at least, when there are two) stays out of reach of any one
-    // endpoint and any one tenant: a receiver that hangs until the timeout, fed a backlog, would
-    // otherwise hold every slot and stall every other tenant's webhooks.
-    const share = Math.max(1, slots - Math.max(1, Math.floor(slots / 4)));
+    // A quarter of the slots (rounded up) stays out of reach of any one endpoint and any one
+    // tenant: a receiver that hangs until the timeout, fed a backlog, would otherwise hold every
+    // slot and stall every other tenant's webhooks.
+    const share = Math.max(1, slots - Math.ceil(slots / 4));
     const now = this.deps.clock.now();
     const leaseUntil = now + this.deps.config.timeoutMs + LEASE_MARGIN_MS;
     const rows = await this.deps.batcher.run(() => {
-      const full = (counts: Map<string, number>) =>
-        JSON.stringify([...counts].filter(([, n]) => n >= share).map(([id]) => id));
-      const candidates = this.sql.candidates.all(
-        now,
-        full(this.inFlightBy.endpoint),
-        full(this.inFlightBy.tenant),
-        capacity * 4,
-      );
-      const chosen = pickFairly(candidates, capacity, share, this.inFlightBy);
-      return chosen.length === 0 ? [] : this.sql.lease.all(leaseUntil, JSON.stringify(chosen), now);
+      const counts = { endpoint: new Map(this.inFlightBy.endpoint), tenant: new Map(this.inFlightBy.tenant) };
+      const full = (of: Map<string, number>) => JSON.stringify([...of].filter(([, n]) => n >= share).map(([id]) => id));
+      const chosen = new Set<string>();
+      // A window filled by the backlog of an endpoint that reached its share on the way is all
+      // skipped: look once more, past the endpoints and tenants now full, for those behind it.
+      for (let look = 0; look < 2 && chosen.size < capacity; look++) {
+        const window = (capacity - chosen.size) * 4;
+        const candidates = this.sql.candidates.all(now, full(counts.endpoint), full(counts.tenant), window);
+        pickFairly(candidates, capacity, share, counts, chosen);
+        if (candidates.length < window) break;
+      }
+      return chosen.size === 0 ? [] : this.sql.lease.all(leaseUntil, JSON.stringify([...chosen]), now);
     });
     for (const row of rows) this.track(row, this.attempt(row, leaseUntil));
     return rows.length;
@@ -314,18 +316,21 @@ export class Dispatcher implements Worker {
         dueAt = now + delay;
       }
     }
+    // False when the lease ran out and the delivery was taken again: that attempt decides it.
+    let applied = false;
     await this.writeOutcome(() => {
-      this.sql.finish.run(
-        status,
-        attempts,
-        dueAt,
-        attemptedAt,
-        code,
-        result.error,
-        status === "delivered" ? now : null,
-        delivery.id,
-        leaseUntil,
-      );
+      applied =
+        this.sql.finish.run(
+          status,
+          attempts,
+          dueAt,
+          attemptedAt,
+          code,
+          result.error,
+          status === "delivered" ? now : null,
+          delivery.id,
+          leaseUntil,
+        ).changes > 0;
       this.sql.insertAttempt.run(
         delivery.id,
         delivery.tenant_id,
@@ -336,9 +341,11 @@ export class Dispatcher implements Worker {
         result.error,
       );
     });
+    // The receiver said it is gone, whoever holds the delivery now.
     if (outcome === "disabled" && endpoint) this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
     const { metrics } = this.deps;
     metrics.webhookAttempts.labels({ outcome }).inc();
+    if (!applied) return;
     // A replayed delivery was delivered before: its age says nothing about delivery delay.
     if (outcome === "delivered" && delivery.delivered_at === null)
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
@@ -346,26 +353,27 @@ export class Dispatcher implements Worker {
   }
 }
 
-/** In due order, up to `capacity`, no endpoint or tenant past `share` attempts in flight. */
+/**
+ * Adds to `chosen`, in due order and up to `capacity`, rows whose endpoint and tenant stay
+ * within `share` attempts in flight (`counts`, which it updates).
+ */
 function pickFairly(
   candidates: readonly Candidate[],
   capacity: number,
   share: number,
-  inFlight: { endpoint: Map<string, number>; tenant: Map<string, number> },
-): string[] {
-  const endpoints = new Map(inFlight.endpoint);
-  const tenants = new Map(inFlight.tenant);
-  const chosen: string[] = [];
+  counts: { endpoint: Map<string, number>; tenant: Map<string, number> },
+  chosen: Set<string>,
+): void {
   for (const { id, endpoint_id, tenant_id } of candidates) {
-    if (chosen.length >= capacity) break;
-    const byEndpoint = endpoints.get(endpoint_id) ?? 0;
-    const byTenant = tenants.get(tenant_id) ?? 0;
+    if (chosen.size >= capacity) return;
+    if (chosen.has(id)) continue;
+    const byEndpoint = counts.endpoint.get(endpoint_id) ?? 0;
+    const byTenant = counts.tenant.get(tenant_id) ?? 0;
     if (byEndpoint >= share || byTenant >= share) continue;
-    endpoints.set(endpoint_id, byEndpoint + 1);
-    tenants.set(tenant_id, byTenant + 1);
-    chosen.push(id);
+    counts.endpoint.set(endpoint_id, byEndpoint + 1);
+    counts.tenant.set(tenant_id, byTenant + 1);
+    chosen.add(id);
   }
-  return chosen;
 }
 
 function release(counts: Map<string, number>, key: string): void {

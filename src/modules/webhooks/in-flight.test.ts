@@ -67,6 +67,41 @@ test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's w
   );
 }, 30_000);
 
+test("another tenant's delivery queued behind a hanging receiver's whole backlog still goes out", async () => {
+  const behind = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
+  const stuck = startReceiver();
+  const other = startReceiver();
+  let unblock: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    unblock = resolve;
+  });
+  stuck.respond = async () => {
+    await held;
+    return new Response(null, { status: 204 });
+  };
+  try {
+    await behind.createEndpoint(stuck.url);
+    // More than any one look at the due deliveries takes in (four times the free slots).
+    for (let i = 0; i < 40; i++) await behind.notify("alert.fired");
+    const { outsider } = behind;
+    await behind.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: outsider.auth });
+    const sent = await behind.ctx.req("POST", "/v1/notifications", {
+      body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: "t" },
+      headers: outsider.auth,
+    });
+    expect(sent.status).toBe(201);
+    behind.ctx.deps.webhooks.dispatcher.start();
+    await waitFor(() => other.received.length === 1, 3000, "the delivery queued behind the backlog");
+    expect(stuck.received).toHaveLength(3);
+  } finally {
+    unblock();
+    await behind.ctx.deps.webhooks.dispatcher.stop();
+    await stuck.close();
+    await other.close();
+    await behind.ctx.close();
+  }
+}, 30_000);
+
 test("an attempt in flight when its endpoint is disabled: its retry waits, parked, for an enable", async () => {
   let answer: (response: Response) => void = () => undefined;
   const receiver = startReceiver();
@@ -96,6 +131,47 @@ test("an attempt in flight when its endpoint is disabled: its retry waits, parke
     const enabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/enable`, { headers: world.admin.auth });
     expect(enabled.status).toBe(200);
     expect(delivery()?.due_at).toBeLessThanOrEqual(world.ctx.clock.now());
+  } finally {
+    answer(new Response(null, { status: 204 }));
+    await receiver.close();
+  }
+}, 20_000);
+
+test("an attempt that outlived its lease records itself but leaves the delivery to whoever leased it again", async () => {
+  let answer: (response: Response) => void = () => undefined;
+  const receiver = startReceiver();
+  receiver.respond = () =>
+    new Promise<Response>((resolve) => {
+      answer = resolve;
+    });
+  try {
+    const { id } = await world.createEndpoint(receiver.url);
+    const sent = (await world.notify("alert.fired")).id;
+    await waitFor(() => receiver.received.length === 1, 5000, "the attempt to reach the receiver");
+    const sqlite = world.ctx.deps.db.$client;
+    const row = () =>
+      sqlite
+        .query<{ id: string; status: string; due_at: number }, [string, string]>(
+          "SELECT id, status, due_at FROM webhook_deliveries WHERE notification_id = ? AND endpoint_id = ?",
+        )
+        .get(sent, id);
+    const leased = row();
+    expect(leased?.status).toBe("leased");
+    // As another dispatcher would, once the lease had run out: a lease of its own.
+    sqlite.run("UPDATE webhook_deliveries SET due_at = due_at + 1 WHERE id = ?", [leased?.id ?? ""]);
+    const latencies = async () =>
+      (await world.ctx.deps.metrics.webhookLatency.get()).values.find(
+        (v) => v.metricName === "webhook_delivery_latency_seconds_count",
+      )?.value ?? 0;
+    const before = await latencies();
+    answer(new Response(null, { status: 204 }));
+    const attempts = () =>
+      sqlite
+        .query<{ n: number }, [string]>("SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = ?")
+        .get(leased?.id ?? "")?.n;
+    await waitFor(() => attempts() === 1, 5000, "the attempt to be recorded");
+    expect(row()).toMatchObject({ status: "leased", due_at: (leased?.due_at ?? 0) + 1 });
+    expect(await latencies()).toBe(before);
   } finally {
     answer(new Response(null, { status: 204 }));
     await receiver.close();
