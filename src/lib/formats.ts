@@ -19,6 +19,7 @@ export function installStrictFormats(): void {
  * be stored as a six-byte `\u0001` escape: free text then takes six times the room it should.
  */
 export const PLAIN_TEXT = "plain-text";
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
 export const NOT_PLAIN_TEXT = "Expected text without control characters (tab, newline and carriage return are fine)";
