@@ -93,6 +93,8 @@ export function serviceEnv(port: number, dataDir: string): Record<string, string
     LOG_LEVEL: "info",
     // Every request comes from one IP; a limiter would turn each row into a measurement of 429s.
     RATE_LIMIT_ENABLED: "false",
+    // The rows replay one login's token; a full run with rounds outlasts the default 15 minutes.
+    ACCESS_TOKEN_TTL: "3h",
   };
 }
 
