@@ -14,6 +14,8 @@ const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
 const LEASE_MARGIN_MS = 5000;
 const HONOURS_RETRY_AFTER = new Set([429, 502, 503, 504]);
+/** How often a lease may look past a backlog that filled its window (it walks that backlog). */
+const LOOK_BEHIND_EVERY_MS = 1000;
 /** While the HTTP server is busy, delivery steps back to this pace: a pass every 20 ms, an eighth of the slots. */
 const BUSY_PASS_MS = 20;
 
@@ -51,6 +53,8 @@ export class Dispatcher implements Worker {
   /** Attempts in flight per endpoint and per tenant: no one of either may take every slot. */
   private readonly inFlightBy = { endpoint: new Map<string, number>(), tenant: new Map<string, number>() };
   private readonly attempts = new Set<Promise<void>>();
+  /** When a lease last looked past the endpoints and tenants at their share (performance.now()). */
+  private lookedBehindAt = Number.NEGATIVE_INFINITY;
   private scheduled = false;
   private timer: Timer | undefined;
   private running = false;
@@ -165,7 +169,14 @@ export class Dispatcher implements Worker {
       const chosen = new Set<string>();
       // A window filled by the backlog of an endpoint that reached its share on the way is all
       // skipped: look once more, past the endpoints and tenants now full, for those behind it.
+      // That look walks the whole backlog of the endpoints it skips (~0.1 µs a row), so it is
+      // taken at most once a second: with one busy endpoint, every lease would otherwise walk
+      // its backlog to find nothing (the drain fell from ~4 700 to ~600 deliveries/s).
       for (let look = 0; look < 2 && chosen.size < capacity; look++) {
+        if (look === 1) {
+          if (performance.now() - this.lookedBehindAt < LOOK_BEHIND_EVERY_MS) break;
+          this.lookedBehindAt = performance.now();
+        }
         const window = (capacity - chosen.size) * 4;
         const candidates = this.sql.candidates.all(now, full(counts.endpoint), full(counts.tenant), window);
         pickFairly(candidates, capacity, share, counts, chosen);
