@@ -116,3 +116,13 @@ export function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   }
   return queue.within(promise);
 }
+
+/** `promise`, or the signal's reason once it aborts first. */
+export function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}

@@ -2,11 +2,14 @@ import type { Database, Statement } from "bun:sqlite";
 import type { Config } from "../../config";
 import { nextRetryDelayMs, parseRetryAfterMs } from "../../lib/backoff";
 import type { Clock } from "../../lib/clock";
+import { withSignal } from "../../lib/deadline";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
+import { type Leased, prepareDispatch } from "./dispatch-statements";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
+import { pickFairly, release } from "./fair-share";
 import { signatureHeader } from "./signing";
 import { destinationOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
 
@@ -18,19 +21,6 @@ const HONOURS_RETRY_AFTER = new Set([429, 502, 503, 504]);
 const LOOK_BEHIND_EVERY_MS = 1000;
 /** While the HTTP server is busy, delivery steps back to this pace: a pass every 20 ms, an eighth of the slots. */
 const BUSY_PASS_MS = 20;
-
-interface Leased {
-  id: string;
-  tenant_id: string;
-  endpoint_id: string;
-  notification_id: string;
-  payload: string;
-  attempts: number;
-  created_at: number;
-  delivered_at: number | null;
-}
-
-type Candidate = Pick<Leased, "id" | "tenant_id" | "endpoint_id">;
 
 type Outcome = "delivered" | "retry" | "dead" | "disabled";
 
@@ -48,7 +38,7 @@ interface AttemptResult {
  */
 export class Dispatcher implements Worker {
   readonly name = "webhook-dispatcher";
-  private readonly sql: ReturnType<typeof prepare>;
+  private readonly sql: ReturnType<typeof prepareDispatch>;
   private inFlight = 0;
   /** Attempts in flight per endpoint and per tenant: no one of either may take every slot. */
   private readonly inFlightBy = { endpoint: new Map<string, number>(), tenant: new Map<string, number>() };
@@ -79,7 +69,7 @@ export class Dispatcher implements Worker {
       resolve?: Resolver;
     },
   ) {
-    this.sql = prepare(sqlite);
+    this.sql = prepareDispatch(sqlite);
   }
 
   /**
@@ -364,45 +354,6 @@ export class Dispatcher implements Worker {
   }
 }
 
-/**
- * Adds to `chosen`, in due order and up to `capacity`, rows whose endpoint and tenant stay
- * within `share` attempts in flight (`counts`, which it updates).
- */
-function pickFairly(
-  candidates: readonly Candidate[],
-  capacity: number,
-  share: number,
-  counts: { endpoint: Map<string, number>; tenant: Map<string, number> },
-  chosen: Set<string>,
-): void {
-  for (const { id, endpoint_id, tenant_id } of candidates) {
-    if (chosen.size >= capacity) return;
-    if (chosen.has(id)) continue;
-    const byEndpoint = counts.endpoint.get(endpoint_id) ?? 0;
-    const byTenant = counts.tenant.get(tenant_id) ?? 0;
-    if (byEndpoint >= share || byTenant >= share) continue;
-    counts.endpoint.set(endpoint_id, byEndpoint + 1);
-    counts.tenant.set(tenant_id, byTenant + 1);
-    chosen.add(id);
-  }
-}
-
-function release(counts: Map<string, number>, key: string): void {
-  const left = (counts.get(key) ?? 1) - 1;
-  if (left > 0) counts.set(key, left);
-  else counts.delete(key);
-}
-
-/** `promise`, or the signal's reason once it aborts first. */
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
-  });
-}
-
 function describe(error: unknown, timeoutMs: number): string {
   if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"))
     return `no answer within ${timeoutMs} ms`;
@@ -411,42 +362,4 @@ function describe(error: unknown, timeoutMs: number): string {
     return (problem.detail ?? error.message).slice(0, 500);
   }
   return "unknown error";
-}
-
-function prepare(sqlite: Database) {
-  return {
-    // Due deliveries oldest first, past the endpoints and tenants whose share of the slots is
-    // taken; leased by `lease` in the same transaction, so two dispatchers never take one row.
-    // INDEXED BY: left to itself the planner picks the status index and sorts the whole backlog
-    // on every lease. The status condition is the due index's own, word for word, or the index
-    // cannot serve it; the index holds tenant and endpoint, so the rows skipped are not read.
-    candidates: sqlite.query(
-      `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
-       JOIN webhook_endpoints e ON e.id = d.endpoint_id
-       WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
-         AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
-         AND d.tenant_id NOT IN (SELECT value FROM json_each(?3))
-       ORDER BY d.due_at LIMIT ?4`,
-    ) as Statement<Candidate, [number, string, string, number]>,
-    lease: sqlite.query(
-      `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
-       WHERE id IN (SELECT value FROM json_each(?2)) AND status NOT IN ('delivered', 'dead') AND due_at <= ?3
-       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at`,
-    ) as Statement<Leased, [number, string, number]>,
-    endpoint: sqlite.query("SELECT * FROM webhook_endpoints WHERE id = ?") as Statement<EndpointRow, [string]>,
-    // Only while the lease is ours: one that ran out was taken again, and that attempt records.
-    // A retry for an endpoint disabled meanwhile waits parked, as those already waiting did.
-    finish: sqlite.query(
-      `UPDATE webhook_deliveries
-       SET status = ?1, attempts = ?2, last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, delivered_at = ?7,
-           due_at = CASE WHEN ?1 = 'failed'
-             AND (SELECT disabled_at FROM webhook_endpoints WHERE id = endpoint_id) IS NOT NULL
-             THEN ${PARKED} ELSE ?3 END
-       WHERE id = ?8 AND status = 'leased' AND due_at = ?9`,
-    ),
-    insertAttempt: sqlite.query(
-      `INSERT INTO webhook_attempts (delivery_id, tenant_id, attempted_at, duration_ms, status_code, outcome, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-  };
 }

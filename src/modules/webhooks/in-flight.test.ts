@@ -102,60 +102,63 @@ test("another tenant's delivery queued behind a hanging receiver's whole backlog
   }
 }, 30_000);
 
-test("an attempt in flight when its endpoint is disabled: its retry waits, parked, for an enable", async () => {
+/**
+ * A delivery whose attempt has reached a receiver that holds its answer until `answer`: the
+ * endpoint's id, the delivery's row, and the receiver to close.
+ */
+async function attemptInFlight() {
   let answer: (response: Response) => void = () => undefined;
   const receiver = startReceiver();
   receiver.respond = () =>
     new Promise<Response>((resolve) => {
       answer = resolve;
     });
+  const { id } = await world.createEndpoint(receiver.url);
+  const sent = (await world.notify("alert.fired")).id;
+  await waitFor(() => receiver.received.length === 1, 5000, "the attempt to reach the receiver");
+  const delivery = () =>
+    world.ctx.deps.db.$client
+      .query<{ id: string; status: string; due_at: number; attempts: number }, [string, string]>(
+        "SELECT id, status, due_at, attempts FROM webhook_deliveries WHERE notification_id = ? AND endpoint_id = ?",
+      )
+      .get(sent, id);
+  return {
+    id,
+    delivery,
+    answer: (response: Response) => answer(response),
+    async close() {
+      answer(new Response(null, { status: 204 }));
+      await receiver.close();
+    },
+  };
+}
+
+test("an attempt in flight when its endpoint is disabled: its retry waits, parked, for an enable", async () => {
+  const attempt = await attemptInFlight();
   try {
-    const { id } = await world.createEndpoint(receiver.url);
-    const sent = (await world.notify("alert.fired")).id;
-    await waitFor(() => receiver.received.length === 1, 5000, "the attempt to reach the receiver");
-    const disabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/disable`, {
+    const disabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${attempt.id}/disable`, {
       headers: world.admin.auth,
     });
     expect(disabled.status).toBe(200);
-    answer(new Response(null, { status: 500 }));
-    const sqlite = world.ctx.deps.db.$client;
-    const delivery = () =>
-      sqlite
-        .query<{ status: string; due_at: number; attempts: number }, [string, string]>(
-          "SELECT status, due_at, attempts FROM webhook_deliveries WHERE notification_id = ? AND endpoint_id = ?",
-        )
-        .get(sent, id);
-    await waitFor(() => delivery()?.attempts === 1, 5000, "the attempt's outcome");
-    expect(delivery()).toMatchObject({ status: "failed", due_at: Number.MAX_SAFE_INTEGER });
+    attempt.answer(new Response(null, { status: 500 }));
+    await waitFor(() => attempt.delivery()?.attempts === 1, 5000, "the attempt's outcome");
+    expect(attempt.delivery()).toMatchObject({ status: "failed", due_at: Number.MAX_SAFE_INTEGER });
 
-    const enabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/enable`, { headers: world.admin.auth });
+    const enabled = await world.ctx.req("POST", `/v1/webhooks/endpoints/${attempt.id}/enable`, {
+      headers: world.admin.auth,
+    });
     expect(enabled.status).toBe(200);
-    expect(delivery()?.due_at).toBeLessThanOrEqual(world.ctx.clock.now());
+    expect(attempt.delivery()?.due_at).toBeLessThanOrEqual(world.ctx.clock.now());
   } finally {
-    answer(new Response(null, { status: 204 }));
-    await receiver.close();
+    await attempt.close();
   }
 }, 20_000);
 
 test("an attempt that outlived its lease records itself but leaves the delivery to whoever leased it again", async () => {
-  let answer: (response: Response) => void = () => undefined;
-  const receiver = startReceiver();
-  receiver.respond = () =>
-    new Promise<Response>((resolve) => {
-      answer = resolve;
-    });
+  const attempt = await attemptInFlight();
   try {
-    const { id } = await world.createEndpoint(receiver.url);
-    const sent = (await world.notify("alert.fired")).id;
-    await waitFor(() => receiver.received.length === 1, 5000, "the attempt to reach the receiver");
     const sqlite = world.ctx.deps.db.$client;
-    const row = () =>
-      sqlite
-        .query<{ id: string; status: string; due_at: number }, [string, string]>(
-          "SELECT id, status, due_at FROM webhook_deliveries WHERE notification_id = ? AND endpoint_id = ?",
-        )
-        .get(sent, id);
-    const leased = row();
+    const leased = attempt.delivery();
     expect(leased?.status).toBe("leased");
     // As another dispatcher would, once the lease had run out: a lease of its own.
     sqlite.run("UPDATE webhook_deliveries SET due_at = due_at + 1 WHERE id = ?", [leased?.id ?? ""]);
@@ -164,16 +167,15 @@ test("an attempt that outlived its lease records itself but leaves the delivery 
         (v) => v.metricName === "webhook_delivery_latency_seconds_count",
       )?.value ?? 0;
     const before = await latencies();
-    answer(new Response(null, { status: 204 }));
-    const attempts = () =>
+    attempt.answer(new Response(null, { status: 204 }));
+    const recorded = () =>
       sqlite
         .query<{ n: number }, [string]>("SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = ?")
         .get(leased?.id ?? "")?.n;
-    await waitFor(() => attempts() === 1, 5000, "the attempt to be recorded");
-    expect(row()).toMatchObject({ status: "leased", due_at: (leased?.due_at ?? 0) + 1 });
+    await waitFor(() => recorded() === 1, 5000, "the attempt to be recorded");
+    expect(attempt.delivery()).toMatchObject({ status: "leased", due_at: (leased?.due_at ?? 0) + 1 });
     expect(await latencies()).toBe(before);
   } finally {
-    answer(new Response(null, { status: 204 }));
-    await receiver.close();
+    await attempt.close();
   }
 }, 20_000);
