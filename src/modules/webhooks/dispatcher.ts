@@ -1,4 +1,4 @@
-import type { Database, Statement } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import type { Config } from "../../config";
 import { nextRetryDelayMs, parseRetryAfterMs } from "../../lib/backoff";
 import type { Clock } from "../../lib/clock";
