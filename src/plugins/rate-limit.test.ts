@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gcraStep, LocalGcra } from "../lib/gcra";
 import { createTestContext, type TestContext } from "../testing/app";
 import { seedUser } from "../testing/identity";
+import { clientKeyOf } from "./rate-limit";
 
 describe("GCRA", () => {
   test("should allow the whole quota at once, then one per interval", () => {
@@ -113,5 +114,20 @@ describe("rate limit plugin (in process)", () => {
     expect(text).toMatch(/rate_limit_decisions_total\{class="auth",decision="allowed"\} [1-9]/);
     expect(text).toMatch(/rate_limit_decisions_total\{class="auth",decision="limited"\} [1-9]/);
     expect(text).toContain("rate_limit_fallback_active 0");
+  });
+});
+
+describe("an anonymous caller's key", () => {
+  test("is its IPv4 address, or the /64 of its IPv6 one, whatever way the address is written", () => {
+    expect(clientKeyOf("203.0.113.7")).toBe("ip:203.0.113.7");
+    expect(clientKeyOf("::ffff:203.0.113.7")).toBe("ip:203.0.113.7");
+    const net = clientKeyOf("2001:db8:0:5::1");
+    expect(net).toBe("ip6:2001:db8:0:5::/64");
+    for (const same of ["2001:db8:0:5:ffff:ffff:ffff:ffff", "2001:0db8:0000:0005::abcd", "2001:db8::5:0:0:0:1"])
+      expect(clientKeyOf(same)).toBe(net);
+    expect(clientKeyOf("2001:db8:0:6::1")).not.toBe(net);
+    expect(clientKeyOf("::1")).toBe("ip6:0:0:0:0::/64");
+    expect(clientKeyOf("fe80::1%eth0")).toBe("ip6:fe80:0:0:0::/64");
+    expect(clientKeyOf(undefined)).toBe("ip:unknown");
   });
 });

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { Elysia } from "elysia";
 import type { Decision } from "../lib/gcra";
 import { HttpProblem } from "../lib/problem";
@@ -50,6 +51,27 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
 };
 
 /** The headers of a route class that never change: the lean path prebuilds them into its responses. */
+/**
+ * An anonymous caller's limiter key: its IPv4 address (an IPv4-mapped IPv6 one included), or the
+ * /64 of an IPv6 address. A host is commonly given a whole /64: keyed per address, it could take
+ * a fresh quota (a fresh run of password guesses) with every one of its 2^64 addresses.
+ */
+export function clientKeyOf(address: string | undefined): string {
+  if (address === undefined) return "ip:unknown";
+  const bare = address.replace(/%.*$/, "");
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped) return `ip:${mapped[1]}`;
+  if (isIP(bare) !== 6 || bare.includes(".")) return `ip:${bare}`;
+  const [head = "", tail] = bare.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  return `ip6:${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(":")}::/64`;
+}
+
 export function constantRateLimitHeaders(limiter: RateLimiter, routeClass: RouteClass): Record<string, string> {
   const limit = limiter.limitOf(routeClass);
   return { "ratelimit-policy": `"${routeClass}";q=${limit};w=${WINDOW_SECONDS}`, "x-ratelimit-limit": String(limit) };
@@ -110,8 +132,8 @@ export function rateLimitDecider(
       ? decision.then((d) => apply(routeClass, d, headers))
       : apply(routeClass, decision, headers);
   const anonymous = (routeClass: RouteClass, request: Request, server: Server, headers: Headers) => {
-    const ip = server?.requestIP(request)?.address ?? "unknown";
-    return settle(routeClass, limiter.decide(routeClass, ANONYMOUS_TENANT, `ip:${ip}`), headers);
+    const ip = server?.requestIP(request)?.address;
+    return settle(routeClass, limiter.decide(routeClass, ANONYMOUS_TENANT, clientKeyOf(ip)), headers);
   };
 
   return (routeClass, request, server, headers) => {
