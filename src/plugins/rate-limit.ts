@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { Elysia } from "elysia";
 import type { Decision } from "../lib/gcra";
+import { v4Of, v6Groups } from "../lib/ip-address";
 import { HttpProblem } from "../lib/problem";
 import { RedisKeys } from "../lib/redis-keys";
 import type { AccessTokens } from "../modules/auth/access-tokens";
@@ -59,16 +60,13 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
 export function clientKeyOf(address: string | undefined): string {
   if (address === undefined) return "ip:unknown";
   const bare = address.replace(/%.*$/, "");
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
-  if (mapped) return `ip:${mapped[1]}`;
-  if (isIP(bare) !== 6 || bare.includes(".")) return `ip:${bare}`;
-  const [head = "", tail] = bare.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  if (isIP(bare) !== 6) return `ip:${bare}`;
+  const groups = v6Groups(bare.toLowerCase());
+  const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
+  if (mapped) return `ip:${v4Of(groups[6] ?? 0, groups[7] ?? 0)}`;
   return `ip6:${groups
     .slice(0, 4)
-    .map((group) => Number.parseInt(group, 16).toString(16))
+    .map((group) => group.toString(16))
     .join(":")}::/64`;
 }
 
