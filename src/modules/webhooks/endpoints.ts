@@ -43,13 +43,20 @@ export interface EndpointInput {
 const CHANGEABLE = ["url", "description", "event_types"] as const;
 
 /**
- * Path and query may carry the receiver's own token (Slack and Teams put it in the path), and
- * the trail keeps what it is given forever: it keeps the origin, and a hash of the whole URL
- * that confirms a URL one already knows.
+ * A receiver's URL as non-admins see it: path and query may carry the receiver's own token
+ * (`?token=…`, or Slack and Teams in the path), so only the origin shows, followed by `/…`
+ * when there is more. Only admins, who set it, see the whole URL.
+ */
+export function originOnly(url: URL): string {
+  return url.pathname !== "/" || url.search ? `${url.origin}/…` : url.href;
+}
+
+/**
+ * The trail keeps what it is given forever: the origin as non-admins see it, and a hash of the
+ * whole URL that confirms a URL one already knows.
  */
 function forTheTrail(url: URL): string {
-  const hidden = url.pathname !== "/" || url.search ? "/…" : "";
-  return `${url.origin}${hidden} (sha256 ${sha256Hex(url.href).slice(0, 16)})`;
+  return `${originOnly(url)} (sha256 ${sha256Hex(url.href).slice(0, 16)})`;
 }
 
 /** `alert.fired` matches itself, `alert.*` and `*`; no filter matches everything. */

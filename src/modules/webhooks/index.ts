@@ -7,7 +7,7 @@ import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM } from "../../plugins/request-guards";
 import type { Security } from "../auth/setup";
 import type { DeliveryRow } from "./deliveries";
-import { type EndpointRow, PARKED } from "./endpoints";
+import { type EndpointRow, originOnly, PARKED } from "./endpoints";
 import {
   attempt,
   createEndpointRequest,
@@ -25,7 +25,7 @@ import type { Webhooks } from "./setup";
 
 export const publicEndpoint = (row: EndpointRow, viewer: Role = "admin") => ({
   id: row.id,
-  url: viewer === "admin" ? row.url : originOnly(row.url),
+  url: viewer === "admin" ? row.url : originOnly(new URL(row.url)),
   description: row.description,
   event_types: row.event_types === null ? [] : (JSON.parse(row.event_types) as string[]),
   created_at: new Date(row.created_at).toISOString(),
@@ -33,16 +33,6 @@ export const publicEndpoint = (row: EndpointRow, viewer: Role = "admin") => ({
   disabled_reason: row.disabled_reason,
   previous_secret_expires_at: isoOrNull(row.previous_secret_expires_at),
 });
-
-/**
- * A receiver's URL often carries its own token, in the query (`?token=…`) or the path (Slack,
- * Teams): only admins, who set it, see it; others see its origin and that there is more. The
- * audit trail keeps the origin only, likewise.
- */
-function originOnly(url: string): string {
-  const parsed = new URL(url);
-  return parsed.pathname !== "/" || parsed.search ? `${parsed.origin}/…` : parsed.href;
-}
 
 export const publicDelivery = (row: DeliveryRow) => ({
   id: row.id,
