@@ -43,15 +43,15 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
     line("open", (error as Error).message, false);
     return finish(lines, false);
   }
-  const step = (label: string, run: () => void) => {
+  const step = async (label: string, run: () => void | Promise<void>) => {
     try {
-      run();
+      await run();
     } catch (error) {
       line(label, (error as Error).message, false);
     }
   };
   try {
-    step("integrity", () => {
+    await step("integrity", () => {
       const problems = db
         .query<{ integrity_check: string }, []>("PRAGMA integrity_check")
         .all()
@@ -61,7 +61,7 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
       const orphans = db.query("PRAGMA foreign_key_check").all().length;
       line("foreign keys", orphans === 0 ? "ok" : `${orphans} rows point at missing rows`, orphans === 0);
     });
-    step("schema", () => {
+    await step("schema", () => {
       const latest = migrations.at(-1);
       const applied = db
         .query<{ created_at: number }, []>(
@@ -72,7 +72,7 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
       const good = latest !== undefined && Number(applied?.created_at) === latest.when;
       line("schema", good ? `${tag} (latest)` : `at ${tag}, this build expects ${latest?.tag}`, good);
     });
-    step("rows", () => {
+    await step("rows", () => {
       const tables = db
         .query<{ name: string }, [string]>(
           "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != ? ORDER BY name",
@@ -84,7 +84,7 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
       });
       line("rows", counts.join(", "));
     });
-    await stepAsync(line, "master key", async () => {
+    await step("master key", async () => {
       const sealingKey = keys.sealingKey;
       if (!sealingKey) {
         line("master key", "no master key: set MASTER_KEY, or point DATA_DIR at the master.key", false);
@@ -94,7 +94,7 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
       for (const { value, context } of sealed) await open(sealingKey, value, context);
       line("master key", `opens every sealed value (${sealed.length})`);
     });
-    step("audit chain", () => {
+    await step("audit chain", () => {
       const auditKey = keys.auditKey;
       if (!auditKey) {
         line("audit chain", "no audit key: set AUDIT_KEY or MASTER_KEY, or point DATA_DIR at the master.key", false);
@@ -131,18 +131,6 @@ function sealedValues(db: Database): { value: string; context: string }[] {
     )
     .all();
   return [...keys, ...secrets];
-}
-
-async function stepAsync(
-  line: (label: string, text: string, good?: boolean) => void,
-  label: string,
-  run: () => Promise<void>,
-): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    line(label, (error as Error).message, false);
-  }
 }
 
 function finish(lines: string[], ok: boolean): RestoreCheckReport {
