@@ -2,6 +2,7 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import { DOCUMENTED_AS } from "../lib/openapi-shape";
 import { notFound } from "../lib/problem";
 import { DEFAULT_CSP } from "./security-headers";
 
@@ -129,6 +130,18 @@ function withPlainIntegers(node: unknown): void {
   for (const value of Object.values(schema)) withPlainIntegers(value);
 }
 
+/** A schema's document-only keywords (see `documentedAs`) written in its place. */
+function withDocumentedShapes(node: unknown): void {
+  if (node === null || typeof node !== "object") return;
+  const schema = node as Record<string, unknown>;
+  const shape = schema[DOCUMENTED_AS];
+  if (shape !== undefined) {
+    delete schema[DOCUMENTED_AS];
+    Object.assign(schema, shape);
+  }
+  for (const value of Object.values(schema)) withDocumentedShapes(value);
+}
+
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, from bundled assets only. */
 export const docs = (version: string) =>
   new Elysia({ name: "docs" })
@@ -138,6 +151,7 @@ export const docs = (version: string) =>
         withProblems(response);
         withClosedBodies(response);
         withPlainIntegers(response);
+        withDocumentedShapes(response);
       }
     })
     .use(

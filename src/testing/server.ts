@@ -13,6 +13,8 @@ export interface TestServer {
   readonly dataDir: string;
   /** Every JSON log line the process has written so far. */
   readonly logs: Record<string, unknown>[];
+  /** What the process has written to stderr so far. */
+  stderr(): string;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Sends the signal and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
@@ -70,6 +72,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     proc,
     dataDir,
     logs,
+    stderr: () => stderr,
     fetch: (path, init) => fetch(`${url}${path}`, init),
     async stop(signal = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);

@@ -1,5 +1,6 @@
 import { t } from "elysia";
 import { isPlainText, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../../lib/formats";
+import { documentedAs } from "../../lib/openapi-shape";
 import { invalidField } from "../../lib/problem";
 import { oneOf, ulidCursor } from "../auth/model";
 
@@ -25,11 +26,13 @@ export const feedbackRequest = t.Object(
     labels: t.Optional(
       t.Unknown({
         description: `An object of up to ${MAX_LABELS} string pairs: keys 1-${MAX_LABEL_KEY} characters, values up to ${MAX_LABEL_VALUE}.`,
-        // For the OpenAPI document only: a t.Unknown checks none of these (checkLabels does).
-        type: "object",
-        maxProperties: MAX_LABELS,
-        propertyNames: { minLength: 1, maxLength: MAX_LABEL_KEY },
-        additionalProperties: { type: "string", maxLength: MAX_LABEL_VALUE },
+        // A t.Unknown checks none of these (checkLabels does).
+        ...documentedAs({
+          type: "object",
+          maxProperties: MAX_LABELS,
+          propertyNames: { minLength: 1, maxLength: MAX_LABEL_KEY },
+          additionalProperties: { type: "string", maxLength: MAX_LABEL_VALUE },
+        }),
       }),
     ),
   },
