@@ -44,9 +44,9 @@ async function child(root: string, redisUrl: string, tenant: string): Promise<vo
     await response.arrayBuffer();
   };
   if ((deps.feedback.spool?.depth ?? 0) !== 0) throw new Error("feedback spooled: Redis did not take the writes");
-  console.log("ready");
+  console.log(`${REPLY}ready`);
   for await (const line of console) {
-    if (line === "round") console.log(JSON.stringify(await drive(one, REQUESTS)));
+    if (line === "round") console.log(`${REPLY}${JSON.stringify(await drive(one, REQUESTS))}`);
     else break;
   }
   deps.redis?.disconnect();
@@ -54,7 +54,10 @@ async function child(root: string, redisUrl: string, tenant: string): Promise<vo
   process.exit(0);
 }
 
-/** A child's stdout, line by line. */
+/** Marks a child's replies: whatever else a checkout prints on stdout is passed over. */
+const REPLY = "@bench ";
+
+/** A child's replies on its stdout, one at a time. */
 function lines(proc: Subprocess<"pipe", "pipe", "inherit">): () => Promise<string> {
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
@@ -65,7 +68,8 @@ function lines(proc: Subprocess<"pipe", "pipe", "inherit">): () => Promise<strin
       if (end >= 0) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 1);
-        return line;
+        if (line.startsWith(REPLY)) return line.slice(REPLY.length);
+        continue;
       }
       const { value, done } = await reader.read();
       if (done) throw new Error("a benchmark child exited early");

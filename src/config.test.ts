@@ -24,6 +24,7 @@ describe("loadConfig", () => {
       CORS_ORIGINS: "https://a.example.com, http://localhost:3000",
       WEBHOOK_RETRY_SCHEDULE: "0,1,1,1",
       JWT_ALG: "ES256",
+      TRUSTED_PROXIES: "10.0.0.0/8, ::1,192.0.2.7",
     });
     expect(config.port).toBe(9000);
     expect(config.notifications.retentionDays).toBe(90);
@@ -33,6 +34,7 @@ describe("loadConfig", () => {
     expect(config.corsOrigins).toEqual(["https://a.example.com", "http://localhost:3000"]);
     expect(config.webhook.retryScheduleSeconds).toEqual([0, 1, 1, 1]);
     expect(config.jwt.alg).toBe("ES256");
+    expect(config.http.trustedProxies).toEqual(["10.0.0.0/8", "::1", "192.0.2.7"]);
   });
 
   test("should be frozen all the way down", () => {
@@ -57,6 +59,11 @@ describe("loadConfig", () => {
     ["CORS_ORIGINS", "*"],
     ["CORS_ORIGINS", "https://a.example.com/path"],
     ["RATE_LIMIT_ENABLED", "maybe"],
+    ["TRUSTED_PROXIES", "proxy.internal"],
+    ["TRUSTED_PROXIES", "10.0.0.0/33"],
+    ["TRUSTED_PROXIES", "10.0.0.0/8/1"],
+    ["TRUSTED_PROXIES", "::1/129"],
+    ["TRUSTED_PROXIES", "10.0.0.1,"],
     ["WEBHOOK_RETRY_SCHEDULE", "0,soon"],
     ["HTTP_BODY_LIMIT_BYTES", "1"],
     ["AUDIT_RETENTION_DAYS", "-3"],

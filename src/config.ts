@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 /**
  * Environment → typed, frozen Config. Every variable is parsed once at start-up;
  * a bad value throws ConfigError naming the variable and what was expected.
@@ -41,6 +42,8 @@ export interface Config {
     readonly shutdownDelayMs: number;
     /** Serve the routes declared lean (src/plugins/lean-routes.ts) in front of Elysia. */
     readonly leanPath: boolean;
+    /** Addresses and CIDRs of the proxies whose X-Forwarded-For names the client. */
+    readonly trustedProxies: readonly string[];
   };
   readonly rateLimit: {
     readonly enabled: boolean;
@@ -155,6 +158,22 @@ function origins(env: Env): string[] {
   });
 }
 
+function trustedProxies(env: Env): string[] {
+  const raw = read(env, "TRUSTED_PROXIES");
+  if (raw === undefined) return [];
+  return raw.split(",").map((entry) => {
+    const value = entry.trim();
+    const [address = "", prefix, extra] = value.split("/");
+    const version = isIP(address);
+    const bits = version === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (version === 0 || !prefixOk || extra !== undefined) {
+      throw new ConfigError("TRUSTED_PROXIES", "comma-separated addresses or CIDRs such as 10.0.0.0/8,::1", value);
+    }
+    return value;
+  });
+}
+
 function retrySchedule(env: Env): number[] {
   const raw = read(env, "WEBHOOK_RETRY_SCHEDULE");
   if (raw === undefined) return DEFAULT_RETRY_SCHEDULE;
@@ -205,6 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
       shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
       shutdownDelayMs: integer(env, "SHUTDOWN_DELAY_MS", 0, 0, 600_000),
       leanPath: boolean(env, "HTTP_LEAN_PATH", true),
+      trustedProxies: trustedProxies(env),
     },
     rateLimit: {
       enabled: boolean(env, "RATE_LIMIT_ENABLED", true),

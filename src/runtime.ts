@@ -19,6 +19,7 @@ import { storageUsage } from "./modules/health/storage";
 import { startNotificationRetention } from "./modules/notifications/retention";
 import { startRevocationBroadcast } from "./modules/revocation/broadcast";
 import { openWebhooks } from "./modules/webhooks/setup";
+import { behindProxies } from "./plugins/client-address";
 import type { LeanHost } from "./plugins/lean-routes";
 import { createMetrics, type Metrics } from "./plugins/metrics";
 import { RateLimiter } from "./plugins/rate-limiter";
@@ -114,7 +115,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
     },
   });
   // Elysia hands `server` to handlers (for requestIP) only if it knows it; we own Bun.serve.
-  app.server = server;
+  app.server = behindProxies(server, config.http.trustedProxies, log);
   const workers: Worker[] = [startSecurityWorkers(deps.security, log)];
   workers.push(
     startCheckpointer(db.$client, join(config.dataDir, DATABASE_FILE), {
