@@ -51,7 +51,6 @@ export const rateLimit = (limiter: RateLimiter, tokens: AccessTokens) => {
   });
 };
 
-/** The headers of a route class that never change: the lean path prebuilds them into its responses. */
 /**
  * An anonymous caller's limiter key: its IPv4 address (an IPv4-mapped IPv6 one included), or the
  * /64 of an IPv6 address. A host is commonly given a whole /64: keyed per address, it could take
@@ -70,6 +69,7 @@ export function clientKeyOf(address: string | undefined): string {
     .join(":")}::/64`;
 }
 
+/** The headers of a route class that never change: the lean path prebuilds them into its responses. */
 export function constantRateLimitHeaders(limiter: RateLimiter, routeClass: RouteClass): Record<string, string> {
   const limit = limiter.limitOf(routeClass);
   return { "ratelimit-policy": `"${routeClass}";q=${limit};w=${WINDOW_SECONDS}`, "x-ratelimit-limit": String(limit) };

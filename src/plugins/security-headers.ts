@@ -21,12 +21,6 @@ const CORS_REQUEST_HEADERS = "authorization, content-type, x-request-id, x-clien
 const CORS_EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit, ratelimit-policy, www-authenticate, location";
 
 /**
- * Security headers on every response, errors and 404s included (set before routing, so a handler
- * may only relax them deliberately, as the Swagger page does). CORS answers only origins on the
- * allow-list, and says nothing at all to the rest — @elysiajs/cors sends its allow headers to
- * every caller, which is why this is a few lines of our own.
- */
-/**
  * CORS for an allow-listed origin, written into `headers`; undefined without an allow-list.
  * Answers true for a preflight, which the caller ends with a bare 204.
  */

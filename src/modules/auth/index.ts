@@ -33,10 +33,6 @@ function parameters(body: unknown, request: Request): Record<string, string | un
 /** An Authorization header with the Basic scheme, credentials or not. */
 const BASIC = /^basic(\s|$)/i;
 
-/**
- * RFC 6749 §2.3.1 client_secret_basic: `Authorization: Basic base64(client_id:client_secret)`,
- * where the secret may be the whole `wdn_…` key or just its secret part.
- */
 /** RFC 6749 §5.2: a client that authenticated with the Authorization header gets 401 and a challenge. */
 function asBasicChallenge(error: unknown): unknown {
   if (!(error instanceof HttpProblem) || error.slug !== "invalid-client") return error;
@@ -46,6 +42,10 @@ function asBasicChallenge(error: unknown): unknown {
   });
 }
 
+/**
+ * RFC 6749 §2.3.1 client_secret_basic: `Authorization: Basic base64(client_id:client_secret)`,
+ * where the secret may be the whole `wdn_…` key or just its secret part.
+ */
 function basicCredentials(request: Request): { client_id: string; client_secret: string } | undefined {
   const header = request.headers.get("authorization");
   if (header === null || !BASIC.test(header)) return undefined;

@@ -229,7 +229,6 @@ export class AuthService {
     );
   }
 
-  /** The caller's live sessions, newest first. */
   /** A user's live sessions, newest first, ids below `before` when given. */
   liveSessions(tenantId: string, userId: string, page: { limit: number; before?: string }): Session[] {
     return this.deps.db
