@@ -129,7 +129,7 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
       ({ principal, query }) => {
         const owner = deps.security.identity.getUser(principal.tid, query.user_id);
         const limit = query.limit ?? 50;
-        const rows = deps.security.auth.liveSessions(principal.tid, owner.id, {
+        const rows = deps.security.sessions.liveSessions(principal.tid, owner.id, {
           limit: limit + 1,
           before: query.cursor,
         });

@@ -8,7 +8,7 @@ import type { Principal } from "../../plugins/auth";
 import type { RequestMeta } from "../../plugins/request-context";
 import { AuditAction } from "../audit/actions";
 import { type AuditHook, callerEvent, type SecurityEvent } from "../audit/hook";
-import type { AuthService } from "../auth/service";
+import type { SessionService } from "../auth/sessions";
 import type { Security } from "../auth/setup";
 import type { Revocation, RevocationService } from "../revocation/service";
 import { credentialsFor, type IdentityService } from "./identity";
@@ -19,7 +19,7 @@ const RANK: Record<Role, number> = { viewer: 0, developer: 1, admin: 2 };
 export class AdminService {
   private readonly identity: IdentityService;
   private readonly revocation: RevocationService;
-  private readonly auth: AuthService;
+  private readonly sessionService: SessionService;
   private readonly audit: AuditHook;
 
   /** Whether a bulk revocation's confirm token was used: the trail remembers it. */
@@ -32,7 +32,7 @@ export class AdminService {
   ) {
     this.identity = security.identity;
     this.revocation = security.revocation;
-    this.auth = security.auth;
+    this.sessionService = security.sessions;
     this.audit = security.audit;
     this.confirmUsed = db.$client.query(
       "SELECT 1 FROM audit_events WHERE tenant_id = ? AND action = ? AND json_extract(params, '$.confirm_id') = ? LIMIT 1",
@@ -198,7 +198,7 @@ export class AdminService {
     if (!session) throw notFound("No such session in this tenant.");
     // Ended already: its revocation, reason and time stand as they are.
     if (session.revokedAt !== null) return { kind: "session" as const, id: session.id };
-    await this.auth.revokeSessions(
+    await this.sessionService.revokeSessions(
       [session.id],
       admin.tid,
       "revoked by an admin",

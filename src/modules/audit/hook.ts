@@ -32,6 +32,16 @@ export function actorOf(caller: { readonly sub: string; readonly client_id?: str
   return caller.client_id === undefined ? { type: "user", id: caller.sub } : { type: "api_key", id: caller.client_id };
 }
 
+/** An event with the request it came from. */
+export function requestEvent(
+  action: AuditActionName,
+  outcome: SecurityEvent["outcome"],
+  meta: RequestMeta,
+  event: Pick<SecurityEvent, "tenantId" | "actor" | "target" | "reason" | "params">,
+): SecurityEvent {
+  return { action, outcome, ...event, requestId: meta.requestId, ip: meta.ip, userAgent: meta.userAgent };
+}
+
 /** A successful change made by a signed-in caller, with the request it came from. */
 export function callerEvent(
   caller: { readonly tid: string; readonly sub: string; readonly client_id?: string },
@@ -40,15 +50,5 @@ export function callerEvent(
   meta: RequestMeta,
   params?: Record<string, unknown>,
 ): SecurityEvent {
-  return {
-    action,
-    outcome: "success",
-    tenantId: caller.tid,
-    actor: actorOf(caller),
-    target,
-    params,
-    requestId: meta.requestId,
-    ip: meta.ip,
-    userAgent: meta.userAgent,
-  };
+  return requestEvent(action, "success", meta, { tenantId: caller.tid, actor: actorOf(caller), target, params });
 }

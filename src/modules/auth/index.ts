@@ -166,7 +166,7 @@ export const authModule = (security: Security) => {
       "/v1/auth/revoke",
       async ({ body: sent, request, set, server }) => {
         const body = parameters(sent, request);
-        await security.auth.revokeToken(required(body, "token"), requestMetaOf(request, set, server));
+        await security.sessions.revokeToken(required(body, "token"), requestMetaOf(request, set, server));
         return {};
       },
       {
@@ -188,7 +188,7 @@ export const authModule = (security: Security) => {
     .post(
       "/v1/auth/logout",
       async ({ principal, request, set, server }) => {
-        await security.auth.logout(principal, requestMetaOf(request, set, server));
+        await security.sessions.logout(principal, requestMetaOf(request, set, server));
         set.status = 204;
       },
       {
@@ -203,7 +203,7 @@ export const authModule = (security: Security) => {
       "/v1/auth/sessions",
       ({ principal, query }) => {
         const limit = query.limit ?? 50;
-        const rows = security.auth.liveSessions(principal.tid, principal.sub, {
+        const rows = security.sessions.liveSessions(principal.tid, principal.sub, {
           limit: limit + 1,
           before: query.cursor,
         });
@@ -220,7 +220,7 @@ export const authModule = (security: Security) => {
     .delete(
       "/v1/auth/sessions/:id",
       async ({ principal, params, request, set, server }) => {
-        await security.auth.deleteOwnSession(principal, params.id, requestMetaOf(request, set, server));
+        await security.sessions.deleteOwnSession(principal, params.id, requestMetaOf(request, set, server));
         set.status = 204;
       },
       {

@@ -1,6 +1,6 @@
 /** What the auth routes answer about a session and about the caller: shapes, not logic. */
 import type { AccessClaims } from "./access-tokens";
-import type { Session } from "./service";
+import type { Session } from "./sessions";
 
 export function publicSession(session: Session, currentId: string) {
   return {

@@ -10,15 +10,12 @@ import type { WriteBatcher } from "../../lib/write-batcher";
 import type { RequestMeta } from "../../plugins/request-context";
 import type { IdentityService } from "../admin/identity";
 import { AuditAction } from "../audit/actions";
-import { type AuditHook, actorOf, type SecurityEvent } from "../audit/hook";
+import { type AuditHook, actorOf, requestEvent, type SecurityEvent } from "../audit/hook";
 import type { RevocationService } from "../revocation/service";
 import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
 import { verifyPassword } from "./passwords";
 import type { AuthQueries } from "./queries";
-
-export type Session = typeof sessions.$inferSelect;
-
-const REFRESH_PREFIX = "wrt_";
+import { REFRESH_PREFIX, type Session, type SessionService } from "./sessions";
 
 export type { RequestMeta };
 
@@ -54,12 +51,13 @@ export interface AuthServiceDeps {
   audit: AuditHook;
   /** Group commit for the writes every login and refresh makes. */
   batcher: WriteBatcher;
+  sessions: SessionService;
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const NOT_AN_EMAIL = "(not an email address: not recorded)";
 
-/** Logins, refresh rotation with reuse detection, logout, RFC 7009 revocation and own sessions. */
+/** Logins and refresh rotation with reuse detection (sessions end in sessions.ts). */
 export class AuthService {
   private readonly queries: AuthQueries;
 
@@ -75,7 +73,7 @@ export class AuthService {
       // early: the trail is append-only, so it is not kept.
       const username = user || EMAIL.test(input.username) ? input.username : NOT_AN_EMAIL;
       this.deps.audit.record(
-        this.event(AuditAction.loginFailed, "failure", meta, {
+        requestEvent(AuditAction.loginFailed, "failure", meta, {
           // Attempts on a tenant that exists are its admins' to see, known username or not.
           tenantId: user?.tenantId ?? (this.deps.identity.hasTenant(input.tenant) ? input.tenant : null),
           actor: { type: "anonymous", id: null },
@@ -89,7 +87,7 @@ export class AuthService {
     return this.openSession(
       { tenantId: user.tenantId, userId: user.id, role: user.role, grant: "password" },
       (sessionId) =>
-        this.event(AuditAction.loginSucceeded, "success", meta, {
+        requestEvent(AuditAction.loginSucceeded, "success", meta, {
           tenantId: user.tenantId,
           actor: { type: "user", id: user.id },
           target: { type: "session", id: sessionId },
@@ -107,7 +105,7 @@ export class AuthService {
       const named =
         key ?? this.queries.apiKeyById.get({ id: /^wdn_([0-9a-z]{16})_/.exec(input.client_secret)?.[1] ?? "" });
       this.deps.audit.record(
-        this.event(AuditAction.loginFailed, "failure", meta, {
+        requestEvent(AuditAction.loginFailed, "failure", meta, {
           tenantId: named?.tenantId ?? null,
           target: named ? { type: "api_key", id: named.id } : undefined,
           actor: { type: "anonymous", id: null },
@@ -120,7 +118,7 @@ export class AuthService {
     return this.openSession(
       { tenantId: key.tenantId, userId: key.userId, role: key.role, grant: "client_credentials", apiKeyId: key.id },
       (sessionId) =>
-        this.event(AuditAction.tokenIssued, "success", meta, {
+        requestEvent(AuditAction.tokenIssued, "success", meta, {
           tenantId: key.tenantId,
           actor: { type: "api_key", id: key.id },
           target: { type: "session", id: sessionId },
@@ -166,7 +164,7 @@ export class AuthService {
       this.queries.insertRefresh.run(sha256Hex(next), session.id, clock.now(), session.expiresAt);
       this.deps.audit.append(
         db,
-        this.event(AuditAction.tokenRefreshed, "success", meta, {
+        requestEvent(AuditAction.tokenRefreshed, "success", meta, {
           tenantId: session.tenantId,
           actor,
           target: { type: "session", id: session.id },
@@ -186,129 +184,12 @@ export class AuthService {
     return this.tokenResponse(access.token, next);
   }
 
-  /** Revokes the caller's session: its access tokens now, its refresh token for good. */
-  logout(principal: AccessClaims, meta: RequestMeta): Promise<void> {
-    return this.endOwnSession(principal, principal.sid, AuditAction.logout, "logout", meta);
-  }
-
-  /**
-   * RFC 7009: revokes an access or refresh token we issued; unknown or malformed tokens are
-   * ignored (the caller still gets 200). A refresh token takes its whole session with it.
-   */
-  async revokeToken(token: string, meta: RequestMeta): Promise<void> {
-    if (token.startsWith(REFRESH_PREFIX)) {
-      const row = this.queries.refreshByHash.get({ hash: sha256Hex(token) });
-      const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
-      // Unknown, or ended already: 200 either way (RFC 7009), and nothing new for the trail.
-      if (!session || session.revokedAt !== null) return;
-      await this.revokeSessions(
-        [session.id],
-        session.tenantId,
-        "refresh token revoked",
-        this.event(AuditAction.tokenRevoked, "success", meta, {
-          tenantId: session.tenantId,
-          actor: { type: "anonymous", id: null },
-          target: { type: "session", id: session.id },
-        }),
-      );
-      return;
-    }
-    const claims = await this.deps.tokens.inspect(token);
-    if (!claims) return;
-    const { revocation } = this.deps;
-    const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
-    await revocation.commitBatched([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
-      this.deps.audit.append(
-        tx,
-        this.event(AuditAction.tokenRevoked, "success", meta, {
-          tenantId: claims.tid,
-          actor: { type: "anonymous", id: null },
-          target: { type: "token", id: claims.jti },
-        }),
-      ),
-    );
-  }
-
-  /** A user's live sessions, newest first, ids below `before` when given. */
-  liveSessions(tenantId: string, userId: string, page: { limit: number; before?: string }): Session[] {
-    return this.deps.db
-      .select()
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.tenantId, tenantId),
-          eq(sessions.userId, userId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, this.deps.clock.now()),
-          page.before === undefined ? undefined : lt(sessions.id, page.before),
-        ),
-      )
-      .orderBy(desc(sessions.id))
-      .limit(page.limit)
-      .all();
-  }
-
-  /** Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". */
-  async deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): Promise<void> {
-    const session = this.deps.db
-      .select()
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.id, sessionId),
-          eq(sessions.tenantId, principal.tid),
-          eq(sessions.userId, principal.sub),
-          isNull(sessions.revokedAt),
-        ),
-      )
-      .get();
-    // An ended session is no longer one of the caller's (the list leaves it out too).
-    if (!session) throw notFound("No such live session.");
-    await this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
-  }
-
-  private endOwnSession(
-    principal: AccessClaims,
-    sessionId: string,
-    action: SecurityEvent["action"],
-    reason: string,
-    meta: RequestMeta,
-  ): Promise<void> {
-    return this.revokeSessions(
-      [sessionId],
-      principal.tid,
-      reason,
-      this.event(action, "success", meta, {
-        tenantId: principal.tid,
-        actor: actorOf(principal),
-        target: { type: "session", id: sessionId },
-      }),
-    );
-  }
-
-  /** Cut-offs for the sessions' access tokens and `revoked_at` for their refresh tokens, in one commit. */
-  revokeSessions(
-    sessionIds: readonly string[],
-    tenantId: string,
-    reason: string,
-    audited: SecurityEvent,
-  ): Promise<void> {
-    const { revocation, clock } = this.deps;
-    return revocation.commitBatched(
-      sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
-      (tx) => {
-        for (const id of sessionIds) this.queries.endSession.run(clock.now(), id);
-        this.deps.audit.append(tx, audited);
-      },
-    );
-  }
-
   private async refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): Promise<never> {
-    await this.revokeSessions(
+    await this.deps.sessions.revokeSessions(
       [session.id],
       session.tenantId,
       "refresh token reused",
-      this.event(AuditAction.refreshReused, "denied", meta, {
+      requestEvent(AuditAction.refreshReused, "denied", meta, {
         tenantId: session.tenantId,
         actor,
         target: { type: "session", id: session.id },
@@ -364,7 +245,7 @@ export class AuthService {
     } catch (error) {
       if (error !== refused) throw error;
       this.deps.audit.record(
-        this.event(AuditAction.loginFailed, "failure", meta, {
+        requestEvent(AuditAction.loginFailed, "failure", meta, {
           tenantId: input.tenantId,
           actor: { type: "anonymous", id: null },
           target: input.apiKeyId ? { type: "api_key", id: input.apiKeyId } : { type: "user", id: input.userId },
@@ -420,14 +301,5 @@ export class AuthService {
       expires_in: this.deps.config.jwt.accessTokenTtlSeconds,
       refresh_token: refreshToken,
     };
-  }
-
-  private event(
-    action: SecurityEvent["action"],
-    outcome: SecurityEvent["outcome"],
-    meta: RequestMeta,
-    event: Pick<SecurityEvent, "tenantId" | "actor" | "target" | "reason" | "params">,
-  ): SecurityEvent {
-    return { action, outcome, ...event, requestId: meta.requestId, ip: meta.ip, userAgent: meta.userAgent };
   }
 }

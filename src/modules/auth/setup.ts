@@ -12,6 +12,7 @@ import { AccessTokens, tokenCoverMs } from "./access-tokens";
 import { KeyRing, type KeyRingOptions } from "./key-ring";
 import { type ServerSecrets, serverSecretsFor } from "./server-secrets";
 import { AuthService } from "./service";
+import { SessionService } from "./sessions";
 
 export interface Security {
   readonly secrets: ServerSecrets;
@@ -20,6 +21,7 @@ export interface Security {
   readonly tokens: AccessTokens;
   readonly identity: IdentityService;
   readonly auth: AuthService;
+  readonly sessions: SessionService;
   readonly audit: AuditHook;
   /** The key the audit chain's HMACs use (AUDIT_KEY, or derived from the master key). */
   readonly auditKey: Uint8Array;
@@ -53,8 +55,9 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   const audit = new AuditTrail(db, auditKey, clock);
   audit.recordHeadIfMissing();
   audit.batchedBy(batcher);
-  const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher });
-  return { secrets, keyRing, revocation, tokens, identity, auth, audit, auditKey, keyRingOptions, batcher };
+  const sessions = new SessionService({ db, clock, queries: identity.queries, tokens, revocation, audit });
+  const auth = new AuthService({ db, clock, config, identity, tokens, revocation, audit, batcher, sessions });
+  return { secrets, keyRing, revocation, tokens, identity, auth, sessions, audit, auditKey, keyRingOptions, batcher };
 }
 
 /** Background upkeep: pick up key rotations made by other processes, purge expired revocations. */

@@ -1,0 +1,151 @@
+import { and, desc, eq, gt, isNull, lt } from "drizzle-orm";
+import type { Db } from "../../../db/client";
+import { sessions } from "../../../db/schema";
+import type { Clock } from "../../lib/clock";
+import { notFound } from "../../lib/problem";
+import { sha256Hex } from "../../lib/secrets";
+import type { RequestMeta } from "../../plugins/request-context";
+import { AuditAction } from "../audit/actions";
+import { type AuditHook, actorOf, requestEvent, type SecurityEvent } from "../audit/hook";
+import type { RevocationService } from "../revocation/service";
+import { type AccessClaims, type AccessTokens, CLOCK_SKEW_SECONDS } from "./access-tokens";
+import type { AuthQueries } from "./queries";
+
+export type Session = typeof sessions.$inferSelect;
+
+export const REFRESH_PREFIX = "wrt_";
+
+export interface SessionServiceDeps {
+  db: Db;
+  clock: Clock;
+  queries: AuthQueries;
+  tokens: AccessTokens;
+  revocation: RevocationService;
+  audit: AuditHook;
+}
+
+/** Ending sessions: logout, RFC 7009 revocation, a user's own sessions, and the commit they share. */
+export class SessionService {
+  private readonly queries: AuthQueries;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.queries = deps.queries;
+  }
+
+  /** Revokes the caller's session: its access tokens now, its refresh token for good. */
+  logout(principal: AccessClaims, meta: RequestMeta): Promise<void> {
+    return this.endOwnSession(principal, principal.sid, AuditAction.logout, "logout", meta);
+  }
+
+  /**
+   * RFC 7009: revokes an access or refresh token we issued; unknown or malformed tokens are
+   * ignored (the caller still gets 200). A refresh token takes its whole session with it.
+   */
+  async revokeToken(token: string, meta: RequestMeta): Promise<void> {
+    if (token.startsWith(REFRESH_PREFIX)) {
+      const row = this.queries.refreshByHash.get({ hash: sha256Hex(token) });
+      const session = row ? this.queries.sessionById.get({ id: row.sessionId }) : undefined;
+      // Unknown, or ended already: 200 either way (RFC 7009), and nothing new for the trail.
+      if (!session || session.revokedAt !== null) return;
+      await this.revokeSessions(
+        [session.id],
+        session.tenantId,
+        "refresh token revoked",
+        requestEvent(AuditAction.tokenRevoked, "success", meta, {
+          tenantId: session.tenantId,
+          actor: { type: "anonymous", id: null },
+          target: { type: "session", id: session.id },
+        }),
+      );
+      return;
+    }
+    const claims = await this.deps.tokens.inspect(token);
+    if (!claims) return;
+    const { revocation } = this.deps;
+    const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
+    await revocation.commitBatched([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
+      this.deps.audit.append(
+        tx,
+        requestEvent(AuditAction.tokenRevoked, "success", meta, {
+          tenantId: claims.tid,
+          actor: { type: "anonymous", id: null },
+          target: { type: "token", id: claims.jti },
+        }),
+      ),
+    );
+  }
+
+  /** A user's live sessions, newest first, ids below `before` when given. */
+  liveSessions(tenantId: string, userId: string, page: { limit: number; before?: string }): Session[] {
+    return this.deps.db
+      .select()
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.tenantId, tenantId),
+          eq(sessions.userId, userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, this.deps.clock.now()),
+          page.before === undefined ? undefined : lt(sessions.id, page.before),
+        ),
+      )
+      .orderBy(desc(sessions.id))
+      .limit(page.limit)
+      .all();
+  }
+
+  /** Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". */
+  async deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): Promise<void> {
+    const session = this.deps.db
+      .select()
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.id, sessionId),
+          eq(sessions.tenantId, principal.tid),
+          eq(sessions.userId, principal.sub),
+          isNull(sessions.revokedAt),
+        ),
+      )
+      .get();
+    // An ended session is no longer one of the caller's (the list leaves it out too).
+    if (!session) throw notFound("No such live session.");
+    await this.endOwnSession(principal, session.id, AuditAction.sessionRevoked, "ended by its user", meta);
+  }
+
+  private endOwnSession(
+    principal: AccessClaims,
+    sessionId: string,
+    action: SecurityEvent["action"],
+    reason: string,
+    meta: RequestMeta,
+  ): Promise<void> {
+    return this.revokeSessions(
+      [sessionId],
+      principal.tid,
+      reason,
+      requestEvent(action, "success", meta, {
+        tenantId: principal.tid,
+        actor: actorOf(principal),
+        target: { type: "session", id: sessionId },
+      }),
+    );
+  }
+
+  /** Cut-offs for the sessions' access tokens and `revoked_at` for their refresh tokens, in one commit. */
+  revokeSessions(
+    sessionIds: readonly string[],
+    tenantId: string,
+    reason: string,
+    audited: SecurityEvent,
+  ): Promise<void> {
+    const { revocation, clock } = this.deps;
+    return revocation.commitBatched(
+      sessionIds.map((id) => revocation.cutoff("session", id, tenantId, reason)),
+      (tx) => {
+        for (const id of sessionIds) this.queries.endSession.run(clock.now(), id);
+        this.deps.audit.append(tx, audited);
+      },
+    );
+  }
+}
