@@ -21,6 +21,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "webhook.create": ["url", "event_types", "description"],
   "webhook.update": ["url", "event_types", "description", "previous"],
   "webhook.disable": ["status_code"],
+  "webhook.rotate_secret": ["overlap_seconds"],
   "delivery.retry": ["endpoint_id", "status"],
   "delivery.replay": ["endpoint_id", "since"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],

@@ -15,9 +15,6 @@ import { assertPublicDestination, parseEndpointUrl } from "./url-policy";
 /** `due_at` of deliveries whose endpoint is disabled: never due until it is enabled again. */
 export const PARKED = Number.MAX_SAFE_INTEGER;
 
-/** How long the previous secret keeps signing after a rotation. */
-export const SECRET_OVERLAP_MS = 24 * 3600 * 1000;
-
 export interface EndpointRow {
   id: string;
   tenant_id: string;
@@ -233,19 +230,28 @@ export class EndpointService {
     this.receivers.delete(principal.tid);
   }
 
-  async rotateSecret(principal: Principal, id: string, meta: RequestMeta) {
+  /**
+   * A new secret signs from now on; the one it replaces alongside it for `overlapSeconds` (none:
+   * it stops at once), so receivers can switch without refusing a delivery.
+   */
+  async rotateSecret(principal: Principal, id: string, overlapSeconds: number, meta: RequestMeta) {
     const endpoint = this.get(principal.tid, id);
     const secret = newWebhookSecret();
     const sealed = await seal(this.sealingKey, secret, endpoint.id);
-    const overlapUntil = this.clock.now() + SECRET_OVERLAP_MS;
+    const overlapUntil = overlapSeconds === 0 ? null : this.clock.now() + overlapSeconds * 1000;
     this.db.transaction((tx) => {
       this.db.$client
         .query(
           `UPDATE webhook_endpoints SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ?
            WHERE id = ?`,
         )
-        .run(sealed, endpoint.secret_sealed, overlapUntil, endpoint.id);
-      this.audit.append(tx, this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta));
+        .run(sealed, overlapUntil === null ? null : endpoint.secret_sealed, overlapUntil, endpoint.id);
+      this.audit.append(
+        tx,
+        this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta, {
+          overlap_seconds: overlapSeconds,
+        }),
+      );
     });
     return { secret, endpoint: this.get(principal.tid, endpoint.id) };
   }

@@ -18,6 +18,8 @@ import {
   endpointWithSecret,
   idParams,
   replayRequest,
+  rotateSecretRequest,
+  SECRET_OVERLAP_SECONDS,
   stats,
   updateEndpointRequest,
 } from "./model";
@@ -135,18 +137,21 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     )
     .post(
       "/v1/webhooks/endpoints/:id/rotate-secret",
-      async ({ principal, params, request, server, set }) => {
-        const rotated = await endpoints.rotateSecret(principal, params.id, requestMetaOf(request, set, server));
+      async ({ principal, params, body, request, server, set }) => {
+        const overlap = body?.previous_secret_overlap_seconds ?? SECRET_OVERLAP_SECONDS;
+        const meta = requestMetaOf(request, set, server);
+        const rotated = await endpoints.rotateSecret(principal, params.id, overlap, meta);
         return { endpoint: publicEndpoint(rotated.endpoint), secret: rotated.secret };
       },
       {
         auth: ADMIN,
         params: idParams,
+        body: rotateSecretRequest,
         response: endpointWithSecret,
         detail: {
           summary: "Rotate an endpoint's signing secret",
           description:
-            "The new secret signs from now on; the one it replaces keeps signing alongside (space-separated signatures) for 24 hours. Rotating again within them replaces that one: at most two secrets sign at a time.",
+            "The new secret signs from now on; the one it replaces keeps signing alongside (space-separated signatures) for `previous_secret_overlap_seconds`, 24 hours unless the body says less (0: not at all, for a secret that leaked). Rotating again within them replaces that one: at most two secrets sign at a time. The body is optional.",
         },
       },
     )

@@ -2,6 +2,9 @@ import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
 import { dateTime, oneOf, ulidCursor } from "../auth/model";
 
+/** How long, at most and by default, the previous secret keeps signing after a rotation. */
+export const SECRET_OVERLAP_SECONDS = 24 * 3600;
+
 const eventType = t.String({
   minLength: 1,
   maxLength: 100,
@@ -46,6 +49,23 @@ export const endpoint = t.Object({
   disabled_reason: t.Nullable(t.String()),
   previous_secret_expires_at: t.Nullable(dateTime),
 });
+
+export const rotateSecretRequest = t.Optional(
+  t.Object(
+    {
+      previous_secret_overlap_seconds: t.Optional(
+        t.Integer({
+          minimum: 0,
+          maximum: SECRET_OVERLAP_SECONDS,
+          default: SECRET_OVERLAP_SECONDS,
+          description:
+            "how long the secret being replaced keeps signing alongside the new one; 0 stops it at once (a leaked secret)",
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
 
 export const endpointWithSecret = t.Object({
   endpoint,

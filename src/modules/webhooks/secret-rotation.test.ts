@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Webhook } from "standardwebhooks";
+import { type Receiver, startReceiver } from "../../testing/receiver";
+import { type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+
+let world: WebhookWorld;
+let receiver: Receiver;
+
+beforeAll(async () => {
+  world = await webhookWorld();
+  receiver = startReceiver();
+});
+afterAll(async () => {
+  await receiver.close();
+  await world.ctx.close();
+});
+
+const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
+const advance = (ms: number) => world.advance(ms);
+
+/** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
+async function freshEndpoint() {
+  for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
+    await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
+  receiver.received.length = 0;
+  return world.createEndpoint(receiver.url);
+}
+
+const rotate = (id: string, body?: unknown) =>
+  world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, { headers: world.admin.auth, body });
+
+/** The signatures on the next delivery. */
+async function nextSignatures(): Promise<{ signatures: string[]; verifies: (secret: string) => boolean }> {
+  await world.notify();
+  await drain();
+  const got = receiver.received.at(-1);
+  if (!got) throw new Error("nothing received");
+  // The receiver's clock does not follow the test's: compare signatures, not timestamps.
+  const sign = (secret: string) => new Webhook(secret).sign(got.id, new Date(Number(got.timestamp) * 1000), got.body);
+  return {
+    signatures: got.signature.split(" "),
+    verifies: (secret) => got.signature.split(" ").includes(sign(secret)),
+  };
+}
+
+describe("secret rotation", () => {
+  test("during a rotation both secrets sign; after 24 hours only the new one", async () => {
+    const { id, secret: old } = await freshEndpoint();
+    const res = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, {
+      headers: world.admin.auth,
+    });
+    expect(res.status).toBe(200);
+    const { secret: fresh } = (await res.json()) as { secret: string };
+    expect(fresh).not.toBe(old);
+    await world.notify();
+    await drain();
+    const during = receiver.received.at(-1);
+    if (!during) throw new Error("nothing received");
+    expect(during.signature.split(" ")).toHaveLength(2);
+    for (const secret of [old, fresh])
+      expect(() => new Webhook(secret).verify(during.body, during.headers)).not.toThrow();
+    expect(() =>
+      new Webhook(`whsec_${Buffer.alloc(32, 1).toString("base64")}`).verify(during.body, during.headers),
+    ).toThrow();
+    expect(world.ctx.auditEvents("webhook.rotate_secret").at(-1)?.target_id).toBe(id);
+
+    await advance(24 * 3600 * 1000 + 1000);
+    await world.notify();
+    await drain();
+    const after = receiver.received.at(-1);
+    expect(after?.signature.split(" ")).toHaveLength(1);
+    // The receiver's clock did not move 24 hours, so compare signatures, not timestamps.
+    const sign = (secret: string) =>
+      new Webhook(secret).sign(after?.id ?? "", new Date(Number(after?.timestamp) * 1000), after?.body ?? "");
+    expect(after?.signature).toBe(sign(fresh));
+    expect(after?.signature).not.toBe(sign(old));
+  });
+
+  test("an overlap of 0 stops the old secret at once, and the trail says so", async () => {
+    const { id, secret: old } = await freshEndpoint();
+    const res = await rotate(id, { previous_secret_overlap_seconds: 0 });
+    expect(res.status).toBe(200);
+    const { secret: fresh, endpoint } = (await res.json()) as {
+      secret: string;
+      endpoint: { previous_secret_expires_at: string | null };
+    };
+    expect(endpoint.previous_secret_expires_at).toBeNull();
+    const next = await nextSignatures();
+    expect(next.signatures).toHaveLength(1);
+    expect(next.verifies(fresh)).toBe(true);
+    expect(next.verifies(old)).toBe(false);
+    const [event] = world.ctx.auditEvents("webhook.rotate_secret").slice(-1);
+    expect(event?.target_id).toBe(id);
+    expect(JSON.parse(String(event?.params))).toEqual({ overlap_seconds: 0 });
+  });
+
+  test("a shorter overlap ends when it says", async () => {
+    const { id, secret: old } = await freshEndpoint();
+    const res = await rotate(id, { previous_secret_overlap_seconds: 60 });
+    const { secret: fresh } = (await res.json()) as { secret: string };
+    expect((await nextSignatures()).signatures).toHaveLength(2);
+    await advance(61_000);
+    const after = await nextSignatures();
+    expect(after.signatures).toHaveLength(1);
+    expect(after.verifies(fresh)).toBe(true);
+    expect(after.verifies(old)).toBe(false);
+  });
+
+  test.each([
+    [{ previous_secret_overlap_seconds: -1 }],
+    [{ previous_secret_overlap_seconds: 86_401 }],
+    [{ previous_secret_overlap_seconds: 1.5 }],
+    [{ previous_secret_overlap_seconds: "soon" }],
+  ])("%j is a 422 naming the field, and the secret stays as it was", async (body) => {
+    const { id, secret } = await freshEndpoint();
+    const res = await rotate(id, body);
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(await res.json())).toContain("previous_secret_overlap_seconds");
+    expect((await nextSignatures()).verifies(secret)).toBe(true);
+  });
+});
