@@ -181,13 +181,19 @@ export const auditEvents = sqliteTable(
   ],
 );
 
-/** Where verification starts after retention archived older events: the last archived link. */
+/**
+ * Where verification starts after retention archived older events: the last archived link.
+ * `mac` is HMAC-SHA256(audit key, "checkpoint" ‖ seq ‖ hash ‖ archive file ‖ events), so no
+ * checkpoint can be made up to cover removed events; null only on a checkpoint written before
+ * it existed, until the next start-up signs it.
+ */
 export const auditCheckpoints = sqliteTable("audit_checkpoints", {
   seq: integer("seq").primaryKey(),
   hash: text("hash").notNull(),
   archivedAt: integer("archived_at").notNull(),
   archiveFile: text("archive_file").notNull(),
   events: integer("events").notNull(),
+  mac: text("mac"),
 });
 
 /**

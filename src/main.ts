@@ -4,7 +4,7 @@ import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { createLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
-import { auditVerify } from "./modules/audit/cli";
+import { auditSignCheckpoints, auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
 import { BackupError } from "./modules/backup/backup";
 import { backup, restoreCheckCommand } from "./modules/backup/cli";
@@ -24,6 +24,8 @@ Commands:
                  promote the next signing key and publish a new next key (refused while the
                  next key is younger than the JWKS cache, 5 minutes, unless --force)
   audit verify   recompute the audit chain; exit 1 naming the first broken link
+  audit sign-checkpoints
+                 sign archive checkpoints an earlier version wrote without a MAC (you vouch for them)
   backup <file>  write an online, consistent copy of the database (mode 0600) while the server runs
   restore-check <file>
                  check a backup: integrity, schema version, row counts, master key, audit chain; exit 1 on any problem
@@ -88,7 +90,13 @@ async function main(argv: string[]): Promise<number> {
       console.log(await adminCreate(argv.slice(2), config));
       return 0;
     case "audit": {
-      if (argv[1] !== "verify") throw new UsageError("unknown audit command; usage: warden audit verify");
+      if (argv[1] === "sign-checkpoints") {
+        console.log(await auditSignCheckpoints(config));
+        return 0;
+      }
+      if (argv[1] !== "verify") {
+        throw new UsageError("unknown audit command; usage: warden audit verify | warden audit sign-checkpoints");
+      }
       const { ok, report } = await auditVerify(config);
       (ok ? console.log : console.error)(report);
       return ok ? 0 : 1;

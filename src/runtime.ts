@@ -131,7 +131,8 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
     workers.push(startNotificationRetention(db.$client, config.notifications.retentionDays, deps));
   }
   if (config.auditRetentionDays > 0) {
-    workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, deps.clock, log));
+    const retention = { clock: deps.clock, auditKey: deps.security.auditKey, log };
+    workers.push(startAuditRetention(db, config.dataDir, config.auditRetentionDays, retention));
   }
 
   let stopping: Promise<void> | undefined;

@@ -11,6 +11,7 @@ import sql7 from "./0007_delivery_due_condition.sql" with { type: "text" };
 import sql8 from "./0008_inbox_unread_tenant.sql" with { type: "text" };
 import sql9 from "./0009_audit_head.sql" with { type: "text" };
 import sql10 from "./0010_delivery_due_fairness.sql" with { type: "text" };
+import sql11 from "./0011_audit_checkpoint_mac.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -24,4 +25,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0008_inbox_unread_tenant", when: 1796160596569, breakpoints: true, sql: sql8 },
   { tag: "0009_audit_head", when: 1796183585022, breakpoints: true, sql: sql9 },
   { tag: "0010_delivery_due_fairness", when: 1796188530275, breakpoints: true, sql: sql10 },
+  { tag: "0011_audit_checkpoint_mac", when: 1796196643918, breakpoints: true, sql: sql11 },
 ];

@@ -29,6 +29,7 @@ export const AuditAction = {
   auditRead: "audit.read",
   auditExported: "audit.export",
   auditVerified: "audit.verify",
+  auditCheckpointsSigned: "audit.sign_checkpoints",
 } as const;
 
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];

@@ -2,7 +2,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DATABASE_FILE, openDatabase } from "../../../db/client";
 import type { Config } from "../../config";
+import { systemClock } from "../../lib/clock";
 import { serverSecretsFor } from "../auth/server-secrets";
+import { AuditAction } from "./actions";
+import { AuditTrail, type Checkpoint, checkpointMac } from "./trail";
 import { verifyChain } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
@@ -22,6 +25,45 @@ export async function auditVerify(config: Config): Promise<{ ok: boolean; report
       ok: false,
       report: `audit chain BROKEN at seq ${report.brokenAt?.seq}: ${report.brokenAt?.reason} (${report.checked} events verified before it${span})`,
     };
+  } finally {
+    db.$client.close();
+  }
+}
+
+/**
+ * `audit sign-checkpoints`: gives archive checkpoints written before they carried a MAC (an
+ * earlier version's retention) one, so verification can start from them again. Whoever runs it
+ * vouches that those checkpoints are genuine; the trail records who signed which.
+ */
+export async function auditSignCheckpoints(config: Config): Promise<string> {
+  const file = join(config.dataDir, DATABASE_FILE);
+  if (!existsSync(file)) throw new Error(`no database at ${file}: check DATA_DIR`);
+  const db = openDatabase(config.dataDir);
+  try {
+    const secrets = await serverSecretsFor(config);
+    const trail = new AuditTrail(db, secrets.auditKey, systemClock);
+    trail.assertKeyMatches();
+    const sqlite = db.$client;
+    const unsigned = sqlite
+      .query<Checkpoint, []>(
+        "SELECT seq, hash, archive_file, events FROM audit_checkpoints WHERE mac IS NULL ORDER BY seq",
+      )
+      .all();
+    if (unsigned.length === 0) return "no unsigned archive checkpoints";
+    sqlite
+      .transaction(() => {
+        const sign = sqlite.query("UPDATE audit_checkpoints SET mac = ? WHERE seq = ?");
+        for (const checkpoint of unsigned) sign.run(checkpointMac(secrets.auditKey, checkpoint), checkpoint.seq);
+        trail.append(undefined, {
+          action: AuditAction.auditCheckpointsSigned,
+          outcome: "success",
+          tenantId: null,
+          actor: { type: "system", id: "cli" },
+          params: { seqs: unsigned.map((checkpoint) => checkpoint.seq) },
+        });
+      })
+      .immediate();
+    return `signed ${unsigned.length} archive checkpoint(s) at seq ${unsigned.map((c) => c.seq).join(", ")}`;
   } finally {
     db.$client.close();
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeJwt } from "jose";
 import { createTestContext, type TestContext } from "../../testing/app";
-import { createAdminWithCli, runCliOrThrow } from "../../testing/cli";
+import { createAdminWithCli, runCli, runCliOrThrow } from "../../testing/cli";
 import { type LoggedIn, login, type SeededUser, seedAndLogin, seedUser } from "../../testing/identity";
 import { AuditAction, type AuditActionName } from "./actions";
 
@@ -273,11 +273,11 @@ describe("every audited action leaves its event", () => {
     });
   }
 
-  test("the table should name every action but the CLI-only one", () => {
+  test("the table should name every action but the CLI-only ones", () => {
     const covered = new Set(ROWS.map((row) => row.action));
     const missing = Object.values(AuditAction).filter((action) => !covered.has(action));
-    // keys.rotate is CLI-only (tested below).
-    expect(missing).toEqual([AuditAction.keysRotated]);
+    // CLI-only: keys.rotate (tested below), audit.sign_checkpoints (checkpoints.test.ts).
+    expect(missing).toEqual([AuditAction.keysRotated, AuditAction.auditCheckpointsSigned]);
   });
 });
 
@@ -299,5 +299,21 @@ describe("admin writes made by the CLI", () => {
     const events = ctx.auditEvents(AuditAction.keysRotated);
     expect(events).toHaveLength(before + 1);
     expect(events.at(-1)).toMatchObject({ actor_type: "system", actor_id: "cli", outcome: "success" });
+  });
+
+  test("keys rotate whose event cannot be written should rotate nothing", async () => {
+    const sqlite = ctx.deps.db.$client;
+    const ring = () => sqlite.query("SELECT kid, status FROM signing_keys ORDER BY kid").all();
+    const before = ring();
+    sqlite.run(`CREATE TRIGGER fault BEFORE INSERT ON audit_events WHEN NEW.action = 'keys.rotate'
+      BEGIN SELECT RAISE(ABORT, 'injected fault'); END`);
+    try {
+      const result = await runCli(ctx.deps.config.dataDir, ["keys", "rotate", "--force"]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("injected fault");
+    } finally {
+      sqlite.run("DROP TRIGGER fault");
+    }
+    expect(ring()).toEqual(before);
   });
 });

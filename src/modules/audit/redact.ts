@@ -25,6 +25,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "delivery.retry": ["endpoint_id", "status"],
   "delivery.replay": ["endpoint_id", "since"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],
+  "audit.sign_checkpoints": ["seqs"],
   "audit.export": ["actor", "action", "target", "outcome", "from", "to"],
 };
 

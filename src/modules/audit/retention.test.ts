@@ -30,7 +30,13 @@ describe("audit retention", () => {
     const before = ctx.auditEvents();
     const oldSeqs = before.filter((row) => row.target_id?.startsWith("old-")).map((row) => row.seq);
 
-    const result = archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, ctx.clock.now() - 30 * DAY, ctx.clock);
+    const result = archiveOlderThan(
+      ctx.deps.db,
+      ctx.deps.config.dataDir,
+      ctx.clock.now() - 30 * DAY,
+      ctx.clock,
+      ctx.deps.security.auditKey,
+    );
     expect(result.archived).toBe(oldSeqs.length);
     expect(result.throughSeq).toBe(Math.max(...oldSeqs));
 
@@ -55,12 +61,20 @@ describe("audit retention", () => {
     const verify = await ctx.req("GET", "/v1/audit/verify", { headers: admin.auth });
     expect(await verify.json()).toMatchObject({ ok: true, from: result.throughSeq });
     ctx.clock.advance(40 * DAY);
-    const again = archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, ctx.clock.now() - 30 * DAY, ctx.clock);
+    const again = archiveOlderThan(
+      ctx.deps.db,
+      ctx.deps.config.dataDir,
+      ctx.clock.now() - 30 * DAY,
+      ctx.clock,
+      ctx.deps.security.auditKey,
+    );
     expect(again.archived).toBeGreaterThanOrEqual(5);
     expect(verifyChain(ctx.deps.db.$client, ctx.deps.security.auditKey)).toMatchObject({ ok: true, checked: 0 });
   });
 
   test("should do nothing when no event is old enough", () => {
-    expect(archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, 0, ctx.clock)).toEqual({ archived: 0 });
+    expect(archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, 0, ctx.clock, ctx.deps.security.auditKey)).toEqual({
+      archived: 0,
+    });
   });
 });

@@ -4,7 +4,7 @@ import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
-import type { AuditRow } from "./trail";
+import { type AuditRow, checkpointMac } from "./trail";
 
 export const ARCHIVE_DIR = "audit-archive";
 const RETENTION_INTERVAL_MS = 6 * 3600_000;
@@ -25,7 +25,13 @@ export interface ArchiveResult {
  * that remains still verifies from there. The only path that deletes audit rows: it lifts the
  * no-delete trigger inside its own transaction and restores it before committing.
  */
-export function archiveOlderThan(db: Db, dataDir: string, cutoffMs: number, clock: Clock): ArchiveResult {
+export function archiveOlderThan(
+  db: Db,
+  dataDir: string,
+  cutoffMs: number,
+  clock: Clock,
+  auditKey: Uint8Array,
+): ArchiveResult {
   const sqlite = db.$client;
   return sqlite
     .transaction((): ArchiveResult => {
@@ -54,9 +60,10 @@ export function archiveOlderThan(db: Db, dataDir: string, cutoffMs: number, cloc
         closeSync(fd);
       }
       if (!head) return { archived: 0 };
+      const checkpoint = { seq: head.seq, hash: head.hash, archive_file: file, events: archived };
       sqlite.run(
-        "INSERT INTO audit_checkpoints (seq, hash, archived_at, archive_file, events) VALUES (?, ?, ?, ?, ?)",
-        [head.seq, head.hash, clock.now(), file, archived],
+        "INSERT INTO audit_checkpoints (seq, hash, archived_at, archive_file, events, mac) VALUES (?, ?, ?, ?, ?, ?)",
+        [head.seq, head.hash, clock.now(), file, archived, checkpointMac(auditKey, checkpoint)],
       );
       sqlite.run("DROP TRIGGER audit_events_no_delete");
       sqlite.run("DELETE FROM audit_events WHERE seq <= ?", [throughSeq]);
@@ -67,10 +74,16 @@ export function archiveOlderThan(db: Db, dataDir: string, cutoffMs: number, cloc
 }
 
 /** Archives events past AUDIT_RETENTION_DAYS at start-up and every six hours. */
-export function startAuditRetention(db: Db, dataDir: string, days: number, clock: Clock, log: Logger): Worker {
+export function startAuditRetention(
+  db: Db,
+  dataDir: string,
+  days: number,
+  deps: { clock: Clock; auditKey: Uint8Array; log: Logger },
+): Worker {
+  const { clock, auditKey, log } = deps;
   const run = () => {
     try {
-      const result = archiveOlderThan(db, dataDir, clock.now() - days * 86_400_000, clock);
+      const result = archiveOlderThan(db, dataDir, clock.now() - days * 86_400_000, clock, auditKey);
       if (result.archived > 0) log.info({ ...result }, "audit events archived");
     } catch (error) {
       log.error({ err: error }, "audit archive failed");

@@ -76,6 +76,22 @@ export function headMac(key: Uint8Array, seq: number, hash: string): string {
   return hmacHex(key, `head\n${seq}\n${hash}`);
 }
 
+/** What an archive checkpoint vouches for. */
+export interface Checkpoint {
+  readonly seq: number;
+  readonly hash: string;
+  readonly archive_file: string;
+  readonly events: number;
+}
+
+/** The MAC of an archive checkpoint: only a holder of the audit key can say events were archived. */
+export function checkpointMac(key: Uint8Array, checkpoint: Checkpoint): string {
+  return hmacHex(
+    key,
+    `checkpoint\n${checkpoint.seq}\n${checkpoint.hash}\n${checkpoint.archive_file}\n${checkpoint.events}`,
+  );
+}
+
 /**
  * The tamper-evident audit trail. `append` writes inside the caller's transaction, so an event
  * and the change it records commit (or roll back) together; `record` is for events with no

@@ -106,7 +106,13 @@ describe("audit chain verifier", () => {
     const cutoff = ctx.clock.now() + 1;
     await appendEvents(admin, 1);
     // Archive everything but the last event: the checkpoint lies beyond the verified head.
-    const archived = archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, cutoff, ctx.clock);
+    const archived = archiveOlderThan(
+      ctx.deps.db,
+      ctx.deps.config.dataDir,
+      cutoff,
+      ctx.clock,
+      ctx.deps.security.auditKey,
+    );
     expect(archived.throughSeq).toBeGreaterThan(head);
     const next = await verifier.pass();
     expect(next).toMatchObject({ ok: true, checked: 1, head: { seq: lastSeq() } });

@@ -55,35 +55,35 @@ export class ChainVerifier {
   /** One background pass: incremental unless a full one is due (or the last one failed), or `full`. */
   async pass(yieldBetweenChunks: () => Promise<void> = () => Bun.sleep(0), full = false): Promise<ChainReport> {
     full ||= this.verified === undefined || this.clock.now() - this.lastFullAt >= this.options.fullEveryMs;
-    let position = full ? chainStart(this.sqlite) : (this.verified as ChainPosition);
+    const head = readHead(this.sqlite);
+    let { start, brokenAt } = chainStart(this.sqlite, this.key);
+    let position = full ? start : (this.verified as ChainPosition);
     const from = position.seq;
     let checked = 0;
-    const head = readHead(this.sqlite);
     for (;;) {
+      if (brokenAt) return this.failed({ ok: false, checked, from, brokenAt });
       // Retention may archive past our position between steps; the chain then restarts at its checkpoint.
-      const start = chainStart(this.sqlite);
       if (start.seq > position.seq) position = start;
       const step = verifyLinks(this.sqlite, this.key, position, this.options.chunk);
       checked += step.checked;
-      if (!step.ok) {
-        this.verified = undefined;
-        this.publish(false);
-        return { ...step, checked, from };
-      }
+      if (!step.ok) return this.failed({ ...step, checked, from });
       if (step.head) position = step.head;
       if (step.checked < this.options.chunk) break;
       await yieldBetweenChunks();
+      ({ start, brokenAt } = chainStart(this.sqlite, this.key));
     }
-    const brokenAt = checkHead(this.sqlite, this.key, head, position);
-    if (brokenAt) {
-      this.verified = undefined;
-      this.publish(false);
-      return { ok: false, checked, from, brokenAt, head: position };
-    }
+    const headBroken = checkHead(this.sqlite, this.key, head, position, start);
+    if (headBroken) return this.failed({ ok: false, checked, from, brokenAt: headBroken, head: position });
     this.verified = position;
     if (full) this.lastFullAt = this.clock.now();
     this.publish(true);
     return { ok: true, checked, from, head: position };
+  }
+
+  private failed(report: ChainReport): ChainReport {
+    this.verified = undefined;
+    this.publish(false);
+    return report;
   }
 
   private publish(ok: boolean): void {

@@ -1,5 +1,13 @@
 import type { Database } from "bun:sqlite";
-import { type AuditRow, canonicalEvent, GENESIS_HASH, headMac, linkHash } from "./trail";
+import {
+  type AuditRow,
+  type Checkpoint,
+  canonicalEvent,
+  checkpointMac,
+  GENESIS_HASH,
+  headMac,
+  linkHash,
+} from "./trail";
 
 /** A verified link: verification can resume after it. */
 export interface ChainPosition {
@@ -7,23 +15,54 @@ export interface ChainPosition {
   readonly hash: string;
 }
 
+const GENESIS: ChainPosition = { seq: 0, hash: GENESIS_HASH };
+
+type BrokenLink = { readonly seq: number; readonly reason: string };
+
 export interface ChainReport {
   readonly ok: boolean;
   /** Events checked, in seq order. */
   readonly checked: number;
   /** The first link that does not hold, and why. */
-  readonly brokenAt?: { readonly seq: number; readonly reason: string };
+  readonly brokenAt?: BrokenLink;
   /** Where the chain starts: 0, or the last event archived by retention. */
   readonly from: number;
   readonly head?: ChainPosition;
 }
 
-/** Where the stored chain starts: the last link archived by retention, or the genesis. */
-export function chainStart(sqlite: Database): ChainPosition {
+type StoredCheckpoint = Checkpoint & { readonly mac: string | null };
+
+/**
+ * Where the stored chain starts: the genesis when nothing was archived, else the checkpoint
+ * retention wrote for the last event it archived, which must be the one right before the first
+ * event left, and must carry the audit key's MAC. Missing events at the start with no such
+ * checkpoint, or a checkpoint made up or changed, is a broken chain.
+ */
+export function chainStart(sqlite: Database, key: Uint8Array): { start: ChainPosition; brokenAt?: BrokenLink } {
+  for (const checkpoint of sqlite
+    .query<StoredCheckpoint, []>("SELECT seq, hash, archive_file, events, mac FROM audit_checkpoints ORDER BY seq")
+    .iterate()) {
+    if (checkpoint.mac !== checkpointMac(key, checkpoint)) {
+      const reason =
+        checkpoint.mac === null
+          ? "the archive checkpoint carries no MAC: it was made up, or archived by a version before checkpoints were signed (see `audit sign-checkpoints`)"
+          : "the archive checkpoint does not verify: it was made up or changed";
+      return { start: GENESIS, brokenAt: { seq: checkpoint.seq, reason } };
+    }
+  }
+  const first = sqlite.query<{ seq: number | null }, []>("SELECT min(seq) AS seq FROM audit_events").get()?.seq;
   const checkpoint = sqlite
-    .query<ChainPosition, []>("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-    .get();
-  return checkpoint ?? { seq: 0, hash: GENESIS_HASH };
+    .query<ChainPosition, [number]>("SELECT seq, hash FROM audit_checkpoints WHERE seq < ? ORDER BY seq DESC LIMIT 1")
+    .get(first ?? Number.MAX_SAFE_INTEGER);
+  const start = checkpoint ?? GENESIS;
+  if (first !== null && first !== undefined && first !== start.seq + 1) {
+    const reason =
+      start.seq === 0
+        ? `the events before seq ${first} are missing, and no archive checkpoint accounts for them`
+        : `the events after archived seq ${start.seq} and before seq ${first} are missing`;
+    return { start, brokenAt: { seq: start.seq + 1, reason } };
+  }
+  return { start };
 }
 
 /**
@@ -33,11 +72,13 @@ export function chainStart(sqlite: Database): ChainPosition {
  */
 export function verifyChain(sqlite: Database, key: Uint8Array): ChainReport {
   const head = readHead(sqlite);
-  const start = chainStart(sqlite);
+  const { start, brokenAt: startBroken } = chainStart(sqlite, key);
+  if (startBroken) return { ok: false, checked: 0, brokenAt: startBroken, from: start.seq };
   const report = verifyLinks(sqlite, key, start);
   if (!report.ok) return report;
-  const brokenAt = checkHead(sqlite, key, head, report.head ?? start);
-  return brokenAt ? { ...report, ok: false, brokenAt } : report;
+  const reached = report.head ?? start;
+  const brokenAt = checkHead(sqlite, key, head, reached, start);
+  return brokenAt ? { ...report, ok: false, brokenAt } : { ...report, head: reached };
 }
 
 export interface HeadRecord extends ChainPosition {
@@ -58,8 +99,8 @@ export function checkHead(
   key: Uint8Array,
   head: HeadRecord | undefined,
   reached: ChainPosition,
+  start: ChainPosition,
 ): ChainReport["brokenAt"] {
-  const start = chainStart(sqlite);
   if (head === undefined) {
     return reached.seq > start.seq
       ? { seq: reached.seq, reason: "the chain's head record is missing: the newest events may have been removed" }

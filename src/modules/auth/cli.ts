@@ -45,15 +45,16 @@ export async function keysRotate(config: Config, options: { force?: boolean } = 
     const trail = new AuditTrail(db, secrets.auditKey, systemClock);
     trail.assertKeyMatches();
     if (!existing) await KeyRing.open(ringOptions); // a fresh database: create the ring first
-    const rotated = await rotateKeys(ringOptions);
-    trail.record({
-      action: AuditAction.keysRotated,
-      outcome: "success",
-      tenantId: null,
-      actor: { type: "system", id: "cli" },
-      target: { type: "signing_key", id: rotated.current },
-      reason: `${rotated.next} published as next`,
-    });
+    const rotated = await rotateKeys(ringOptions, (tx, { current, next }) =>
+      trail.append(tx, {
+        action: AuditAction.keysRotated,
+        outcome: "success",
+        tenantId: null,
+        actor: { type: "system", id: "cli" },
+        target: { type: "signing_key", id: current },
+        reason: `${next} published as next`,
+      }),
+    );
     return `signing key ${rotated.current} is now current; ${rotated.next} is published as next`;
   } finally {
     db.$client.close();

@@ -198,7 +198,11 @@ function retireCurrentAndNext(db: Db, options: KeyRingOptions): void {
  * previous and keeps verifying for `retireAfterMs`, a fresh next key is published, and previous
  * keys past their time are retired. Safe to run while servers use the same database.
  */
-export async function rotateKeys(options: KeyRingOptions): Promise<{ current: string; next: string }> {
+export async function rotateKeys(
+  options: KeyRingOptions,
+  /** Runs in the rotation's transaction (its audit event): if it throws, nothing rotates. */
+  within?: (tx: unknown, rotated: { current: string; next: string }) => void,
+): Promise<{ current: string; next: string }> {
   const { db, clock } = options;
   const fresh = await newKeyRow(options, "next");
   return db.transaction(
@@ -217,7 +221,9 @@ export async function rotateKeys(options: KeyRingOptions): Promise<{ current: st
         .run();
       tx.update(signingKeys).set({ status: "current", activatedAt: now }).where(eq(signingKeys.kid, next.kid)).run();
       tx.insert(signingKeys).values(fresh).run();
-      return { current: next.kid, next: fresh.kid };
+      const rotated = { current: next.kid, next: fresh.kid };
+      within?.(tx, rotated);
+      return rotated;
     },
     { behavior: "immediate" },
   );

@@ -1,0 +1,1 @@
+ALTER TABLE `audit_checkpoints` ADD `mac` text;
