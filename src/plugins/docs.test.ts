@@ -57,12 +57,14 @@ describe("Swagger UI", () => {
       for (const [method, operation] of Object.entries(operations)) {
         const where = `${method.toUpperCase()} ${path}`;
         expect({ where, summary: typeof operation.summary }).toEqual({ where, summary: "string" });
-        expect({ where, problems: operation.responses?.["4XX"] }).toEqual({
+        // OAuth's endpoints send their errors as application/json (RFC 6749 §5.2).
+        const type =
+          path.startsWith("/v1/auth/token") || path.startsWith("/v1/auth/revoke")
+            ? "application/json"
+            : "application/problem+json";
+        expect({ where, problems: operation.responses?.["4XX"] }).toMatchObject({
           where,
-          problems: {
-            description: "problem+json",
-            content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-          },
+          problems: { content: { [type]: { schema: { $ref: "#/components/schemas/Problem" } } } },
         });
         // Every operation says what success looks like (a 204 too), not only how it fails.
         const success = Object.keys(operation.responses ?? {}).filter((code) => code.startsWith("2"));

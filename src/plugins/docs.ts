@@ -4,6 +4,7 @@ import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { DOCUMENTED_AS } from "../lib/openapi-shape";
 import { notFound } from "../lib/problem";
+import { OAUTH_CONTENT_TYPE, OAUTH_PATHS } from "./errors";
 import { DEFAULT_CSP } from "./security-headers";
 
 export const DOCS_PATH = "/swagger";
@@ -60,8 +61,11 @@ const PROBLEM_RESPONSE = {
   description: "problem+json",
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 };
-
-const OPEN_BODIES = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
+/** The OAuth endpoints answer the same problem as `application/json`, as RFC 6749 §5.2 has it. */
+const OAUTH_PROBLEM_RESPONSE = {
+  description: "an OAuth error (`error`, `error_description`) in the problem's shape, as application/json",
+  content: { [OAUTH_CONTENT_TYPE]: { schema: { $ref: "#/components/schemas/Problem" } } },
+};
 
 type Operation = {
   responses?: Record<string, unknown>;
@@ -70,11 +74,12 @@ type Operation = {
 
 /** Every operation can fail with a problem+json; the generator only knows the success answers. */
 function withProblems(spec: { paths?: Record<string, Record<string, Operation>> }): void {
-  for (const operations of Object.values(spec.paths ?? {})) {
+  for (const [path, operations] of Object.entries(spec.paths ?? {})) {
+    const response = OAUTH_PATHS.has(path) ? OAUTH_PROBLEM_RESPONSE : PROBLEM_RESPONSE;
     for (const operation of Object.values(operations)) {
       operation.responses ??= {};
-      operation.responses["4XX"] ??= PROBLEM_RESPONSE;
-      operation.responses["5XX"] ??= PROBLEM_RESPONSE;
+      operation.responses["4XX"] ??= response;
+      operation.responses["5XX"] ??= response;
     }
   }
 }
@@ -87,7 +92,7 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
  */
 function withClosedBodies(spec: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const [path, operations] of Object.entries(spec.paths ?? {})) {
-    if (OPEN_BODIES.has(path)) continue;
+    if (OAUTH_PATHS.has(path)) continue;
     for (const operation of Object.values(operations)) {
       for (const media of Object.values(operation.requestBody?.content ?? {})) {
         const schema = media.schema;

@@ -17,7 +17,8 @@ export interface MethodIndex {
 export const errors = (options: { log: Logger; methods: MethodIndex }) =>
   new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
     const problem = toProblem(code, error, request, path, options.methods);
-    return writeProblem(OAUTH_PATHS.has(path) ? asOAuth(problem) : problem, error, options.log, set, path);
+    if (!OAUTH_PATHS.has(path)) return writeProblem(problem, error, options.log, set, path);
+    return writeProblem(asOAuth(problem), error, options.log, set, path, OAUTH_CONTENT_TYPE);
   });
 
 /**
@@ -25,7 +26,13 @@ export const errors = (options: { log: Logger; methods: MethodIndex }) =>
  * they cannot use is a 400 with `error: invalid_request`, so an unreadable body or a field of the
  * wrong type answers as a missing one does (the problem's `errors` still name the field).
  */
-const OAUTH_PATHS = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
+export const OAUTH_PATHS: ReadonlySet<string> = new Set(["/v1/auth/token", "/v1/auth/revoke"]);
+/**
+ * RFC 6749 §5.2 and RFC 7009 §2.2.1 send errors as `application/json`, and OAuth clients check
+ * (oauth4webapi refuses anything else, so the caller never sees `invalid_grant`). The body is
+ * the same problem, with OAuth's `error` and `error_description` in it.
+ */
+export const OAUTH_CONTENT_TYPE = "application/json";
 
 function asOAuth(problem: HttpProblem): HttpProblem {
   // A body too large or of a type not taken keeps its HTTP status, and says so in OAuth's words too.
@@ -51,13 +58,20 @@ type Mutable = { status?: number | string; headers: Record<string, unknown> };
  * Sets the problem's status and headers on `set` and answers its body; an unexpected error (a 5xx
  * no code chose) is logged with its stack. Shared by the errors hook and the lean path (src/plugins/lean-routes.ts).
  */
-export function writeProblem(problem: HttpProblem, error: unknown, log: Logger, set: Mutable, path: string): string {
+export function writeProblem(
+  problem: HttpProblem,
+  error: unknown,
+  log: Logger,
+  set: Mutable,
+  path: string,
+  contentType = PROBLEM_CONTENT_TYPE,
+): string {
   // A 5xx the code chose (a 503 while Redis is away) was logged where it was decided, without a stack.
   if (problem.status >= 500 && !(error instanceof HttpProblem)) {
     log.error({ err: error, request_id: requestIdOf(set), route: path }, "unhandled error");
   }
   set.status = problem.status;
-  Object.assign(set.headers, problem.headers, { "content-type": PROBLEM_CONTENT_TYPE });
+  Object.assign(set.headers, problem.headers, { "content-type": contentType });
   return JSON.stringify(problem.toBody(requestIdOf(set)));
 }
 

@@ -95,7 +95,7 @@ describe("POST /v1/auth/token", () => {
     const problem = await res.json();
     expect(problem.error).toBe(error);
     expect(problem.error_description).toContain(field);
-    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.headers.get("content-type")).toBe("application/json");
   });
 
   test("should exchange an API key for tokens (client_credentials)", async () => {
@@ -250,7 +250,7 @@ describe("logout, revoke and sessions", () => {
       new Request(`http://localhost${path}`, { method: "POST", headers: { "content-type": "application/json" }, body }),
     );
     expect(res.status).toBe(400);
-    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.headers.get("content-type")).toBe("application/json");
     expect(res.headers.get("cache-control")).toBe("no-store");
     const problem = (await res.json()) as { error: string; error_description: string; errors?: { field: string }[] };
     expect(problem.error).toBe("invalid_request");

@@ -27,7 +27,10 @@ function parameters(body: unknown, request: Request): Record<string, string | un
   }
   const repeated = repeatedFormFields(request)[0];
   if (repeated !== undefined) throw oauthError("invalid_request", `The ${repeated} parameter is sent twice.`, repeated);
-  return body as Record<string, string | undefined>;
+  // §3.2: a parameter sent without a value is treated as omitted.
+  const sent: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(body)) if (value !== "") sent[name] = value;
+  return sent;
 }
 
 /** An Authorization header with the Basic scheme, credentials or not. */
@@ -60,7 +63,16 @@ function basicCredentials(request: Request): { client_id: string; client_secret:
   } catch {
     throw oauthError("invalid_client", "Basic credentials are not valid form-encoding.");
   }
-  return { client_id: id, client_secret: secret.startsWith("wdn_") ? secret : `wdn_${id}_${secret}` };
+  return { client_id: id, client_secret: apiKeyOf(id, secret) };
+}
+
+/**
+ * The whole `wdn_<id>_<secret>` key from a client's credentials: sent whole as the secret, or
+ * split as client_id and the secret part (as a client configured with both sends them, in a
+ * Basic header or in the body alike).
+ */
+function apiKeyOf(clientId: string | undefined, secret: string): string {
+  return secret.startsWith("wdn_") || clientId === undefined ? secret : `wdn_${clientId}_${secret}`;
 }
 
 /** Token endpoint, JWKS, and the caller's own identity and sessions. */
@@ -129,7 +141,10 @@ export const authModule = (security: Security) => {
             }
             return security.auth
               .clientCredentialsGrant(
-                basic ?? { client_secret: required(body, "client_secret"), client_id: body.client_id },
+                basic ?? {
+                  client_secret: apiKeyOf(body.client_id, required(body, "client_secret")),
+                  client_id: body.client_id,
+                },
                 meta,
               )
               .catch(challenge);
