@@ -22,6 +22,7 @@ import { NotificationService } from "./modules/notifications/service";
 import { revocationModule } from "./modules/revocation";
 import { webhooksModule } from "./modules/webhooks";
 import type { Webhooks } from "./modules/webhooks/setup";
+import { bodyGuard } from "./plugins/body-guard";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type LeanHost, leanFetch } from "./plugins/lean-routes";
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps) {
     .use(errors({ log: deps.log, methods }))
     .use(requestGuards(deps.config.http))
     .use(queryGuard((): readonly RouteEntry[] => app.routes))
+    .use(bodyGuard((): readonly RouteEntry[] => app.routes))
     .use(metricsPlugin(deps.metrics))
     .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
     .use(docs(VERSION))

@@ -4,6 +4,7 @@ import { createAccessLog } from "../lib/logger";
 import type { AuditHook } from "../modules/audit/hook";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authorizer, type Principal } from "./auth";
+import { refuseUnknownField } from "./body-guard";
 import { problemOf, unparsable, writeProblem } from "./errors";
 import { type BodyStep, elysiaBodyStep } from "./lean-body";
 import { type Metrics, requestRecorder } from "./metrics";
@@ -124,6 +125,8 @@ interface LeanRoute extends LeanSpec {
   readonly routeClass: RouteClass | undefined;
   /** Defaults, normalization, the 422 check and decoding of a POST's parsed body. */
   readonly body: BodyStep | undefined;
+  /** A POST's body schema, for the fields it does not name (src/plugins/body-guard.ts). */
+  readonly bodySchema: object | undefined;
 }
 
 /** What the lean path reads of an Elysia app: its route table and config, its own fetch and the server Elysia hands handlers. */
@@ -175,6 +178,7 @@ function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
       path: route.path,
       routeClass: routeClassOf(route.path),
       body,
+      bodySchema: spec.method === "POST" ? (hooks.body as object) : undefined,
     });
   }
   return byKey;
@@ -350,6 +354,8 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       const caller = authorized instanceof Promise ? await authorized : authorized;
       refuseUnkeptValues(request);
       const body = (route.body as BodyStep)(parsed);
+      // After validation, where Elysia's body guard runs (a beforeHandle hook, whose failures log no caller).
+      refuseUnknownField(route.bodySchema as object, parsed);
       principal = caller;
       const context: LeanContext = { request, headers, status: route.status, server };
       const value = await route.handle(principal, body, context);
