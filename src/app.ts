@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps) {
     .use(bodyGuard((): readonly RouteEntry[] => app.routes))
     .use(metricsPlugin(deps.metrics))
     .use(deps.rateLimiter ? rateLimit(deps.rateLimiter, deps.security.tokens) : new Elysia({ name: "no-rate-limit" }))
-    .use(docs(VERSION))
+    .use(docs(VERSION, (): readonly RouteEntry[] => app.routes))
     .use(dashboard())
     .use(healthModule({ readiness: deps.readiness, version: VERSION }))
     .use(authModule(deps.security))

@@ -10,3 +10,18 @@ export const DOCUMENTED_AS = "x-documented-as";
 export function documentedAs(shape: Record<string, unknown>): { [DOCUMENTED_AS]: Record<string, unknown> } {
   return { [DOCUMENTED_AS]: shape };
 }
+
+/** Where an operation's `detail` carries headers of one of its responses. */
+export const RESPONSE_HEADERS = "x-response-headers";
+
+/**
+ * Headers of a response, for an operation's `detail`: the generator writes a response with a
+ * schema from the schema alone, dropping what `detail.responses` says of it, so the docs plugin
+ * adds them to the document's response afterwards.
+ */
+export function responseHeaders(
+  status: number,
+  headers: Record<string, { description: string; schema: Record<string, unknown> }>,
+): { [RESPONSE_HEADERS]: Record<number, typeof headers> } {
+  return { [RESPONSE_HEADERS]: { [status]: headers } };
+}

@@ -82,6 +82,14 @@ describe("a body field the route does not name", () => {
     }
   });
 
+  test("a body that is no object should be refused as a whole, not as a field called body", async () => {
+    const res = await ctx.req("POST", "/v1/notifications", { headers: admin.auth, body: [] });
+    const problem = (await res.json()) as { detail: string; errors: unknown[] };
+    expect(res.status).toBe(422);
+    expect(problem.detail).toBe("Invalid body. The request body as a whole: Expected object.");
+    expect(problem.errors).toEqual([{ in: "body", field: "", message: "Expected object" }]);
+  });
+
   test("the OAuth endpoints should still ignore parameters they do not know (RFC 6749 §3.1)", async () => {
     const res = await ctx.req("POST", "/v1/auth/revoke", {
       body: { token: "unknown", token_type_hint: "x", extra: 1 },

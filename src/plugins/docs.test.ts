@@ -103,6 +103,26 @@ describe("Swagger UI", () => {
     expect(limit.schema).toEqual({ type: "integer", minimum: 1, maximum: 200, default: 50 });
   });
 
+  test("an optional body should be documented with its schema, as not required", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const body = spec.paths["/v1/webhooks/endpoints/{id}/rotate-secret"].post.requestBody;
+    expect(body.required).toBe(false);
+    expect(body.content["application/json"].schema).toMatchObject({
+      type: "object",
+      additionalProperties: false,
+      properties: { previous_secret_overlap_seconds: { type: "integer", minimum: 0, maximum: 86_400 } },
+    });
+  });
+
+  test("a notification's data should be documented as an object, and a replay's header on the 201", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const create = spec.paths["/v1/notifications"].post;
+    expect(create.requestBody.content["application/json"].schema.properties.data).toMatchObject({ type: "object" });
+    expect(create.responses["201"].headers["Idempotent-Replayed"].schema).toEqual({ type: "string", enum: ["true"] });
+    expect(create.responses["201"].content["application/json"].schema.type).toBe("object");
+    expect(JSON.stringify(spec)).not.toContain("x-response-headers");
+  });
+
   test("feedback labels should be documented as an object of strings, and problems with OAuth's fields", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const labels = spec.paths["/v1/feedback"].post.requestBody.content["application/json"].schema.properties.labels;

@@ -1,10 +1,12 @@
 import { openapi } from "@elysiajs/openapi";
+import { OptionalKind } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
-import { DOCUMENTED_AS } from "../lib/openapi-shape";
+import { DOCUMENTED_AS, RESPONSE_HEADERS } from "../lib/openapi-shape";
 import { notFound } from "../lib/problem";
 import { OAUTH_CONTENT_TYPE, OAUTH_PATHS } from "./errors";
+import type { RouteEntry } from "./query-guard";
 import { DEFAULT_CSP } from "./security-headers";
 
 export const DOCS_PATH = "/swagger";
@@ -69,7 +71,8 @@ const OAUTH_PROBLEM_RESPONSE = {
 
 type Operation = {
   responses?: Record<string, unknown>;
-  requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
+  [RESPONSE_HEADERS]?: Record<string, Record<string, unknown>>;
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
 };
 
 /** Every operation can fail with a problem+json; the generator only knows the success answers. */
@@ -135,6 +138,39 @@ function withPlainIntegers(node: unknown): void {
   for (const value of Object.values(schema)) withPlainIntegers(value);
 }
 
+/**
+ * The generator writes an optional body (`t.Optional(t.Object(…))`, rotate-secret's) as a
+ * required one with no schema at all: Swagger UI then cannot send it. Written from the route's
+ * own schema, and not required.
+ */
+function withOptionalBodies(spec: { paths?: Record<string, Record<string, Operation>> }, all: readonly RouteEntry[]) {
+  for (const route of all) {
+    const body = (route.hooks as { body?: object } | undefined)?.body;
+    if (body === undefined || !(OptionalKind in body)) continue;
+    const path = route.path.replace(/:(\w+)/g, "{$1}");
+    const operation = spec.paths?.[path]?.[route.method.toLowerCase()];
+    if (!operation) continue;
+    const schema = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+    operation.requestBody = { required: false, content: { "application/json": { schema } } };
+  }
+}
+
+/** Response headers an operation's `detail` names (see `responseHeaders`), on their responses. */
+function withResponseHeaders(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(spec.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      const byStatus = operation[RESPONSE_HEADERS];
+      if (byStatus === undefined) continue;
+      delete operation[RESPONSE_HEADERS];
+      for (const [status, headers] of Object.entries(byStatus)) {
+        const response = (operation.responses?.[status] ?? {}) as { headers?: Record<string, unknown> };
+        response.headers = { ...response.headers, ...headers };
+        operation.responses = { ...operation.responses, [status]: response };
+      }
+    }
+  }
+}
+
 /** A schema's document-only keywords (see `documentedAs`) written in its place. */
 function withDocumentedShapes(node: unknown): void {
   if (node === null || typeof node !== "object") return;
@@ -148,11 +184,13 @@ function withDocumentedShapes(node: unknown): void {
 }
 
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, from bundled assets only. */
-export const docs = (version: string) =>
+export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
   new Elysia({ name: "docs" })
     // Registered before the generator's routes, so it sees the document they answer.
     .onAfterHandle({ as: "scoped" }, ({ path, response }) => {
       if (path === SPEC_PATH && response !== null && typeof response === "object") {
+        withOptionalBodies(response, routes());
+        withResponseHeaders(response);
         withProblems(response);
         withClosedBodies(response);
         withPlainIntegers(response);

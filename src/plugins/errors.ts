@@ -150,7 +150,10 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
     const missing = "value" in issue && issue.value === undefined && field !== "";
     return [{ in: part, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
   });
-  const named = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : `${part}: ${f.message}`));
+  // The root has no field name; "body: …" would read as a field called body.
+  const named = fields.map((f) =>
+    f.field ? `${f.field}: ${f.message}` : `The request ${part} as a whole: ${f.message}`,
+  );
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
 }

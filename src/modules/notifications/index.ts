@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { responseHeaders } from "../../lib/openapi-shape";
 import { pageOf } from "../../lib/paging";
 import { HttpProblem } from "../../lib/problem";
 import { isoOrNull } from "../../lib/time";
@@ -73,6 +74,12 @@ export const notificationsModule = (deps: { security: Security; notifications: N
         description:
           "Writes the notification, one inbox row per recipient and one webhook delivery per matching endpoint in one transaction. With an Idempotency-Key, the same key and body answer the first result again (Idempotent-Replayed: true); a different body is 422.",
         parameters: [IDEMPOTENCY_KEY_PARAMETER],
+        ...responseHeaders(201, {
+          "Idempotent-Replayed": {
+            description: "`true` when this is the first result again, for a repeated Idempotency-Key",
+            schema: { type: "string", enum: ["true"] },
+          },
+        }),
       },
     })
     .get(

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { documentedAs } from "../../lib/openapi-shape";
 import { dateTime, role, ulidCursor } from "../auth/model";
 
 export const createNotificationRequest = t.Object({
@@ -18,7 +19,12 @@ export const createNotificationRequest = t.Object({
   title: t.String({ minLength: 1, maxLength: 200 }),
   body: t.Optional(t.String({ maxLength: 10_000 })),
   // Checked by the service: Elysia would coerce an array into an object here.
-  data: t.Optional(t.Unknown({ description: "a JSON object of your own, size-limited (413 beyond)" })),
+  data: t.Optional(
+    t.Unknown({
+      description: "a JSON object of your own, size-limited (413 beyond)",
+      ...documentedAs({ type: "object", additionalProperties: true }),
+    }),
+  ),
 });
 
 export type CreateNotificationRequest = typeof createNotificationRequest.static;
