@@ -331,6 +331,36 @@ describe("logout, revoke and sessions", () => {
     expect((await ctx.req("GET", "/v1/auth/me", { headers: one.auth })).status).toBe(200);
   });
 
+  test("a caller signed in with an API key should see and end only that key's sessions", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const created = await ctx.req("POST", "/v1/admin/api-keys", {
+      headers: admin.auth,
+      body: { name: "ci-readonly", role: "viewer" },
+    });
+    const { api_key } = await created.json();
+    const exchange = async () => {
+      const res = await token({ grant_type: "client_credentials", client_secret: api_key }, true);
+      return { authorization: `Bearer ${(await res.json()).access_token}` };
+    };
+    const key = await exchange();
+    const keySession = (await (await ctx.req("GET", "/v1/auth/me", { headers: key })).json()).session;
+    const adminSession = (await (await ctx.req("GET", "/v1/auth/me", { headers: admin.auth })).json()).session;
+
+    const seen = await (await ctx.req("GET", "/v1/auth/sessions", { headers: key })).json();
+    expect(seen.sessions.map((s: { id: string }) => s.id)).toEqual([keySession]);
+    expect((await ctx.req("DELETE", `/v1/auth/sessions/${adminSession}`, { headers: key })).status).toBe(404);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: admin.auth })).status).toBe(200);
+
+    // Its owner, signed in with a password, sees both and may end the key's.
+    const owned = await (await ctx.req("GET", "/v1/auth/sessions", { headers: admin.auth })).json();
+    expect(owned.sessions.map((s: { id: string }) => s.id).sort()).toEqual([adminSession, keySession].sort());
+    const other = await exchange();
+    const otherSession = (await (await ctx.req("GET", "/v1/auth/me", { headers: other })).json()).session;
+    expect((await ctx.req("DELETE", `/v1/auth/sessions/${otherSession}`, { headers: key })).status).toBe(204);
+    expect((await ctx.req("DELETE", `/v1/auth/sessions/${keySession}`, { headers: admin.auth })).status).toBe(204);
+    expect((await ctx.req("GET", "/v1/auth/me", { headers: key })).status).toBe(401);
+  });
+
   test("GET /v1/auth/me should describe the caller", async () => {
     const user = await seedAndLogin(ctx, "acme", "developer");
     const me = await (await ctx.req("GET", "/v1/auth/me", { headers: user.auth })).json();

@@ -218,9 +218,11 @@ export const authModule = (security: Security) => {
       "/v1/auth/sessions",
       ({ principal, query }) => {
         const limit = query.limit ?? 50;
+        // Signed in with an API key: that key's sessions only (see deleteOwnSession).
         const rows = security.sessions.liveSessions(principal.tid, principal.sub, {
           limit: limit + 1,
           before: query.cursor,
+          apiKeyId: principal.client_id,
         });
         const { page, next_cursor } = pageOf(rows, limit);
         return { sessions: page.map((s) => publicSession(s, principal.sid)), next_cursor };
@@ -229,7 +231,10 @@ export const authModule = (security: Security) => {
         auth: ANY_ROLE,
         query: sessionPage,
         response: sessionList,
-        detail: { summary: "The caller's live sessions, newest first" },
+        detail: {
+          summary: "The caller's live sessions, newest first",
+          description: "Signed in with an API key, the caller sees (and may end) that key's sessions only.",
+        },
       },
     )
     .delete(

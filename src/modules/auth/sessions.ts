@@ -75,8 +75,12 @@ export class SessionService {
     );
   }
 
-  /** A user's live sessions, newest first, ids below `before` when given. */
-  liveSessions(tenantId: string, userId: string, page: { limit: number; before?: string }): Session[] {
+  /** A user's live sessions (those of one of their API keys, given `apiKeyId`), newest first, ids below `before` when given. */
+  liveSessions(
+    tenantId: string,
+    userId: string,
+    page: { limit: number; before?: string; apiKeyId?: string },
+  ): Session[] {
     return this.deps.db
       .select()
       .from(sessions)
@@ -86,6 +90,7 @@ export class SessionService {
           eq(sessions.userId, userId),
           isNull(sessions.revokedAt),
           gt(sessions.expiresAt, this.deps.clock.now()),
+          page.apiKeyId === undefined ? undefined : eq(sessions.apiKeyId, page.apiKeyId),
           page.before === undefined ? undefined : lt(sessions.id, page.before),
         ),
       )
@@ -94,7 +99,11 @@ export class SessionService {
       .all();
   }
 
-  /** Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". */
+  /**
+   * Ends one of the caller's own sessions; anyone else's is "not found", never "forbidden". A
+   * caller signed in with an API key owns only that key's sessions: a viewer key given to a CI
+   * job must not end (or list) its owner's interactive sessions.
+   */
   async deleteOwnSession(principal: AccessClaims, sessionId: string, meta: RequestMeta): Promise<void> {
     const session = this.deps.db
       .select()
@@ -104,6 +113,7 @@ export class SessionService {
           eq(sessions.id, sessionId),
           eq(sessions.tenantId, principal.tid),
           eq(sessions.userId, principal.sub),
+          principal.client_id === undefined ? undefined : eq(sessions.apiKeyId, principal.client_id),
           isNull(sessions.revokedAt),
         ),
       )
