@@ -28,6 +28,15 @@ export function isPlainText(value: string): boolean {
   return !CONTROL.test(value);
 }
 
+/**
+ * An email address as a user's is checked when it is created (the `email` format Elysia
+ * registers): a failed login's username that is none is no user's, and most often a password
+ * typed one field early, so the trail does not keep it.
+ */
+export function isEmailAddress(value: string): boolean {
+  return FormatRegistry.Get("email")?.(value) ?? false;
+}
+
 const INTEGER = /^-?\d+$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 

@@ -3,6 +3,7 @@ import { openDatabase } from "../../../db/client";
 import { ROLES, type Role } from "../../../db/schema";
 import type { Config } from "../../config";
 import { systemClock } from "../../lib/clock";
+import { isEmailAddress } from "../../lib/formats";
 import { AuditAction } from "../audit/actions";
 import { AuditTrail } from "../audit/trail";
 import { serverSecretsFor } from "../auth/server-secrets";
@@ -33,7 +34,7 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
   const email = (values.email ?? "").trim().toLowerCase();
   const role = values.role as Role;
   if (!TENANT_SLUG.test(tenant)) throw new UsageError("--tenant must be a slug of lowercase letters, digits and '-'");
-  if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError("--email must be an email address");
+  if (!isEmailAddress(email)) throw new UsageError("--email must be an email address");
   if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(", ")}`);
 
   const db = openDatabase(config.dataDir);

@@ -3,6 +3,7 @@ import type { Db } from "../../../db/client";
 import { type Role, sessions } from "../../../db/schema";
 import type { Config } from "../../config";
 import type { Clock } from "../../lib/clock";
+import { isEmailAddress } from "../../lib/formats";
 import { OAUTH_NO_STORE, oauthDescription } from "../../lib/oauth";
 import { HttpProblem, notFound } from "../../lib/problem";
 import { randomToken, sha256Hex, ulid } from "../../lib/secrets";
@@ -54,7 +55,6 @@ export interface AuthServiceDeps {
   sessions: SessionService;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const NOT_AN_EMAIL = "(not an email address: not recorded)";
 
 /** Logins and refresh rotation with reuse detection (sessions end in sessions.ts). */
@@ -71,7 +71,7 @@ export class AuthService {
     if (!user || !valid || user.disabledAt !== null) {
       // An unknown username that is no email address is most often a password typed one field
       // early: the trail is append-only, so it is not kept.
-      const username = user || EMAIL.test(input.username) ? input.username : NOT_AN_EMAIL;
+      const username = user || isEmailAddress(input.username) ? input.username : NOT_AN_EMAIL;
       this.deps.audit.record(
         requestEvent(AuditAction.loginFailed, "failure", meta, {
           // Attempts on a tenant that exists are its admins' to see, known username or not.
