@@ -273,6 +273,11 @@ describe("every audited action leaves its event", () => {
     });
   }
 
+  test("a bulk preview should record the scope and role it previewed", () => {
+    const [event] = ctx.auditEvents(AuditAction.bulkRevocationPreviewed).slice(-1);
+    expect(JSON.parse(String(event?.params))).toEqual({ scope: "role", role: "developer" });
+  });
+
   test("the table should name every action but the CLI-only ones", () => {
     const covered = new Set(ROWS.map((row) => row.action));
     const missing = Object.values(AuditAction).filter((action) => !covered.has(action));

@@ -60,7 +60,8 @@ export class SessionService {
       return;
     }
     const claims = await this.deps.tokens.inspect(token);
-    if (!claims) return;
+    // Unknown, or revoked already (by this or any other route): nothing new for the trail.
+    if (!claims || this.deps.revocation.isRevoked(claims)) return;
     const { revocation } = this.deps;
     const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
     await revocation.commitBatched([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>

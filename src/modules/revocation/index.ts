@@ -149,6 +149,7 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
           AuditAction.bulkRevocationPreviewed,
           { type: body.scope, id: role ?? principal.tid },
           requestMetaOf(request, set, server),
+          { scope: body.scope, role },
         );
         return {
           scope: body.scope,
