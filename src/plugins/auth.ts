@@ -71,6 +71,8 @@ export function authorizer(tokens: AccessTokens, audit: AuditHook): Authorizer {
         actor: actorOf(principal),
         target: { type: "route", id: `${request.method} ${route}` },
         reason: denial,
+        // The path as asked, ids included: which user or key the attempt was on.
+        params: { path: pathOf(request.url) },
         ...requestMetaOf(request, set, server),
       });
       throw new HttpProblem(403, "forbidden", denial);
@@ -86,6 +88,12 @@ export function authorizer(tokens: AccessTokens, audit: AuditHook): Authorizer {
     }
     return authorize(outcome, roles, request, set, route, server);
   };
+}
+
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return end < 0 ? url.slice(start) : url.slice(start, end);
 }
 
 /**

@@ -273,6 +273,15 @@ describe("every audited action leaves its event", () => {
     });
   }
 
+  test("a denied request should record the path it asked for, ids included, and no query", async () => {
+    const viewer = await seedAndLogin(ctx, "acme", "viewer");
+    const res = await ctx.req("DELETE", "/v1/admin/api-keys/str2ac0jn60fghj3?why=1", { headers: viewer.auth });
+    expect(res.status).toBe(403);
+    const [event] = ctx.auditEvents(AuditAction.accessDenied).slice(-1);
+    expect(event?.target_id).toBe("DELETE /v1/admin/api-keys/:id");
+    expect(JSON.parse(String(event?.params))).toEqual({ path: "/v1/admin/api-keys/str2ac0jn60fghj3" });
+  });
+
   test("a bulk preview should record the scope and role it previewed", () => {
     const [event] = ctx.auditEvents(AuditAction.bulkRevocationPreviewed).slice(-1);
     expect(JSON.parse(String(event?.params))).toEqual({ scope: "role", role: "developer" });

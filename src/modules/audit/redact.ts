@@ -24,6 +24,7 @@ export const PARAM_ALLOW_LIST: Partial<Record<AuditActionName, readonly string[]
   "webhook.rotate_secret": ["overlap_seconds"],
   "delivery.retry": ["endpoint_id", "status"],
   "delivery.replay": ["endpoint_id", "since"],
+  "access.denied": ["path"],
   "audit.read": ["actor", "action", "target", "outcome", "from", "to", "cursor", "limit"],
   "audit.sign_checkpoints": ["seqs"],
   "audit.export": ["actor", "action", "target", "outcome", "from", "to"],
