@@ -82,6 +82,17 @@ describe("a body field the route does not name", () => {
     }
   });
 
+  test("a form's bracketed array field should be refused, not taken for an endpoint of every event", async () => {
+    const res = await ctx.fetch(
+      new Request("http://localhost/v1/webhooks/endpoints", {
+        method: "POST",
+        headers: { ...admin.auth, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ url: "http://127.0.0.1:9/f", "event_types[]": "billing.*" }),
+      }),
+    );
+    expect(await refusal(res)).toEqual({ status: 422, field: "event_types[]" });
+  });
+
   test("a body that is no object should be refused as a whole, not as a field called body", async () => {
     const res = await ctx.req("POST", "/v1/notifications", { headers: admin.auth, body: [] });
     const problem = (await res.json()) as { detail: string; errors: unknown[] };
