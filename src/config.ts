@@ -33,6 +33,8 @@ export interface Config {
     readonly refreshTokenTtlSeconds: number;
   };
   readonly feedbackTtlSeconds: number;
+  /** Live feedback entries one subject may hold; more is a 409. */
+  readonly feedbackMaxPerSubject: number;
   readonly corsOrigins: readonly string[];
   readonly http: {
     readonly bodyLimitBytes: number;
@@ -217,6 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTokenTtlSeconds: duration(env, "REFRESH_TOKEN_TTL", 30 * 86_400),
     },
     feedbackTtlSeconds: integer(env, "FEEDBACK_TTL_SECONDS", 604_800, 1, 31_536_000),
+    feedbackMaxPerSubject: integer(env, "FEEDBACK_MAX_PER_SUBJECT", 10_000, 1, 1_000_000),
     corsOrigins: origins(env),
     http: {
       bodyLimitBytes: integer(env, "HTTP_BODY_LIMIT_BYTES", 1_048_576, 1024, 104_857_600),

@@ -55,7 +55,15 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   trackRedis(redis, metrics);
   const auditVerifier = new ChainVerifier(db.$client, security.auditKey, metrics, clock);
   const webhooks = openWebhooks({ config, db, clock, security, metrics, log, version: VERSION });
-  const feedback = new FeedbackService({ db, redis, clock, log, metrics, ttlSeconds: config.feedbackTtlSeconds });
+  const feedback = new FeedbackService({
+    db,
+    redis,
+    clock,
+    log,
+    metrics,
+    ttlSeconds: config.feedbackTtlSeconds,
+    maxPerSubject: config.feedbackMaxPerSubject,
+  });
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter(config.rateLimit, redis, clock, metrics, log)
     : undefined;

@@ -28,7 +28,7 @@ export const feedbackModule = (deps: { security: Security; feedback: FeedbackSer
       detail: {
         summary: "Give feedback on an alert, incident or recommendation",
         description:
-          "202 with the entry's id and when it expires (FEEDBACK_TTL_SECONDS). Accepted even while Redis is down: it is kept in SQLite and moved to Redis, with the same expiry, when Redis returns.",
+          "202 with the entry's id and when it expires (FEEDBACK_TTL_SECONDS). Accepted even while Redis is down: it is kept in SQLite and moved to Redis, with the same expiry, when Redis returns. 409 `subject-full` when the subject already holds FEEDBACK_MAX_PER_SUBJECT live entries (10 000 by default).",
       },
     })
     .get(

@@ -16,16 +16,20 @@ import type { FeedbackStore, Subject, SubjectCounts, SubjectPosition, SubjectQue
  * KEYS: the tenant's subjects index, its verdict indexes (in VERDICTS order), then per entry: the
  * entry, its subject's index.
  * ARGV: now (ms), the entry whose indexes drop their expired members (1-based, 0 for none), the
- * subject index keys' prefix, then per entry: JSON, expiry (ms, the score), index member
+ * subject index keys' prefix, the most live entries a subject may hold (0: no limit), then per
+ * entry: JSON, expiry (ms, the score), index member
  * (`id:verdict`). A subject (`type:id`) is its index key past the prefix, and an entry's TTL its expiry
  * less now: each argument costs the client an encoding, and the client is the busier side.
  * Pruning expired members runs for one entry in PRUNE_EVERY (and on reads): reads filter by score
- * anyway, and it is most of an entry's cost.
+ * anyway, and it is most of an entry's cost; and when a subject looks full, as its count then
+ * includes expired members. Returns the (1-based) entries refused because their subject is full.
  */
 const PUT_SCRIPT = `
 local now = tonumber(ARGV[1])
 local prune = tonumber(ARGV[2])
 local prefixLength = #ARGV[3]
+local limit = tonumber(ARGV[4])
+local refused = {}
 local verdicts = {}
 local verdictTtl = {}
 for i, name in ipairs({${VERDICTS.map((v) => `'${v}'`).join(", ")}}) do
@@ -39,10 +43,21 @@ local scored = {}
 local kept = 0
 for i = 1, n do
   local subject = KEYS[first + 2 * i - 1]
-  local a = 3 * i + 1
+  local a = 3 * i + 2
   local expiry = ARGV[a + 1]
   local member = ARGV[a + 2]
   local ttl = tonumber(expiry) - now
+  if ttl > 0 and limit > 0 then
+    local held = redis.call('ZCARD', subject)
+    if held >= limit then
+      redis.call('ZREMRANGEBYSCORE', subject, '-inf', now)
+      held = redis.call('ZCARD', subject)
+    end
+    if held >= limit and not redis.call('ZSCORE', subject, member) then
+      refused[#refused + 1] = i
+      ttl = 0
+    end
+  end
   -- One accepted a moment before the batch's now may have expired since: nothing to keep.
   if ttl > 0 then
     redis.call('SET', KEYS[first + 2 * i - 2], ARGV[a], 'PX', ttl)
@@ -70,7 +85,7 @@ if kept > 0 then
   redis.call('ZADD', subjects, 'GT', unpack(scored))
   if redis.call('PTTL', subjects) < longest then redis.call('PEXPIRE', subjects, longest) end
 end
-return n
+return refused
 `;
 const PUT = new RedisScript(PUT_SCRIPT);
 
@@ -92,21 +107,25 @@ const PRUNE_EVERY = 64;
 /** Entries per script call at most, so one call never holds Redis for long (a replay sends 500 at once). */
 const MAX_BATCH = 128;
 
+const NONE_REFUSED: ReadonlySet<string> = new Set();
+
 /** A tenant's entries waiting for the end of the tick; every caller awaits the same `done`. */
 class PutBatch {
   readonly keys: string[];
-  /** now, the entry to prune at, the subject keys' prefix; then three per entry. */
+  /** now, the entry to prune at, the subject keys' prefix, the limit; then three per entry. */
   readonly argv: string[];
+  /** The entries' ids, in order: the script answers refused entries by position. */
+  readonly ids: string[] = [];
   size = 0;
-  readonly done: Promise<void>;
-  resolve!: () => void;
+  readonly done: Promise<ReadonlySet<string>>;
+  resolve!: (refused: ReadonlySet<string>) => void;
   reject!: (error: Error) => void;
 
-  constructor(tenantId: string) {
+  constructor(tenantId: string, limit: number) {
     const subjectPrefix = RedisKeys.feedbackSubjectPrefix(tenantId);
     this.keys = [RedisKeys.feedbackSubjects(tenantId), ...VERDICTS.map((v) => RedisKeys.feedbackVerdict(tenantId, v))];
-    this.argv = ["0", "0", subjectPrefix];
-    this.done = new Promise<void>((resolve, reject) => {
+    this.argv = ["0", "0", subjectPrefix, String(limit)];
+    this.done = new Promise<ReadonlySet<string>>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
@@ -130,14 +149,16 @@ export class RedisFeedbackStore implements FeedbackStore {
     private readonly clock: Clock,
   ) {}
 
-  put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+  put(tenantId: string, item: FeedbackItem, expiresAt: number, limit = 0): Promise<ReadonlySet<string>> {
     const now = this.clock.now();
     const ttlMs = expiresAt - now;
-    if (ttlMs <= 0) return Promise.resolve();
-    let batch = this.batches.get(tenantId);
+    if (ttlMs <= 0) return Promise.resolve(NONE_REFUSED);
+    // A replay (no limit) and live writes (a limit) never share a call.
+    const batchKey = limit === 0 ? tenantId : `${limit}\n${tenantId}`;
+    let batch = this.batches.get(batchKey);
     if (batch === undefined) {
-      batch = new PutBatch(tenantId);
-      this.batches.set(tenantId, batch);
+      batch = new PutBatch(tenantId, limit);
+      this.batches.set(batchKey, batch);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(this.flush);
@@ -149,10 +170,11 @@ export class RedisFeedbackStore implements FeedbackStore {
     );
     batch.argv[0] = String(now);
     batch.argv.push(JSON.stringify(item), String(expiresAt), `${item.id}:${item.verdict}`);
+    batch.ids.push(item.id);
     ++batch.size;
     if (++this.writes % PRUNE_EVERY === 0) batch.argv[1] = String(batch.size);
     if (batch.size >= MAX_BATCH) {
-      this.batches.delete(tenantId);
+      this.batches.delete(batchKey);
       this.send(batch);
     }
     return batch.done;
@@ -166,7 +188,12 @@ export class RedisFeedbackStore implements FeedbackStore {
 
   private send(batch: PutBatch): void {
     PUT.run(this.redis, batch.keys, batch.argv).then(
-      () => batch.resolve(),
+      (refused) => {
+        const positions = refused as number[];
+        batch.resolve(
+          positions.length === 0 ? NONE_REFUSED : new Set(positions.map((i) => batch.ids[i - 1] as string)),
+        );
+      },
       (error: Error) => batch.reject(error),
     );
   }

@@ -34,6 +34,8 @@ export interface FeedbackDeps {
   log: Logger;
   metrics: Metrics;
   ttlSeconds: number;
+  /** Live entries one subject may hold (FEEDBACK_MAX_PER_SUBJECT). */
+  maxPerSubject: number;
 }
 
 /**
@@ -50,7 +52,7 @@ export class FeedbackService {
   /** Many entries are accepted within one millisecond: their two ISO dates are formatted once. */
   private dates = { at: Number.NaN, created: "", expires: "" };
   /** The Redis write the last entry joined, and the same write bounded by the deadline. */
-  private bounded: { write: Promise<void>; within: Promise<void> } | undefined;
+  private bounded: { write: Promise<ReadonlySet<string>>; within: Promise<ReadonlySet<string>> } | undefined;
 
   constructor(private readonly deps: FeedbackDeps) {
     const batcher = new WriteBatcher(deps.db.$client);
@@ -88,7 +90,8 @@ export class FeedbackService {
       created_at: dates.created,
       expires_at: dates.expires,
     };
-    await this.write(principal.tid, item, expiresAt);
+    const refused = await this.write(principal.tid, item, expiresAt);
+    if (refused?.has(item.id)) throw subjectFull(this.deps.maxPerSubject, this.deps.ttlSeconds);
     this.counted(request.verdict, request.subject_type).inc();
     return { id: item.id, expires_at: item.expires_at };
   }
@@ -136,9 +139,17 @@ export class FeedbackService {
     return this.sqlite?.sweepExpired() ?? 0;
   }
 
-  private async write(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+  /**
+   * Stored, or refused for a full subject (the ids in the answer). Spooled while Redis is away,
+   * where no subject's count can be read: the limit then waits for Redis to be back.
+   */
+  private async write(
+    tenantId: string,
+    item: FeedbackItem,
+    expiresAt: number,
+  ): Promise<ReadonlySet<string> | undefined> {
     const { spool, redis } = this;
-    if (!spool || !redis) return this.store.put(tenantId, item, expiresAt);
+    if (!spool || !redis) return this.store.put(tenantId, item, expiresAt, this.deps.maxPerSubject);
     // Behind a non-empty spool, new entries queue too, so replay keeps the order of acceptance.
     if (redis.status === "ready" && spool.depth === 0) {
       try {
@@ -149,14 +160,15 @@ export class FeedbackService {
       }
     }
     await spool.add(tenantId, item, expiresAt);
+    return undefined;
   }
 
   /**
    * The store sends the entries of one tick in one call and hands each the same promise: they
    * share one deadline too, counted from the first of them.
    */
-  private redisWrite(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
-    const write = this.store.put(tenantId, item, expiresAt);
+  private redisWrite(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<ReadonlySet<string>> {
+    const write = this.store.put(tenantId, item, expiresAt, this.deps.maxPerSubject);
     if (this.bounded?.write !== write) {
       this.bounded = { write, within: withinDeadline(write, REDIS_WRITE_TIMEOUT_MS) };
     }
@@ -203,6 +215,14 @@ export class FeedbackService {
     }
     return counter;
   }
+}
+
+function subjectFull(limit: number, ttlSeconds: number): HttpProblem {
+  return new HttpProblem(
+    409,
+    "subject-full",
+    `This subject already holds ${limit} live feedback entries, the most one may (FEEDBACK_MAX_PER_SUBJECT); each expires ${ttlSeconds} s after it was given.`,
+  );
 }
 
 function unavailable(): HttpProblem {

@@ -5,6 +5,8 @@ import type { WriteBatcher } from "../../lib/write-batcher";
 import type { FeedbackItem, SubjectType, Verdict } from "./model";
 import type { FeedbackStore, SubjectCounts, SubjectPosition, SubjectQuery } from "./store";
 
+const NONE_REFUSED: ReadonlySet<string> = new Set();
+
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
 export class SqliteFeedbackStore implements FeedbackStore {
   private readonly insert: Statement;
@@ -20,6 +22,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
     [string, number, string]
   >;
   private readonly sweep: Statement;
+  private readonly held: Statement<{ n: number }, [string, string, string, number, number]>;
 
   constructor(
     db: Db,
@@ -59,13 +62,24 @@ export class SqliteFeedbackStore implements FeedbackStore {
        GROUP BY subject_type, subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
+    // Counting stops at the limit: a full subject costs no more than its limit's rows.
+    this.held = sqlite.prepare(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM feedback_entries
+         WHERE tenant_id = ? AND subject_id = ? AND subject_type = ? AND expires_at > ? LIMIT ?)`,
+    );
   }
 
-  async put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void> {
+  async put(tenantId: string, item: FeedbackItem, expiresAt: number, limit = 0): Promise<ReadonlySet<string>> {
     const body = JSON.stringify(item);
-    await this.batcher.run(() =>
-      this.insert.run(item.id, tenantId, item.subject_type, item.subject_id, item.verdict, body, expiresAt),
-    );
+    // In the batch's transaction: entries of one subject in one batch count each other.
+    return this.batcher.run(() => {
+      if (limit > 0) {
+        const held = this.held.get(tenantId, item.subject_id, item.subject_type, this.clock.now(), limit)?.n ?? 0;
+        if (held >= limit) return new Set([item.id]);
+      }
+      this.insert.run(item.id, tenantId, item.subject_type, item.subject_id, item.verdict, body, expiresAt);
+      return NONE_REFUSED;
+    });
   }
 
   async list(

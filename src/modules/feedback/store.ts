@@ -25,7 +25,12 @@ export interface SubjectPosition extends Subject {
  * (sqlite-store.ts). Entries expire at `expiresAt` (ms, the service's clock) in both.
  */
 export interface FeedbackStore {
-  put(tenantId: string, item: FeedbackItem, expiresAt: number): Promise<void>;
+  /**
+   * Stores an entry unless its subject already holds `limit` live entries (no limit without
+   * one: a replay of entries accepted before). Answers the ids refused for that: with Redis, of
+   * every entry written in the same call.
+   */
+  put(tenantId: string, item: FeedbackItem, expiresAt: number, limit?: number): Promise<ReadonlySet<string>>;
   /** Live entries of one subject (of every type with this id when no type is given), newest first, with ids below `before` when given. */
   list(tenantId: string, subject: SubjectQuery, before: string | undefined, limit: number): Promise<FeedbackItem[]>;
   /** The tenant's live entries counted by verdict. */

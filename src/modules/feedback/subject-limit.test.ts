@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+import { waitFor } from "../../testing/ports";
+import { startRedis, type TestRedis } from "../../testing/redis";
+
+const TTL_SECONDS = 600;
+const LIMIT = 3;
+
+for (const store of ["SQLite", "Redis"] as const) {
+  describe(`a subject's feedback limit (${store})`, () => {
+    let redis: TestRedis | undefined;
+    let ctx: TestContext;
+    let viewer: LoggedIn;
+    beforeAll(async () => {
+      redis = store === "Redis" ? await startRedis() : undefined;
+      ctx = await createTestContext({
+        FEEDBACK_TTL_SECONDS: String(TTL_SECONDS),
+        FEEDBACK_MAX_PER_SUBJECT: String(LIMIT),
+        ...(redis ? { REDIS_URL: redis.url } : {}),
+      });
+      if (redis) await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
+      viewer = await seedAndLogin(ctx, `limit-${store.toLowerCase()}`, "viewer");
+    });
+    afterAll(async () => {
+      await ctx.close();
+      await redis?.stop();
+    });
+
+    const post = (subject_id: string, subject_type = "alert") =>
+      ctx.req("POST", "/v1/feedback", {
+        body: { subject_type, subject_id, verdict: "false_positive" },
+        headers: viewer.auth,
+      });
+    const listed = async (subject: string) =>
+      (
+        (await (await ctx.req("GET", `/v1/feedback?subject_id=${subject}`, { headers: viewer.auth })).json()) as {
+          items: unknown[];
+        }
+      ).items.length;
+
+    test("a full subject should refuse the next entry with a 409, and keep what it holds", async () => {
+      for (let i = 0; i < LIMIT; i++) expect((await post("s1")).status).toBe(202);
+      const refused = await post("s1");
+      expect(refused.status).toBe(409);
+      const problem = (await refused.json()) as { type: string; detail: string };
+      expect(problem.type).toBe("urn:warden:problem:subject-full");
+      expect(problem.detail).toContain("FEEDBACK_MAX_PER_SUBJECT");
+      expect(await listed("s1")).toBe(LIMIT);
+      // Another subject, the same id with another type included, has room of its own.
+      expect((await post("s1", "incident")).status).toBe(202);
+    });
+
+    test("entries sent together should count each other", async () => {
+      const statuses = await Promise.all(Array.from({ length: 5 }, () => post("s2").then((res) => res.status)));
+      expect(statuses.filter((status) => status === 202)).toHaveLength(LIMIT);
+      expect(statuses.filter((status) => status === 409)).toHaveLength(5 - LIMIT);
+      expect(await listed("s2")).toBe(LIMIT);
+    });
+
+    test("room should come back as entries expire", async () => {
+      ctx.clock.advance((TTL_SECONDS + 1) * 1000);
+      await seedAndLogin(ctx, `limit-${store.toLowerCase()}`, "viewer").then((fresh) => {
+        viewer = fresh;
+      });
+      expect((await post("s1")).status).toBe(202);
+    });
+  });
+}
