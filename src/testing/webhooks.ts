@@ -1,5 +1,6 @@
 import { createTestContext, type TestContext } from "./app";
 import { type LoggedIn, login, seedAndLogin } from "./identity";
+import type { Receiver } from "./receiver";
 
 export interface WebhookWorld {
   ctx: TestContext;
@@ -71,4 +72,21 @@ export function deliveryOf(world: WebhookWorld, notificationId: string): string 
     .get(notificationId);
   if (!row) throw new Error("no delivery");
   return row.id;
+}
+
+/**
+ * A fresh endpoint for `receiver` (the tenant's others deleted, what the receiver got forgotten,
+ * its answer back to 204), so a test sees only its own deliveries.
+ */
+export async function freshEndpoint(
+  world: WebhookWorld,
+  receiver: Receiver,
+  extra: Record<string, unknown> = {},
+  url = receiver.url,
+): Promise<{ id: string; secret: string }> {
+  for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
+    await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
+  receiver.received.length = 0;
+  receiver.respond = () => new Response(null, { status: 204 });
+  return world.createEndpoint(url, extra);
 }

@@ -13,6 +13,8 @@ beforeAll(async () => {
 afterAll(() => ctx.close());
 
 const DAY = 86_400_000;
+const archiveBefore = (cutoffMs: number) =>
+  archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, cutoffMs, ctx.clock, ctx.deps.security.auditKey);
 const record = (target: string) =>
   ctx.deps.security.audit.record({
     action: "user.create",
@@ -30,13 +32,7 @@ describe("audit retention", () => {
     const before = ctx.auditEvents();
     const oldSeqs = before.filter((row) => row.target_id?.startsWith("old-")).map((row) => row.seq);
 
-    const result = archiveOlderThan(
-      ctx.deps.db,
-      ctx.deps.config.dataDir,
-      ctx.clock.now() - 30 * DAY,
-      ctx.clock,
-      ctx.deps.security.auditKey,
-    );
+    const result = archiveBefore(ctx.clock.now() - 30 * DAY);
     expect(result.archived).toBe(oldSeqs.length);
     expect(result.throughSeq).toBe(Math.max(...oldSeqs));
 
@@ -61,20 +57,12 @@ describe("audit retention", () => {
     const verify = await ctx.req("GET", "/v1/audit/verify", { headers: admin.auth });
     expect(await verify.json()).toMatchObject({ ok: true, from: result.throughSeq });
     ctx.clock.advance(40 * DAY);
-    const again = archiveOlderThan(
-      ctx.deps.db,
-      ctx.deps.config.dataDir,
-      ctx.clock.now() - 30 * DAY,
-      ctx.clock,
-      ctx.deps.security.auditKey,
-    );
+    const again = archiveBefore(ctx.clock.now() - 30 * DAY);
     expect(again.archived).toBeGreaterThanOrEqual(5);
     expect(verifyChain(ctx.deps.db.$client, ctx.deps.security.auditKey)).toMatchObject({ ok: true, checked: 0 });
   });
 
   test("should do nothing when no event is old enough", () => {
-    expect(archiveOlderThan(ctx.deps.db, ctx.deps.config.dataDir, 0, ctx.clock, ctx.deps.security.auditKey)).toEqual({
-      archived: 0,
-    });
+    expect(archiveBefore(0)).toEqual({ archived: 0 });
   });
 });

@@ -1,31 +1,25 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestContext, type TestContext } from "../../testing/app";
+import type { TestContext } from "../../testing/app";
+import { feedbackContext } from "../../testing/feedback";
 import { type LoggedIn, seedAndLogin } from "../../testing/identity";
-import { waitFor } from "../../testing/ports";
-import { startRedis, type TestRedis } from "../../testing/redis";
 
 const TTL_SECONDS = 600;
 const LIMIT = 3;
 
 for (const store of ["SQLite", "Redis"] as const) {
   describe(`a subject's feedback limit (${store})`, () => {
-    let redis: TestRedis | undefined;
+    let world: Awaited<ReturnType<typeof feedbackContext>>;
     let ctx: TestContext;
     let viewer: LoggedIn;
     beforeAll(async () => {
-      redis = store === "Redis" ? await startRedis() : undefined;
-      ctx = await createTestContext({
+      world = await feedbackContext(store, {
         FEEDBACK_TTL_SECONDS: String(TTL_SECONDS),
         FEEDBACK_MAX_PER_SUBJECT: String(LIMIT),
-        ...(redis ? { REDIS_URL: redis.url } : {}),
       });
-      if (redis) await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
+      ctx = world.ctx;
       viewer = await seedAndLogin(ctx, `limit-${store.toLowerCase()}`, "viewer");
     });
-    afterAll(async () => {
-      await ctx.close();
-      await redis?.stop();
-    });
+    afterAll(() => world.close());
 
     const post = (subject_id: string, subject_type = "alert") =>
       ctx.req("POST", "/v1/feedback", {

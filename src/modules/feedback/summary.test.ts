@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestContext, type TestContext } from "../../testing/app";
+import type { TestContext } from "../../testing/app";
+import { type FeedbackStoreName, feedbackContext } from "../../testing/feedback";
 import { type LoggedIn, login, seedAndLogin } from "../../testing/identity";
-import { waitFor } from "../../testing/ports";
-import { startRedis, type TestRedis } from "../../testing/redis";
 
 const TTL_SECONDS = 600;
 
@@ -21,23 +20,16 @@ interface SummaryPage {
 }
 
 describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => {
-  let redis: TestRedis | undefined;
+  let world: Awaited<ReturnType<typeof feedbackContext>>;
   let ctx: TestContext;
   let viewer: LoggedIn;
 
   beforeAll(async () => {
-    redis = store === "Redis" ? await startRedis() : undefined;
-    ctx = await createTestContext({
-      FEEDBACK_TTL_SECONDS: String(TTL_SECONDS),
-      ...(redis ? { REDIS_URL: redis.url } : {}),
-    });
-    if (redis) await waitFor(() => ctx.deps.redis?.status === "ready", 5000, "redis client ready");
+    world = await feedbackContext(store as FeedbackStoreName, { FEEDBACK_TTL_SECONDS: String(TTL_SECONDS) });
+    ctx = world.ctx;
     viewer = await seedAndLogin(ctx, `summary-${store.toLowerCase()}`, "viewer");
   });
-  afterAll(async () => {
-    await ctx.close();
-    await redis?.stop();
-  });
+  afterAll(() => world.close());
 
   const give = async (subject_id: string, verdict = "useful", subject_type = "alert") => {
     const res = await ctx.req("POST", "/v1/feedback", {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { type Receiver, startReceiver } from "../../testing/receiver";
-import { deliveryOf, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import { deliveryOf, freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
 import { Dispatcher } from "./dispatcher";
 
 let world: WebhookWorld;
@@ -23,14 +23,8 @@ const latencyCount = async () =>
   )?.value ?? 0;
 const advance = (ms: number) => world.advance(ms);
 
-/** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
-async function freshEndpoint(extra: Record<string, unknown> = {}, url = receiver.url) {
-  for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
-    await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
-  receiver.received.length = 0;
-  receiver.respond = () => new Response(null, { status: 204 });
-  return world.createEndpoint(url, extra);
-}
+const freshEndpoint = (extra: Record<string, unknown> = {}, url = receiver.url) =>
+  freshEndpointFor(world, receiver, extra, url);
 
 afterEach(() => {
   receiver.respond = () => new Response(null, { status: 204 });

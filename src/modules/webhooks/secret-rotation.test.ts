@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { type Receiver, startReceiver } from "../../testing/receiver";
-import { type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import { freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
 
 let world: WebhookWorld;
 let receiver: Receiver;
@@ -18,13 +18,7 @@ afterAll(async () => {
 const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
 const advance = (ms: number) => world.advance(ms);
 
-/** A fresh endpoint (the others deleted) so each test sees only its own deliveries. */
-async function freshEndpoint() {
-  for (const row of world.ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
-    await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: world.admin.auth });
-  receiver.received.length = 0;
-  return world.createEndpoint(receiver.url);
-}
+const freshEndpoint = () => freshEndpointFor(world, receiver);
 
 const rotate = (id: string, body?: unknown) =>
   world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, { headers: world.admin.auth, body });
