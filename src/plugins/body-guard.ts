@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { invalidField } from "../lib/problem";
+import { HttpProblem, invalidField } from "../lib/problem";
 import { OAUTH_PATHS } from "./errors";
 import type { RouteEntry } from "./query-guard";
 
@@ -43,6 +43,13 @@ export function unknownFieldOf(of: object | undefined, value: unknown, path = ""
     }
   }
   return undefined;
+}
+
+function notAnObject(): HttpProblem {
+  const message = "Expected object";
+  return new HttpProblem(422, "validation", `Invalid body. The request body as a whole: ${message}.`, {
+    errors: [{ in: "body", field: "", message }],
+  });
 }
 
 /** The 422 for a field the body's schema does not name, listing those it does at that level. */
@@ -90,6 +97,10 @@ export const bodyGuard = (routes: () => readonly RouteEntry[]) => {
       const raw = (request as Stashed)[RAW_BODY];
       if (raw === undefined) return;
       const schema = schemaFor(request.method, route);
-      if (schema) refuseUnknownField(schema, raw);
+      if (!schema) return;
+      // An optional body is checked only when it is an object: `1`, `[…]` or a JSON string
+      // would pass for "no body" and take every default (a rotation's 24 hours among them).
+      if (schema.type === "object" && !isRecord(raw)) throw notAnObject();
+      refuseUnknownField(schema, raw);
     });
 };

@@ -101,6 +101,21 @@ describe("secret rotation", () => {
   });
 
   test.each([
+    // A JSON string holding the object (an SDK that encoded twice), sent as is.
+    [JSON.stringify('{"previous_secret_overlap_seconds":0}')],
+    [[{ previous_secret_overlap_seconds: 0 }]],
+    ["0"],
+    ["true"],
+    ["null"],
+  ])("a body that is no object (%j) is a 422, not the default overlap", async (body) => {
+    const { id } = await freshEndpoint();
+    const res = await rotate(id, body);
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { detail: string }).detail).toContain("The request body as a whole");
+    expect((await nextSignatures()).signatures).toHaveLength(1);
+  });
+
+  test.each([
     [{ previous_secret_overlap_seconds: -1 }],
     [{ previous_secret_overlap_seconds: 86_401 }],
     [{ previous_secret_overlap_seconds: 1.5 }],
