@@ -125,15 +125,20 @@ export class AdminService {
     });
   }
 
-  /** The user a new key is for: the caller, or the one the body names (a 422 naming `user_id` if none such). */
-  private ownerOf(admin: Principal, userId: string | undefined) {
-    if (userId === undefined) return this.identity.getUser(admin.tid, admin.sub);
+  /** A user a body names by `user_id`: another tenant's, or none, is a 422 naming the field. */
+  private userNamedInBody(admin: Principal, userId: string) {
     try {
       return this.identity.getUser(admin.tid, userId);
     } catch (error) {
       if (!(error instanceof HttpProblem) || error.status !== 404) throw error;
       throw invalidField("user_id", "No user of this tenant has this id.");
     }
+  }
+
+  /** The user a new key is for: the caller, or the one the body names (a 422 naming `user_id` if none such). */
+  private ownerOf(admin: Principal, userId: string | undefined) {
+    if (userId === undefined) return this.identity.getUser(admin.tid, admin.sub);
+    return this.userNamedInBody(admin, userId);
   }
 
   /** Revokes the key and every session opened with it. */
@@ -195,7 +200,8 @@ export class AdminService {
       .from(sessions)
       .where(and(eq(sessions.tenantId, admin.tid), eq(sessions.id, sessionId)))
       .get();
-    if (!session) throw notFound("No such session in this tenant.");
+    // Named in the body, not the path: a 422 naming the field, as any unknown id in a body.
+    if (!session) throw invalidField("session_id", "No session of this tenant has this id.");
     // Ended already: its revocation, reason and time stand as they are.
     if (session.revokedAt !== null) return { kind: "session" as const, id: session.id };
     await this.sessionService.revokeSessions(
@@ -210,7 +216,7 @@ export class AdminService {
   }
 
   async revokeUserTokens(admin: Principal, userId: string, meta: RequestMeta) {
-    const user = this.identity.getUser(admin.tid, userId);
+    const user = this.userNamedInBody(admin, userId);
     await this.revokeUser(admin.tid, user.id, "revoked by an admin", (tx) =>
       this.audit.append(
         tx,

@@ -46,8 +46,16 @@ describe("POST /v1/admin/revocations", () => {
   test("should not reach another tenant's users or sessions", async () => {
     const victim = await seedAndLogin(ctx, "globex", "admin");
     const sid = String(decodeJwt(victim.accessToken).sid);
-    expect((await asAdmin("POST", "/v1/admin/revocations", { user_id: victim.userId })).status).toBe(404);
-    expect((await asAdmin("POST", "/v1/admin/revocations", { session_id: sid })).status).toBe(404);
+    // As ids that do not exist: a 422 naming the field (in a body, not a path).
+    for (const [field, body] of [
+      ["user_id", { user_id: victim.userId }],
+      ["session_id", { session_id: sid }],
+    ] as const) {
+      const res = await asAdmin("POST", "/v1/admin/revocations", body);
+      expect(res.status).toBe(422);
+      expect((await res.json()).errors[0].field).toBe(field);
+    }
+    expect((await me(victim)).status).toBe(200);
     // A jti is recorded for the revoking tenant only, so it cannot touch another tenant's token.
     const jti = String(decodeJwt(victim.accessToken).jti);
     expect((await asAdmin("POST", "/v1/admin/revocations", { jti })).status).toBe(201);
