@@ -103,6 +103,22 @@ describe("Swagger UI", () => {
     expect(limit.schema).toEqual({ type: "integer", minimum: 1, maximum: 200, default: 50 });
   });
 
+  test("bodies should be closed at every depth but OAuth's, and a form's leave out what a form cannot send", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const create = spec.paths["/v1/webhooks/endpoints"].post.requestBody.content;
+    expect(Object.keys(create["application/json"].schema.properties)).toContain("event_types");
+    const form = create["application/x-www-form-urlencoded"].schema;
+    expect(Object.keys(form.properties)).toEqual(["url", "description"]);
+    expect(form.description).toContain("event_types need JSON");
+    const feedback = spec.paths["/v1/feedback"].post.requestBody.content["application/x-www-form-urlencoded"].schema;
+    expect(Object.keys(feedback.properties)).not.toContain("labels");
+    const notification = spec.paths["/v1/notifications"].post.requestBody.content["application/json"].schema;
+    expect(notification.properties.recipients.additionalProperties).toBe(false);
+    expect(notification.properties.data.additionalProperties).toBe(true);
+    const token = spec.paths["/v1/auth/token"].post.requestBody.content["application/json"].schema;
+    expect(token.additionalProperties).toBeUndefined();
+  });
+
   test("an optional body should be documented with its schema, as not required", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const body = spec.paths["/v1/webhooks/endpoints/{id}/rotate-secret"].post.requestBody;

@@ -88,21 +88,64 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
 }
 
 /**
- * A body field the route does not name is dropped, not refused (see the README's HTTP contract),
- * but "send only these" is what a client should hear: every object body says
- * `additionalProperties: false`, whether or not its schema was written with it. Not the OAuth
- * endpoints: RFC 6749 has clients send parameters a server may not know, and servers ignore them.
+ * A body field the route does not name is a 422 (src/plugins/body-guard.ts), at any depth: every
+ * object of a body says `additionalProperties: false`, whether or not its schema was written
+ * with it (free-form parts, a `t.Record` or data documented as open, stay as they are). Not the
+ * OAuth endpoints: RFC 6749 has clients send parameters a server may not know, and servers
+ * ignore them. A form carries flat strings only: its schema leaves out the fields that are
+ * arrays or objects, which need JSON.
  */
 function withClosedBodies(spec: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const [path, operations] of Object.entries(spec.paths ?? {})) {
-    if (OAUTH_PATHS.has(path)) continue;
     for (const operation of Object.values(operations)) {
-      for (const media of Object.values(operation.requestBody?.content ?? {})) {
-        const schema = media.schema;
-        if (schema?.type === "object" && schema.additionalProperties === undefined) schema.additionalProperties = false;
+      for (const [type, media] of Object.entries(operation.requestBody?.content ?? {})) {
+        const schema = media.schema as BodySchema | undefined;
+        if (!schema) continue;
+        if (OAUTH_PATHS.has(path)) {
+          if (schema.additionalProperties === false) delete schema.additionalProperties;
+          continue;
+        }
+        close(schema);
+        if (type === "application/x-www-form-urlencoded") media.schema = flatOnly(schema);
       }
     }
   }
+}
+
+type BodySchema = {
+  type?: unknown;
+  properties?: Record<string, BodySchema>;
+  required?: string[];
+  additionalProperties?: unknown;
+  patternProperties?: unknown;
+  items?: BodySchema;
+  description?: string;
+};
+
+function close(schema: BodySchema): void {
+  if (schema.type === "object" && schema.properties) {
+    if (schema.additionalProperties === undefined && schema.patternProperties === undefined) {
+      schema.additionalProperties = false;
+    }
+    for (const property of Object.values(schema.properties)) close(property);
+  }
+  if (schema.type === "array" && schema.items) close(schema.items);
+}
+
+/** The form's copy of a body schema (the generator hands every media type the same object). */
+function flatOnly(schema: BodySchema): Record<string, unknown> {
+  const nested = Object.entries(schema.properties ?? {})
+    .filter(([, property]) => property.type === "array" || property.type === "object")
+    .map(([name]) => name);
+  if (nested.length === 0) return schema as Record<string, unknown>;
+  const properties = { ...schema.properties };
+  for (const name of nested) delete properties[name];
+  return {
+    ...schema,
+    properties,
+    required: schema.required?.filter((name) => !nested.includes(name)),
+    description: `${schema.description ? `${schema.description} ` : ""}As a form: ${nested.join(", ")} need JSON.`,
+  };
 }
 
 type SchemaNode = { [key: string]: unknown; anyOf?: SchemaNode[]; type?: string | string[]; format?: string };
@@ -192,9 +235,10 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
         withOptionalBodies(response, routes());
         withResponseHeaders(response);
         withProblems(response);
-        withClosedBodies(response);
-        withPlainIntegers(response);
+        // Shapes first: closing and flattening bodies read the types they document.
         withDocumentedShapes(response);
+        withPlainIntegers(response);
+        withClosedBodies(response);
       }
     })
     .use(
