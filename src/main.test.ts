@@ -48,6 +48,54 @@ describe("CLI", () => {
     expect(stderr).toContain('unknown command "frobnicate"');
   });
 
+  test.each([[["serve", "--port", "9000"]], [["migrate", "now"]]])(
+    "%j should exit 2: configuration comes from the environment only",
+    async (args) => {
+      const { code, stderr } = await cli(args);
+      expect(code).toBe(2);
+      expect(stderr).toContain("takes no arguments");
+    },
+  );
+
+  test("a SIGTERM to `npm start` should reach the server and shut it down gracefully", async () => {
+    const home = mkdtempSync(join(tmpdir(), "warden-npm-start-"));
+    const npm = Bun.spawn(["npm", "start", "--silent"], {
+      cwd: join(import.meta.dir, ".."),
+      env: { ...process.env, HOST: "127.0.0.1", PORT: "0", DATA_DIR: home, LOG_LEVEL: "info" },
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    try {
+      const reader = npm.stdout.getReader();
+      let output = "";
+      const started = Date.now();
+      while (!output.includes('"url"') && Date.now() - started < 30_000) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        output += new TextDecoder().decode(value);
+      }
+      const url = String(JSON.parse(output.split("\n").find((line) => line.includes('"url"')) ?? "{}").url);
+      expect((await fetch(`${url}health`)).status).toBe(200);
+      npm.kill("SIGTERM");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        output += new TextDecoder().decode(value);
+      }
+      expect(output).toContain("shutdown complete");
+      await npm.exited;
+      expect(
+        await fetch(`${url}health`).then(
+          () => "served",
+          () => "refused",
+        ),
+      ).toBe("refused");
+    } finally {
+      npm.kill("SIGKILL");
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   test("migrate should create the database and exit 0", async () => {
     const { code, stdout } = await cli(["migrate"]);
     expect(code).toBe(0);

@@ -65,6 +65,14 @@ function migrate(config: Config): void {
   console.log(`database in ${config.dataDir} is up to date`);
 }
 
+function noArguments(argv: string[], command: string): void {
+  if (argv.length > 1) {
+    throw new UsageError(
+      `usage: warden ${command} (it takes no arguments: set PORT, HOST and the rest in the environment; see the README)`,
+    );
+  }
+}
+
 function fileArgument(argv: string[], command: string): string {
   const file = argv[1];
   if (!file || argv.length > 2 || file.startsWith("-")) throw new UsageError(`usage: warden ${command} <file>`);
@@ -80,9 +88,13 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case "serve":
+      // Configuration comes from the environment only: `serve --port 9000` would otherwise
+      // start on 8080 as if it had been heard.
+      noArguments(argv, "serve");
       await serve(config);
       return -1;
     case "migrate":
+      noArguments(argv, "migrate");
       migrate(config);
       return 0;
     case "admin":
