@@ -70,7 +70,8 @@ export interface Config {
     /** Whether this process delivers; false for HTTP-only processes next to one that does. */
     readonly dispatch: boolean;
   };
-  readonly auditKey: string | undefined;
+  /** AUDIT_KEY's bytes: its text, or what follows `base64:` decoded. */
+  readonly auditKey: Uint8Array | undefined;
   /** Days audit events stay in the database before they are archived to NDJSON; 0 keeps them forever. */
   readonly auditRetentionDays: number;
   /** 32+ bytes (base64) from which the API-key pepper and the key-ring sealing key derive; unset = DATA_DIR/master.key. */
@@ -247,7 +248,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxEndpointsPerTenant: integer(env, "WEBHOOK_MAX_ENDPOINTS", 20, 1, 10_000),
       dispatch: boolean(env, "WEBHOOK_DISPATCH", true),
     },
-    auditKey: read(env, "AUDIT_KEY"),
+    auditKey: auditKey(env),
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 0, 0, 36_500),
     masterKey: masterKey(env),
   };
@@ -256,13 +257,31 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 function assertProductionSafe(config: Config): void {
-  if (!config.auditKey || config.auditKey.length < 32) {
+  if (!config.auditKey || config.auditKey.byteLength < 32) {
     throw new ConfigError(
       "AUDIT_KEY",
-      "at least 32 characters when NODE_ENV=production",
+      "at least 32 characters (or base64: and 32 bytes) when NODE_ENV=production",
       config.auditKey ? "(too short)" : "",
     );
   }
+}
+
+const BASE64_PREFIX = "base64:";
+
+/**
+ * Text, or `base64:` and the key's bytes: what `warden audit key` prints, so a trail begun
+ * without AUDIT_KEY (its key derived from the master key) can go on under one.
+ */
+function auditKey(env: Env): Uint8Array | undefined {
+  const raw = read(env, "AUDIT_KEY");
+  if (raw === undefined) return undefined;
+  if (!raw.startsWith(BASE64_PREFIX)) return new TextEncoder().encode(raw);
+  const encoded = raw.slice(BASE64_PREFIX.length);
+  const bytes = Buffer.from(encoded, "base64");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || bytes.byteLength < 32) {
+    throw new ConfigError("AUDIT_KEY", "text, or base64: followed by at least 32 base64-encoded bytes", "(hidden)");
+  }
+  return new Uint8Array(bytes);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { passwordLogin, runCli } from "./testing/cli";
@@ -215,6 +215,56 @@ describe("CLI", () => {
       expect(code).toBe(1);
       expect(stderr).toContain("cannot be unsealed with this master key");
       expect(stderr).not.toContain("    at ");
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  test("a server started with another audit key than its trail's stops with one line, and audit key carries a trail to production", async () => {
+    const own = mkdtempSync(join(tmpdir(), "warden-audit-key-"));
+    try {
+      // Begun in development: the chain's key derives from the master key.
+      expect((await runCli(own, ["admin", "create", "--tenant", "acme", "--email", "a@acme.test"], {})).code).toBe(0);
+      const production = { NODE_ENV: "production", PORT: "0", HOST: "127.0.0.1" };
+      const wrong = await runCli(own, ["serve"], { ...production, AUDIT_KEY: "p".repeat(32) });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toContain("written with another audit key");
+      expect(wrong.stderr).toContain("warden audit key");
+      expect(wrong.stderr).not.toContain("    at ");
+
+      const printed = await runCli(own, ["audit", "key"], {});
+      expect(printed.code).toBe(0);
+      const value = printed.stdout.trim().replace(/^AUDIT_KEY=/, "");
+      expect(value).toMatch(/^base64:[A-Za-z0-9+/]+=*$/);
+      const server = await startServer({ dataDir: own, env: { ...production, AUDIT_KEY: value } });
+      try {
+        expect((await server.fetch("/health")).status).toBe(200);
+      } finally {
+        expect(await server.stop()).toBe(0);
+      }
+      const verified = await runCli(own, ["audit", "verify"], { AUDIT_KEY: value });
+      expect(verified.code).toBe(0);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  test("a command on a database whose master key is missing says so, and makes no new key", async () => {
+    const own = mkdtempSync(join(tmpdir(), "warden-no-master-"));
+    try {
+      expect((await runCli(own, ["admin", "create", "--tenant", "acme", "--email", "a@acme.test"], {})).code).toBe(0);
+      rmSync(join(own, "master.key"));
+      for (const args of [
+        ["audit", "verify"],
+        ["keys", "rotate", "--force"],
+        ["admin", "create", "--tenant", "acme", "--email", "b@acme.test"],
+        ["serve"],
+      ]) {
+        const { code, stderr } = await runCli(own, args, { PORT: "0" });
+        expect({ args, code }).toEqual({ args, code: 1 });
+        expect(stderr).toContain("no master key");
+        expect(existsSync(join(own, "master.key"))).toBe(false);
+      }
     } finally {
       rmSync(own, { recursive: true, force: true });
     }

@@ -4,7 +4,7 @@ import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { createLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
-import { auditSignCheckpoints, auditVerify } from "./modules/audit/cli";
+import { auditKeyCommand, auditSignCheckpoints, auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
 import { BackupError } from "./modules/backup/backup";
 import { backup, restoreCheckCommand } from "./modules/backup/cli";
@@ -24,6 +24,7 @@ Commands:
                  promote the next signing key and publish a new next key (refused while the
                  next key is younger than the JWKS cache, 5 minutes, unless --force)
   audit verify   recompute the audit chain; exit 1 naming the first broken link
+  audit key      print the key the audit trail is chained with, as an AUDIT_KEY value
   audit sign-checkpoints
                  sign archive checkpoints an earlier version wrote without a MAC (you vouch for them)
   backup <file>  write an online, consistent copy of the database (mode 0600) while the server runs
@@ -102,12 +103,16 @@ async function main(argv: string[]): Promise<number> {
       console.log(await adminCreate(argv.slice(2), config));
       return 0;
     case "audit": {
+      if (argv[1] === "key") {
+        console.log(await auditKeyCommand(config));
+        return 0;
+      }
       if (argv[1] === "sign-checkpoints") {
         console.log(await auditSignCheckpoints(config));
         return 0;
       }
       if (argv[1] !== "verify") {
-        throw new UsageError("unknown audit command; usage: warden audit verify | warden audit sign-checkpoints");
+        throw new UsageError("unknown audit command; usage: warden audit verify | sign-checkpoints | key");
       }
       const { ok, report } = await auditVerify(config);
       (ok ? console.log : console.error)(report);

@@ -68,3 +68,15 @@ export async function auditSignCheckpoints(config: Config): Promise<string> {
     db.$client.close();
   }
 }
+
+/**
+ * `audit key`: the key this configuration chains the trail with, as an AUDIT_KEY value. A trail
+ * begun without AUDIT_KEY (outside production) is chained with a key derived from the master
+ * key; production requires AUDIT_KEY, and this is the value that lets that trail go on there.
+ */
+export async function auditKeyCommand(config: Config): Promise<string> {
+  const file = join(config.dataDir, DATABASE_FILE);
+  if (!existsSync(file)) throw new Error(`no database at ${file}: check DATA_DIR`);
+  const secrets = await serverSecretsFor(config);
+  return `AUDIT_KEY=base64:${Buffer.from(secrets.auditKey).toString("base64")}`;
+}

@@ -239,6 +239,22 @@ export class AuditTrail implements AuditHook {
   }
 
   /**
+   * At start-up: throws unless the head record verifies with this key. A trail written under
+   * another audit key would otherwise run on with every verification naming seq 1 as broken, and
+   * every event appended chaining under the wrong key. Only a wrong key fails here: a changed
+   * event leaves the head's MAC intact, for verification to name.
+   */
+  assertHeadKey(): void {
+    const head = this.db.$client
+      .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+      .get();
+    if (!head || headMac(this.key, head.seq, head.hash) === head.mac) return;
+    throw new Error(
+      "the audit trail was written with another audit key (its head record does not verify with this one): start with the AUDIT_KEY it was written with; a trail begun without AUDIT_KEY used a key derived from the master key, which `warden audit key` prints as an AUDIT_KEY value",
+    );
+  }
+
+  /**
    * Throws unless the trail's last event verifies with this key. For a command run next to the
    * server (the CLI): started without the server's AUDIT_KEY, it would sign its events with
    * another key, and every verification from there on would report a break. A trail that is

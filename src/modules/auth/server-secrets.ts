@@ -1,5 +1,7 @@
+import { Database } from "bun:sqlite";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DATABASE_FILE } from "../../../db/client";
 import type { Config } from "../../config";
 import { importSealingKey } from "../../lib/sealed-box";
 import { hmacHex } from "../../lib/secrets";
@@ -26,6 +28,14 @@ export function loadMasterKey(dataDir: string, configured: Uint8Array | undefine
   if (configured) return configured;
   const file = join(dataDir, MASTER_KEY_FILE);
   if (!existsSync(file)) {
+    // A database that holds keyed rows was written with a master key: a new one would open
+    // none of them, and chain the trail under another key (a CLI run without MASTER_KEY
+    // exported, a restore that left master.key behind).
+    if (holdsKeyedRows(dataDir)) {
+      throw new Error(
+        `no master key: the database in ${dataDir} was written with one; set MASTER_KEY, or put its master.key back in ${dataDir}`,
+      );
+    }
     try {
       // "wx": when the CLI and the server start together, exactly one of them writes the key.
       writeFileSync(file, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"), {
@@ -42,10 +52,30 @@ export function loadMasterKey(dataDir: string, configured: Uint8Array | undefine
   return new Uint8Array(key);
 }
 
+/** Tables whose rows only the master key can open or check: sealed keys and secrets, peppered hashes. */
+const KEYED_TABLES = ["signing_keys", "api_keys", "webhook_endpoints"];
+
+function holdsKeyedRows(dataDir: string): boolean {
+  const file = join(dataDir, DATABASE_FILE);
+  if (!existsSync(file)) return false;
+  const sqlite = new Database(file, { readonly: true });
+  try {
+    return KEYED_TABLES.some((table) => {
+      try {
+        return sqlite.query(`SELECT 1 FROM ${table} LIMIT 1`).get() !== null;
+      } catch {
+        return false; // no such table yet: a database only just created
+      }
+    });
+  } finally {
+    sqlite.close();
+  }
+}
+
 /** The secrets for this DATA_DIR and configuration: what every command and the server start from. */
 export async function serverSecretsFor(config: Config): Promise<ServerSecrets> {
   const derived = await deriveServerSecrets(loadMasterKey(config.dataDir, config.masterKey));
-  return config.auditKey ? { ...derived, auditKey: new TextEncoder().encode(config.auditKey) } : derived;
+  return config.auditKey ? { ...derived, auditKey: new Uint8Array(config.auditKey) } : derived;
 }
 
 export async function deriveServerSecrets(masterKey: Uint8Array): Promise<ServerSecrets> {

@@ -53,6 +53,7 @@ export async function openSecurity(deps: { config: Config; db: Db; clock: Clock 
   const identity = new IdentityService(db, clock, secrets.apiKeyPepper);
   const auditKey = secrets.auditKey;
   const audit = new AuditTrail(db, auditKey, clock);
+  audit.assertHeadKey();
   audit.recordHeadIfMissing();
   audit.batchedBy(batcher);
   const sessions = new SessionService({ db, clock, queries: identity.queries, tokens, revocation, audit });

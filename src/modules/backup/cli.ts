@@ -16,9 +16,7 @@ export async function restoreCheckCommand(file: string, config: Config): Promise
   // Never create a master key here (serverSecretsFor would on an empty DATA_DIR): a new key
   // would only make a good chain look broken.
   const haveMasterKey = config.masterKey || existsSync(join(config.dataDir, MASTER_KEY_FILE));
-  const keys = haveMasterKey
-    ? await serverSecretsFor(config)
-    : { auditKey: config.auditKey ? new TextEncoder().encode(config.auditKey) : undefined };
+  const keys = haveMasterKey ? await serverSecretsFor(config) : { auditKey: config.auditKey };
   const { ok, lines } = await restoreCheck(file, keys);
   return { ok, report: lines.join("\n") };
 }
