@@ -180,8 +180,13 @@ function trustedProxies(env: Env): string[] {
 function retrySchedule(env: Env): number[] {
   const raw = read(env, "WEBHOOK_RETRY_SCHEDULE");
   if (raw === undefined) return DEFAULT_RETRY_SCHEDULE;
-  const steps = raw.split(",").map((step) => Number(step.trim()));
-  if (steps.length === 0 || steps.some((step) => !Number.isFinite(step) || step < 0)) {
+  const entries = raw.split(",").map((step) => step.trim());
+  // Whole seconds, written as such: `5,,10` is not 5, 0, 10, nor `0x10` sixteen.
+  if (entries.some((step) => !/^\d{1,9}$/.test(step))) {
+    throw new ConfigError("WEBHOOK_RETRY_SCHEDULE", "comma-separated whole seconds such as 0,5,300", raw);
+  }
+  const steps = entries.map(Number);
+  if (steps.length === 0) {
     throw new ConfigError("WEBHOOK_RETRY_SCHEDULE", "comma-separated non-negative seconds such as 0,5,300", raw);
   }
   return steps;

@@ -73,7 +73,7 @@ describe("health without Redis", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({
       status: "not_ready",
-      detail: "shutting down: in-flight requests are draining",
+      detail: "shutting down: take this instance out of rotation",
       checks: { sqlite: { status: "up" } },
     });
   });

@@ -55,7 +55,9 @@ export class ReadinessProbe {
     if (redis.status !== "disabled")
       this.onRedisChecked(redis.status === "up", redis.latency_ms ?? Number.POSITIVE_INFINITY);
     const checks = { sqlite, redis };
-    if (this.stopping) return { status: "not_ready", detail: "shutting down: in-flight requests are draining", checks };
+    if (this.stopping) {
+      return { status: "not_ready", detail: "shutting down: take this instance out of rotation", checks };
+    }
     const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";
     return { status, checks };
   }
