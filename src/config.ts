@@ -229,7 +229,8 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env),
     http: {
       bodyLimitBytes: integer(env, "HTTP_BODY_LIMIT_BYTES", 1_048_576, 1024, 104_857_600),
-      headerLimitBytes: integer(env, "HTTP_HEADER_LIMIT_BYTES", 8192, 1024, 16_384),
+      // Bun refuses headers past 16 KiB itself, with a bare 431: ours must bite first.
+      headerLimitBytes: integer(env, "HTTP_HEADER_LIMIT_BYTES", 8192, 1024, 12_288),
       shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
       shutdownDelayMs: integer(env, "SHUTDOWN_DELAY_MS", 0, 0, 600_000),
       leanPath: boolean(env, "HTTP_LEAN_PATH", true),

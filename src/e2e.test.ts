@@ -50,6 +50,19 @@ describe("bad input over real HTTP", () => {
     expect((await server.fetch("/health")).status).toBe(200);
   });
 
+  test("a declared length far past every limit should get our problem+json 413, not a bare one", async () => {
+    const port = Number(new URL(server.url).port);
+    const reply = await rawRequest(
+      port,
+      "POST /v1/auth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{}",
+    );
+    expect(reply).toStartWith("HTTP/1.1 413");
+    expect(reply.toLowerCase()).toContain("x-request-id:");
+    expect(reply.toLowerCase()).toContain("x-content-type-options: nosniff");
+    expect(reply).toContain('"error":"invalid_request"');
+    expect((await server.fetch("/health")).status).toBe(200);
+  });
+
   test("should replace an invalid X-Request-ID", async () => {
     const res = await server.fetch("/health", { headers: { "x-request-id": "<script>alert(1)</script>" } });
     expect(res.status).toBe(200);

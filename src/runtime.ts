@@ -110,9 +110,10 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
-    // Bun's own cap (a bare 413) stays far above ours, so a declared Content-Length over our limit
-    // gets our problem+json 413; our reader stops chunked bodies at the limit.
-    maxRequestBodySize: Math.max(config.http.bodyLimitBytes * 16, 16 * 1024 * 1024),
+    // No cap of Bun's own (its 413 is bare: no problem+json, no headers, no log line, no metric):
+    // ours refuses a declared Content-Length over the limit before a byte is read, and our reader
+    // stops chunked bodies at the limit.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: (request) => {
       traffic.arrived();
       return fetch(request);
