@@ -35,6 +35,7 @@ describe("loadConfig", () => {
     expect(config.webhook.retryScheduleSeconds).toEqual([0, 1, 1, 1]);
     expect(config.jwt.alg).toBe("ES256");
     expect(config.http.trustedProxies).toEqual(["10.0.0.0/8", "::1", "192.0.2.7"]);
+    expect(loadConfig({ HOST: "[::1]" }).host).toBe("::1");
   });
 
   test("should be frozen all the way down", () => {

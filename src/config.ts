@@ -203,8 +203,10 @@ function masterKey(env: Env): Uint8Array | undefined {
 
 function host(env: Env): string {
   const raw = read(env, "HOST") ?? "0.0.0.0";
-  if (!/^[A-Za-z0-9.:[\]-]+$/.test(raw)) throw new ConfigError("HOST", "a host name or IP address", raw);
-  return raw;
+  // An IPv6 address as a URL writes it, `[::1]`, is taken as the address inside.
+  const bare = /^\[[0-9A-Fa-f:.]+\]$/.test(raw) ? raw.slice(1, -1) : raw;
+  if (!/^[A-Za-z0-9.:-]+$/.test(bare)) throw new ConfigError("HOST", "a host name or IP address", raw);
+  return bare;
 }
 
 export function loadConfig(env: Env = process.env): Config {

@@ -96,6 +96,19 @@ describe("CLI", () => {
     }
   });
 
+  test("a port already taken should stop start-up with one line naming where it tried", async () => {
+    const server = await startServer();
+    try {
+      const port = new URL(server.url).port;
+      const { code, stderr } = await cli(["serve"], { HOST: "127.0.0.1", PORT: port });
+      expect(code).toBe(1);
+      expect(stderr.trim()).toStartWith(`warden: cannot listen on 127.0.0.1:${port}:`);
+      expect(stderr).not.toContain("    at ");
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("migrate should create the database and exit 0", async () => {
     const { code, stdout } = await cli(["migrate"]);
     expect(code).toBe(0);

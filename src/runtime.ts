@@ -107,7 +107,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
   const { config, log, db, redis } = deps;
   const traffic = new TrafficGauge(BUSY_REQUESTS_PER_SECOND);
   const fetch = appFetch(app, deps);
-  const server = Bun.serve({
+  const server = listen(config, {
     hostname: config.host,
     port: config.port,
     // No cap of Bun's own (its 413 is bare: no problem+json, no headers, no log line, no metric):
@@ -198,7 +198,17 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   }
 }
 
-function displayHost(host: string): string {
+/** Bun.serve, with a failure to listen saying where (Bun's own words name neither host nor port). */
+function listen<T>(config: Config, options: Parameters<typeof Bun.serve<T>>[0]): ReturnType<typeof Bun.serve<T>> {
+  try {
+    return Bun.serve<T>(options);
+  } catch (error) {
+    throw new Error(`cannot listen on ${displayHost(config.host, true)}:${config.port}: ${(error as Error).message}`);
+  }
+}
+
+function displayHost(host: string, asGiven = false): string {
+  if (asGiven) return host.includes(":") ? `[${host}]` : host;
   if (host === "0.0.0.0" || host === "::") return "localhost";
   return host.includes(":") ? `[${host}]` : host;
 }
