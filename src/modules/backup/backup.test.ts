@@ -3,9 +3,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openDatabase } from "../../../db/client";
+import { systemClock } from "../../lib/clock";
 import { createAdminWithCli, runCli } from "../../testing/cli";
 import { startServer, type TestServer } from "../../testing/server";
 import { promtool } from "../../testing/tools";
+import { archiveOlderThan } from "../audit/retention";
+import { deriveServerSecrets, loadMasterKey } from "../auth/server-secrets";
 
 let server: TestServer;
 let backupFile: string;
@@ -144,6 +148,26 @@ describe("restore-check", () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/integrity\s+ok/);
     expect(stderr).toContain("audit chain  FAILED: BROKEN at seq 3");
+  });
+
+  test("should pass a trail that begins at an archive checkpoint, naming the archive files to restore with it", async () => {
+    const archived = mkdtempSync(join(dir, "archived-"));
+    copyFileSync(backupFile, join(archived, "warden.db"));
+    copyFileSync(join(server.dataDir, "master.key"), join(archived, "master.key"));
+    const { auditKey } = await deriveServerSecrets(loadMasterKey(server.dataDir, undefined));
+    const db = openDatabase(archived);
+    const { file: archive, throughSeq } = archiveOlderThan(
+      db,
+      archived,
+      Date.now() + 86_400_000,
+      systemClock,
+      auditKey,
+    );
+    db.$client.close();
+    const { code, stdout } = await runCli(server.dataDir, ["restore-check", join(archived, "warden.db")]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/audit chain\s+intact: 0 events after archived seq/);
+    expect(stdout).toContain(`events up to seq ${throughSeq} are only in ${archive}`);
   });
 
   test("should fail without the key the chain was written with", async () => {

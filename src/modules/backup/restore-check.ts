@@ -109,6 +109,16 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
           : `BROKEN at seq ${report.brokenAt?.seq}: ${report.brokenAt?.reason}`,
         report.ok,
       );
+      // The events before a checkpoint live only in their archive files, which no backup holds.
+      const archives = db
+        .query<{ file: string }, []>("SELECT archive_file AS file FROM audit_checkpoints ORDER BY seq")
+        .all();
+      if (archives.length > 0) {
+        line(
+          "audit archive",
+          `events up to seq ${report.from} are only in ${archives.map((a) => a.file).join(", ")} (not in this backup): restore those files into DATA_DIR with it`,
+        );
+      }
     });
   } finally {
     db.close();
