@@ -119,6 +119,12 @@ describe("Swagger UI", () => {
     expect(token.additionalProperties).toBeUndefined();
   });
 
+  test("response timestamps should be documented as date-times", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const me = spec.paths["/v1/auth/me"].get.responses["200"].content["application/json"].schema;
+    expect(me.properties.expires_at).toMatchObject({ type: "string", format: "date-time" });
+  });
+
   test("an optional body should be documented with its schema, as not required", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const body = spec.paths["/v1/webhooks/endpoints/{id}/rotate-secret"].post.requestBody;

@@ -65,7 +65,8 @@ const PROBLEM_RESPONSE = {
 };
 /** The OAuth endpoints answer the same problem as `application/json`, as RFC 6749 §5.2 has it. */
 const OAUTH_PROBLEM_RESPONSE = {
-  description: "an OAuth error (`error`, `error_description`) in the problem's shape, as application/json",
+  description:
+    "the problem as application/json; OAuth's errors (400, 401, 413, 415) also carry `error` and `error_description`, and a 405, 429 or 431 is the problem alone (OAuth defines no code for them)",
   content: { [OAUTH_CONTENT_TYPE]: { schema: { $ref: "#/components/schemas/Problem" } } },
 };
 

@@ -1,10 +1,16 @@
 import { t } from "elysia";
+import { documentedAs } from "../../lib/openapi-shape";
 
 /**
- * RFC 3339 timestamps. Not `format: "date-time"`: Elysia checks response formats on every request,
- * and that check alone cost more than the rest of GET /v1/auth/me.
+ * RFC 3339 timestamps. `format: "date-time"` for the OpenAPI document only (generated clients
+ * read them as dates): Elysia checks response formats on every request, and that check alone
+ * cost more than the rest of GET /v1/auth/me.
  */
-export const dateTime = t.String({ description: "RFC 3339 date-time (UTC)", examples: ["2026-01-01T00:00:00.000Z"] });
+export const dateTime = t.String({
+  description: "RFC 3339 date-time (UTC)",
+  examples: ["2026-01-01T00:00:00.000Z"],
+  ...documentedAs({ format: "date-time" }),
+});
 
 const short = (description: string) => t.String({ maxLength: 512, description });
 
