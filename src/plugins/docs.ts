@@ -50,7 +50,15 @@ const PROBLEM_SCHEMA = t.Object(
     status: t.Integer(),
     detail: t.String(),
     request_id: t.Optional(t.String()),
-    errors: t.Optional(t.Array(t.Object({ in: t.String(), field: t.String(), message: t.String() }))),
+    errors: t.Optional(
+      t.Array(
+        t.Object({
+          in: t.String({ description: "as OpenAPI names it: body, query, path or header" }),
+          field: t.String(),
+          message: t.String(),
+        }),
+      ),
+    ),
     error: t.Optional(
       t.String({ description: "On the token and revoke endpoints: the OAuth 2.0 error code (RFC 6749 §5.2)." }),
     ),

@@ -101,7 +101,7 @@ describe("errors", () => {
     const res = await send("GET", "/test/items/abc");
     expect(res.status).toBe(422);
     const body = await problem(res);
-    expect(body.errors[0]).toMatchObject({ in: "params", field: "id" });
+    expect(body.errors[0]).toMatchObject({ in: "path", field: "id" });
   });
 
   test("should answer malformed JSON with 400, not 500", async () => {

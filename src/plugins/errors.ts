@@ -122,6 +122,8 @@ function internalError(): HttpProblem {
   return new HttpProblem(500, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
 }
 
+const OPENAPI_IN: Record<string, string> = { params: "path", headers: "header" };
+
 function validationProblem(error: ValidationError, request: Request): HttpProblem {
   // Elysia's coercion of a number sent as a string (a query, a form, a JSON string) fails as a
   // nameless "property" holding the coerced value: find where it came from by that value.
@@ -135,6 +137,8 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
       if (bodyField !== undefined) [part, fallbackField] = ["body", bodyField];
     }
   }
+  // Where the field is, in OpenAPI's words (`path`, `query`, `header`, and `body`), not Elysia's.
+  const where = OPENAPI_IN[part] ?? part;
   const fields: FieldError[] = error.all.flatMap((issue) => {
     const field =
       "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField;
@@ -143,12 +147,12 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
     if (schema?.minProperties !== undefined && schema.properties && "value" in issue && isEmptyObject(issue.value)) {
       const names = Object.keys(schema.properties);
       const message = `Send at least one of ${names.join(", ")}`;
-      return names.map((name) => ({ in: part, field: field ? `${field}.${name}` : name, message }));
+      return names.map((name) => ({ in: where, field: field ? `${field}.${name}` : name, message }));
     }
     const expected = describeExpected(schema, issue.message);
     // TypeBox reports a missing field as a value of the wrong type ("Expected string").
     const missing = "value" in issue && issue.value === undefined && field !== "";
-    return [{ in: part, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
+    return [{ in: where, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
   });
   // The root has no field name; "body: …" would read as a field called body.
   const named = fields.map((f) =>

@@ -42,7 +42,7 @@ function idempotencyKeyOf(request: Request): string | undefined {
   if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
     const message = `must be 1-${IDEMPOTENCY_KEY_MAX} characters`;
     throw new HttpProblem(422, "validation", `Invalid headers. idempotency-key: ${message}.`, {
-      errors: [{ in: "headers", field: "idempotency-key", message }],
+      errors: [{ in: "header", field: "idempotency-key", message }],
     });
   }
   return key;

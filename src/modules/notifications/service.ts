@@ -166,7 +166,7 @@ export class NotificationService {
         422,
         "idempotency-key-reused",
         "This Idempotency-Key was used with a different request body.",
-        { errors: [{ in: "headers", field: "idempotency-key", message: "already used for a different body" }] },
+        { errors: [{ in: "header", field: "idempotency-key", message: "already used for a different body" }] },
       );
     }
     const counts = this.sql.countsOf.get(earlier.id, earlier.id);
