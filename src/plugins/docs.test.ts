@@ -119,6 +119,20 @@ describe("Swagger UI", () => {
     expect(token.additionalProperties).toBeUndefined();
   });
 
+  test("the statuses a client acts on should be spelt out: 401 with its challenge, 403, 429 with when to retry", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const me = spec.paths["/v1/auth/me"].get;
+    expect(Object.keys(me.responses["401"].headers)).toEqual(["WWW-Authenticate"]);
+    expect(me.responses["403"].content["application/problem+json"]).toBeDefined();
+    expect(Object.keys(me.responses["429"].headers)).toEqual(["Retry-After", "RateLimit", "RateLimit-Policy"]);
+    expect(me.parameters.map((p: { name: string }) => p.name)).toContain("X-Client-ID");
+    // The token endpoint needs no token, and answers in OAuth's content type.
+    const token = spec.paths["/v1/auth/token"].post;
+    expect(token.responses["401"]).toBeUndefined();
+    expect(Object.keys(token.responses["429"].content)).toEqual(["application/json"]);
+    expect(spec.paths["/health"].get.responses["429"]).toBeUndefined();
+  });
+
   test("response timestamps should be documented as date-times", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const me = spec.paths["/v1/auth/me"].get.responses["200"].content["application/json"].schema;

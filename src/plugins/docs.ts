@@ -80,16 +80,57 @@ const OAUTH_PROBLEM_RESPONSE = {
 
 type Operation = {
   responses?: Record<string, unknown>;
+  security?: unknown;
+  parameters?: unknown[];
   [RESPONSE_HEADERS]?: Record<string, Record<string, unknown>>;
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
 };
 
-/** Every operation can fail with a problem+json; the generator only knows the success answers. */
+const header = (description: string, type = "string") => ({ description, schema: { type } });
+type ProblemResponse = { description: string; content: Record<string, unknown> };
+const problemWith = (base: ProblemResponse, description: string, headers: Record<string, unknown> = {}) => ({
+  ...base,
+  description,
+  headers,
+});
+const UNAUTHORIZED = problemWith(
+  PROBLEM_RESPONSE,
+  "No token, or one that does not verify, has expired or was revoked",
+  {
+    "WWW-Authenticate": header('Bearer realm="warden", and error="invalid_token" with why when a token was sent'),
+  },
+);
+const FORBIDDEN = problemWith(PROBLEM_RESPONSE, "A role the route does not allow, or an X-Client-ID of another tenant");
+const rateLimited = (base: ProblemResponse) =>
+  problemWith(base, "Rate limited: try again after Retry-After", {
+    "Retry-After": header("seconds until a request is allowed", "integer"),
+    RateLimit: header('the caller\'s quota now, e.g. "api";r=0;t=20'),
+    "RateLimit-Policy": header('the quota and its window, e.g. "api";q=600;w=60'),
+  });
+const CLIENT_ID_PARAMETER = {
+  name: "X-Client-ID",
+  in: "header",
+  required: false,
+  schema: { type: "string" },
+  description: "The tenant the caller means to act in; a token of another tenant is then a 403.",
+};
+
+/**
+ * Every operation can fail with a problem+json; the generator only knows the success answers.
+ * Those a client acts on by status are spelt out: 401 (with its challenge) and 403 where a token
+ * is needed, 429 (with when to retry) on every rate-limited route.
+ */
 function withProblems(spec: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const [path, operations] of Object.entries(spec.paths ?? {})) {
     const response = OAUTH_PATHS.has(path) ? OAUTH_PROBLEM_RESPONSE : PROBLEM_RESPONSE;
     for (const operation of Object.values(operations)) {
       operation.responses ??= {};
+      if (operation.security) {
+        operation.responses["401"] ??= UNAUTHORIZED;
+        operation.responses["403"] ??= FORBIDDEN;
+        operation.parameters = [...(operation.parameters ?? []), CLIENT_ID_PARAMETER];
+      }
+      if (path.startsWith("/v1/")) operation.responses["429"] ??= rateLimited(response);
       operation.responses["4XX"] ??= response;
       operation.responses["5XX"] ??= response;
     }
