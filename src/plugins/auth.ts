@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { ROLES, type Role } from "../../db/schema";
 import { HttpProblem } from "../lib/problem";
+import { pathOf } from "../lib/request-target";
 import { AuditAction } from "../modules/audit/actions";
 import { type AuditHook, actorOf } from "../modules/audit/hook";
 import { type AccessClaims, type AccessTokens, InvalidToken } from "../modules/auth/access-tokens";
@@ -88,12 +89,6 @@ export function authorizer(tokens: AccessTokens, audit: AuditHook): Authorizer {
     }
     return authorize(outcome, roles, request, set, route, server);
   };
-}
-
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return end < 0 ? url.slice(start) : url.slice(start, end);
 }
 
 /**

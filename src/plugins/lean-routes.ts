@@ -1,6 +1,7 @@
 import type { Role } from "../../db/schema";
 import type { Logger } from "../lib/logger";
 import { createAccessLog } from "../lib/logger";
+import { pathAndQueryOf } from "../lib/request-target";
 import type { AuditHook } from "../modules/audit/hook";
 import type { AccessTokens } from "../modules/auth/access-tokens";
 import { authorizer, type Principal } from "./auth";
@@ -193,7 +194,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
   const routeFor = (method: string, url: string): LeanRoute | undefined => {
     if (table?.size !== host.routes.length) table = { size: host.routes.length, byKey: leanRoutesOf(host) };
     // The path as sent, query included: "/v1/auth/me?x" matches no lean route and goes to Elysia.
-    return table.byKey.get(`${method} ${url.slice(url.indexOf("/", url.indexOf("//") + 2))}`);
+    return table.byKey.get(`${method} ${pathAndQueryOf(url)}`);
   };
 
   const cors = corsHeaders(deps.corsOrigins);
