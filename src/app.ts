@@ -27,12 +27,13 @@ import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type LeanHost, leanFetch } from "./plugins/lean-routes";
 import { type Metrics, metricsPlugin } from "./plugins/metrics";
-import { queryGuard, type RouteEntry } from "./plugins/query-guard";
+import { queryGuard } from "./plugins/query-guard";
 import { rateLimit } from "./plugins/rate-limit";
 import type { RateLimiter } from "./plugins/rate-limiter";
 import { requestContext } from "./plugins/request-context";
 import { requestGuards } from "./plugins/request-guards";
 import { adapterWithDefaultHeaders } from "./plugins/response-adapter";
+import type { RouteEntry } from "./plugins/route-index";
 import { SECURITY_HEADERS, securityHeaders } from "./plugins/security-headers";
 
 export const VERSION: string = pkg.version;

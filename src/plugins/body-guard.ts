@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { HttpProblem, invalidField } from "../lib/problem";
 import { OAUTH_PATHS } from "./errors";
-import type { RouteEntry } from "./query-guard";
+import { type RouteEntry, routeIndex } from "./route-index";
 
 type Schema = {
   type?: unknown;
@@ -76,19 +76,10 @@ type Stashed = Request & { [RAW_BODY]?: unknown };
  * know, as RFC 6749 §3.1 has them.
  */
 export const bodyGuard = (routes: () => readonly RouteEntry[]) => {
-  let index: { size: number; byKey: Map<string, Schema> } | undefined;
-  const schemaFor = (method: string, path: string): Schema | undefined => {
-    const all = routes();
-    if (index?.size !== all.length) {
-      const byKey = new Map<string, Schema>();
-      for (const route of all) {
-        const body = (route.hooks as { body?: Schema } | undefined)?.body;
-        if (body && !OAUTH_PATHS.has(route.path)) byKey.set(`${route.method} ${route.path}`, body);
-      }
-      index = { size: all.length, byKey };
-    }
-    return index.byKey.get(`${method} ${path}`);
-  };
+  const schemaFor = routeIndex(routes, (route) => {
+    const body = (route.hooks as { body?: Schema } | undefined)?.body;
+    return body && !OAUTH_PATHS.has(route.path) ? body : undefined;
+  });
   return new Elysia({ name: "body-guard" })
     .onTransform({ as: "global" }, ({ request, body }) => {
       if (body !== undefined) (request as Stashed)[RAW_BODY] = body;

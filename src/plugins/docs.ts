@@ -6,7 +6,7 @@ import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "f
 import { DOCUMENTED_AS, RESPONSE_HEADERS } from "../lib/openapi-shape";
 import { notFound } from "../lib/problem";
 import { OAUTH_CONTENT_TYPE, OAUTH_PATHS } from "./errors";
-import type { RouteEntry } from "./query-guard";
+import type { RouteEntry } from "./route-index";
 import { DEFAULT_CSP } from "./security-headers";
 
 export const DOCS_PATH = "/swagger";

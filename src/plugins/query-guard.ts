@@ -1,7 +1,6 @@
 import { Elysia } from "elysia";
 import { invalidField } from "../lib/problem";
-
-export type RouteEntry = { readonly method: string; readonly path: string; readonly hooks: unknown };
+import { type RouteEntry, routeIndex } from "./route-index";
 
 /**
  * On a route that takes a query (the lists and their filters), a parameter it does not name is a
@@ -10,19 +9,10 @@ export type RouteEntry = { readonly method: string; readonly path: string; reado
  * (401 and 403 first, as for bodies). Routes without a query schema ignore a query, as before.
  */
 export const queryGuard = (routes: () => readonly RouteEntry[]) => {
-  let index: { size: number; byKey: Map<string, ReadonlySet<string>> } | undefined;
-  const allowedFor = (method: string, path: string): ReadonlySet<string> | undefined => {
-    const all = routes();
-    if (index?.size !== all.length) {
-      const byKey = new Map<string, ReadonlySet<string>>();
-      for (const route of all) {
-        const query = (route.hooks as { query?: { properties?: object } } | undefined)?.query;
-        if (query?.properties) byKey.set(`${route.method} ${route.path}`, new Set(Object.keys(query.properties)));
-      }
-      index = { size: all.length, byKey };
-    }
-    return index.byKey.get(`${method} ${path}`);
-  };
+  const allowedFor = routeIndex(routes, (route): ReadonlySet<string> | undefined => {
+    const query = (route.hooks as { query?: { properties?: object } } | undefined)?.query;
+    return query?.properties ? new Set(Object.keys(query.properties)) : undefined;
+  });
   return new Elysia({ name: "query-guard" }).onBeforeHandle({ as: "global" }, ({ request, route }) => {
     const url = request.url;
     const start = url.indexOf("?");
