@@ -119,6 +119,14 @@ describe("Swagger UI", () => {
     expect(token.additionalProperties).toBeUndefined();
   });
 
+  test("the document should be the same on every fetch (it is cached and finished in place)", async () => {
+    const first = await (await server.fetch("/swagger/json")).text();
+    const again = await (await server.fetch("/swagger/json")).text();
+    expect(again).toBe(first);
+    const names = JSON.parse(again).paths["/v1/auth/me"].get.parameters.map((p: { name: string }) => p.name);
+    expect(names.filter((name: string) => name === "X-Client-ID")).toHaveLength(1);
+  });
+
   test("the statuses a client acts on should be spelt out: 401 with its challenge, 403, 429 with when to retry", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const me = spec.paths["/v1/auth/me"].get;

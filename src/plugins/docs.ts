@@ -128,7 +128,10 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
       if (operation.security) {
         operation.responses["401"] ??= UNAUTHORIZED;
         operation.responses["403"] ??= FORBIDDEN;
-        operation.parameters = [...(operation.parameters ?? []), CLIENT_ID_PARAMETER];
+        // The generator's document is cached and these passes run on every fetch: add it once.
+        if (!operation.parameters?.includes(CLIENT_ID_PARAMETER)) {
+          operation.parameters = [...(operation.parameters ?? []), CLIENT_ID_PARAMETER];
+        }
       }
       if (path.startsWith("/v1/")) operation.responses["429"] ??= rateLimited(response);
       operation.responses["4XX"] ??= response;
