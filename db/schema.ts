@@ -362,6 +362,22 @@ export const feedbackEntries = sqliteTable(
 );
 
 /**
+ * How many entries each subject holds in `feedback_entries`, expired ones included until the
+ * sweep deletes them: FEEDBACK_MAX_PER_SUBJECT is checked here in one row, not by counting the
+ * subject's entries on every write (~2 ms at 10 000).
+ */
+export const feedbackSubjectCounts = sqliteTable(
+  "feedback_subject_counts",
+  {
+    tenantId: text("tenant_id").notNull(),
+    subjectType: text("subject_type").notNull(),
+    subjectId: text("subject_id").notNull(),
+    held: integer("held").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.tenantId, table.subjectType, table.subjectId] })],
+);
+
+/**
  * Feedback accepted while the configured Redis was down, replayed into Redis in `seq` order with
  * its original expiry when Redis returns (expired rows are dropped, not replayed).
  */

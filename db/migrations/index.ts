@@ -12,6 +12,7 @@ import sql8 from "./0008_inbox_unread_tenant.sql" with { type: "text" };
 import sql9 from "./0009_audit_head.sql" with { type: "text" };
 import sql10 from "./0010_delivery_due_fairness.sql" with { type: "text" };
 import sql11 from "./0011_audit_checkpoint_mac.sql" with { type: "text" };
+import sql12 from "./0012_feedback_subject_counts.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -26,4 +27,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0009_audit_head", when: 1796183585022, breakpoints: true, sql: sql9 },
   { tag: "0010_delivery_due_fairness", when: 1796188530275, breakpoints: true, sql: sql10 },
   { tag: "0011_audit_checkpoint_mac", when: 1796196643918, breakpoints: true, sql: sql11 },
+  { tag: "0012_feedback_subject_counts", when: 1796201473709, breakpoints: true, sql: sql12 },
 ];

@@ -22,10 +22,17 @@ export class SqliteFeedbackStore implements FeedbackStore {
     [string, number, string]
   >;
   private readonly sweep: Statement;
-  private readonly held: Statement<{ n: number }, [string, string, string, number, number]>;
+  /** Counts the entry in, unless its subject holds `limit` already: a row back means counted. */
+  private readonly countIn: Statement<{ held: number }, [string, string, string, number]>;
+  private readonly expiredBySubject: Statement<
+    { tenant_id: string; subject_type: string; subject_id: string; n: number },
+    [number]
+  >;
+  private readonly countOut: Statement;
+  private readonly dropEmpty: Statement;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly clock: Clock,
     private readonly batcher: WriteBatcher,
   ) {
@@ -62,21 +69,28 @@ export class SqliteFeedbackStore implements FeedbackStore {
        GROUP BY subject_type, subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
-    // Counting stops at the limit: a full subject costs no more than its limit's rows.
-    this.held = sqlite.prepare(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM feedback_entries
-         WHERE tenant_id = ? AND subject_id = ? AND subject_type = ? AND expires_at > ? LIMIT ?)`,
+    this.countIn = sqlite.prepare(
+      `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held) VALUES (?1, ?2, ?3, 1)
+       ON CONFLICT DO UPDATE SET held = held + 1 WHERE held < ?4
+       RETURNING held`,
     );
+    this.expiredBySubject = sqlite.prepare(
+      `SELECT tenant_id, subject_type, subject_id, count(*) AS n FROM feedback_entries
+       WHERE expires_at <= ? GROUP BY tenant_id, subject_type, subject_id`,
+    );
+    this.countOut = sqlite.prepare(
+      `UPDATE feedback_subject_counts SET held = held - ?4
+       WHERE tenant_id = ?1 AND subject_type = ?2 AND subject_id = ?3`,
+    );
+    this.dropEmpty = sqlite.prepare("DELETE FROM feedback_subject_counts WHERE held <= 0");
   }
 
   async put(tenantId: string, item: FeedbackItem, expiresAt: number, limit = 0): Promise<ReadonlySet<string>> {
     const body = JSON.stringify(item);
     // In the batch's transaction: entries of one subject in one batch count each other.
     return this.batcher.run(() => {
-      if (limit > 0) {
-        const held = this.held.get(tenantId, item.subject_id, item.subject_type, this.clock.now(), limit)?.n ?? 0;
-        if (held >= limit) return new Set([item.id]);
-      }
+      const counted = this.countIn.get(tenantId, item.subject_type, item.subject_id, limit > 0 ? limit : 2 ** 53);
+      if (counted === null) return new Set([item.id]);
       this.insert.run(item.id, tenantId, item.subject_type, item.subject_id, item.verdict, body, expiresAt);
       return NONE_REFUSED;
     });
@@ -129,8 +143,18 @@ export class SqliteFeedbackStore implements FeedbackStore {
     }));
   }
 
-  /** Deletes expired rows; returns how many. Reads already ignore them: this only reclaims space. */
+  /**
+   * Deletes expired rows, and counts them out of their subjects (in one transaction); returns
+   * how many. Reads already ignore them: this reclaims space, and room under the subject limit.
+   */
   sweepExpired(): number {
-    return this.sweep.run(this.clock.now()).changes;
+    const now = this.clock.now();
+    return this.db.$client.transaction(() => {
+      for (const row of this.expiredBySubject.all(now)) {
+        this.countOut.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
+      }
+      this.dropEmpty.run();
+      return this.sweep.run(now).changes;
+    })();
   }
 }
