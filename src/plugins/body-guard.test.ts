@@ -25,6 +25,9 @@ describe("unknownFieldOf", () => {
     [{ name: "a", data: { anything: { at: "all" } }, labels: { team: "x" } }, undefined],
     // A value of the wrong kind is the type check's to refuse.
     [{ name: "a", recipients: "admins" }, undefined],
+    // Object.prototype's names are no fields of a body.
+    [{ name: "a", constructor: 1 }, "constructor"],
+    [{ name: "a", recipients: { toString: "x" } }, "recipients.toString"],
   ])("%j → %p", (body, field) => {
     expect(unknownFieldOf(schema, body)).toBe(field);
   });
@@ -100,6 +103,38 @@ describe("a body field the route does not name", () => {
     expect(problem.detail).toBe("Invalid body. The request body as a whole: Expected object.");
     expect(problem.errors).toEqual([{ in: "body", field: "", message: "Expected object" }]);
   });
+
+  test("a dotted field name should be named whole, with the fields the body takes", async () => {
+    const res = await ctx.req("POST", "/v1/notifications", {
+      headers: admin.auth,
+      body: { recipients: { role: "admin" }, type: "t.x", title: "x", "x.y": 1 },
+    });
+    const problem = (await res.json()) as { errors: { field: string; message: string }[] };
+    expect(problem.errors[0]?.field).toBe("x.y");
+    expect(problem.errors[0]?.message).toContain("it takes recipients, type, title, body, data");
+  });
+
+  test.each([["[]"], ["1"], ['"jti"'], ['[{"jti":"a"}]']])(
+    "a revocation body %s that is no object should be refused alike on the lean path and Elysia's",
+    async (body) => {
+      const answers = [];
+      for (const path of ["/v1/admin/revocations", "/v1/admin/revocations?via=elysia"]) {
+        const res = await ctx.fetch(
+          new Request(`http://localhost${path}`, {
+            method: "POST",
+            headers: { ...admin.auth, "content-type": "application/json" },
+            body,
+          }),
+        );
+        answers.push({ status: res.status, detail: ((await res.json()) as { detail: string }).detail });
+      }
+      expect(answers[0]).toEqual({
+        status: 422,
+        detail: "Invalid body. The request body as a whole: Expected object.",
+      });
+      expect(answers[1]).toEqual(answers[0]);
+    },
+  );
 
   test("the OAuth endpoints should still ignore parameters they do not know (RFC 6749 §3.1)", async () => {
     const res = await ctx.req("POST", "/v1/auth/revoke", {

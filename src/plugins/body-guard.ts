@@ -14,35 +14,46 @@ type Schema = {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/**
- * The first field of `value` its object schema does not name, as a dotted path (`recipients.user_id`),
- * at any depth; an array's items by index. Objects of free keys (a t.Record, `additionalProperties`
- * allowed) and schemas of any value (t.Unknown) are not looked into.
- */
-export function unknownFieldOf(of: object | undefined, value: unknown, path = ""): string | undefined {
-  if (of === undefined) return undefined;
-  const schema = of as Schema;
+/** A field the schema does not name, and the fields it takes where that one was sent. */
+interface Unknown {
+  readonly field: string;
+  readonly takes: readonly string[];
+}
+
+function findUnknown(schema: Schema | undefined, value: unknown, path: string): Unknown | undefined {
+  if (schema === undefined) return undefined;
   if (schema.type === "object" && schema.properties && isRecord(value)) {
+    const properties = schema.properties;
     const open =
       (schema.additionalProperties !== undefined && schema.additionalProperties !== false) || schema.patternProperties;
     for (const key in value) {
-      const property = schema.properties[key];
+      // Own keys only: `constructor` or `toString` would otherwise find Object.prototype's.
+      const property = Object.hasOwn(properties, key) ? properties[key] : undefined;
       if (property === undefined) {
         if (open) continue;
-        return `${path}${key}`;
+        return { field: `${path}${key}`, takes: Object.keys(properties) };
       }
-      const inner = unknownFieldOf(property, value[key], `${path}${key}.`);
+      const inner = findUnknown(property, value[key], `${path}${key}.`);
       if (inner !== undefined) return inner;
     }
     return undefined;
   }
   if (schema.type === "array" && Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const inner = unknownFieldOf(schema.items, value[i], `${path}${i}.`);
+      const inner = findUnknown(schema.items, value[i], `${path}${i}.`);
       if (inner !== undefined) return inner;
     }
   }
   return undefined;
+}
+
+/**
+ * The first field of `value` its object schema does not name, as a dotted path (`recipients.user_id`),
+ * at any depth; an array's items by index. Objects of free keys (a t.Record, `additionalProperties`
+ * allowed) and schemas of any value (t.Unknown) are not looked into.
+ */
+export function unknownFieldOf(schema: object | undefined, value: unknown): string | undefined {
+  return findUnknown(schema as Schema | undefined, value, "")?.field;
 }
 
 function notAnObject(): HttpProblem {
@@ -52,15 +63,15 @@ function notAnObject(): HttpProblem {
   });
 }
 
-/** The 422 for a field the body's schema does not name, listing those it does at that level. */
+/**
+ * The 422 for a body that is no object where the schema wants one (an optional body would pass
+ * for "no body" and take every default: a rotation's 24 hours among them), or for a field the
+ * schema does not name, listing those it takes there.
+ */
 export function refuseUnknownField(schema: object, body: unknown): void {
-  const field = unknownFieldOf(schema, body);
-  if (field === undefined) return;
-  let level: Schema | undefined = schema as Schema;
-  for (const step of field.split(".").slice(0, -1))
-    level = /^\d+$/.test(step) ? level?.items : level?.properties?.[step];
-  const names = Object.keys(level?.properties ?? {});
-  throw invalidField(field, `Not a field of this body; it takes ${names.join(", ")}.`);
+  if ((schema as Schema).type === "object" && !isRecord(body)) throw notAnObject();
+  const unknown = findUnknown(schema as Schema, body, "");
+  if (unknown) throw invalidField(unknown.field, `Not a field of this body; it takes ${unknown.takes.join(", ")}.`);
 }
 
 const RAW_BODY = Symbol("warden.rawBody");
@@ -88,10 +99,6 @@ export const bodyGuard = (routes: () => readonly RouteEntry[]) => {
       const raw = (request as Stashed)[RAW_BODY];
       if (raw === undefined) return;
       const schema = schemaFor(request.method, route);
-      if (!schema) return;
-      // An optional body is checked only when it is an object: `1`, `[…]` or a JSON string
-      // would pass for "no body" and take every default (a rotation's 24 hours among them).
-      if (schema.type === "object" && !isRecord(raw)) throw notAnObject();
-      refuseUnknownField(schema, raw);
+      if (schema) refuseUnknownField(schema, raw);
     });
 };

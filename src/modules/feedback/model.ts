@@ -2,7 +2,7 @@ import { t } from "elysia";
 import { isPlainText, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 import { invalidField } from "../../lib/problem";
-import { oneOf, ulidCursor } from "../auth/model";
+import { dateTime, oneOf, ulidCursor } from "../auth/model";
 
 export const SUBJECT_TYPES = ["alert", "incident", "recommendation"] as const;
 export const VERDICTS = ["useful", "not_useful", "false_positive", "true_positive"] as const;
@@ -65,7 +65,10 @@ export function checkLabels(labels: unknown): Record<string, string> | undefined
 
 export const accepted = t.Object({
   id: t.String(),
-  expires_at: t.String({ description: "ISO 8601; the entry and its indexes are gone after it." }),
+  expires_at: t.String({
+    description: "RFC 3339 date-time (UTC); the entry and its indexes are gone after it.",
+    ...documentedAs({ format: "date-time" }),
+  }),
 });
 
 export const feedbackItem = t.Object({
@@ -77,8 +80,8 @@ export const feedbackItem = t.Object({
   comment: t.Optional(t.String()),
   labels: t.Optional(t.Record(t.String(), t.String())),
   author: t.String({ description: "The principal (user id) who gave it." }),
-  created_at: t.String(),
-  expires_at: t.String(),
+  created_at: dateTime,
+  expires_at: dateTime,
 });
 export type FeedbackItem = typeof feedbackItem.static;
 
