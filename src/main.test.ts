@@ -249,6 +249,9 @@ describe("CLI", () => {
       expect(printed.code).toBe(0);
       const value = printed.stdout.trim().replace(/^AUDIT_KEY=/, "");
       expect(value).toMatch(/^base64:[A-Za-z0-9+/]+=*$/);
+      // Given a wrong AUDIT_KEY, it still prints the key the trail verifies with.
+      const despite = await runCli(own, ["audit", "key"], { AUDIT_KEY: "p".repeat(32) });
+      expect(despite.stdout.trim()).toBe(`AUDIT_KEY=${value}`);
       const server = await startServer({ dataDir: own, env: { ...production, AUDIT_KEY: value } });
       try {
         expect((await server.fetch("/health")).status).toBe(200);

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { runCli } from "../../testing/cli";
+import { seedAndLogin } from "../../testing/identity";
 import { archiveOlderThan } from "./retention";
 import { verifyChain } from "./verify";
 
@@ -98,6 +99,15 @@ describe("archive checkpoints", () => {
       ok: false,
       brokenAt: { seq: through + 1, reason: expect.stringContaining(`after archived seq ${through}`) },
     });
+  });
+
+  test("the whole trail removed, head record and all, is named", async () => {
+    // A user, as every database in use has: its creation is an audited event.
+    await seedAndLogin(ctx, "acme", "viewer");
+    dropTriggers();
+    sqlite().run("DELETE FROM audit_events");
+    sqlite().run("DELETE FROM audit_head");
+    expect(verify()).toMatchObject({ ok: false, brokenAt: { seq: 1, reason: expect.stringContaining("was emptied") } });
   });
 
   test("the background verifier stops at a made-up checkpoint too", async () => {

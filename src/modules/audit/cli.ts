@@ -70,13 +70,27 @@ export async function auditSignCheckpoints(config: Config): Promise<string> {
 }
 
 /**
- * `audit key`: the key this configuration chains the trail with, as an AUDIT_KEY value. A trail
- * begun without AUDIT_KEY (outside production) is chained with a key derived from the master
- * key; production requires AUDIT_KEY, and this is the value that lets that trail go on there.
+ * `audit key`: the key the trail is chained with, as an AUDIT_KEY value: AUDIT_KEY's, or the key
+ * derived from the master key, whichever the head record verifies with. A trail begun without
+ * AUDIT_KEY (outside production) is chained with the derived key; production requires
+ * AUDIT_KEY, and this is the value that lets that trail go on there.
  */
 export async function auditKeyCommand(config: Config): Promise<string> {
   const file = join(config.dataDir, DATABASE_FILE);
   if (!existsSync(file)) throw new Error(`no database at ${file}: check DATA_DIR`);
   const secrets = await serverSecretsFor(config);
-  return `AUDIT_KEY=base64:${Buffer.from(secrets.auditKey).toString("base64")}`;
+  const derived = (await serverSecretsFor({ ...config, auditKey: undefined })).auditKey;
+  const db = openDatabase(config.dataDir);
+  try {
+    const trail = new AuditTrail(db, secrets.auditKey, systemClock);
+    const key = [secrets.auditKey, derived].find((candidate) => trail.headVerifiesWith(candidate));
+    if (!key) {
+      throw new Error(
+        "neither AUDIT_KEY nor the key derived from the master key verifies this trail's head record: its key is another one",
+      );
+    }
+    return `AUDIT_KEY=base64:${Buffer.from(key).toString("base64")}`;
+  } finally {
+    db.$client.close();
+  }
 }

@@ -244,23 +244,30 @@ export class AuditTrail implements AuditHook {
    * every event appended chaining under the wrong key. Only a wrong key fails here: a changed
    * event leaves the head's MAC intact, for verification to name.
    */
-  assertHeadKey(): void {
+  /** Whether the head record verifies with `key` (true without a head record). */
+  headVerifiesWith(key: Uint8Array): boolean {
     const head = this.db.$client
       .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
       .get();
-    if (!head || headMac(this.key, head.seq, head.hash) === head.mac) return;
+    return !head || headMac(key, head.seq, head.hash) === head.mac;
+  }
+
+  assertHeadKey(): void {
+    if (this.headVerifiesWith(this.key)) return;
     throw new Error(
-      "the audit trail was written with another audit key (its head record does not verify with this one): start with the AUDIT_KEY it was written with; a trail begun without AUDIT_KEY used a key derived from the master key, which `warden audit key` prints as an AUDIT_KEY value",
+      "the audit trail's head record does not verify with this audit key: the trail was written with another audit key. Start with the AUDIT_KEY it was written with; a trail begun without AUDIT_KEY used a key derived from the master key, which `warden audit key` (run without AUDIT_KEY) prints as an AUDIT_KEY value",
     );
   }
 
   /**
-   * Throws unless the trail's last event verifies with this key. For a command run next to the
-   * server (the CLI): started without the server's AUDIT_KEY, it would sign its events with
-   * another key, and every verification from there on would report a break. A trail that is
-   * empty, or that begins at a checkpoint, has nothing to check.
+   * Throws unless the trail's head record and last event verify with this key. For a command
+   * run next to the server (the CLI): started without the server's AUDIT_KEY, it would sign its
+   * events with another key, and every verification from there on would report a break. An empty
+   * trail has nothing to check.
    */
   assertKeyMatches(): void {
+    // A trail archived whole still has its head, under the key it was written with.
+    this.assertHeadKey();
     const last = this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
       | AuditRow
       | undefined;

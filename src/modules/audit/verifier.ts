@@ -3,7 +3,7 @@ import type { Clock } from "../../lib/clock";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { Metrics } from "../../plugins/metrics";
-import { type ChainPosition, type ChainReport, chainStart, checkHead, readHead, verifyLinks } from "./verify";
+import { type ChainPosition, type ChainReport, chainStart, checkEnd, readChainEnd, verifyLinks } from "./verify";
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -55,7 +55,7 @@ export class ChainVerifier {
   /** One background pass: incremental unless a full one is due (or the last one failed), or `full`. */
   async pass(yieldBetweenChunks: () => Promise<void> = () => Bun.sleep(0), full = false): Promise<ChainReport> {
     full ||= this.verified === undefined || this.clock.now() - this.lastFullAt >= this.options.fullEveryMs;
-    const head = readHead(this.sqlite);
+    const end = readChainEnd(this.sqlite);
     let { start, brokenAt } = chainStart(this.sqlite, this.key);
     let position = full ? start : (this.verified as ChainPosition);
     const from = position.seq;
@@ -72,7 +72,7 @@ export class ChainVerifier {
       await yieldBetweenChunks();
       ({ start, brokenAt } = chainStart(this.sqlite, this.key));
     }
-    const headBroken = checkHead(this.sqlite, this.key, head, position, start);
+    const headBroken = checkEnd(this.sqlite, this.key, end, position, start);
     if (headBroken) return this.failed({ ok: false, checked, from, brokenAt: headBroken, head: position });
     this.verified = position;
     if (full) this.lastFullAt = this.clock.now();

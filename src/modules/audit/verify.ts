@@ -71,13 +71,13 @@ export function chainStart(sqlite: Database, key: Uint8Array): { start: ChainPos
  * and swapped rows fail because each HMAC covers its own seq.
  */
 export function verifyChain(sqlite: Database, key: Uint8Array): ChainReport {
-  const head = readHead(sqlite);
+  const end = readChainEnd(sqlite);
   const { start, brokenAt: startBroken } = chainStart(sqlite, key);
   if (startBroken) return { ok: false, checked: 0, brokenAt: startBroken, from: start.seq };
   const report = verifyLinks(sqlite, key, start);
   if (!report.ok) return report;
   const reached = report.head ?? start;
-  const brokenAt = checkHead(sqlite, key, head, reached, start);
+  const brokenAt = checkEnd(sqlite, key, end, reached, start);
   return brokenAt ? { ...report, ok: false, brokenAt } : { ...report, head: reached };
 }
 
@@ -85,22 +85,41 @@ export interface HeadRecord extends ChainPosition {
   readonly mac: string;
 }
 
-/** Read before a walk: the head only moves forward, so every link up to it must be there after. */
-export function readHead(sqlite: Database): HeadRecord | undefined {
-  return sqlite.query<HeadRecord, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1").get() ?? undefined;
+/**
+ * What a walk must reach, read before it: the head record (it only moves forward, so every link
+ * up to it must be there after), and whether the database has users, each created with an
+ * audited event (so a trail with none at all was emptied).
+ */
+export interface ChainEnd {
+  readonly head: HeadRecord | undefined;
+  readonly hasUsers: boolean;
+}
+
+export function readChainEnd(sqlite: Database): ChainEnd {
+  const head = sqlite.query<HeadRecord, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1").get() ?? undefined;
+  return { head, hasUsers: sqlite.query("SELECT 1 FROM users LIMIT 1").get() !== null };
 }
 
 /**
  * What no link can show: the newest events removed (and the head record with them, or moved back
- * by hand). `reached` is where a walk that began after `head` was read ended without a break.
+ * by hand, or written again from what was left). `reached` is where a walk that began after
+ * `end` was read ended without a break.
  */
-export function checkHead(
+export function checkEnd(
   sqlite: Database,
   key: Uint8Array,
-  head: HeadRecord | undefined,
+  end: ChainEnd,
   reached: ChainPosition,
   start: ChainPosition,
 ): ChainReport["brokenAt"] {
+  const head = end.head;
+  if (head === undefined && reached.seq === 0 && end.hasUsers) {
+    return {
+      seq: 1,
+      reason:
+        "the trail holds no events and no head record, but the database has users, each created with an audited event: the trail was emptied",
+    };
+  }
   if (head === undefined) {
     return reached.seq > start.seq
       ? { seq: reached.seq, reason: "the chain's head record is missing: the newest events may have been removed" }
@@ -140,28 +159,29 @@ export function verifyLinks(
     .query<AuditRow, [number, number]>("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
     .iterate(from, limit);
   for (const row of rows) {
-    const broken = (reason: string): ChainReport => ({
-      ok: false,
-      checked,
-      brokenAt: { seq: row.seq, reason },
-      from,
-      head,
-    });
-    if (row.seq !== expectedSeq) return broken(`expected seq ${expectedSeq}: an event is missing`);
-    if (row.prev_hash !== expectedPrev)
-      return broken("prev_hash does not match the previous event: an event was removed or changed");
-    let canonical: string;
-    try {
-      canonical = canonicalEvent(row);
-    } catch {
-      return broken("the stored params are not valid JSON");
-    }
-    if (linkHash(key, row.prev_hash, canonical) !== row.hash)
-      return broken("the event's hash does not match its contents");
+    const reason = linkFault(key, row, { seq: expectedSeq - 1, hash: expectedPrev });
+    if (reason !== undefined) return { ok: false, checked, brokenAt: { seq: row.seq, reason }, from, head };
     expectedPrev = row.hash;
     expectedSeq = row.seq + 1;
     checked++;
     head = { seq: row.seq, hash: row.hash };
   }
   return { ok: true, checked, from, head };
+}
+
+/** Why `row` is not the link that follows `previous`, or undefined when it is. */
+export function linkFault(key: Uint8Array, row: AuditRow, previous: ChainPosition): string | undefined {
+  if (row.seq !== previous.seq + 1) return `expected seq ${previous.seq + 1}: an event is missing`;
+  if (row.prev_hash !== previous.hash) {
+    return "prev_hash does not match the previous event: an event was removed or changed";
+  }
+  let canonical: string;
+  try {
+    canonical = canonicalEvent(row);
+  } catch {
+    return "the stored params are not valid JSON";
+  }
+  return linkHash(key, row.prev_hash, canonical) === row.hash
+    ? undefined
+    : "the event's hash does not match its contents";
 }
