@@ -185,7 +185,7 @@ export const auditEvents = sqliteTable(
  * Where verification starts after retention archived older events: the last archived link.
  * `mac` is HMAC-SHA256(audit key, "checkpoint" ‖ seq ‖ hash ‖ archive file ‖ events), so no
  * checkpoint can be made up to cover removed events; null only on a checkpoint written before
- * it existed, until the next start-up signs it.
+ * it existed, until `warden audit sign-checkpoints` signs it (once its archive bears it out).
  */
 export const auditCheckpoints = sqliteTable("audit_checkpoints", {
   seq: integer("seq").primaryKey(),

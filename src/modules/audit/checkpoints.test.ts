@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { runCli } from "../../testing/cli";
 import { seedAndLogin } from "../../testing/identity";
@@ -150,5 +152,30 @@ describe("archive checkpoints", () => {
 
     const again = await runCli(ctx.deps.config.dataDir, ["audit", "sign-checkpoints"]);
     expect(again.stdout).toContain("no unsigned archive checkpoints");
+  });
+
+  test("audit sign-checkpoints refuses a checkpoint its archive does not bear out, and signs nothing", async () => {
+    record(6);
+    const archivedRows = ctx.auditEvents().filter((row) => row.seq <= 3);
+    dropTriggers();
+    // Made up: the oldest events removed, and a checkpoint claimed for them with no archive.
+    sqlite().run("DELETE FROM audit_events WHERE seq <= 3");
+    forgeCheckpoint(3, null);
+    const missing = await runCli(ctx.deps.config.dataDir, ["audit", "sign-checkpoints"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("cannot be signed: its archive");
+    expect(missing.stderr).toContain("is missing");
+
+    // An archive that is there, with an event edited in it.
+    const file = join(ctx.deps.config.dataDir, "audit-archive/audit-1-3.ndjson");
+    mkdirSync(join(ctx.deps.config.dataDir, "audit-archive"), { recursive: true });
+    const lines = archivedRows.map((row) => JSON.stringify(row));
+    lines[1] = JSON.stringify({ ...archivedRows[1], reason: "edited" });
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const edited = await runCli(ctx.deps.config.dataDir, ["audit", "sign-checkpoints"]);
+    expect(edited.code).toBe(1);
+    expect(edited.stderr).toContain("seq 2: the event's hash does not match its contents");
+    expect(sqlite().query("SELECT mac FROM audit_checkpoints").get()).toEqual({ mac: null });
+    expect(ctx.auditEvents("audit.sign_checkpoints")).toEqual([]);
   });
 });

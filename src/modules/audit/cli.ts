@@ -1,12 +1,14 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { createReadStream, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { DATABASE_FILE, openDatabase } from "../../../db/client";
 import type { Config } from "../../config";
 import { systemClock } from "../../lib/clock";
 import { serverSecretsFor } from "../auth/server-secrets";
 import { AuditAction } from "./actions";
-import { AuditTrail, type Checkpoint, checkpointMac } from "./trail";
-import { verifyChain } from "./verify";
+import { ARCHIVE_DIR } from "./retention";
+import { type AuditRow, AuditTrail, type Checkpoint, checkpointMac, GENESIS_HASH } from "./trail";
+import { type ChainPosition, linkFault, verifyChain } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
 export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
@@ -31,9 +33,46 @@ export async function auditVerify(config: Config): Promise<{ ok: boolean; report
 }
 
 /**
+ * Throws unless `checkpoint`'s archive file, in DATA_DIR, holds the events it vouches for: every
+ * one a link of the chain after `previous` (seq, prev_hash and HMAC under `key`), as many as it
+ * counts, the last one its seq and hash.
+ */
+async function assertArchiveHolds(
+  dataDir: string,
+  checkpoint: Checkpoint,
+  previous: ChainPosition,
+  key: Uint8Array,
+): Promise<void> {
+  const archives = resolve(dataDir, ARCHIVE_DIR);
+  const file = resolve(dataDir, checkpoint.archive_file);
+  const refuse = (why: string) => new Error(`the checkpoint at seq ${checkpoint.seq} cannot be signed: ${why}`);
+  if (!file.startsWith(`${archives}/`)) throw refuse(`its archive ${checkpoint.archive_file} is not in ${archives}`);
+  if (!existsSync(file)) throw refuse(`its archive ${file} is missing`);
+  let position = previous;
+  let events = 0;
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+    if (line === "") continue;
+    let row: AuditRow;
+    try {
+      row = JSON.parse(line) as AuditRow;
+    } catch {
+      throw refuse(`line ${events + 1} of ${file} is not JSON`);
+    }
+    const fault = linkFault(key, row, position);
+    if (fault) throw refuse(`${file}, seq ${row.seq}: ${fault}`);
+    position = { seq: row.seq, hash: row.hash };
+    events++;
+  }
+  if (events !== checkpoint.events || position.seq !== checkpoint.seq || position.hash !== checkpoint.hash) {
+    throw refuse(`${file} does not end at its seq and hash with ${checkpoint.events} events`);
+  }
+}
+
+/**
  * `audit sign-checkpoints`: gives archive checkpoints written before they carried a MAC (an
- * earlier version's retention) one, so verification can start from them again. Whoever runs it
- * vouches that those checkpoints are genuine; the trail records who signed which.
+ * earlier version's retention) one, so verification can start from them again, once their
+ * archive files show they hold what they say (each checked as a stretch of the chain). Nothing is
+ * signed unless every one checks; the trail records which were.
  */
 export async function auditSignCheckpoints(config: Config): Promise<string> {
   const file = join(config.dataDir, DATABASE_FILE);
@@ -50,6 +89,14 @@ export async function auditSignCheckpoints(config: Config): Promise<string> {
       )
       .all();
     if (unsigned.length === 0) return "no unsigned archive checkpoints";
+    for (const checkpoint of unsigned) {
+      const previous = sqlite
+        .query<ChainPosition, [number]>(
+          "SELECT seq, hash FROM audit_checkpoints WHERE seq < ? ORDER BY seq DESC LIMIT 1",
+        )
+        .get(checkpoint.seq) ?? { seq: 0, hash: GENESIS_HASH };
+      await assertArchiveHolds(config.dataDir, checkpoint, previous, secrets.auditKey);
+    }
     sqlite
       .transaction(() => {
         const sign = sqlite.query("UPDATE audit_checkpoints SET mac = ? WHERE seq = ?");
