@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { t } from "elysia";
+import { unknownFieldOf } from "../lib/unknown-field";
 import { createTestContext, type TestContext } from "../testing/app";
 import { type LoggedIn, seedAndLogin } from "../testing/identity";
-import { unknownFieldOf } from "./body-guard";
 
 describe("unknownFieldOf", () => {
   const schema = t.Object(
@@ -102,6 +102,18 @@ describe("a body field the route does not name", () => {
     expect(res.status).toBe(422);
     expect(problem.detail).toBe("Invalid body. The request body as a whole: Expected object.");
     expect(problem.errors).toEqual([{ in: "body", field: "", message: "Expected object" }]);
+  });
+
+  test("a PATCH whose only field is misspelt should name it, not ask for one of the fields", async () => {
+    const res = await ctx.req("PATCH", `/v1/webhooks/endpoints/${endpointId}`, {
+      headers: admin.auth,
+      body: { descripton: "x" },
+    });
+    const problem = (await res.json()) as { errors: { field: string; message: string }[] };
+    expect(res.status).toBe(422);
+    expect(problem.errors).toEqual([
+      { in: "body", field: "descripton", message: "Not a field of this body; it takes url, description, event_types." },
+    ]);
   });
 
   test("a dotted field name should be named whole, with the fields the body takes", async () => {

@@ -3,6 +3,7 @@ import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { type FieldError, HttpProblem } from "../lib/problem";
+import { findUnknown, type Schema } from "../lib/unknown-field";
 import { requestIdOf } from "./request-context";
 import { parsedBodyOf } from "./request-guards";
 
@@ -145,6 +146,13 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
     const schema = (issue as { schema?: { minProperties?: number; properties?: object } }).schema;
     // An object that needs at least one of its fields (a PATCH): each field it could have sent.
     if (schema?.minProperties !== undefined && schema.properties && "value" in issue && isEmptyObject(issue.value)) {
+      // Emptied by the normalizer: what was sent is a field the body does not name (`descripton`).
+      const sent =
+        part === "body" && field === "" ? findUnknown(schema as Schema, parsedBodyOf(request), "") : undefined;
+      if (sent)
+        return [
+          { in: where, field: sent.field, message: `Not a field of this body; it takes ${sent.takes.join(", ")}.` },
+        ];
       const names = Object.keys(schema.properties);
       const message = `Send at least one of ${names.join(", ")}`;
       return names.map((name) => ({ in: where, field: field ? `${field}.${name}` : name, message }));

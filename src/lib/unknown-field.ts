@@ -1,0 +1,56 @@
+/**
+ * Fields a body's schema does not name: the body guard (src/plugins/body-guard.ts) refuses them,
+ * and a validation problem names them when they explain it (src/plugins/errors.ts).
+ */
+export type Schema = {
+  type?: unknown;
+  properties?: Record<string, Schema>;
+  additionalProperties?: unknown;
+  patternProperties?: unknown;
+  items?: Schema;
+};
+
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** A field the schema does not name, and the fields it takes where that one was sent. */
+export interface Unknown {
+  readonly field: string;
+  readonly takes: readonly string[];
+}
+
+export function findUnknown(schema: Schema | undefined, value: unknown, path: string): Unknown | undefined {
+  if (schema === undefined) return undefined;
+  if (schema.type === "object" && schema.properties && isRecord(value)) {
+    const properties = schema.properties;
+    const open =
+      (schema.additionalProperties !== undefined && schema.additionalProperties !== false) || schema.patternProperties;
+    for (const key in value) {
+      // Own keys only: `constructor` or `toString` would otherwise find Object.prototype's.
+      const property = Object.hasOwn(properties, key) ? properties[key] : undefined;
+      if (property === undefined) {
+        if (open) continue;
+        return { field: `${path}${key}`, takes: Object.keys(properties) };
+      }
+      const inner = findUnknown(property, value[key], `${path}${key}.`);
+      if (inner !== undefined) return inner;
+    }
+    return undefined;
+  }
+  if (schema.type === "array" && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const inner = findUnknown(schema.items, value[i], `${path}${i}.`);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The first field of `value` its object schema does not name, as a dotted path (`recipients.user_id`),
+ * at any depth; an array's items by index. Objects of free keys (a t.Record, `additionalProperties`
+ * allowed) and schemas of any value (t.Unknown) are not looked into.
+ */
+export function unknownFieldOf(schema: object | undefined, value: unknown): string | undefined {
+  return findUnknown(schema as Schema | undefined, value, "")?.field;
+}
