@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,6 +253,12 @@ describe("CLI", () => {
       // Given a wrong AUDIT_KEY, it still prints the key the trail verifies with.
       const despite = await runCli(own, ["audit", "key"], { AUDIT_KEY: "p".repeat(32) });
       expect(despite.stdout.trim()).toBe(`AUDIT_KEY=${value}`);
+      // Without a head record, the last event decides.
+      const db = new Database(join(own, "warden.db"));
+      db.run("DELETE FROM audit_head");
+      db.close();
+      const headless = await runCli(own, ["audit", "key"], { AUDIT_KEY: "p".repeat(32) });
+      expect(headless.stdout.trim()).toBe(`AUDIT_KEY=${value}`);
       const server = await startServer({ dataDir: own, env: { ...production, AUDIT_KEY: value } });
       try {
         expect((await server.fetch("/health")).status).toBe(200);

@@ -50,13 +50,15 @@ async function assertArchiveHolds(
   if (!existsSync(file)) throw refuse(`its archive ${file} is missing`);
   let position = previous;
   let events = 0;
+  let lineNumber = 0;
   for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+    lineNumber++;
     if (line === "") continue;
     let row: AuditRow;
     try {
       row = JSON.parse(line) as AuditRow;
     } catch {
-      throw refuse(`line ${events + 1} of ${file} is not JSON`);
+      throw refuse(`line ${lineNumber} of ${file} is not JSON`);
     }
     const fault = linkFault(key, row, position);
     if (fault) throw refuse(`${file}, seq ${row.seq}: ${fault}`);
@@ -118,7 +120,7 @@ export async function auditSignCheckpoints(config: Config): Promise<string> {
 
 /**
  * `audit key`: the key the trail is chained with, as an AUDIT_KEY value: AUDIT_KEY's, or the key
- * derived from the master key, whichever the head record verifies with. A trail begun without
+ * derived from the master key, whichever the head record and the last event verify with. A trail begun without
  * AUDIT_KEY (outside production) is chained with the derived key; production requires
  * AUDIT_KEY, and this is the value that lets that trail go on there.
  */
@@ -130,10 +132,10 @@ export async function auditKeyCommand(config: Config): Promise<string> {
   const db = openDatabase(config.dataDir);
   try {
     const trail = new AuditTrail(db, secrets.auditKey, systemClock);
-    const key = [secrets.auditKey, derived].find((candidate) => trail.headVerifiesWith(candidate));
+    const key = [secrets.auditKey, derived].find((candidate) => trail.verifiesWith(candidate));
     if (!key) {
       throw new Error(
-        "neither AUDIT_KEY nor the key derived from the master key verifies this trail's head record: its key is another one",
+        "neither AUDIT_KEY nor the key derived from the master key verifies this trail's head record and last event: its key is another one",
       );
     }
     return `AUDIT_KEY=base64:${Buffer.from(key).toString("base64")}`;

@@ -268,14 +268,28 @@ export class AuditTrail implements AuditHook {
   assertKeyMatches(): void {
     // A trail archived whole still has its head, under the key it was written with.
     this.assertHeadKey();
-    const last = this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as
-      | AuditRow
-      | undefined;
-    if (!last) return;
-    const { hash, prev_hash, ...rest } = last;
-    if (linkHash(this.key, prev_hash, canonicalEvent(rest)) === hash) return;
+    const last = this.lastEvent();
+    if (!last || this.lastEventVerifiesWith(this.key)) return;
     throw new Error(
       `the audit trail's last event (seq ${last.seq}) does not verify with this audit key: run with the AUDIT_KEY the server uses (or, if it does, the event was altered: \`warden audit verify\` names the break)`,
     );
+  }
+
+  /** Whether the head record and the last event verify with `key` (true of a trail with neither). */
+  verifiesWith(key: Uint8Array): boolean {
+    return this.headVerifiesWith(key) && this.lastEventVerifiesWith(key);
+  }
+
+  private lastEvent(): AuditRow | undefined {
+    return (
+      (this.db.$client.query("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get() as AuditRow) ?? undefined
+    );
+  }
+
+  private lastEventVerifiesWith(key: Uint8Array): boolean {
+    const last = this.lastEvent();
+    if (!last) return true;
+    const { hash, prev_hash, ...rest } = last;
+    return linkHash(key, prev_hash, canonicalEvent(rest)) === hash;
   }
 }

@@ -64,6 +64,7 @@ export class FeedbackService {
       );
     } else {
       this.sqlite = new SqliteFeedbackStore(deps.db, deps.clock, batcher);
+      this.sqlite.reconcile();
       this.store = this.sqlite;
       deps.metrics.feedbackSpoolDepth.set(0);
     }

@@ -149,12 +149,35 @@ export class SqliteFeedbackStore implements FeedbackStore {
    */
   sweepExpired(): number {
     const now = this.clock.now();
-    return this.db.$client.transaction(() => {
-      for (const row of this.expiredBySubject.all(now)) {
-        this.countOut.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
-      }
-      this.dropEmpty.run();
-      return this.sweep.run(now).changes;
-    })();
+    // IMMEDIATE: it reads, then writes, and another process committing between would fail it.
+    return this.db.$client
+      .transaction(() => {
+        for (const row of this.expiredBySubject.all(now)) {
+          this.countOut.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
+        }
+        this.dropEmpty.run();
+        return this.sweep.run(now).changes;
+      })
+      .immediate();
+  }
+
+  /**
+   * At start-up: expired rows swept, and every subject's count taken again from its rows. Only
+   * this version keeps the counts: rows an earlier one wrote or swept since (a rollback, an old
+   * server still running after a migration) would otherwise leave them wrong for good.
+   */
+  reconcile(): void {
+    const sqlite = this.db.$client;
+    const now = this.clock.now();
+    sqlite
+      .transaction(() => {
+        this.sweep.run(now);
+        sqlite.run("DELETE FROM feedback_subject_counts");
+        sqlite.run(
+          `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held)
+           SELECT tenant_id, subject_type, subject_id, count(*) FROM feedback_entries GROUP BY 1, 2, 3`,
+        );
+      })
+      .immediate();
   }
 }

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { WriteBatcher } from "../../lib/write-batcher";
 import type { TestContext } from "../../testing/app";
 import { feedbackContext } from "../../testing/feedback";
 import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+import { SqliteFeedbackStore } from "./sqlite-store";
 
 const TTL_SECONDS = 600;
 const LIMIT = 3;
@@ -51,6 +53,28 @@ for (const store of ["SQLite", "Redis"] as const) {
       expect(statuses.filter((status) => status === 409)).toHaveLength(5 - LIMIT);
       expect(await listed("s2")).toBe(LIMIT);
     });
+
+    if (store === "SQLite") {
+      test("counts left wrong by another version are taken again from the rows at start-up", async () => {
+        // As an earlier version's sweep leaves them: rows gone, their count still there.
+        ctx.deps.db.$client.run(
+          "INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held) VALUES (?, 'alert', 'drift', ?)",
+          [`limit-sqlite`, LIMIT],
+        );
+        expect((await post("drift")).status).toBe(409);
+        new SqliteFeedbackStore(ctx.deps.db, ctx.clock, new WriteBatcher(ctx.deps.db.$client)).reconcile();
+        expect((await post("drift")).status).toBe(202);
+        const held = ctx.deps.db.$client
+          .query<{ subject_id: string; held: number }, []>(
+            "SELECT subject_id, held FROM feedback_subject_counts WHERE subject_id IN ('drift', 's2') ORDER BY subject_id",
+          )
+          .all();
+        expect(held).toEqual([
+          { subject_id: "drift", held: 1 },
+          { subject_id: "s2", held: LIMIT },
+        ]);
+      });
+    }
 
     test("room should come back as entries expire", async () => {
       ctx.clock.advance((TTL_SECONDS + 1) * 1000);
