@@ -1,6 +1,6 @@
 import { createTestContext, type TestContext } from "./app";
 import { type LoggedIn, login, seedAndLogin } from "./identity";
-import type { Receiver } from "./receiver";
+import { type Receiver, startReceiver } from "./receiver";
 
 export interface WebhookWorld {
   ctx: TestContext;
@@ -89,4 +89,22 @@ export async function freshEndpoint(
   receiver.received.length = 0;
   receiver.respond = () => new Response(null, { status: 204 });
   return world.createEndpoint(url, extra);
+}
+
+/** A webhook world and a receiver on loopback, and how to close both. */
+export async function webhookWorldWithReceiver(): Promise<{
+  world: WebhookWorld;
+  receiver: Receiver;
+  close(): Promise<void>;
+}> {
+  const world = await webhookWorld();
+  const receiver = startReceiver();
+  return {
+    world,
+    receiver,
+    async close() {
+      await receiver.close();
+      await world.ctx.close();
+    },
+  };
 }

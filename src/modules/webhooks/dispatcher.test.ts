@@ -1,20 +1,22 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
 import { type Receiver, startReceiver } from "../../testing/receiver";
-import { deliveryOf, freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import {
+  deliveryOf,
+  freshEndpoint as freshEndpointFor,
+  type WebhookWorld,
+  webhookWorldWithReceiver,
+} from "../../testing/webhooks";
 import { Dispatcher } from "./dispatcher";
 
 let world: WebhookWorld;
 let receiver: Receiver;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  world = await webhookWorld();
-  receiver = startReceiver();
+  ({ world, receiver, close } = await webhookWorldWithReceiver());
 });
-afterAll(async () => {
-  await receiver.close();
-  await world.ctx.close();
-});
+afterAll(() => close());
 
 const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
 const latencyCount = async () =>

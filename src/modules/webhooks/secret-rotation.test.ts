@@ -1,19 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
-import { type Receiver, startReceiver } from "../../testing/receiver";
-import { freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import type { Receiver } from "../../testing/receiver";
+import { freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorldWithReceiver } from "../../testing/webhooks";
 
 let world: WebhookWorld;
 let receiver: Receiver;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  world = await webhookWorld();
-  receiver = startReceiver();
+  ({ world, receiver, close } = await webhookWorldWithReceiver());
 });
-afterAll(async () => {
-  await receiver.close();
-  await world.ctx.close();
-});
+afterAll(() => close());
 
 const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
 const advance = (ms: number) => world.advance(ms);
