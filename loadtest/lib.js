@@ -29,19 +29,28 @@ function bearer(token) {
 }
 
 /**
+ * POST /v1/auth/token with `fields`, checked, tagged `endpoint`.
  * @param {Record<string, string>} fields
  * @param {string} endpoint
- * @returns {Session | undefined}
  */
-function tokenRequest(fields, endpoint) {
+function exchange(fields, endpoint) {
   const res = http.post(`${BASE_URL}/v1/auth/token`, JSON.stringify(fields), {
     headers: JSON_HEADERS,
     tags: { endpoint },
   });
-  const ok = check(res, {
+  check(res, {
     [`${endpoint} answers 200 with tokens`]: (r) => r.status === 200 && !!r.json("access_token"),
   });
-  if (!ok) return undefined;
+  return res;
+}
+
+/**
+ * The session a token answer carries, if it is one.
+ * @param {import("k6/http").RefinedResponse<"text">} res
+ * @returns {Session | undefined}
+ */
+function sessionFrom(res) {
+  if (res.status !== 200) return undefined;
   return {
     access: String(res.json("access_token")),
     refresh: String(res.json("refresh_token")),
@@ -49,9 +58,14 @@ function tokenRequest(fields, endpoint) {
   };
 }
 
+/** @param {import("k6/http").RefinedResponse<"text">} res */
+function answered(res) {
+  return res.status === 0 ? `nothing (${res.error})` : `${res.status}: ${res.body}`;
+}
+
 /** @param {string} endpoint */
 function clientCredentials(endpoint) {
-  return tokenRequest({ grant_type: "client_credentials", client_secret: API_KEY }, endpoint);
+  return exchange({ grant_type: "client_credentials", client_secret: API_KEY }, endpoint);
 }
 
 /**
@@ -62,10 +76,11 @@ function clientCredentials(endpoint) {
  */
 export function setupTenant() {
   if (!API_KEY) fail("API_KEY is required: an admin API key (`warden admin create --json` prints one)");
-  const session = clientCredentials("setup_token");
-  if (!session) fail(`POST ${BASE_URL}/v1/auth/token refused API_KEY`);
+  const token = clientCredentials("setup_token");
+  const session = sessionFrom(token);
+  if (!session) fail(`POST ${BASE_URL}/v1/auth/token with API_KEY answered ${answered(token)}`);
   const me = http.get(`${BASE_URL}/v1/auth/me`, { headers: bearer(session.access), tags: { endpoint: "setup_me" } });
-  if (me.status !== 200) fail(`GET /v1/auth/me answered ${me.status}`);
+  if (me.status !== 200) fail(`GET ${BASE_URL}/v1/auth/me answered ${answered(me)}`);
   if (me.json("role") !== "admin" && me.json("role") !== "developer")
     fail("API_KEY must belong to an admin or developer: creating notifications needs one");
   return { userId: String(me.json("sub")), tenant: String(me.json("tenant")) };
@@ -76,7 +91,7 @@ let session;
 
 /** The VU's access token, renewed through its refresh token before it expires. */
 function accessToken() {
-  if (!session) session = clientCredentials("token_client_credentials");
+  if (!session) session = sessionFrom(clientCredentials("token_client_credentials"));
   else if (Date.now() > session.expiresAt - RENEW_MARGIN_MS) refreshToken();
   if (!session) fail("could not obtain an access token");
   return session.access;
@@ -84,11 +99,11 @@ function accessToken() {
 
 export function refreshToken() {
   if (!session) {
-    session = clientCredentials("token_client_credentials");
+    session = sessionFrom(clientCredentials("token_client_credentials"));
     return;
   }
   // A refresh token is single use: the next one comes with the answer.
-  session = tokenRequest({ grant_type: "refresh_token", refresh_token: session.refresh }, "token_refresh");
+  session = sessionFrom(exchange({ grant_type: "refresh_token", refresh_token: session.refresh }, "token_refresh"));
 }
 
 export function authRead() {

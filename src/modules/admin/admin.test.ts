@@ -203,9 +203,9 @@ describe("listing API keys", () => {
     let cursor: string | null = "";
     for (let pages = 0; cursor !== null; pages++) {
       expect(pages).toBeLessThan(5);
-      const page = await (
+      const page = (await (
         await asAdmin("GET", `/v1/admin/api-keys?user_id=${owner.userId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`)
-      ).json();
+      ).json()) as { api_keys: { id: string; user_id: string }[]; next_cursor: string | null };
       expect(page.api_keys.length).toBeLessThanOrEqual(2);
       expect(page.api_keys.every((k: { user_id: string }) => k.user_id === owner.userId)).toBe(true);
       seen.push(...page.api_keys.map((k: { id: string }) => k.id));
