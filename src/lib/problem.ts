@@ -83,3 +83,11 @@ export const conflict = (detail: string) => new HttpProblem(409, "conflict", det
 /** 422 naming one offending field. */
 export const invalidField = (field: string, message: string, where = "body") =>
   new HttpProblem(422, "validation", message, { errors: [{ in: where, field, message }] });
+
+/** A body that is no object where every route's body is one: named as the body, not as a field. */
+export function bodyNotAnObject(): HttpProblem {
+  const message = "Expected object";
+  return new HttpProblem(422, "validation", `Invalid body. The request body as a whole: ${message}.`, {
+    errors: [{ in: "body", field: "", message }],
+  });
+}

@@ -4,6 +4,8 @@
  */
 export type Schema = {
   type?: unknown;
+  format?: unknown;
+  anyOf?: Schema[];
   properties?: Record<string, Schema>;
   additionalProperties?: unknown;
   patternProperties?: unknown;
@@ -53,4 +55,32 @@ export function findUnknown(schema: Schema | undefined, value: unknown, path: st
  */
 export function unknownFieldOf(schema: object | undefined, value: unknown): string | undefined {
   return findUnknown(schema as Schema | undefined, value, "")?.field;
+}
+
+/**
+ * The first string sent where the schema takes a number (`t.Integer`, `t.Numeric`: a union with
+ * their string side, which forms and queries need), as a dotted path. In JSON a number is sent
+ * as one: `"3"` or `"-0"` for a rating or an overlap is most likely a bug in the caller.
+ */
+export function findQuotedNumber(schema: Schema | undefined, value: unknown, path: string): string | undefined {
+  if (schema === undefined) return undefined;
+  if (typeof value === "string") {
+    const numeric = schema.anyOf?.some(
+      (s) => s.type === "string" && (s.format === "integer" || s.format === "numeric"),
+    );
+    return numeric ? path.slice(0, -1) : undefined;
+  }
+  if (schema.type === "object" && schema.properties && isRecord(value)) {
+    for (const key in value) {
+      const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+      const inner = findQuotedNumber(property, value[key], `${path}${key}.`);
+      if (inner !== undefined) return inner;
+    }
+  } else if (schema.type === "array" && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const inner = findQuotedNumber(schema.items, value[i], `${path}${i}.`);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
 }

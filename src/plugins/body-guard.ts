@@ -1,26 +1,22 @@
 import { Elysia } from "elysia";
-import { HttpProblem, invalidField } from "../lib/problem";
-import { findUnknown, isRecord, type Schema } from "../lib/unknown-field";
+import { bodyNotAnObject, invalidField } from "../lib/problem";
+import { findQuotedNumber, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { OAUTH_PATHS } from "./errors";
-import { parsedBodyOf } from "./request-guards";
+import { bodyWasForm, parsedBodyOf } from "./request-guards";
 import { type RouteEntry, routeIndex } from "./route-index";
-
-function notAnObject(): HttpProblem {
-  const message = "Expected object";
-  return new HttpProblem(422, "validation", `Invalid body. The request body as a whole: ${message}.`, {
-    errors: [{ in: "body", field: "", message }],
-  });
-}
 
 /**
  * The 422 for a body that is no object where the schema wants one (an optional body would pass
- * for "no body" and take every default: a rotation's 24 hours among them), or for a field the
- * schema does not name, listing those it takes there.
+ * for "no body" and take every default: a rotation's 24 hours among them), for a field the
+ * schema does not name, listing those it takes there, and, in JSON, for a number sent as a string.
  */
-export function refuseUnknownField(schema: object, body: unknown): void {
-  if ((schema as Schema).type === "object" && !isRecord(body)) throw notAnObject();
+export function refuseUnknownField(schema: object, body: unknown, request: Request): void {
+  if ((schema as Schema).type === "object" && !isRecord(body)) throw bodyNotAnObject();
   const unknown = findUnknown(schema as Schema, body, "");
   if (unknown) throw invalidField(unknown.field, `Not a field of this body; it takes ${unknown.takes.join(", ")}.`);
+  if (bodyWasForm(request)) return;
+  const quoted = findQuotedNumber(schema as Schema, body, "");
+  if (quoted !== undefined) throw invalidField(quoted, "Expected a number: in JSON, send it unquoted.");
 }
 
 /**
@@ -42,6 +38,6 @@ export const bodyGuard = (routes: () => readonly RouteEntry[]) => {
     const raw = parsedBodyOf(request);
     if (raw === undefined) return;
     const schema = schemaFor(request.method, route);
-    if (schema) refuseUnknownField(schema, raw);
+    if (schema) refuseUnknownField(schema, raw, request);
   });
 };

@@ -2,8 +2,9 @@ import { Elysia, ValidationError } from "elysia";
 import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
-import { type FieldError, HttpProblem } from "../lib/problem";
-import { findUnknown, type Schema } from "../lib/unknown-field";
+import { bodyNotAnObject, type FieldError, HttpProblem } from "../lib/problem";
+import { pathOf } from "../lib/request-target";
+import { findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { requestIdOf } from "./request-context";
 import { parsedBodyOf } from "./request-guards";
 
@@ -126,6 +127,15 @@ function internalError(): HttpProblem {
 const OPENAPI_IN: Record<string, string> = { params: "path", headers: "header" };
 
 function validationProblem(error: ValidationError, request: Request): HttpProblem {
+  // Elysia leaves a parameter it cannot decode (`%FF`) out, and its check then reads "Expected string".
+  if (error.type === "params" && !decodes(pathOf(request.url))) {
+    return new HttpProblem(400, "malformed-path", "The path is not valid percent-encoded UTF-8.");
+  }
+  // Every body schema is an object: `[]` or `1` is not one, whatever field the validator met first.
+  if (error.type === "body") {
+    const raw = parsedBodyOf(request);
+    if (raw !== undefined && !isRecord(raw)) return bodyNotAnObject();
+  }
   // Elysia's coercion of a number sent as a string (a query, a form, a JSON string) fails as a
   // nameless "property" holding the coerced value: find where it came from by that value.
   let part: string = error.type;
@@ -168,6 +178,15 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   );
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
+}
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function lowerFirst(text: string): string {

@@ -356,7 +356,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
       refuseUnkeptValues(request);
       const body = (route.body as BodyStep)(parsed);
       // After validation, where Elysia's body guard runs (a beforeHandle hook, whose failures log no caller).
-      refuseUnknownField(route.bodySchema as object, parsed);
+      refuseUnknownField(route.bodySchema as object, parsed, request);
       principal = caller;
       const context: LeanContext = { request, headers, status: route.status, server };
       const value = await route.handle(principal, body, context);

@@ -102,7 +102,13 @@ export function parsedBodyOf(request: Request): unknown {
 }
 
 const VALUE_PROBLEM = Symbol("warden.valueProblem");
-type Parsed = Request & { [PARSED_BODY]?: unknown; [VALUE_PROBLEM]?: HttpProblem };
+const FORM_BODY = Symbol("warden.formBody");
+type Parsed = Request & { [PARSED_BODY]?: unknown; [VALUE_PROBLEM]?: HttpProblem; [FORM_BODY]?: true };
+
+/** Whether the body parseBody read was a form (every value a string), not JSON. */
+export function bodyWasForm(request: Request): boolean {
+  return (request as Parsed)[FORM_BODY] === true;
+}
 
 /**
  * The parsed body of a JSON or form request (undefined for other types and an empty JSON body);
@@ -129,8 +135,12 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
   const type = mediaType(request.headers.get("content-type"));
   if (!isJson(type) && type !== FORM) return undefined;
   const text = await readText(request, bodyLimitBytes);
-  if (type === FORM) return parseForm(text, request);
-  if (text.trim() === "") return undefined;
+  if (type === FORM) {
+    (request as Parsed)[FORM_BODY] = true;
+    return parseForm(text, request);
+  }
+  // No body at all means none was sent; whitespace alone is a malformed document.
+  if (text === "") return undefined;
   try {
     return JSON.parse(text);
   } catch (error) {

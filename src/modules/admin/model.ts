@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { PLAIN_TEXT } from "../../lib/formats";
 import { dateTime, role, ulidCursor } from "../auth/model";
 
 export const user = t.Object({
@@ -46,7 +47,7 @@ export const apiKey = t.Object({
 });
 
 export const createApiKeyRequest = t.Object({
-  name: t.String({ minLength: 1, maxLength: 100 }),
+  name: t.String({ minLength: 1, maxLength: 100, format: PLAIN_TEXT }),
   role: t.Optional(role),
   user_id: t.Optional(t.String({ maxLength: 64, description: "owner; defaults to the caller" })),
 });

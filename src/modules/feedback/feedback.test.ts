@@ -88,16 +88,17 @@ describe("feedback without Redis (SQLite)", () => {
     expect(problem.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
 
-  test("a rating sent as a JSON string of digits should be stored as the number", async () => {
+  test("a rating sent as a JSON string of digits should be a 422 naming rating (a form sends digits; JSON a number)", async () => {
     const res = await post(viewer, {
       subject_type: "alert",
       subject_id: "string-rating",
       verdict: "useful",
       rating: "3",
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(422);
+    expect((await res.json()).errors[0].field).toBe("rating");
     const listed = await (await get(viewer, "/v1/feedback?subject_id=string-rating")).json();
-    expect(listed.items[0].rating).toBe(3);
+    expect(listed.items).toHaveLength(0);
   });
 
   test("a form's out-of-range rating should be a 422 naming rating in the body", async () => {

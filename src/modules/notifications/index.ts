@@ -32,20 +32,24 @@ const IDEMPOTENCY_KEY_PARAMETER = {
   name: "Idempotency-Key",
   required: false,
   description: "same key and body → same result; different body → 422",
-  schema: { type: "string" as const, minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
+  schema: { type: "string" as const, minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX, pattern: "^[^,]+$" },
 };
 
 /** Read by hand rather than through a headers schema, so the create can be served lean. */
 function idempotencyKeyOf(request: Request): string | undefined {
   const key = request.headers.get("idempotency-key");
   if (key === null) return undefined;
-  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX) {
-    const message = `must be 1-${IDEMPOTENCY_KEY_MAX} characters`;
-    throw new HttpProblem(422, "validation", `Invalid headers. idempotency-key: ${message}.`, {
-      errors: [{ in: "header", field: "idempotency-key", message }],
-    });
-  }
+  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX)
+    throw invalidKey(`must be 1-${IDEMPOTENCY_KEY_MAX} characters`);
+  // Two Idempotency-Key headers arrive joined by ", ": neither key would be honoured as sent.
+  if (key.includes(",")) throw invalidKey("must be one key without commas (was the header sent twice?)");
   return key;
+}
+
+function invalidKey(message: string): HttpProblem {
+  return new HttpProblem(422, "validation", `Invalid headers. idempotency-key: ${message}.`, {
+    errors: [{ in: "header", field: "idempotency-key", message }],
+  });
 }
 
 /** Creating notifications (developer, admin) and each user's own inbox (any role). */

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { PLAIN_TEXT } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 import { dateTime, role, ulidCursor } from "../auth/model";
 
@@ -16,8 +17,8 @@ export const createNotificationRequest = t.Object({
     pattern: "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
     description: "dotted event type, e.g. alert.fired; webhook endpoints filter on it",
   }),
-  title: t.String({ minLength: 1, maxLength: 200 }),
-  body: t.Optional(t.String({ maxLength: 10_000 })),
+  title: t.String({ minLength: 1, maxLength: 200, format: PLAIN_TEXT }),
+  body: t.Optional(t.String({ maxLength: 10_000, format: PLAIN_TEXT })),
   // Checked by the service: Elysia would coerce an array into an object here.
   data: t.Optional(
     t.Unknown({

@@ -3,7 +3,8 @@ import { dateTime, role } from "../auth/model";
 
 export const revokeRequest = t.Object(
   {
-    jti: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+    // Printable ASCII without spaces: what a token id is (ours are ULIDs), so no junk row is kept.
+    jti: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[!-~]+$" })),
     user_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
     session_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
   },

@@ -1,5 +1,6 @@
 import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
+import { PLAIN_TEXT } from "../../lib/formats";
 import { dateTime, oneOf, ulidCursor } from "../auth/model";
 
 /** How long, at most and by default, the previous secret keeps signing after a rotation. */
@@ -14,7 +15,7 @@ const eventType = t.String({
 
 export const createEndpointRequest = t.Object({
   url: t.String({ minLength: 1, maxLength: 2048, description: "http(s) receiver; no credentials in the URL" }),
-  description: t.Optional(t.String({ maxLength: 500 })),
+  description: t.Optional(t.String({ maxLength: 500, format: PLAIN_TEXT })),
   event_types: t.Optional(
     t.Array(eventType, { maxItems: 50, description: "notification types to receive; omit or [] for every type" }),
   ),

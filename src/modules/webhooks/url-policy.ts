@@ -61,6 +61,11 @@ export function parseEndpointUrl(raw: string): URL {
   if (url.username !== "" || url.password !== "")
     throw invalidField("url", "url must not carry credentials; the signature authenticates us.");
   if (url.hash !== "") throw invalidField("url", "url must not have a fragment.");
+  if (url.port === "0") throw invalidField("url", "url's port must be from 1 to 65535.");
+  // The URL parser drops them (a trailing NUL, a tab): what is stored would not be what was sent.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+  if (/[\u0000-\u0020\u007F]/.test(raw))
+    throw invalidField("url", "url must not contain spaces or control characters.");
   return url;
 }
 
