@@ -34,6 +34,9 @@ export function ensureTracingChannelHasSubscribers(): void {
   });
 }
 
+/** ioredis rejects a command with "Command timed out" after this long without an answer. */
+export const REDIS_COMMAND_TIMEOUT_MS = 5000;
+
 /**
  * A Redis client that never blocks a request on an outage: no offline queue (commands fail at
  * once while disconnected, so callers fall back), bounded retries per command, and reconnects
@@ -46,6 +49,10 @@ export function createRedis(url: string, log: Logger): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
+    // A Redis that hangs (stopped, swapping) keeps the connection: without this a command waits
+    // for it forever (a spool replay held shutdown until Redis came back). Longer than the
+    // deadlines callers set themselves (a read's 2 s, a write's 250 ms), which answer first.
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),
   });
@@ -53,10 +60,30 @@ export function createRedis(url: string, log: Logger): Redis {
   redis.on("ready", () => {
     wasReady = true;
     log.info("redis connected");
+    void warnOnEviction(redis, log);
   });
   redis.on("error", (error) => {
     if (wasReady) log.warn({ err: { message: error.message } }, "redis unavailable");
     wasReady = false;
   });
   return redis;
+}
+
+/**
+ * Every feedback key has a TTL, so under any eviction policy but `noeviction` a full Redis drops
+ * accepted feedback (and limiter state) silently; with `noeviction` a write fails and is spooled.
+ * A managed Redis may refuse CONFIG: then nothing can be told.
+ */
+async function warnOnEviction(redis: Redis, log: Logger): Promise<void> {
+  try {
+    const [, policy] = (await redis.config("GET", "maxmemory-policy")) as [string, string];
+    if (policy && policy !== "noeviction") {
+      log.warn(
+        { maxmemory_policy: policy },
+        "redis may evict keys: accepted feedback and rate-limit state can vanish when it is full; set maxmemory-policy noeviction",
+      );
+    }
+  } catch {
+    // CONFIG renamed or refused: the README asks for noeviction.
+  }
 }

@@ -47,7 +47,7 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     ?.connect()
     .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
   const security = await openSecurity({ config, db, clock });
-  const readiness = new ReadinessProbe({ db, redis, clock });
+  const readiness = new ReadinessProbe({ db, redis, clock, spooledFeedback: () => feedback.spool?.depth ?? 0 });
   const metrics = createMetrics({
     ready: async () => (await readiness.check()).status !== "not_ready",
     storage: () => storageUsage(config.dataDir),

@@ -290,4 +290,69 @@ describe("feedback in Redis", () => {
     const ttl = await probe.pttl(`warden:fb:{fb-redis}:item:${fresh.id}`);
     expect(Math.abs(ttl - (TTL_SECONDS * 1000 - 2000))).toBeLessThanOrEqual(5000);
   });
+
+  test("should replay what another process on the database spooled and stopped with, and queue behind it", async () => {
+    // As FeedbackSpool.add writes it: the other process accepted it (202) while its Redis was away.
+    const orphan = {
+      id: "01KFOREIGNSP00LED0000000AA",
+      subject_type: "alert",
+      subject_id: "orphaned",
+      verdict: "useful",
+    };
+    const expiresAt = ctx.clock.now() + TTL_SECONDS * 1000;
+    ctx.deps.db.$client
+      .prepare("INSERT INTO feedback_spool (tenant_id, id, body, expires_at) VALUES (?, ?, ?, ?)")
+      .run(
+        "fb-redis",
+        orphan.id,
+        JSON.stringify({ ...orphan, created_at: new Date(ctx.clock.now()).toISOString() }),
+        expiresAt,
+      );
+    await waitFor(async () => (await probe.exists(`warden:fb:{fb-redis}:item:${orphan.id}`)) === 1, 5000, "the replay");
+    expect(ctx.deps.db.$client.query("SELECT count(*) AS n FROM feedback_spool").get()).toEqual({ n: 0 });
+    expect(ctx.deps.feedback.spool?.depth).toBe(0);
+  });
+
+  test("a Redis that answers PING but refuses writes should leave /ready degraded until the spool drains", async () => {
+    const ready = async () => {
+      ctx.clock.advance(1001); // past the one-second reuse of a check
+      return (await ctx.req("GET", "/ready")).json() as Promise<{
+        status: string;
+        checks: { redis: { detail?: string } };
+      }>;
+    };
+    expect((await ready()).status).toBe("ready");
+    await probe.config("SET", "maxmemory", "1");
+    try {
+      const res = await post({ subject_id: "refused-writes" });
+      expect(res.status).toBe(202);
+      const degraded = await ready();
+      expect(degraded.status).toBe("degraded");
+      expect(degraded.checks.redis.detail).toContain("spooled");
+    } finally {
+      await probe.config("SET", "maxmemory", "0");
+    }
+    await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 10_000, "the spool to drain");
+    expect((await ready()).status).toBe("ready");
+  });
+
+  test("shutdown should not wait for a hung Redis to take the spool", async () => {
+    const own = startFeedbackWorker(ctx.deps.feedback, ctx.deps.redis, ctx.deps.log);
+    const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const sleeping = sleeper.call("DEBUG", "SLEEP", "6");
+      await Bun.sleep(50);
+      const res = await post({ subject_id: "hung-at-shutdown" });
+      expect(res.status).toBe(202);
+      expect(ctx.deps.feedback.spool?.depth).toBe(1);
+      await Bun.sleep(1200); // a replay tick has begun, and waits on Redis
+      const started = performance.now();
+      await own.stop();
+      expect(performance.now() - started).toBeLessThan(3000);
+      await sleeping;
+      await waitFor(() => ctx.deps.feedback.spool?.depth === 0, 10_000, "the spool to drain");
+    } finally {
+      sleeper.disconnect();
+    }
+  });
 });

@@ -131,7 +131,9 @@ export class FeedbackService {
 
   /** Moves spooled feedback into Redis once it answers; returns how many entries went. */
   async replaySpool(): Promise<number> {
-    if (!this.spool || this.spool.depth === 0 || this.redis?.status !== "ready") return 0;
+    if (!this.spool) return 0;
+    this.spool.refresh();
+    if (this.spool.depth === 0 || this.redis?.status !== "ready") return 0;
     return this.spool.replay(this.store);
   }
 

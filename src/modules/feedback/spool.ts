@@ -24,7 +24,8 @@ export class FeedbackSpool {
   private readonly append: Statement;
   private readonly batch: Statement<SpoolRow, [number]>;
   private readonly remove: Statement;
-  /** Rows committed and not yet replayed. */
+  private readonly count: Statement<{ n: number }, []>;
+  /** Rows committed and not yet replayed: this process's and any other's on the same database. */
   private stored: number;
   /** Adds waiting for their commit: counted at once, so nothing overtakes them meanwhile. */
   private adding = 0;
@@ -39,8 +40,18 @@ export class FeedbackSpool {
     this.append = sqlite.prepare("INSERT INTO feedback_spool (tenant_id, id, body, expires_at) VALUES (?, ?, ?, ?)");
     this.batch = sqlite.prepare("SELECT seq, tenant_id, body, expires_at FROM feedback_spool ORDER BY seq LIMIT ?");
     this.remove = sqlite.prepare("DELETE FROM feedback_spool WHERE seq <= ?");
-    this.stored = sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM feedback_spool").get()?.n ?? 0;
+    this.count = sqlite.prepare("SELECT count(*) AS n FROM feedback_spool");
+    this.stored = this.count.get()?.n ?? 0;
     onDepth(this.stored);
+  }
+
+  /**
+   * Counts the table again: another process on this database may have spooled entries (and
+   * stopped before it replayed them), which this one must replay, and queue behind, too.
+   */
+  refresh(): void {
+    this.stored = this.count.get()?.n ?? 0;
+    this.report();
   }
 
   /** Items waiting for Redis. While any wait, new feedback queues behind them to keep the order. */

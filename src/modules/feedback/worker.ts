@@ -4,6 +4,8 @@ import type { Worker } from "../../lib/worker";
 import type { FeedbackService } from "./service";
 
 const REPLAY_EVERY_MS = 1000;
+/** A replay into a Redis that hangs waits for the client's command timeout (5 s); shutdown waits no longer than this for it. */
+const STOP_WAIT_MS = 2000;
 const SWEEP_EVERY_MS = 60_000;
 
 /**
@@ -42,7 +44,8 @@ export function startFeedbackWorker(feedback: FeedbackService, redis: Redis | un
     async stop() {
       clearInterval(timer);
       redis?.off("ready", replay);
-      await running;
+      // What it has not replayed stays spooled for the next start (or another process).
+      await Promise.race([running, Bun.sleep(STOP_WAIT_MS)]);
     },
   };
 }

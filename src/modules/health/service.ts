@@ -16,6 +16,8 @@ export interface HealthDeps {
   db: Db;
   redis: Redis | undefined;
   clock: Clock;
+  /** Feedback accepted but not yet in Redis (spooled to SQLite): reads of it are incomplete meanwhile. */
+  spooledFeedback?: () => number;
 }
 
 /**
@@ -54,11 +56,16 @@ export class ReadinessProbe {
     const redis = await checkRedis(this.deps.redis);
     if (redis.status !== "disabled")
       this.onRedisChecked(redis.status === "up", redis.latency_ms ?? Number.POSITIVE_INFINITY);
-    const checks = { sqlite, redis };
+    // A Redis that answers PING but refuses writes (out of memory, read-only) shows only here.
+    const spooled = redis.status === "up" ? (this.deps.spooledFeedback?.() ?? 0) : 0;
+    const checks = {
+      sqlite,
+      redis: spooled > 0 ? { ...redis, detail: `${spooled} feedback entries spooled, not yet stored in redis` } : redis,
+    };
     if (this.stopping) {
       return { status: "not_ready", detail: "shutting down: take this instance out of rotation", checks };
     }
-    const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" ? "degraded" : "ready";
+    const status = sqlite.status !== "up" ? "not_ready" : redis.status === "down" || spooled > 0 ? "degraded" : "ready";
     return { status, checks };
   }
 }
