@@ -192,24 +192,41 @@ describe("tokens leased from Redis for a busy principal", () => {
     const limiter = limiterOf();
     const first = await Promise.all([limiter.decideKey("api", key("a")), limiter.decideKey("api", key("a"))]);
     expect(remainingOf(first)).toEqual([999, 998]);
-    // The call took the turn's two and ten more: the bucket in Redis already holds 988.
-    expect(Number(await client.pttl(key("a")))).toBeGreaterThan(11 * 60);
+    // A principal's first call in a while takes what its turn asks for and no lease.
+    expect(Number(await client.pttl(key("a")))).toBeLessThanOrEqual(2 * 60);
+    // Calling again within a second, it is busy: the call takes its one and ten more.
+    expect((await limiter.decideKey("api", key("a"))).remaining).toBe(997);
+    expect(Number(await client.pttl(key("a")))).toBeGreaterThan(12 * 60);
     const leased = Array.from({ length: 10 }, () => limiter.decideKey("api", key("a")));
     expect(leased.some((decision) => decision instanceof Promise)).toBe(false);
-    expect(remainingOf(leased)).toEqual([997, 996, 995, 994, 993, 992, 991, 990, 989, 988]);
+    expect(remainingOf(leased)).toEqual([996, 995, 994, 993, 992, 991, 990, 989, 988, 987]);
     expect(leased.every((d) => (d as { allowed: boolean }).allowed)).toBe(true);
     // Spent: the next one asks Redis again.
     const next = limiter.decideKey("api", key("a"));
     expect(next).toBeInstanceOf(Promise);
-    expect((await next).remaining).toBe(987);
+    expect((await next).remaining).toBe(986);
+  });
+
+  test("a principal calling less than once a second pays for no lease (its bucket counts its requests)", async () => {
+    const clock = new ManualClock();
+    const limiter = limiterOf(clock);
+    const seen = [];
+    for (let i = 0; i < 5; i++) {
+      seen.push((await limiter.decideKey("api", key("quiet"))).remaining);
+      clock.advance(1100);
+    }
+    // Redis's clock hardly moved: five requests took five tokens, not five leases of ten more.
+    expect(seen).toEqual([999, 998, 997, 996, 995]);
+    expect(Number(await client.pttl(key("quiet")))).toBeLessThanOrEqual(5 * 60);
   });
 
   test("another process sharing Redis sees the leased tokens as taken, and is never over-admitted", async () => {
     const [one, two] = [limiterOf(), limiterOf()];
     await one.decideKey("api", key("b"));
-    // Ten tokens sit with the first process; the second gets what is left.
-    expect((await two.decideKey("api", key("b"))).remaining).toBe(1000 - 11 - 1);
-    let allowed = 2;
+    await one.decideKey("api", key("b"));
+    // Ten tokens sit with the first process, busy; the second gets what is left.
+    expect((await two.decideKey("api", key("b"))).remaining).toBe(1000 - 12 - 1);
+    let allowed = 3;
     for (let turn = 0; turn < 200 && allowed < PER_MINUTE + 50; turn++) {
       const decisions = await Promise.all(
         Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? one : two).decideKey("api", key("b"))),
@@ -232,7 +249,8 @@ describe("tokens leased from Redis for a busy principal", () => {
     );
     const probe = new Redis(redis.url);
     try {
-      // Redis busy for 100 ms: the first call waits behind it, and five more requests come meanwhile.
+      expect((await limiter.decideKey("api", key("w"))).remaining).toBe(999); // busy from now on
+      // Redis busy for 100 ms: the next call waits behind it, and five more requests come meanwhile.
       const sleeping = probe.call("DEBUG", "SLEEP", "0.1");
       await Bun.sleep(10);
       const first = limiter.decideKey("api", key("w"));
@@ -244,12 +262,15 @@ describe("tokens leased from Redis for a busy principal", () => {
       }
       await sleeping;
       const decided = await Promise.all([first, ...later]);
-      expect(remainingOf(decided)).toEqual([999, 998, 997, 996, 995, 994]);
+      // The warm-up's token came back while Redis slept (one every 60 ms), or nearly did.
+      const top = remainingOf(decided)[0] as number;
+      expect([998, 999]).toContain(top);
+      expect(remainingOf(decided)).toEqual([0, 1, 2, 3, 4, 5].map((i) => top - i));
       // One call took the one request and a lease of ten, which served the five that waited.
-      expect(Number(await client.pttl(key("w")))).toBeLessThanOrEqual(11 * 60);
+      expect(Number(await client.pttl(key("w")))).toBeLessThanOrEqual(12 * 60);
       const rest = Array.from({ length: 5 }, () => limiter.decideKey("api", key("w")));
       expect(rest.some((d) => d instanceof Promise)).toBe(false);
-      expect(remainingOf(rest)).toEqual([993, 992, 991, 990, 989]);
+      expect(remainingOf(rest)).toEqual([6, 7, 8, 9, 10].map((i) => top - i));
     } finally {
       probe.disconnect();
     }
@@ -275,6 +296,7 @@ describe("tokens leased from Redis for a busy principal", () => {
     const clock = new ManualClock();
     const limiter = limiterOf(clock);
     await limiter.decideKey("api", key("c"));
+    await limiter.decideKey("api", key("c"));
     expect(limiter.decideKey("api", key("c"))).not.toBeInstanceOf(Promise);
     clock.advance(1000);
     expect(limiter.decideKey("api", key("c"))).toBeInstanceOf(Promise);
@@ -286,9 +308,10 @@ describe("tokens leased from Redis for a busy principal", () => {
       createLogger("error"),
     );
     await small.decideKey("api", key("d"));
+    await small.decideKey("api", key("d"));
     const again = small.decideKey("api", key("d"));
     expect(again).toBeInstanceOf(Promise);
-    expect((await again).remaining).toBe(97);
+    expect((await again).remaining).toBe(96);
   });
 });
 

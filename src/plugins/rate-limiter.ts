@@ -56,9 +56,12 @@ const REPLY_FIELDS = 4;
 const MAX_BATCH = 128;
 /**
  * Tokens a process takes from Redis beyond what a turn asks for, to decide its next requests
- * in process: 1 % of the limit (none below 100 a minute), at most MAX_LEASE. Another process
- * can be refused while this one holds them, so they are given up after LEASE_MS, and unused
- * ones are back in the shared bucket within 1 % of its period. Nothing is ever over-admitted.
+ * in process: 1 % of the limit (none below 100 a minute), at most MAX_LEASE. Only a busy
+ * principal takes them (one whose previous call to Redis from this process is under LEASE_MS
+ * old): a lease given up unused is charged to its bucket (refilled at the usual rate, in 1 % of
+ * its period), and a principal calling each process less than once a second would otherwise
+ * pay a lease for every request. Another process can be refused while this one holds them, so
+ * they are given up after LEASE_MS. Nothing is ever over-admitted.
  */
 const MAX_LEASE = 64;
 const LEASE_MS = 1000;
@@ -113,6 +116,8 @@ export class RateLimiter {
   private full: string[][] = [];
   /** By key, oldest grant first (a renewed lease is moved to the end). */
   private readonly leases = new Map<string, Lease>();
+  /** When each key last called Redis from here, oldest first; kept for LEASE_MS. */
+  private readonly lastCalled = new Map<string, number>();
   private fallback = false;
   private readonly limits: Record<RouteClass, number>;
   private readonly leaseSizes: Record<RouteClass, number>;
@@ -204,13 +209,15 @@ export class RateLimiter {
     this.batches.clear();
     this.dropExpiredLeases();
     const redis = this.redis as Redis;
+    const now = this.clock.now();
     for (const keys of batches) {
       const calls = keys.map((key) => this.asked.get(key) as Asked);
       const args = [String(PERIOD_MS)];
-      for (const call of calls) {
+      for (const [i, call] of calls.entries()) {
         call.sent = true;
         const { routeClass, resolves } = call;
-        args.push(String(PERIOD_MS / this.limits[routeClass]), String(resolves.length + this.leaseSizes[routeClass]));
+        const lease = this.calledRecently(keys[i] as string, now) ? this.leaseSizes[routeClass] : 0;
+        args.push(String(PERIOD_MS / this.limits[routeClass]), String(resolves.length + lease));
       }
       withinDeadline(GCRA.run(redis, keys, args) as Promise<number[]>, this.config.redisTimeoutMs).then(
         (reply) => {
@@ -287,6 +294,18 @@ export class RateLimiter {
       if (lease.expiresAt > now) break;
       this.leases.delete(key);
     }
+    for (const [key, at] of this.lastCalled) {
+      if (now - at < LEASE_MS) break;
+      this.lastCalled.delete(key);
+    }
+  }
+
+  /** Whether `key` called Redis from here under LEASE_MS ago; notes this call either way. */
+  private calledRecently(key: string, now: number): boolean {
+    const at = this.lastCalled.get(key);
+    this.lastCalled.delete(key);
+    this.lastCalled.set(key, now);
+    return at !== undefined && now - at < LEASE_MS;
   }
 
   get fallbackActive(): boolean {
