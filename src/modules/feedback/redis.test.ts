@@ -354,5 +354,5 @@ describe("feedback in Redis", () => {
     } finally {
       sleeper.disconnect();
     }
-  });
+  }, 20_000);
 });
