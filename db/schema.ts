@@ -86,6 +86,11 @@ export const refreshTokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
     usedAt: integer("used_at"),
+    /**
+     * Set (with used_at) when a retry within REFRESH_TOKEN_REUSE_GRACE_SECONDS replaced this token
+     * before it was presented: such a token gets no grace of its own, so presenting it is reuse.
+     */
+    supersededAt: integer("superseded_at"),
   },
   (table) => [index("refresh_tokens_session").on(table.sessionId)],
 );

@@ -31,6 +31,8 @@ export interface Config {
     readonly alg: JwtAlg;
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
+    /** How long after its rotation a refresh token may be presented again (a retry), 0 = never. */
+    readonly refreshReuseGraceSeconds: number;
   };
   readonly feedbackTtlSeconds: number;
   /** Live feedback entries one subject may hold; more is a 409. */
@@ -225,6 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
       alg: oneOf<JwtAlg>(env, "JWT_ALG", ["EdDSA", "ES256", "RS256"], "EdDSA"),
       accessTokenTtlSeconds: duration(env, "ACCESS_TOKEN_TTL", 900),
       refreshTokenTtlSeconds: duration(env, "REFRESH_TOKEN_TTL", 30 * 86_400),
+      refreshReuseGraceSeconds: integer(env, "REFRESH_TOKEN_REUSE_GRACE_SECONDS", 0, 0, 60),
     },
     feedbackTtlSeconds: integer(env, "FEEDBACK_TTL_SECONDS", 604_800, 1, 31_536_000),
     feedbackMaxPerSubject: integer(env, "FEEDBACK_MAX_PER_SUBJECT", 10_000, 1, 1_000_000),

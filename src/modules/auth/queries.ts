@@ -47,6 +47,22 @@ export function prepareAuthQueries(db: Db) {
     ),
     /** Only one of two racing refreshes can flip used_at; the loser is treated as reuse. */
     useRefresh: db.$client.query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL"),
+    /** A presented token's use, and the session's latest rotation: a retry within the grace must be of the latest. */
+    refreshUses: db.$client.query<
+      { used_at: number | null; superseded_at: number | null; latest: string | null },
+      [string, string]
+    >(
+      // By rowid, the order of issue: two rotations may share a millisecond.
+      `SELECT used_at, superseded_at,
+              (SELECT hash FROM refresh_tokens
+                WHERE session_id = ? AND used_at IS NOT NULL AND superseded_at IS NULL
+                ORDER BY rowid DESC LIMIT 1) AS latest
+         FROM refresh_tokens WHERE hash = ?`,
+    ),
+    /** The token a retried rotation had issued: replaced, and never to be honoured (nor granted grace). */
+    supersede: db.$client.query(
+      "UPDATE refresh_tokens SET used_at = ?1, superseded_at = ?1 WHERE session_id = ?2 AND used_at IS NULL",
+    ),
     endSession: db.$client.query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
     sessionById: db
       .select()

@@ -57,6 +57,9 @@ export interface AuthServiceDeps {
 const NOT_AN_EMAIL = "(not an email address: not recorded)";
 
 /** Logins and refresh rotation with reuse detection (sessions end in sessions.ts). */
+const RETRIED_WITHIN_GRACE =
+  "presented again within REFRESH_TOKEN_REUSE_GRACE_SECONDS of its rotation: the token that rotation issued is superseded";
+
 export class AuthService {
   private readonly queries: AuthQueries;
 
@@ -151,7 +154,8 @@ export class AuthService {
       id: session.apiKeyId ?? session.userId,
     };
 
-    if (row.usedAt !== null) return this.refreshReused(session, meta, actor);
+    if (row.usedAt !== null && !this.retriedWithinGrace(hash, session.id))
+      return this.refreshReused(session, meta, actor);
     const role = this.liveRole(session);
     if (session.revokedAt !== null || session.expiresAt <= clock.now() || row.expiresAt <= clock.now() || !role) {
       throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
@@ -159,14 +163,22 @@ export class AuthService {
 
     const next = this.newRefreshToken();
     const rotated = await this.deps.batcher.run(() => {
-      if (this.queries.useRefresh.run(clock.now(), hash).changes !== 1) return false;
-      this.queries.insertRefresh.run(sha256Hex(next), session.id, clock.now(), session.expiresAt);
+      const now = clock.now();
+      let retried = false;
+      // Used meanwhile (a concurrent refresh won): reuse, unless it is a retry within the grace.
+      if (this.queries.useRefresh.run(now, hash).changes !== 1) {
+        if (!this.retriedWithinGrace(hash, session.id)) return false;
+        this.queries.supersede.run(now, session.id);
+        retried = true;
+      }
+      this.queries.insertRefresh.run(sha256Hex(next), session.id, now, session.expiresAt);
       this.deps.audit.append(
         db,
         requestEvent(AuditAction.tokenRefreshed, "success", meta, {
           tenantId: session.tenantId,
           actor,
           target: { type: "session", id: session.id },
+          ...(retried ? { reason: RETRIED_WITHIN_GRACE } : {}),
         }),
       );
       return true;
@@ -181,6 +193,20 @@ export class AuthService {
       client_id: session.apiKeyId ?? undefined,
     });
     return this.tokenResponse(access.token, next);
+  }
+
+  /**
+   * A refresh token presented again within REFRESH_TOKEN_REUSE_GRACE_SECONDS of its rotation, as
+   * a client does that never got the answer (a dropped connection, two tabs refreshing at once):
+   * it rotates again, and the token the first rotation issued is superseded. Only the session's
+   * latest rotated token qualifies, and not one that was superseded itself (that is reuse).
+   */
+  private retriedWithinGrace(hash: string, sessionId: string): boolean {
+    const grace = this.deps.config.jwt.refreshReuseGraceSeconds * 1000;
+    if (grace === 0) return false;
+    const uses = this.queries.refreshUses.get(sessionId, hash);
+    if (!uses || uses.used_at === null || uses.superseded_at !== null) return false;
+    return uses.latest === hash && this.deps.clock.now() - uses.used_at <= grace;
   }
 
   private async refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): Promise<never> {

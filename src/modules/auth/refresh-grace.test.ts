@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestContext, type TestContext } from "../../testing/app";
+import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+
+const GRACE_SECONDS = 30;
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext({ REFRESH_TOKEN_REUSE_GRACE_SECONDS: String(GRACE_SECONDS) });
+});
+afterAll(() => ctx.close());
+
+async function refresh(refreshToken: string) {
+  const res = await ctx.req("POST", "/v1/auth/token", {
+    body: { grant_type: "refresh_token", refresh_token: refreshToken },
+  });
+  const body = (await res.json()) as { access_token?: string; refresh_token?: string; error_description?: string };
+  return { status: res.status, ...body };
+}
+
+const me = async (access: string) =>
+  (await ctx.req("GET", "/v1/auth/me", { headers: { authorization: `Bearer ${access}` } })).status;
+
+/** The session's access still works: not revoked. */
+async function sessionAlive(user: LoggedIn) {
+  return (await me(user.accessToken)) === 200;
+}
+
+describe("REFRESH_TOKEN_REUSE_GRACE_SECONDS: a retry of a refresh whose answer was lost", () => {
+  test("within the grace, the rotated token works again, and the answer it replaced no longer does", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const lost = await refresh(user.refreshToken);
+    expect(lost.status).toBe(200);
+    ctx.clock.advance(5_000);
+    const retried = await refresh(user.refreshToken);
+    expect(retried.status).toBe(200);
+    expect(retried.refresh_token).not.toBe(lost.refresh_token);
+    expect(await me(retried.access_token as string)).toBe(200);
+    // Retried again (a second dropped answer): still the latest rotation, still within its grace.
+    const again = await refresh(user.refreshToken);
+    expect(again.status).toBe(200);
+    expect(await sessionAlive(user)).toBe(true);
+    const events = ctx.auditEvents("token.refresh").filter((event) => event.target_id === lostSession(user));
+    expect(events.map((event) => event.reason)).toEqual([
+      null,
+      expect.stringContaining("GRACE"),
+      expect.stringContaining("GRACE"),
+    ]);
+    // The chain goes on from the newest answer.
+    const next = await refresh(again.refresh_token as string);
+    expect(next.status).toBe(200);
+  });
+
+  test("a token a retry superseded is reuse: the session is revoked (whoever held it is cut off too)", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const first = await refresh(user.refreshToken);
+    const retried = await refresh(user.refreshToken);
+    expect(retried.status).toBe(200);
+    const superseded = await refresh(first.refresh_token as string);
+    expect(superseded.status).toBe(400);
+    expect(superseded.error_description).toContain("already used");
+    expect(await me(retried.access_token as string)).toBe(401);
+  });
+
+  test("after the grace, presenting a rotated token again is reuse, as without one", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    expect((await refresh(user.refreshToken)).status).toBe(200);
+    ctx.clock.advance((GRACE_SECONDS + 1) * 1000);
+    const late = await refresh(user.refreshToken);
+    expect(late.status).toBe(400);
+    expect(await sessionAlive(user)).toBe(false);
+  });
+
+  test("an older token of the chain is reuse even within the grace", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const first = await refresh(user.refreshToken);
+    const second = await refresh(first.refresh_token as string);
+    expect(second.status).toBe(200);
+    // The chain moved on: the first token is not the latest rotation, whatever the time.
+    expect((await refresh(user.refreshToken)).status).toBe(400);
+    expect(await sessionAlive(user)).toBe(false);
+  });
+
+  test("two refreshes racing with one token both answer, one of them superseding the other", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const [a, b] = await Promise.all([refresh(user.refreshToken), refresh(user.refreshToken)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // Exactly one of the two answers is live: the other was superseded.
+    const outcomes = [await refresh(a.refresh_token as string), await refresh(b.refresh_token as string)];
+    expect(outcomes.map((outcome) => outcome.status)).toContain(400);
+  });
+});
+
+function lostSession(user: LoggedIn): string {
+  const [, payload] = user.accessToken.split(".");
+  return (JSON.parse(Buffer.from(payload as string, "base64url").toString()) as { sid: string }).sid;
+}
