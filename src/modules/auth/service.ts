@@ -157,7 +157,24 @@ export class AuthService {
     if (row.usedAt !== null && !this.retriedWithinGrace(hash, session.id))
       return this.refreshReused(session, meta, actor);
     const role = this.liveRole(session);
-    if (session.revokedAt !== null || session.expiresAt <= clock.now() || row.expiresAt <= clock.now() || !role) {
+    const refused =
+      session.revokedAt !== null
+        ? "session revoked"
+        : session.expiresAt <= clock.now() || row.expiresAt <= clock.now()
+          ? "session expired"
+          : !role
+            ? "user disabled or API key revoked"
+            : undefined;
+    if (refused !== undefined || !role) {
+      // A revoked session's token still in use (after a logout, a revocation) is worth an admin's look.
+      this.deps.audit.record(
+        requestEvent(AuditAction.tokenRefreshed, "denied", meta, {
+          tenantId: session.tenantId,
+          actor,
+          target: { type: "session", id: session.id },
+          reason: refused ?? "user disabled or API key revoked",
+        }),
+      );
       throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
     }
 
