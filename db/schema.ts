@@ -95,6 +95,18 @@ export const refreshTokens = sqliteTable(
   (table) => [index("refresh_tokens_session").on(table.sessionId)],
 );
 
+/**
+ * Every revocation as it was committed, in commit order: how processes sharing the database see
+ * each other's revocations (each polls for ids past the last it applied), with Redis or without.
+ * AUTOINCREMENT so an id is never handed out twice, even after the newest rows are purged.
+ */
+export const revocationLog = sqliteTable("revocation_log", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  /** JSON of the Revocation (src/modules/revocation/service.ts). */
+  body: text("body").notNull(),
+  at: integer("at").notNull(),
+});
+
 /** The JWT key ring. Private keys are stored encrypted (AES-256-GCM under a key derived from the master key). */
 export const signingKeys = sqliteTable("signing_keys", {
   kid: text("kid").primaryKey(),

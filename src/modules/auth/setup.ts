@@ -32,6 +32,8 @@ export interface Security {
 
 export const KEY_RING_RELOAD_MS = 10_000;
 const REVOCATION_PURGE_MS = 60_000;
+/** How often each process applies revocations other processes on the database committed. */
+export const REVOCATION_POLL_MS = 250;
 
 /** Everything identity needs, opened once per process: key ring, revocation maps, services. */
 export async function openSecurity(deps: { config: Config; db: Db; clock: Clock }): Promise<Security> {
@@ -66,6 +68,14 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
   const reload = setInterval(() => {
     security.keyRing.reload().catch((error: Error) => log.error({ err: error }, "key ring reload failed"));
   }, KEY_RING_RELOAD_MS);
+  // A revocation made by another process on this database takes effect here within a poll.
+  const poll = setInterval(() => {
+    try {
+      security.revocation.poll();
+    } catch (error) {
+      log.error({ err: error }, "revocation poll failed");
+    }
+  }, REVOCATION_POLL_MS);
   const purge = setInterval(() => {
     try {
       security.revocation.purgeExpired();
@@ -77,6 +87,7 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
     name: "security-upkeep",
     async stop() {
       clearInterval(reload);
+      clearInterval(poll);
       clearInterval(purge);
     },
   };

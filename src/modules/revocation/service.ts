@@ -30,10 +30,15 @@ export type Revocation =
       reason: string;
     };
 
+/** How long the log keeps a revocation for processes to poll: far longer than any poll's gap. */
+const LOG_KEEP_MS = 10 * 60_000;
+
 /**
  * SQLite is the record; memory is the check. Revoked jtis and "revoked before" cut-offs load
  * into maps at boot; a revocation commits to SQLite first, then updates the maps, so the very
- * next request sees it. A check is at most four map lookups and never touches disk.
+ * next request sees it. A check is at most four map lookups and never touches disk. Each
+ * revocation also goes to `revocation_log`, which other processes on the database poll
+ * (`poll`), Redis or not: the Redis channel only makes it faster.
  */
 export class RevocationService {
   /** `tenant/jti` → expiry: a revocation only ever matches a token of the tenant that revoked it. */
@@ -46,6 +51,11 @@ export class RevocationService {
 
   private readonly insertToken: Statement;
   private readonly upsertCutoff: Statement;
+  private readonly appendLog: Statement;
+  private readonly logSince: Statement<{ id: number; body: string }, [number]>;
+  private readonly logEnd: Statement<{ id: number | null }, []>;
+  /** The last log id applied here. */
+  private logApplied = 0;
 
   constructor(
     private readonly db: Db,
@@ -61,10 +71,15 @@ export class RevocationService {
       `INSERT INTO revocation_cutoffs (scope, subject, tenant_id, cutoff_at, expires_at, reason) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (scope, subject) DO UPDATE SET cutoff_at = excluded.cutoff_at, expires_at = excluded.expires_at, reason = excluded.reason`,
     );
+    this.appendLog = db.$client.query("INSERT INTO revocation_log (body, at) VALUES (?, ?)");
+    this.logSince = db.$client.query("SELECT id, body FROM revocation_log WHERE id > ? ORDER BY id");
+    this.logEnd = db.$client.query("SELECT max(id) AS id FROM revocation_log");
   }
 
   /** (Re)builds the maps from SQLite: at boot, and after missing published events. */
   load(): void {
+    // Read first: whatever commits while the maps load is applied again by the next poll.
+    this.logApplied = this.logEnd.get()?.id ?? 0;
     const now = this.clock.now();
     const tokens = new Map<string, number>();
     for (const row of this.db.select().from(revokedTokens).where(gt(revokedTokens.expiresAt, now)).all()) {
@@ -114,6 +129,7 @@ export class RevocationService {
    * `apply` once it has committed. Prepared once: revocations sit on admin and logout paths.
    */
   record(_tx: unknown, revocation: Revocation): void {
+    this.appendLog.run(JSON.stringify(revocation), revocation.at);
     if (revocation.kind === "token") {
       this.insertToken.run(revocation.tenantId, revocation.jti, revocation.at, revocation.expiresAt, revocation.reason);
       return;
@@ -176,6 +192,19 @@ export class RevocationService {
     }
   }
 
+  /**
+   * Applies what other processes on this database committed since the last poll (this one's own
+   * come back too, and change nothing). Cheap when nothing is new: one lookup past the last id.
+   */
+  poll(): number {
+    const rows = this.logSince.all(this.logApplied);
+    for (const row of rows) {
+      this.apply(JSON.parse(row.body) as Revocation);
+      this.logApplied = row.id;
+    }
+    return rows.length;
+  }
+
   /** Where committed revocations are announced (the Redis channel, when configured). */
   onCommit(publisher: (revocation: Revocation) => void): void {
     this.publisher = publisher;
@@ -206,6 +235,7 @@ export class RevocationService {
     const purged =
       sqlite.run("DELETE FROM revoked_tokens WHERE expires_at <= ?", [now]).changes +
       sqlite.run("DELETE FROM revocation_cutoffs WHERE expires_at <= ?", [now]).changes;
+    sqlite.run("DELETE FROM revocation_log WHERE at <= ?", [now - LOG_KEEP_MS]);
     for (const map of [this.tokens, this.sessions]) {
       for (const [key, expiresAt] of map) if (expiresAt <= now) map.delete(key);
     }
