@@ -41,22 +41,25 @@ export class AdminService {
 
   async createUser(admin: Principal, input: { email: string; role: Role; password?: string }, meta: RequestMeta) {
     const credentials = await credentialsFor(input.password);
-    const user = this.db.transaction((tx) => {
-      const created = this.identity.createUser(tx, {
-        tenantId: admin.tid,
-        email: input.email,
-        role: input.role,
-        credentials,
-      });
-      this.audit.append(
-        tx,
-        this.event(admin, AuditAction.userCreated, { type: "user", id: created.id }, meta, {
-          email: created.email,
-          role: created.role,
-        }),
-      );
-      return created;
-    });
+    const user = this.db.transaction(
+      (tx) => {
+        const created = this.identity.createUser(tx, {
+          tenantId: admin.tid,
+          email: input.email,
+          role: input.role,
+          credentials,
+        });
+        this.audit.append(
+          tx,
+          this.event(admin, AuditAction.userCreated, { type: "user", id: created.id }, meta, {
+            email: created.email,
+            role: created.role,
+          }),
+        );
+        return created;
+      },
+      { behavior: "immediate" },
+    );
     return { user, password: input.password === undefined ? credentials.password : undefined };
   }
 
@@ -87,12 +90,15 @@ export class AdminService {
         ];
       });
     } else {
-      updated = this.db.transaction((tx) => {
-        const current = this.identity.getUser(admin.tid, user.id);
-        if (current.disabledAt === null) return current;
-        this.audit.append(tx, audited);
-        return this.identity.setUserDisabled(tx, admin.tid, user.id, false);
-      });
+      updated = this.db.transaction(
+        (tx) => {
+          const current = this.identity.getUser(admin.tid, user.id);
+          if (current.disabledAt === null) return current;
+          this.audit.append(tx, audited);
+          return this.identity.setUserDisabled(tx, admin.tid, user.id, false);
+        },
+        { behavior: "immediate" },
+      );
     }
     return updated;
   }
@@ -111,18 +117,26 @@ export class AdminService {
         errors: [{ in: "body", field: "role", message: `must not exceed ${owner.role}` }],
       });
     }
-    return this.db.transaction((tx) => {
-      const created = this.identity.createApiKey(tx, { tenantId: admin.tid, userId: owner.id, name: input.name, role });
-      this.audit.append(
-        tx,
-        this.event(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, meta, {
+    return this.db.transaction(
+      (tx) => {
+        const created = this.identity.createApiKey(tx, {
+          tenantId: admin.tid,
+          userId: owner.id,
           name: input.name,
           role,
-          user_id: owner.id,
-        }),
-      );
-      return created;
-    });
+        });
+        this.audit.append(
+          tx,
+          this.event(admin, AuditAction.apiKeyCreated, { type: "api_key", id: created.key.id }, meta, {
+            name: input.name,
+            role,
+            user_id: owner.id,
+          }),
+        );
+        return created;
+      },
+      { behavior: "immediate" },
+    );
   }
 
   /** A user a body names by `user_id`: another tenant's, or none, is a 422 naming the field. */

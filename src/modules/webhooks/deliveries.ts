@@ -95,16 +95,18 @@ export class DeliveryService {
     if (!endpoint || endpoint.deleted_at !== null)
       throw conflict("The endpoint of this delivery was deleted; it cannot be sent again.");
     if (endpoint.disabled_at !== null) throw conflict("The endpoint is disabled; enable it first.");
-    this.sqlite.transaction(() => {
-      this.sql.requeue.run(this.clock.now(), delivery.id);
-      this.audit.append(
-        this.sqlite,
-        callerEvent(principal, AuditAction.deliveryRetried, { type: "webhook_delivery", id: delivery.id }, meta, {
-          endpoint_id: delivery.endpoint_id,
-          status: delivery.status,
-        }),
-      );
-    })();
+    this.sqlite
+      .transaction(() => {
+        this.sql.requeue.run(this.clock.now(), delivery.id);
+        this.audit.append(
+          this.sqlite,
+          callerEvent(principal, AuditAction.deliveryRetried, { type: "webhook_delivery", id: delivery.id }, meta, {
+            endpoint_id: delivery.endpoint_id,
+            status: delivery.status,
+          }),
+        );
+      })
+      .immediate();
     this.wake();
     return this.get(principal.tid, id).delivery;
   }

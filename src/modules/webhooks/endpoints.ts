@@ -98,35 +98,38 @@ export class EndpointService {
     const secret = newWebhookSecret();
     const sealed = await seal(this.sealingKey, secret, id);
     const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
-    this.db.transaction((tx) => {
-      // Each endpoint is a copy of every matching notification and its own share of delivery work.
-      const count = this.db.$client
-        .query<{ n: number }, [string]>(
-          "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
-        )
-        .get(principal.tid);
-      if ((count?.n ?? 0) >= this.maxPerTenant) {
-        throw new HttpProblem(
-          409,
-          "too-many-endpoints",
-          `A tenant may have ${this.maxPerTenant} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first.`,
-        );
-      }
-      this.db.$client
-        .query(
-          `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret_sealed, created_at)
+    this.db.transaction(
+      (tx) => {
+        // Each endpoint is a copy of every matching notification and its own share of delivery work.
+        const count = this.db.$client
+          .query<{ n: number }, [string]>(
+            "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
+          )
+          .get(principal.tid);
+        if ((count?.n ?? 0) >= this.maxPerTenant) {
+          throw new HttpProblem(
+            409,
+            "too-many-endpoints",
+            `A tenant may have ${this.maxPerTenant} webhook endpoints (WEBHOOK_MAX_ENDPOINTS); delete one first.`,
+          );
+        }
+        this.db.$client
+          .query(
+            `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret_sealed, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(id, principal.tid, url.href, input.description ?? "", eventTypes, sealed, this.clock.now());
-      this.audit.append(
-        tx,
-        this.event(principal, AuditAction.webhookCreated, id, meta, {
-          url: forTheTrail(url),
-          event_types: input.event_types ?? null,
-          description: input.description ?? "",
-        }),
-      );
-    });
+          )
+          .run(id, principal.tid, url.href, input.description ?? "", eventTypes, sealed, this.clock.now());
+        this.audit.append(
+          tx,
+          this.event(principal, AuditAction.webhookCreated, id, meta, {
+            url: forTheTrail(url),
+            event_types: input.event_types ?? null,
+            description: input.description ?? "",
+          }),
+        );
+      },
+      { behavior: "immediate" },
+    );
     this.receivers.delete(principal.tid);
     return { endpoint: this.get(principal.tid, id), secret };
   }
@@ -149,34 +152,37 @@ export class EndpointService {
     const url = input.url === undefined ? undefined : await this.checkedUrl(input.url);
     const distinctTypes = input.event_types && [...new Set(input.event_types)];
     const eventTypes = distinctTypes?.length ? JSON.stringify(distinctTypes) : null;
-    this.db.transaction((tx) => {
-      const changed = this.db.$client
-        .query(
-          `UPDATE webhook_endpoints SET url = coalesce(?1, url), description = coalesce(?2, description),
+    this.db.transaction(
+      (tx) => {
+        const changed = this.db.$client
+          .query(
+            `UPDATE webhook_endpoints SET url = coalesce(?1, url), description = coalesce(?2, description),
              event_types = CASE WHEN ?3 THEN ?4 ELSE event_types END
            WHERE id = ?5 AND deleted_at IS NULL`,
-        )
-        .run(url?.href ?? null, input.description ?? null, input.event_types !== undefined, eventTypes, endpoint.id);
-      // Deleted while the URL was being checked.
-      if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
-      // What changed, and what it was.
-      const params: Record<string, unknown> = {};
-      const previous: Record<string, unknown> = {};
-      if (url) {
-        params.url = forTheTrail(url);
-        previous.url = forTheTrail(new URL(endpoint.url));
-      }
-      if (input.description !== undefined) {
-        params.description = input.description;
-        previous.description = endpoint.description;
-      }
-      if (distinctTypes !== undefined) {
-        params.event_types = distinctTypes;
-        previous.event_types = endpoint.event_types === null ? [] : (JSON.parse(endpoint.event_types) as string[]);
-      }
-      params.previous = previous;
-      this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
-    });
+          )
+          .run(url?.href ?? null, input.description ?? null, input.event_types !== undefined, eventTypes, endpoint.id);
+        // Deleted while the URL was being checked.
+        if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
+        // What changed, and what it was.
+        const params: Record<string, unknown> = {};
+        const previous: Record<string, unknown> = {};
+        if (url) {
+          params.url = forTheTrail(url);
+          previous.url = forTheTrail(new URL(endpoint.url));
+        }
+        if (input.description !== undefined) {
+          params.description = input.description;
+          previous.description = endpoint.description;
+        }
+        if (distinctTypes !== undefined) {
+          params.event_types = distinctTypes;
+          previous.event_types = endpoint.event_types === null ? [] : (JSON.parse(endpoint.event_types) as string[]);
+        }
+        params.previous = previous;
+        this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
+      },
+      { behavior: "immediate" },
+    );
     this.receivers.delete(principal.tid);
     return this.get(principal.tid, endpoint.id);
   }
@@ -216,17 +222,20 @@ export class EndpointService {
   delete(principal: Principal, id: string, meta: RequestMeta): void {
     const endpoint = this.get(principal.tid, id);
     const now = this.clock.now();
-    this.db.transaction((tx) => {
-      const sqlite = this.db.$client;
-      sqlite.query("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?").run(now, endpoint.id);
-      sqlite
-        .query(
-          `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
+    this.db.transaction(
+      (tx) => {
+        const sqlite = this.db.$client;
+        sqlite.query("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?").run(now, endpoint.id);
+        sqlite
+          .query(
+            `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
            WHERE status IN ('pending', 'failed') AND tenant_id = ? AND endpoint_id = ?`,
-        )
-        .run(principal.tid, endpoint.id);
-      this.audit.append(tx, this.event(principal, AuditAction.webhookDeleted, endpoint.id, meta));
-    });
+          )
+          .run(principal.tid, endpoint.id);
+        this.audit.append(tx, this.event(principal, AuditAction.webhookDeleted, endpoint.id, meta));
+      },
+      { behavior: "immediate" },
+    );
     this.receivers.delete(principal.tid);
   }
 
@@ -239,59 +248,70 @@ export class EndpointService {
     const secret = newWebhookSecret();
     const sealed = await seal(this.sealingKey, secret, endpoint.id);
     const overlapUntil = overlapSeconds === 0 ? null : this.clock.now() + overlapSeconds * 1000;
-    this.db.transaction((tx) => {
-      this.db.$client
-        .query(
-          `UPDATE webhook_endpoints SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ?
+    this.db.transaction(
+      (tx) => {
+        this.db.$client
+          .query(
+            `UPDATE webhook_endpoints SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ?
            WHERE id = ?`,
-        )
-        .run(sealed, overlapUntil === null ? null : endpoint.secret_sealed, overlapUntil, endpoint.id);
-      this.audit.append(
-        tx,
-        this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta, {
-          overlap_seconds: overlapSeconds,
-        }),
-      );
-    });
+          )
+          .run(sealed, overlapUntil === null ? null : endpoint.secret_sealed, overlapUntil, endpoint.id);
+        this.audit.append(
+          tx,
+          this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta, {
+            overlap_seconds: overlapSeconds,
+          }),
+        );
+      },
+      { behavior: "immediate" },
+    );
     return { secret, endpoint: this.get(principal.tid, endpoint.id) };
   }
 
   setDisabled(principal: Principal, id: string, disabled: boolean, meta: RequestMeta): EndpointRow {
     const endpoint = this.get(principal.tid, id);
     if ((endpoint.disabled_at !== null) === disabled) return endpoint;
-    this.db.transaction((tx) => {
-      this.db.$client
-        .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ?")
-        .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id);
-      if (disabled) this.park(principal.tid, endpoint.id);
-      else this.unpark(principal.tid, endpoint.id);
-      this.audit.append(
-        tx,
-        this.event(principal, disabled ? AuditAction.webhookDisabled : AuditAction.webhookEnabled, endpoint.id, meta),
-      );
-    });
+    this.db.transaction(
+      (tx) => {
+        this.db.$client
+          .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ?")
+          .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id);
+        if (disabled) this.park(principal.tid, endpoint.id);
+        else this.unpark(principal.tid, endpoint.id);
+        this.audit.append(
+          tx,
+          this.event(principal, disabled ? AuditAction.webhookDisabled : AuditAction.webhookEnabled, endpoint.id, meta),
+        );
+      },
+      { behavior: "immediate" },
+    );
     this.receivers.delete(principal.tid);
     return this.get(principal.tid, endpoint.id);
   }
 
   /** A receiver answered 410 Gone: stop sending until an admin enables it again. */
   disableGone(tenantId: string, id: string, statusCode: number): void {
-    this.db.transaction((tx) => {
-      const changed = this.db.$client
-        .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL")
-        .run(this.clock.now(), `receiver answered ${statusCode}`, id).changes;
-      if (changed === 0) return;
-      this.park(tenantId, id);
-      this.audit.append(tx, {
-        action: AuditAction.webhookDisabled,
-        outcome: "success",
-        tenantId,
-        actor: { type: "system", id: "dispatcher" },
-        target: { type: "webhook_endpoint", id },
-        reason: `receiver answered ${statusCode}`,
-        params: { status_code: statusCode },
-      });
-    });
+    this.db.transaction(
+      (tx) => {
+        const changed = this.db.$client
+          .query(
+            "UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL",
+          )
+          .run(this.clock.now(), `receiver answered ${statusCode}`, id).changes;
+        if (changed === 0) return;
+        this.park(tenantId, id);
+        this.audit.append(tx, {
+          action: AuditAction.webhookDisabled,
+          outcome: "success",
+          tenantId,
+          actor: { type: "system", id: "dispatcher" },
+          target: { type: "webhook_endpoint", id },
+          reason: `receiver answered ${statusCode}`,
+          params: { status_code: statusCode },
+        });
+      },
+      { behavior: "immediate" },
+    );
     this.receivers.delete(tenantId);
   }
 
