@@ -250,12 +250,17 @@ export class EndpointService {
     const overlapUntil = overlapSeconds === 0 ? null : this.clock.now() + overlapSeconds * 1000;
     this.db.transaction(
       (tx) => {
-        this.db.$client
+        // The secret being replaced is read by the UPDATE itself, not from the read above: two
+        // rotations at once then apply one after the other, and neither brings back a stopped secret.
+        const changed = this.db.$client
           .query(
-            `UPDATE webhook_endpoints SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ?
-           WHERE id = ?`,
+            `UPDATE webhook_endpoints
+                SET previous_secret_sealed = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_sealed END,
+                    previous_secret_expires_at = ?1, secret_sealed = ?2
+              WHERE id = ?3 AND deleted_at IS NULL`,
           )
-          .run(sealed, overlapUntil === null ? null : endpoint.secret_sealed, overlapUntil, endpoint.id);
+          .run(overlapUntil, sealed, endpoint.id);
+        if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
         this.audit.append(
           tx,
           this.event(principal, AuditAction.webhookSecretRotated, endpoint.id, meta, {

@@ -124,4 +124,20 @@ describe("secret rotation", () => {
     expect(JSON.stringify(await res.json())).toContain("previous_secret_overlap_seconds");
     expect((await nextSignatures()).verifies(secret)).toBe(true);
   });
+
+  test("two rotations at once apply one after the other: a secret stopped at once stays stopped", async () => {
+    for (let round = 0; round < 4; round++) {
+      const { id, secret: first } = await freshEndpoint();
+      const [stop, keep] = await Promise.all([rotate(id, { previous_secret_overlap_seconds: 0 }), rotate(id, {})]);
+      expect([stop.status, keep.status]).toEqual([200, 200]);
+      const stopped = ((await stop.json()) as { secret: string }).secret;
+      const kept = ((await keep.json()) as { secret: string }).secret;
+      const { signatures, verifies } = await nextSignatures();
+      // The secret leaked (first) never signs again; whichever rotation came last holds.
+      expect(verifies(first)).toBe(false);
+      const lastWasKeep = verifies(kept);
+      expect(verifies(stopped)).toBe(true);
+      expect(signatures).toHaveLength(lastWasKeep ? 2 : 1);
+    }
+  });
 });
