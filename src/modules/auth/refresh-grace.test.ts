@@ -94,3 +94,28 @@ function lostSession(user: LoggedIn): string {
   const [, payload] = user.accessToken.split(".");
   return (JSON.parse(Buffer.from(payload as string, "base64url").toString()) as { sid: string }).sid;
 }
+
+describe("a refresh racing a disable", () => {
+  test("is refused once the disable has committed, and never audited as a success after it", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    for (let round = 0; round < 10; round++) {
+      const user = await seedAndLogin(ctx, "acme", "viewer");
+      const [refreshed, disabled] = await Promise.all([
+        refresh(user.refreshToken),
+        ctx.req("POST", `/v1/admin/users/${user.userId}/disable`, { headers: admin.auth }),
+      ]);
+      expect(disabled.status).toBe(200);
+      const events = ctx
+        .auditEvents()
+        .filter(
+          (event) =>
+            (event.action === "user.disable" && event.target_id === user.userId) ||
+            (event.action === "token.refresh" && event.outcome === "success" && event.target_id === lostSession(user)),
+        );
+      const disableAt = events.findIndex((event) => event.action === "user.disable");
+      expect(events.slice(disableAt + 1)).toEqual([]);
+      if (refreshed.status === 200) expect(disableAt).toBeGreaterThan(0);
+      else expect(refreshed.status).toBe(400);
+    }
+  });
+});

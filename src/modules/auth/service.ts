@@ -181,6 +181,12 @@ export class AuthService {
     const next = this.newRefreshToken();
     const rotated = await this.deps.batcher.run(() => {
       const now = clock.now();
+      // Disabled, or the session revoked, while this request was on its way: asked again inside
+      // the write, which is ordered with every disable and revocation (as a login's is).
+      const current = this.queries.sessionById.get({ id: session.id });
+      if (current?.revokedAt !== null || !this.stillAllowed(session.userId, session.apiKeyId ?? undefined)) {
+        return "refused" as const;
+      }
       let retried = false;
       // Used meanwhile (a concurrent refresh won): reuse, unless it is a retry within the grace.
       if (this.queries.useRefresh.run(now, hash).changes !== 1) {
@@ -200,6 +206,9 @@ export class AuthService {
       );
       return true;
     });
+    if (rotated === "refused") {
+      throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
+    }
     if (!rotated) return this.refreshReused(session, meta, actor);
 
     const access = await this.deps.tokens.issue({
