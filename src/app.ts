@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps) {
     .use(docs(VERSION, (): readonly RouteEntry[] => app.routes))
     .use(dashboard())
     .use(healthModule({ readiness: deps.readiness, version: VERSION }))
-    .use(authModule(deps.security))
+    .use(authModule(deps.security, deps.rateLimiter))
     .use(adminModule({ ...deps, admin }))
     .use(revocationModule({ ...deps, admin }))
     .use(auditModule(deps))

@@ -53,6 +53,8 @@ export interface Config {
     readonly enabled: boolean;
     readonly perMinute: number;
     readonly authPerMinute: number;
+    /** Password-grant attempts per account (tenant + username) a minute, from every address together. */
+    readonly accountPerMinute: number;
     /** How long a rate-limit decision waits for Redis before the in-process limiter decides instead. */
     readonly redisTimeoutMs: number;
   };
@@ -245,6 +247,7 @@ export function loadConfig(env: Env = process.env): Config {
       enabled: boolean(env, "RATE_LIMIT_ENABLED", true),
       perMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
       authPerMinute: integer(env, "RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 1_000_000),
+      accountPerMinute: integer(env, "RATE_LIMIT_ACCOUNT_PER_MINUTE", 10, 1, 1_000_000),
       redisTimeoutMs: integer(env, "RATE_LIMIT_REDIS_TIMEOUT_MS", 50, 1, 10_000),
     },
     notifications: {

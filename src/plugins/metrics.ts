@@ -175,7 +175,7 @@ export function createMetrics(probes?: OpsProbes) {
     rateLimitTallies,
     rateLimitDecisions: new client.Counter({
       name: "rate_limit_decisions_total",
-      help: "Rate-limit decisions by route class (auth, api) and decision (allowed, limited).",
+      help: "Rate-limit decisions by class (auth, api, account: password-grant attempts per account) and decision (allowed, limited).",
       labelNames: ["class", "decision"] as const,
       registers: [registry],
       collect() {

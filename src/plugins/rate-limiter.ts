@@ -8,7 +8,10 @@ import { RedisKeys } from "../lib/redis-keys";
 import { RedisScript } from "../lib/redis-script";
 import type { Metrics } from "./metrics";
 
+/** `auth`: the token endpoint, per client address; `api`: everything else under /v1, per principal. */
 export type RouteClass = "auth" | "api";
+/** The route classes, and `account`: password-grant attempts per account (tenant and username), from any address. */
+export type LimitClass = RouteClass | "account";
 
 const PERIOD_MS = 60_000;
 /** After Redis failed or timed out, the local limiter decides alone this long before Redis is tried again. */
@@ -76,7 +79,7 @@ type Resolve = (decision: Decision | Promise<Decision>) => void;
  * second lease while the first is still unused).
  */
 interface Asked {
-  readonly routeClass: RouteClass;
+  readonly routeClass: LimitClass;
   readonly resolves: Resolve[];
   sent: boolean;
   readonly waiting: Resolve[];
@@ -119,9 +122,9 @@ export class RateLimiter {
   /** When each key last called Redis from here, oldest first; kept for LEASE_MS. */
   private readonly lastCalled = new Map<string, number>();
   private fallback = false;
-  private readonly limits: Record<RouteClass, number>;
-  private readonly leaseSizes: Record<RouteClass, number>;
-  private readonly counters: Record<RouteClass, { allowed: { inc(): void }; limited: { inc(): void } }>;
+  private readonly limits: Record<LimitClass, number>;
+  private readonly leaseSizes: Record<LimitClass, number>;
+  private readonly counters: Record<LimitClass, { allowed: { inc(): void }; limited: { inc(): void } }>;
 
   constructor(
     private readonly config: Config["rateLimit"],
@@ -130,14 +133,16 @@ export class RateLimiter {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    this.limits = { auth: config.authPerMinute, api: config.perMinute };
+    this.limits = { auth: config.authPerMinute, api: config.perMinute, account: config.accountPerMinute };
     const leaseOf = (limit: number) => Math.min(MAX_LEASE, Math.floor(limit / 100));
-    this.leaseSizes = { auth: leaseOf(config.authPerMinute), api: leaseOf(config.perMinute) };
-    const counter = (routeClass: RouteClass, decision: "allowed" | "limited") =>
+    // An account's attempts come from anywhere and are few: every one is Redis's own decision.
+    this.leaseSizes = { auth: leaseOf(config.authPerMinute), api: leaseOf(config.perMinute), account: 0 };
+    const counter = (routeClass: LimitClass, decision: "allowed" | "limited") =>
       metrics.rateLimitTallies.of({ class: routeClass, decision });
     this.counters = {
       auth: { allowed: counter("auth", "allowed"), limited: counter("auth", "limited") },
       api: { allowed: counter("api", "allowed"), limited: counter("api", "limited") },
+      account: { allowed: counter("account", "allowed"), limited: counter("account", "limited") },
     };
     if (redis) {
       this.redis = redis;
@@ -153,17 +158,17 @@ export class RateLimiter {
     metrics.rateLimitFallback.set(0);
   }
 
-  limitOf(routeClass: RouteClass): number {
+  limitOf(routeClass: LimitClass): number {
     return this.limits[routeClass];
   }
 
   /** Synchronous when decided in process; a promise while Redis is asked. */
-  decide(routeClass: RouteClass, tenant: string, principal: string): Decision | Promise<Decision> {
+  decide(routeClass: LimitClass, tenant: string, principal: string): Decision | Promise<Decision> {
     return this.decideKey(routeClass, RedisKeys.rateLimit(routeClass, tenant, principal));
   }
 
   /** `decide` for a key the caller built (and may keep: a principal's key is the same on every request). */
-  decideKey(routeClass: RouteClass, key: string): Decision | Promise<Decision> {
+  decideKey(routeClass: LimitClass, key: string): Decision | Promise<Decision> {
     const limit = this.limits[routeClass];
     const redis = this.redis;
     if (redis?.status !== "ready" || performance.now() < this.retryRedisAt) {
@@ -324,7 +329,7 @@ export class RateLimiter {
     this.setFallback(false);
   }
 
-  private count(routeClass: RouteClass, decision: Decision): Decision {
+  private count(routeClass: LimitClass, decision: Decision): Decision {
     this.counters[routeClass][decision.allowed ? "allowed" : "limited"].inc();
     return decision;
   }

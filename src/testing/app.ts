@@ -29,7 +29,11 @@ export interface TestContext {
  * anonymous call shares one key): the limiter still runs on every request, and its own tests set
  * small limits.
  */
-const TEST_RATE_LIMITS = { RATE_LIMIT_PER_MINUTE: "1000000", RATE_LIMIT_AUTH_PER_MINUTE: "1000000" };
+const TEST_RATE_LIMITS = {
+  RATE_LIMIT_PER_MINUTE: "1000000",
+  RATE_LIMIT_AUTH_PER_MINUTE: "1000000",
+  RATE_LIMIT_ACCOUNT_PER_MINUTE: "1000000",
+};
 
 /** The real app on a temp SQLite file (and the test Redis when `env.REDIS_URL` is given). */
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {

@@ -4,6 +4,7 @@ import { pageOf } from "../../lib/paging";
 import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { lean } from "../../plugins/lean-routes";
+import type { RateLimiter } from "../../plugins/rate-limiter";
 import { requestMetaOf } from "../../plugins/request-context";
 import { JSON_OR_FORM, repeatedFormFields } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, sessionPage, tokenRequest, tokenResponse } from "./model";
@@ -76,7 +77,25 @@ function apiKeyOf(clientId: string | undefined, secret: string): string {
 }
 
 /** Token endpoint, JWKS, and the caller's own identity and sessions. */
-export const authModule = (security: Security) => {
+/**
+ * A password grant counts against its account (tenant and username, whether or not there is such
+ * a user: refusing only real ones would tell which exist), from every address together, before
+ * any password is hashed: spreading guesses over many addresses no longer multiplies them.
+ */
+async function throttleAccount(limiter: RateLimiter | undefined, tenant: string, username: string): Promise<void> {
+  if (!limiter) return;
+  const decision = await limiter.decide("account", tenant, `user:${username.toLowerCase()}`);
+  if (decision.allowed) return;
+  const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  throw new HttpProblem(
+    429,
+    "rate-limited",
+    `Too many sign-in attempts for this account: the limit is ${decision.limit} per minute. Retry in ${retryAfter} s.`,
+    { headers: { "retry-after": String(retryAfter) } },
+  );
+}
+
+export const authModule = (security: Security, limiter?: RateLimiter) => {
   // The hottest authenticated GET: served by the lean path in front of Elysia (src/plugins/lean-routes.ts).
   const whoAmI = lean(ANY_ROLE, publicIdentity);
   return new Elysia({ name: "auth-routes", tags: ["auth"] })
@@ -113,15 +132,13 @@ export const authModule = (security: Security) => {
           );
         }
         switch (grant) {
-          case "password":
-            return security.auth.passwordGrant(
-              {
-                tenant: required(body, "tenant"),
-                username: required(body, "username"),
-                password: required(body, "password"),
-              },
-              meta,
-            );
+          case "password": {
+            const tenant = required(body, "tenant");
+            const username = required(body, "username");
+            const password = required(body, "password");
+            await throttleAccount(limiter, tenant, username);
+            return security.auth.passwordGrant({ tenant, username, password }, meta);
+          }
           case "client_credentials": {
             if (sentBasic && body.client_secret !== undefined) {
               throw oauthError(
