@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAdminWithCli } from "../src/testing/cli";
 import { startServer, type TestServer } from "../src/testing/server";
+import { runToEnd } from "../src/testing/tools";
 import type { DryRunReport } from "./k6-dry-run";
 
 const ROOT = join(import.meta.dir, "..");
@@ -31,17 +32,13 @@ afterAll(async () => {
 });
 
 async function dryRun(script: string, env: Record<string, string> = {}): Promise<DryRunReport> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts", "k6-dry-run.ts"), script, "--json"], {
-    cwd: ROOT,
-    env: { ...process.env, BASE_URL: server.url, API_KEY: apiKey, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const { stdout, stderr, code } = await runToEnd(
+    [process.execPath, join(ROOT, "scripts", "k6-dry-run.ts"), script, "--json"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, BASE_URL: server.url, API_KEY: apiKey, ...env },
+    },
+  );
   if (stderr.trim() !== "") throw new Error(`the dry run wrote to stderr: ${stderr}`);
   const report = JSON.parse(stdout) as DryRunReport;
   expect(report.exitCode).toBe(code);
