@@ -57,10 +57,12 @@ export function createRedis(url: string, log: Logger): Redis {
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),
   });
   let wasReady = false;
+  let policyChecked = false;
   redis.on("ready", () => {
     wasReady = true;
     log.info("redis connected");
-    void warnOnEviction(redis, log);
+    if (!policyChecked) void warnOnEviction(redis, log);
+    policyChecked = true;
   });
   redis.on("error", (error) => {
     if (wasReady) log.warn({ err: { message: error.message } }, "redis unavailable");

@@ -64,12 +64,7 @@ export function unknownFieldOf(schema: object | undefined, value: unknown): stri
  */
 export function findQuotedNumber(schema: Schema | undefined, value: unknown, path: string): string | undefined {
   if (schema === undefined) return undefined;
-  if (typeof value === "string") {
-    const numeric = schema.anyOf?.some(
-      (s) => s.type === "string" && (s.format === "integer" || s.format === "numeric"),
-    );
-    return numeric ? path.slice(0, -1) : undefined;
-  }
+  if (typeof value === "string") return takesNumberAsString(schema) ? path.slice(0, -1) : undefined;
   if (schema.type === "object" && schema.properties && isRecord(value)) {
     for (const key in value) {
       const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
@@ -83,4 +78,15 @@ export function findQuotedNumber(schema: Schema | undefined, value: unknown, pat
     }
   }
   return undefined;
+}
+
+/** A union with the string side of `t.Integer` or `t.Numeric`, at any depth (`t.Nullable(t.Integer())`). */
+function takesNumberAsString(schema: Schema): boolean {
+  return (
+    schema.anyOf?.some(
+      (member) =>
+        (member.type === "string" && (member.format === "integer" || member.format === "numeric")) ||
+        takesNumberAsString(member),
+    ) ?? false
+  );
 }

@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
-import { bodyNotAnObject, invalidField } from "../lib/problem";
+import { bodyNotAnObject, HttpProblem, invalidField } from "../lib/problem";
 import { findQuotedNumber, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { OAUTH_PATHS } from "./errors";
-import { bodyWasForm, parsedBodyOf } from "./request-guards";
+import { bodyWasBlank, bodyWasForm, parsedBodyOf } from "./request-guards";
 import { type RouteEntry, routeIndex } from "./route-index";
 
 /**
@@ -35,9 +35,12 @@ export const bodyGuard = (routes: () => readonly RouteEntry[]) => {
   });
   return new Elysia({ name: "body-guard" }).onBeforeHandle({ as: "global" }, ({ request, route }) => {
     // The body as our parser read it, before the normalizer dropped what the schema does not name.
-    const raw = parsedBodyOf(request);
-    if (raw === undefined) return;
     const schema = schemaFor(request.method, route);
-    if (schema) refuseUnknownField(schema, raw, request);
+    if (!schema) return;
+    const raw = parsedBodyOf(request);
+    if (raw !== undefined) refuseUnknownField(schema, raw, request);
+    else if (bodyWasBlank(request)) {
+      throw new HttpProblem(400, "malformed-json", "The body is not valid JSON: it holds only whitespace.");
+    }
   });
 };

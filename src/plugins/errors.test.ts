@@ -87,9 +87,8 @@ describe("errors", () => {
     const none = await problem(await send("POST", "/test/parsed"));
     expect(none).toMatchObject({ status: 400, type: "urn:warden:problem:missing-body" });
     expect(none.detail).toContain("none was sent");
-    // Whitespace alone is a document that is not JSON, not "no body".
     const blank = await problem(await send("POST", "/test/parsed", "  ", { "content-type": "application/json" }));
-    expect(blank).toMatchObject({ status: 400, type: "urn:warden:problem:malformed-json" });
+    expect(blank).toMatchObject({ status: 400, type: "urn:warden:problem:malformed-body" });
     const unreadable = await problem(await send("POST", "/test/parsed", "x", { "content-type": "text/plain" }));
     expect(unreadable.status).toBeGreaterThanOrEqual(400);
     expect(unreadable.status).toBeLessThan(500);

@@ -103,7 +103,18 @@ export function parsedBodyOf(request: Request): unknown {
 
 const VALUE_PROBLEM = Symbol("warden.valueProblem");
 const FORM_BODY = Symbol("warden.formBody");
-type Parsed = Request & { [PARSED_BODY]?: unknown; [VALUE_PROBLEM]?: HttpProblem; [FORM_BODY]?: true };
+const BLANK_BODY = Symbol("warden.blankBody");
+type Parsed = Request & {
+  [PARSED_BODY]?: unknown;
+  [VALUE_PROBLEM]?: HttpProblem;
+  [FORM_BODY]?: true;
+  [BLANK_BODY]?: true;
+};
+
+/** Whether a JSON body of whitespace alone was sent: no body to a route that takes none, malformed to one that does. */
+export function bodyWasBlank(request: Request): boolean {
+  return (request as Parsed)[BLANK_BODY] === true;
+}
 
 /** Whether the body parseBody read was a form (every value a string), not JSON. */
 export function bodyWasForm(request: Request): boolean {
@@ -139,8 +150,12 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
     (request as Parsed)[FORM_BODY] = true;
     return parseForm(text, request);
   }
-  // No body at all means none was sent; whitespace alone is a malformed document.
-  if (text === "") return undefined;
+  if (text.trim() === "") {
+    // A route that takes a body refuses it (the body guard), so an optional body is not taken
+    // for "none sent" and its defaults; one that takes none ignores it, as it ignores any body.
+    if (text !== "") (request as Parsed)[BLANK_BODY] = true;
+    return undefined;
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

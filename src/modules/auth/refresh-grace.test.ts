@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sha256Hex } from "../../lib/secrets";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { type LoggedIn, seedAndLogin } from "../../testing/identity";
 
@@ -50,6 +51,15 @@ describe("REFRESH_TOKEN_REUSE_GRACE_SECONDS: a retry of a refresh whose answer w
     expect(next.status).toBe(200);
   });
 
+  test("the answer a retry replaced no longer works: presenting it is reuse", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const lost = await refresh(user.refreshToken);
+    const retried = await refresh(user.refreshToken);
+    expect(retried.status).toBe(200);
+    expect((await refresh(lost.refresh_token as string)).status).toBe(400);
+    expect(await sessionAlive(user)).toBe(false);
+  });
+
   test("a token a retry superseded is reuse: the session is revoked (whoever held it is cut off too)", async () => {
     const user = await seedAndLogin(ctx, "acme", "viewer");
     const first = await refresh(user.refreshToken);
@@ -80,13 +90,16 @@ describe("REFRESH_TOKEN_REUSE_GRACE_SECONDS: a retry of a refresh whose answer w
     expect(await sessionAlive(user)).toBe(false);
   });
 
-  test("two refreshes racing with one token both answer, one of them superseding the other", async () => {
-    const user = await seedAndLogin(ctx, "acme", "viewer");
-    const [a, b] = await Promise.all([refresh(user.refreshToken), refresh(user.refreshToken)]);
-    expect([a.status, b.status]).toEqual([200, 200]);
-    // Exactly one of the two answers is live: the other was superseded.
-    const outcomes = [await refresh(a.refresh_token as string), await refresh(b.refresh_token as string)];
-    expect(outcomes.map((outcome) => outcome.status)).toContain(400);
+  test("two refreshes racing with one token both answer; exactly one answer stays live", async () => {
+    for (const presentLiveOne of [true, false]) {
+      const user = await seedAndLogin(ctx, "acme", "viewer");
+      const answers = await Promise.all([refresh(user.refreshToken), refresh(user.refreshToken)]);
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+      const [live, stale] = liveAndStale(answers.map((answer) => answer.refresh_token as string));
+      // The live one carries the session on; the superseded one is reuse and ends it.
+      expect((await refresh(presentLiveOne ? live : stale)).status).toBe(presentLiveOne ? 200 : 400);
+      expect(await sessionAlive(user)).toBe(presentLiveOne);
+    }
   });
 });
 
@@ -119,3 +132,14 @@ describe("a refresh racing a disable", () => {
     }
   });
 });
+
+/** Of two refresh tokens a retry gave out: the one the store holds unused, and the superseded one. */
+function liveAndStale(tokens: string[]): [string, string] {
+  const unused = (token: string) =>
+    ctx.deps.db.$client
+      .query<{ used_at: number | null }, [string]>("SELECT used_at FROM refresh_tokens WHERE hash = ?")
+      .get(sha256Hex(token))?.used_at === null;
+  const live = tokens.filter(unused);
+  expect(live).toHaveLength(1);
+  return [live[0] as string, tokens.find((token) => !unused(token)) as string];
+}

@@ -207,6 +207,14 @@ export class AuthService {
       return true;
     });
     if (rotated === "refused") {
+      this.deps.audit.record(
+        requestEvent(AuditAction.tokenRefreshed, "denied", meta, {
+          tenantId: session.tenantId,
+          actor,
+          target: { type: "session", id: session.id },
+          reason: "session revoked or user disabled while the refresh was on its way",
+        }),
+      );
       throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
     }
     if (!rotated) return this.refreshReused(session, meta, actor);

@@ -32,6 +32,8 @@ export type Revocation =
 
 /** How long the log keeps a revocation for processes to poll: far longer than any poll's gap. */
 const LOG_KEEP_MS = 10 * 60_000;
+/** Log entries one poll applies at most (~5 ms): a bulk revocation of many sessions is caught up over a few polls. */
+const POLL_BATCH = 5000;
 
 /**
  * SQLite is the record; memory is the check. Revoked jtis and "revoked before" cut-offs load
@@ -72,7 +74,9 @@ export class RevocationService {
        ON CONFLICT (scope, subject) DO UPDATE SET cutoff_at = excluded.cutoff_at, expires_at = excluded.expires_at, reason = excluded.reason`,
     );
     this.appendLog = db.$client.query("INSERT INTO revocation_log (body, at) VALUES (?, ?)");
-    this.logSince = db.$client.query("SELECT id, body FROM revocation_log WHERE id > ? ORDER BY id");
+    this.logSince = db.$client.query(
+      `SELECT id, body FROM revocation_log WHERE id > ? ORDER BY id LIMIT ${POLL_BATCH}`,
+    );
     this.logEnd = db.$client.query("SELECT max(id) AS id FROM revocation_log");
   }
 

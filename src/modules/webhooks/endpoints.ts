@@ -154,6 +154,8 @@ export class EndpointService {
     const eventTypes = distinctTypes?.length ? JSON.stringify(distinctTypes) : null;
     this.db.transaction(
       (tx) => {
+        // What it was when the lock was taken (another process may have changed it since the read above).
+        const before = this.byId.get(principal.tid, endpoint.id) ?? endpoint;
         const changed = this.db.$client
           .query(
             `UPDATE webhook_endpoints SET url = coalesce(?1, url), description = coalesce(?2, description),
@@ -168,15 +170,15 @@ export class EndpointService {
         const previous: Record<string, unknown> = {};
         if (url) {
           params.url = forTheTrail(url);
-          previous.url = forTheTrail(new URL(endpoint.url));
+          previous.url = forTheTrail(new URL(before.url));
         }
         if (input.description !== undefined) {
           params.description = input.description;
-          previous.description = endpoint.description;
+          previous.description = before.description;
         }
         if (distinctTypes !== undefined) {
           params.event_types = distinctTypes;
-          previous.event_types = endpoint.event_types === null ? [] : (JSON.parse(endpoint.event_types) as string[]);
+          previous.event_types = before.event_types === null ? [] : (JSON.parse(before.event_types) as string[]);
         }
         params.previous = previous;
         this.audit.append(tx, this.event(principal, AuditAction.webhookUpdated, endpoint.id, meta, params));
@@ -225,7 +227,11 @@ export class EndpointService {
     this.db.transaction(
       (tx) => {
         const sqlite = this.db.$client;
-        sqlite.query("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?").run(now, endpoint.id);
+        // Deleted meanwhile by another process: one delete, one audit event; this one is a 404.
+        const changed = sqlite
+          .query("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+          .run(now, endpoint.id);
+        if (changed.changes === 0) throw notFound("No webhook endpoint with this id.");
         sqlite
           .query(
             `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
@@ -278,9 +284,14 @@ export class EndpointService {
     if ((endpoint.disabled_at !== null) === disabled) return endpoint;
     this.db.transaction(
       (tx) => {
-        this.db.$client
-          .query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ?")
-          .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id);
+        // Changed meanwhile by another process: nothing left to change, and nothing to audit.
+        const changed = this.db.$client
+          .query(
+            `UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?
+              WHERE id = ? AND deleted_at IS NULL AND (disabled_at IS NULL) = ?`,
+          )
+          .run(disabled ? this.clock.now() : null, disabled ? "disabled by an admin" : null, endpoint.id, disabled);
+        if (changed.changes === 0) return;
         if (disabled) this.park(principal.tid, endpoint.id);
         else this.unpark(principal.tid, endpoint.id);
         this.audit.append(
