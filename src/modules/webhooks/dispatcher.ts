@@ -9,7 +9,7 @@ import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
 import { type Leased, prepareDispatch } from "./dispatch-statements";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
-import { pickFairly, release } from "./fair-share";
+import { pickFairly, release, sharesOf } from "./fair-share";
 import { signatureHeader } from "./signing";
 import { destinationOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
 
@@ -147,15 +147,13 @@ export class Dispatcher implements Worker {
     // Under load, wait until a quarter of the slots are free and lease them in one statement.
     const worthIt = this.inFlight === 0 ? 1 : Math.min(quarter, slots);
     if (capacity < worthIt) return 0;
-    // A quarter of the slots (rounded up) stays out of reach of any one endpoint and any one
-    // tenant: a receiver that hangs until the timeout, fed a backlog, would otherwise hold every
-    // slot and stall every other tenant's webhooks.
-    const share = Math.max(1, slots - Math.ceil(slots / 4));
+    const share = sharesOf(slots);
     const now = this.deps.clock.now();
     const leaseUntil = now + this.deps.config.timeoutMs + LEASE_MARGIN_MS;
     const rows = await this.deps.batcher.run(() => {
       const counts = { endpoint: new Map(this.inFlightBy.endpoint), tenant: new Map(this.inFlightBy.tenant) };
-      const full = (of: Map<string, number>) => JSON.stringify([...of].filter(([, n]) => n >= share).map(([id]) => id));
+      const full = (of: Map<string, number>, limit: number) =>
+        JSON.stringify([...of].filter(([, n]) => n >= limit).map(([id]) => id));
       const chosen = new Set<string>();
       // A window filled by the backlog of an endpoint that reached its share on the way is all
       // skipped: look once more, past the endpoints and tenants now full, for those behind it.
@@ -168,7 +166,12 @@ export class Dispatcher implements Worker {
           this.lookedBehindAt = performance.now();
         }
         const window = (capacity - chosen.size) * 4;
-        const candidates = this.sql.candidates.all(now, full(counts.endpoint), full(counts.tenant), window);
+        const candidates = this.sql.candidates.all(
+          now,
+          full(counts.endpoint, share.endpoint),
+          full(counts.tenant, share.tenant),
+          window,
+        );
         pickFairly(candidates, capacity, share, counts, chosen);
         if (candidates.length < window) break;
       }

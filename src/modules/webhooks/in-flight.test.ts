@@ -2,14 +2,17 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { waitFor } from "../../testing/ports";
 import { type Receiver, startReceiver } from "../../testing/receiver";
 import { type WebhookWorld, webhookWorld } from "../../testing/webhooks";
+import { sharesOf } from "./fair-share";
 
 let world: WebhookWorld;
 let hanging: Receiver;
 let healthy: Receiver;
 let release: () => void = () => undefined;
+const ENDPOINT_SHARE = sharesOf(4).endpoint;
 
 beforeAll(async () => {
-  // Four slots: any one endpoint or tenant may hold three, one stays free for the others.
+  // Four slots: any one tenant may hold three, one stays free for the others; any one endpoint
+  // half its tenant's share (one).
   world = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
   hanging = startReceiver();
   healthy = startReceiver();
@@ -35,7 +38,7 @@ test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's w
   await world.createEndpoint(hanging.url);
   for (let i = 0; i < 10; i++) await world.notify("alert.fired");
   dispatcher.start();
-  await waitFor(() => hanging.received.length === 3, 5000, "the hanging receiver's share of the slots");
+  await waitFor(() => hanging.received.length === ENDPOINT_SHARE, 5000, "the hanging receiver's share of the slots");
 
   const { outsider } = world;
   const endpoint = await world.ctx.req("POST", "/v1/webhooks/endpoints", {
@@ -50,7 +53,7 @@ test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's w
   expect(sent.status).toBe(201);
   // Before the fairness share this waited for the hanging attempts to time out, one slot at a time.
   await waitFor(() => healthy.received.length === 1, 3000, "the other tenant's delivery");
-  expect(hanging.received).toHaveLength(3);
+  expect(hanging.received).toHaveLength(ENDPOINT_SHARE);
 
   release();
   await waitFor(() => hanging.received.length === 10, 10_000, "the backlog once the receiver answers");
@@ -92,13 +95,44 @@ test("another tenant's delivery queued behind a hanging receiver's whole backlog
     expect(sent.status).toBe(201);
     behind.ctx.deps.webhooks.dispatcher.start();
     await waitFor(() => other.received.length === 1, 3000, "the delivery queued behind the backlog");
-    expect(stuck.received).toHaveLength(3);
+    expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
   } finally {
     unblock();
     await behind.ctx.deps.webhooks.dispatcher.stop();
     await stuck.close();
     await other.close();
     await behind.ctx.close();
+  }
+}, 30_000);
+
+test("a receiver that hangs, fed a backlog, leaves slots for its own tenant's other endpoints", async () => {
+  const same = await webhookWorld({ WEBHOOK_CONCURRENCY: "16", WEBHOOK_TIMEOUT_MS: "10000" });
+  const stuck = startReceiver();
+  const sibling = startReceiver();
+  let unblock: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    unblock = resolve;
+  });
+  stuck.respond = async () => {
+    await held;
+    return new Response(null, { status: 204 });
+  };
+  try {
+    await same.createEndpoint(stuck.url, { event_types: ["stuck.*"] });
+    await same.createEndpoint(sibling.url, { event_types: ["fine.*"] });
+    for (let i = 0; i < 40; i++) await same.notify("stuck.event");
+    for (let i = 0; i < 20; i++) await same.notify("fine.event");
+    same.ctx.deps.webhooks.dispatcher.start();
+    // Before, the hanging endpoint took its whole tenant's share (12 of 16), and the sibling
+    // waited for its attempts to time out.
+    await waitFor(() => sibling.received.length === 20, 5000, "the sibling endpoint's deliveries");
+    expect(stuck.received).toHaveLength(sharesOf(16).endpoint);
+  } finally {
+    unblock();
+    await same.ctx.deps.webhooks.dispatcher.stop();
+    await stuck.close();
+    await sibling.close();
+    await same.ctx.close();
   }
 }, 30_000);
 
