@@ -72,7 +72,13 @@ export const sessions = sqliteTable(
     expiresAt: integer("expires_at").notNull(),
     revokedAt: integer("revoked_at"),
   },
-  (table) => [index("sessions_user").on(table.tenantId, table.userId), index("sessions_api_key").on(table.apiKeyId)],
+  (table) => [
+    // id last: a user's sessions newest first, without sorting every session they ever had.
+    index("sessions_user").on(table.tenantId, table.userId, table.id),
+    index("sessions_api_key").on(table.apiKeyId),
+    // The minute's sweep finds sessions no token can be alive for by this.
+    index("sessions_expiry").on(table.expiresAt),
+  ],
 );
 
 /** Opaque refresh tokens, stored as SHA-256; each is used once, then replaced. */

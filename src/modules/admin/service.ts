@@ -182,12 +182,21 @@ export class AdminService {
    * Their cut-offs revoke their tokens by session, whatever `iat` those carry.
    */
   private revokeLiveSessions(tx: Db, which: SQL, tenantId: string, reason: string): Revocation[] {
+    const now = this.clock.now();
+    // An expired session's last access tokens live on for up to their lifetime: those still need
+    // a cut-off; one expired longer ago has nothing left to revoke (and there may be thousands).
     const live = tx
       .select({ id: sessions.id })
       .from(sessions)
-      .where(and(eq(sessions.tenantId, tenantId), which, isNull(sessions.revokedAt)))
+      .where(
+        and(
+          eq(sessions.tenantId, tenantId),
+          which,
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now - this.revocation.coverMs),
+        ),
+      )
       .all();
-    const now = this.clock.now();
     for (const s of live) tx.update(sessions).set({ revokedAt: now }).where(eq(sessions.id, s.id)).run();
     return live.map((s) => this.revocation.cutoff("session", s.id, tenantId, reason));
   }

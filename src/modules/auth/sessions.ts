@@ -15,6 +15,9 @@ export type Session = typeof sessions.$inferSelect;
 
 export const REFRESH_PREFIX = "wrt_";
 
+/** Sessions one purge statement removes at most: each batch is a short write, not one long lock. */
+const PURGE_BATCH = 1000;
+
 export interface SessionServiceDeps {
   db: Db;
   clock: Clock;
@@ -30,6 +33,33 @@ export class SessionService {
 
   constructor(private readonly deps: SessionServiceDeps) {
     this.queries = deps.queries;
+  }
+
+  /**
+   * Deletes sessions, and their refresh tokens, that no token can be alive for any more: expired
+   * longer ago than an access token lives. Otherwise every login and client-credentials exchange
+   * would stay forever (a CI key exchanging every 5 minutes: ~100 000 a year). Returns how many.
+   */
+  purgeExpired(): number {
+    const before = this.deps.clock.now() - this.deps.revocation.coverMs;
+    const sqlite = this.deps.db.$client;
+    const batch = sqlite.prepare(`SELECT id FROM sessions WHERE expires_at <= ? LIMIT ${PURGE_BATCH}`);
+    const dropTokens = sqlite.prepare(
+      "DELETE FROM refresh_tokens WHERE session_id IN (SELECT value FROM json_each(?))",
+    );
+    const dropSessions = sqlite.prepare("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?))");
+    let purged = 0;
+    for (;;) {
+      const removed = sqlite
+        .transaction(() => {
+          const ids = JSON.stringify((batch.all(before) as { id: string }[]).map((row) => row.id));
+          dropTokens.run(ids);
+          return dropSessions.run(ids).changes;
+        })
+        .immediate();
+      purged += removed;
+      if (removed < PURGE_BATCH) return purged;
+    }
   }
 
   /** Revokes the caller's session: its access tokens now, its refresh token for good. */

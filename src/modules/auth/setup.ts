@@ -79,8 +79,9 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
   const purge = setInterval(() => {
     try {
       security.revocation.purgeExpired();
+      security.sessions.purgeExpired();
     } catch (error) {
-      log.error({ err: error }, "revocation purge failed");
+      log.error({ err: error }, "purge of expired revocations or sessions failed");
     }
   }, REVOCATION_PURGE_MS);
   return {
