@@ -17,6 +17,8 @@ export const REFRESH_PREFIX = "wrt_";
 
 /** Sessions one purge statement removes at most: each batch is a short write, not one long lock. */
 const PURGE_BATCH = 1000;
+/** Batches one sweep runs at most: a first sweep over years of sessions takes a few minutes, not one long stall. */
+const PURGE_BATCHES = 20;
 
 export interface SessionServiceDeps {
   db: Db;
@@ -49,7 +51,7 @@ export class SessionService {
     );
     const dropSessions = sqlite.prepare("DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?))");
     let purged = 0;
-    for (;;) {
+    for (let run = 0; run < PURGE_BATCHES; run++) {
       const removed = sqlite
         .transaction(() => {
           const ids = JSON.stringify((batch.all(before) as { id: string }[]).map((row) => row.id));
@@ -58,8 +60,9 @@ export class SessionService {
         })
         .immediate();
       purged += removed;
-      if (removed < PURGE_BATCH) return purged;
+      if (removed < PURGE_BATCH) break;
     }
+    return purged;
   }
 
   /** Revokes the caller's session: its access tokens now, its refresh token for good. */
