@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import type { Redis } from "ioredis";
 import { startCheckpointer } from "../db/checkpointer";
 import { DATABASE_FILE, openDatabase } from "../db/client";
+import { startStatistics } from "../db/statistics";
 import { type AppDeps, appFetch, createApp, VERSION } from "./app";
 import type { Config } from "./config";
 import { type Clock, systemClock } from "./lib/clock";
@@ -132,6 +133,7 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
       failed: (message) => log.warn({ err: { message } }, "background WAL checkpoint failed"),
     }),
   );
+  workers.push(startStatistics(db.$client, (message) => log.warn({ err: { message } }, "PRAGMA optimize failed")));
   if (config.webhook.dispatch) workers.push(deps.webhooks.dispatcher.start(() => traffic.busy()));
   if (redis) workers.push(startRevocationBroadcast(redis, deps.security.revocation, log));
   workers.push(startChainVerification(deps.auditVerifier, DEFAULT_VERIFIER_OPTIONS.intervalMs, log));

@@ -37,12 +37,12 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
       "/v1/audit",
       ({ principal, query, request, server, set }) => {
         const limit = query.limit ?? 50;
-        const rows = queryEvents(sqlite, principal.tid, query, query.cursor ?? Number.MAX_SAFE_INTEGER, limit + 1);
-        const shown = rows.slice(0, limit);
+        const page = queryEvents(sqlite, principal.tid, query, query.cursor ?? Number.MAX_SAFE_INTEGER, limit + 1);
+        const shown = page.rows.slice(0, limit);
         recordRead(principal, AuditAction.auditRead, requestMetaOf(request, set, server), query);
         return {
           events: shown.map(publicEvent),
-          next_cursor: rows.length > limit ? (shown.at(-1)?.seq ?? null) : null,
+          next_cursor: page.rows.length > limit ? (shown.at(-1)?.seq ?? null) : page.resumeAt,
         };
       },
       {

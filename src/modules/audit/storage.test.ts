@@ -124,7 +124,7 @@ describe("the audit trail's storage", () => {
         .filter((row) => row.tenant_id === "t1" && row.ts >= (from ?? 0) && row.ts < (to ?? Number.MAX_SAFE_INTEGER))
         .reverse();
       const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-      const got = queryEvents(sqlite, "t1", { from: iso(from), to: iso(to) }, Number.MAX_SAFE_INTEGER, 200);
+      const got = queryEvents(sqlite, "t1", { from: iso(from), to: iso(to) }, Number.MAX_SAFE_INTEGER, 200).rows;
       expect(got).toEqual(want);
     }
     sqlite.close();
@@ -134,7 +134,9 @@ describe("the audit trail's storage", () => {
     const db = openDatabase(tempDir());
     const sqlite = db.$client;
     expect(firstSeqAt(sqlite, Date.now())).toBe(1);
-    expect(queryEvents(sqlite, "t1", { from: new Date(0).toISOString() }, Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    expect(queryEvents(sqlite, "t1", { from: new Date(0).toISOString() }, Number.MAX_SAFE_INTEGER, 10).rows).toEqual(
+      [],
+    );
     sqlite.close();
   });
 });
