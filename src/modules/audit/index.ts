@@ -51,7 +51,8 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
         response: auditPage,
         detail: {
           summary: "Audit events, newest first",
-          description: "Filters: actor id, action (prefix), target id, outcome, from/to. Cursor pagination by seq.",
+          description:
+            "Filters: actor id, action (prefix), target id, outcome, from/to. Cursor pagination by seq. A filter no index answers (an outcome, a common action, actor and target together) reads at most 50 000 seqs a page: a page may then hold fewer than `limit` events, even none, with a `next_cursor`; follow it until it is null.",
         },
       },
     )
