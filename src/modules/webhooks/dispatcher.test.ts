@@ -349,6 +349,23 @@ describe("operations", () => {
     expect(((await retry.json()) as { detail: string }).detail).toContain("deleted");
     expect(world.ctx.auditEvents("webhook.delete").at(-1)?.target_id).toBe(endpointId);
   });
+  test("stats count the finished deliveries of the last 24 hours, and every waiting one", async () => {
+    const stats = async () =>
+      (
+        (await (await world.ctx.req("GET", "/v1/webhooks/stats", { headers: world.dev.auth })).json()) as {
+          queue: Record<string, number>;
+        }
+      ).queue;
+    await freshEndpoint();
+    receiver.respond = () => new Response(null, { status: 204 });
+    await world.notify();
+    await drain();
+    expect((await stats()).delivered).toBeGreaterThanOrEqual(1);
+    await advance(25 * 3600 * 1000);
+    await drain();
+    // Kept for the retention's 90 days, but no longer counted: a dashboard poll stays short.
+    expect((await stats()).delivered).toBe(0);
+  });
 });
 
 describe("name resolution", () => {

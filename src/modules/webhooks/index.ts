@@ -251,6 +251,10 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
     .get("/v1/webhooks/stats", ({ principal }) => deliveries.stats(principal.tid), {
       auth: DEVELOPER,
       response: stats,
-      detail: { summary: "Queue depth by status and the success rate of the last 24 hours" },
+      detail: {
+        summary: "Queue depth by status and the success rate of the last 24 hours",
+        description:
+          "`queue`: every delivery waiting (pending, leased, failed), and those created in the last 24 hours that finished (delivered, dead); `attempts_24h` and `success_rate_24h` over the attempts of the last 24 hours.",
+      },
     });
 };
