@@ -2,33 +2,39 @@ import type { Statement } from "bun:sqlite";
 import type { Db } from "../../../db/client";
 import type { Clock } from "../../lib/clock";
 import type { WriteBatcher } from "../../lib/write-batcher";
-import type { FeedbackItem, SubjectType, Verdict } from "./model";
+import { type FeedbackItem, type SubjectType, VERDICTS, type Verdict } from "./model";
 import type { FeedbackStore, SubjectCounts, SubjectPosition, SubjectQuery } from "./store";
 
 const NONE_REFUSED: ReadonlySet<string> = new Set();
+
+/** The counts table's column of each verdict (its name, as the verdicts are written in snake case). */
+const VERDICT_SUM = VERDICTS.map((verdict) => `sum(${verdict}) AS ${verdict}`).join(", ");
+
+type VerdictCounts = Record<Verdict, number>;
 
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
 export class SqliteFeedbackStore implements FeedbackStore {
   private readonly insert: Statement;
   private readonly page: Statement<{ body: string }, [string, string, number, string, number]>;
   private readonly typedPage: Statement<{ body: string }, [string, string, string, number, string, number]>;
-  private readonly totalsOf: Statement<{ verdict: string; n: number }, [string, number]>;
+  private readonly totalsOf: Statement<VerdictCounts, [string]>;
   private readonly subjectPage: Statement<
-    { subject_type: SubjectType; subject_id: string; last_expiry: number },
+    { subject_type: SubjectType; subject_id: string; last_expiry: number } & VerdictCounts,
     [string, number, number, string, string, number]
   >;
-  private readonly subjectCounts: Statement<
-    { subject_type: SubjectType; subject_id: string; verdict: string; n: number },
-    [string, number, string]
+  private readonly expiredUnswept: Statement<
+    { subject_type: string; subject_id: string; verdict: Verdict; n: number },
+    [number, string]
   >;
   private readonly sweep: Statement;
-  /** Counts the entry in, unless its subject holds `limit` already: a row back means counted. */
-  private readonly countIn: Statement<{ held: number }, [string, string, string, number]>;
+  /** By verdict: counts the entry in, unless its subject holds `limit` already (a row back means counted). */
+  private readonly countIn: Record<Verdict, Statement<{ held: number }, [string, string, string, number, number]>>;
   private readonly expiredBySubject: Statement<
-    { tenant_id: string; subject_type: string; subject_id: string; n: number },
+    { tenant_id: string; subject_type: string; subject_id: string; verdict: Verdict; n: number },
     [number]
   >;
-  private readonly countOut: Statement;
+  /** By verdict: counts expired entries out. */
+  private readonly countOut: Record<Verdict, Statement>;
   private readonly dropEmpty: Statement;
 
   constructor(
@@ -51,37 +57,48 @@ export class SqliteFeedbackStore implements FeedbackStore {
        WHERE tenant_id = ? AND subject_type = ? AND subject_id = ? AND expires_at > ? AND id < ?
        ORDER BY id DESC LIMIT ?`,
     );
-    this.totalsOf = sqlite.prepare(
-      "SELECT verdict, count(*) AS n FROM feedback_entries WHERE tenant_id = ? AND expires_at > ? GROUP BY verdict",
-    );
+    // From the counts, which hold expired entries until the minute's sweep counts them out.
+    this.totalsOf = sqlite.prepare(`SELECT ${VERDICT_SUM} FROM feedback_subject_counts WHERE tenant_id = ?`);
     // Ties in the order Redis gives them: `type:id` by bytes, which is type, then id (no type is
     // a prefix of another), and SQLite's BINARY collation compares UTF-8 bytes.
     this.subjectPage = sqlite.prepare(
-      `SELECT subject_type, subject_id, max(expires_at) AS last_expiry FROM feedback_entries
-       WHERE tenant_id = ?1 AND expires_at > ?2 GROUP BY subject_type, subject_id
-       HAVING last_expiry < ?3 OR (last_expiry = ?3 AND (subject_type, subject_id) < (?4, ?5))
+      `SELECT subject_type, subject_id, last_expiry, ${VERDICTS.join(", ")} FROM feedback_subject_counts
+       WHERE tenant_id = ?1 AND last_expiry > ?2
+         AND (last_expiry < ?3 OR (last_expiry = ?3 AND (subject_type, subject_id) < (?4, ?5)))
        ORDER BY last_expiry DESC, subject_type DESC, subject_id DESC LIMIT ?6`,
     );
-    this.subjectCounts = sqlite.prepare(
+    // What the counts still hold but has expired since the last sweep (a minute's expiries at
+    // most, off the expiry index): taken off, so the summary is as exact as the lists.
+    this.expiredUnswept = sqlite.prepare(
       `SELECT subject_type, subject_id, verdict, count(*) AS n FROM feedback_entries
-       WHERE tenant_id = ?1 AND expires_at > ?2
-         AND (subject_type, subject_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3))
-       GROUP BY subject_type, subject_id, verdict`,
+       WHERE expires_at <= ?1 AND tenant_id = ?2 GROUP BY subject_type, subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
-    this.countIn = sqlite.prepare(
-      `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held) VALUES (?1, ?2, ?3, 1)
-       ON CONFLICT DO UPDATE SET held = held + 1 WHERE held < ?4
-       RETURNING held`,
-    );
+    const countIn = (verdict: Verdict) =>
+      sqlite.prepare<{ held: number }, [string, string, string, number, number]>(
+        `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held, ${verdict}, last_expiry)
+         VALUES (?1, ?2, ?3, 1, 1, ?5)
+         ON CONFLICT DO UPDATE SET held = held + 1, ${verdict} = ${verdict} + 1, last_expiry = max(last_expiry, ?5)
+           WHERE held < ?4
+         RETURNING held`,
+      );
+    this.countIn = Object.fromEntries(VERDICTS.map((verdict) => [verdict, countIn(verdict)])) as Record<
+      Verdict,
+      Statement<{ held: number }, [string, string, string, number, number]>
+    >;
     this.expiredBySubject = sqlite.prepare(
-      `SELECT tenant_id, subject_type, subject_id, count(*) AS n FROM feedback_entries
-       WHERE expires_at <= ? GROUP BY tenant_id, subject_type, subject_id`,
+      `SELECT tenant_id, subject_type, subject_id, verdict, count(*) AS n FROM feedback_entries
+       WHERE expires_at <= ? GROUP BY tenant_id, subject_type, subject_id, verdict`,
     );
-    this.countOut = sqlite.prepare(
-      `UPDATE feedback_subject_counts SET held = held - ?4
-       WHERE tenant_id = ?1 AND subject_type = ?2 AND subject_id = ?3`,
-    );
+    const countOut = (verdict: Verdict) =>
+      sqlite.prepare(
+        `UPDATE feedback_subject_counts SET held = held - ?4, ${verdict} = ${verdict} - ?4
+         WHERE tenant_id = ?1 AND subject_type = ?2 AND subject_id = ?3`,
+      );
+    this.countOut = Object.fromEntries(VERDICTS.map((verdict) => [verdict, countOut(verdict)])) as Record<
+      Verdict,
+      Statement
+    >;
     this.dropEmpty = sqlite.prepare("DELETE FROM feedback_subject_counts WHERE held <= 0");
   }
 
@@ -89,7 +106,13 @@ export class SqliteFeedbackStore implements FeedbackStore {
     const body = JSON.stringify(item);
     // In the batch's transaction: entries of one subject in one batch count each other.
     return this.batcher.run(() => {
-      const counted = this.countIn.get(tenantId, item.subject_type, item.subject_id, limit > 0 ? limit : 2 ** 53);
+      const counted = this.countIn[item.verdict as Verdict].get(
+        tenantId,
+        item.subject_type,
+        item.subject_id,
+        limit > 0 ? limit : 2 ** 53,
+        expiresAt,
+      );
       if (counted === null) return new Set([item.id]);
       this.insert.run(item.id, tenantId, item.subject_type, item.subject_id, item.verdict, body, expiresAt);
       return NONE_REFUSED;
@@ -113,13 +136,22 @@ export class SqliteFeedbackStore implements FeedbackStore {
   }
 
   async totals(tenantId: string): Promise<Partial<Record<Verdict, number>>> {
-    const totals: Partial<Record<Verdict, number>> = {};
-    for (const row of this.totalsOf.all(tenantId, this.clock.now())) totals[row.verdict as Verdict] = row.n;
-    return totals;
+    const totals = { ...this.totalsOf.get(tenantId) } as Partial<VerdictCounts>;
+    for (const row of this.expiredUnswept.all(this.clock.now(), tenantId)) {
+      totals[row.verdict] = (totals[row.verdict] ?? 0) - row.n;
+    }
+    return nonZero(totals);
   }
 
   async subjects(tenantId: string, after: SubjectPosition | undefined, limit: number): Promise<SubjectCounts[]> {
     const now = this.clock.now();
+    const expired = new Map<string, Partial<VerdictCounts>>();
+    for (const row of this.expiredUnswept.all(now, tenantId)) {
+      const key = `${row.subject_type}:${row.subject_id}`;
+      const counts = expired.get(key) ?? {};
+      counts[row.verdict] = row.n;
+      expired.set(key, counts);
+    }
     const page = this.subjectPage.all(
       tenantId,
       now,
@@ -128,18 +160,11 @@ export class SqliteFeedbackStore implements FeedbackStore {
       after?.subjectId ?? "",
       limit,
     );
-    const keyOf = (row: { subject_type: string; subject_id: string }) => `${row.subject_type}:${row.subject_id}`;
-    const counts = new Map<string, Partial<Record<Verdict, number>>>(page.map((row) => [keyOf(row), {}]));
-    const subjects = JSON.stringify(page.map((row) => [row.subject_type, row.subject_id]));
-    for (const row of this.subjectCounts.all(tenantId, now, subjects)) {
-      const byVerdict = counts.get(keyOf(row));
-      if (byVerdict) byVerdict[row.verdict as Verdict] = row.n;
-    }
     return page.map((row) => ({
       subjectType: row.subject_type,
       subjectId: row.subject_id,
       lastExpiry: row.last_expiry,
-      byVerdict: counts.get(keyOf(row)) ?? {},
+      byVerdict: nonZero(less(row, expired.get(`${row.subject_type}:${row.subject_id}`))),
     }));
   }
 
@@ -153,7 +178,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
     return this.db.$client
       .transaction(() => {
         for (const row of this.expiredBySubject.all(now)) {
-          this.countOut.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
+          this.countOut[row.verdict]?.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
         }
         this.dropEmpty.run();
         return this.sweep.run(now).changes;
@@ -174,10 +199,29 @@ export class SqliteFeedbackStore implements FeedbackStore {
         this.sweep.run(now);
         sqlite.run("DELETE FROM feedback_subject_counts");
         sqlite.run(
-          `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held)
-           SELECT tenant_id, subject_type, subject_id, count(*) FROM feedback_entries GROUP BY 1, 2, 3`,
+          `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held, ${VERDICTS.join(", ")}, last_expiry)
+           SELECT tenant_id, subject_type, subject_id, count(*),
+                  ${VERDICTS.map((verdict) => `sum(verdict = '${verdict}')`).join(", ")}, max(expires_at)
+             FROM feedback_entries GROUP BY 1, 2, 3`,
         );
       })
       .immediate();
   }
+}
+
+/** The verdicts counted at least once: the summary names no verdict it has not seen. */
+function nonZero(counts: Partial<VerdictCounts> | null): Partial<Record<Verdict, number>> {
+  const seen: Partial<Record<Verdict, number>> = {};
+  for (const verdict of VERDICTS) {
+    const n = counts?.[verdict] ?? 0;
+    if (n > 0) seen[verdict] = n;
+  }
+  return seen;
+}
+
+function less(counts: VerdictCounts, expired: Partial<VerdictCounts> | undefined): Partial<VerdictCounts> {
+  if (!expired) return counts;
+  const live: Partial<VerdictCounts> = {};
+  for (const verdict of VERDICTS) live[verdict] = counts[verdict] - (expired[verdict] ?? 0);
+  return live;
 }

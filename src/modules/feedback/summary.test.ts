@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { WriteBatcher } from "../../lib/write-batcher";
 import type { TestContext } from "../../testing/app";
 import { type FeedbackStoreName, feedbackContext } from "../../testing/feedback";
 import { type LoggedIn, login, seedAndLogin } from "../../testing/identity";
+import { SqliteFeedbackStore } from "./sqlite-store";
 
 const TTL_SECONDS = 600;
 
@@ -168,5 +170,42 @@ describe.each([["SQLite"], ["Redis"]])("the feedback summary in %s", (store) => 
       subjects: [],
       next_cursor: null,
     });
+  });
+});
+
+describe("the SQLite summary's per-subject counts", () => {
+  test("kept by each write and each sweep, they are what a count of the entries gives", async () => {
+    const world = await feedbackContext("SQLite", { FEEDBACK_TTL_SECONDS: String(TTL_SECONDS) });
+    const { ctx } = world;
+    try {
+      const viewer = await seedAndLogin(ctx, "counts", "viewer");
+      const verdicts = ["useful", "not_useful", "false_positive", "true_positive"];
+      for (let i = 0; i < 24; i++) {
+        const res = await ctx.req("POST", "/v1/feedback", {
+          body: {
+            subject_type: i % 3 === 0 ? "incident" : "alert",
+            subject_id: `s-${i % 5}`,
+            verdict: verdicts[i % 4],
+          },
+          headers: viewer.auth,
+        });
+        expect(res.status).toBe(202);
+        if (i === 11) ctx.clock.advance(TTL_SECONDS * 500); // the first twelve expire first
+      }
+      const table = () =>
+        ctx.deps.db.$client
+          .query("SELECT * FROM feedback_subject_counts ORDER BY tenant_id, subject_type, subject_id")
+          .all();
+      const kept = () => JSON.stringify(table());
+      ctx.clock.advance(TTL_SECONDS * 600);
+      expect(ctx.deps.feedback.sweepExpired()).toBe(12);
+      const incremental = kept();
+      // What every start does: the counts taken again from the entries.
+      new SqliteFeedbackStore(ctx.deps.db, ctx.clock, new WriteBatcher(ctx.deps.db.$client)).reconcile();
+      expect(kept()).toBe(incremental);
+      expect(table().length).toBeGreaterThan(0);
+    } finally {
+      await world.close();
+    }
   });
 });
