@@ -36,13 +36,15 @@ test("a username no one has is limited alike (refusing only real ones would tell
   expect(statuses).toEqual([...Array(PER_MINUTE).fill(400), 429]);
 });
 
-test("the username's case does not open a second bucket", async () => {
-  const target = await seedUser(ctx, "acme", "viewer");
-  const spellings = [
-    target.email,
-    target.email.toUpperCase(),
-    `${target.email[0]?.toUpperCase()}${target.email.slice(1)}`,
-  ];
-  for (const spelling of spellings) await login(spelling, "wrong password!!");
-  expect((await login(target.email.toUpperCase(), "wrong password!!")).status).toBe(429);
+test("the username's case and surrounding spaces open no second bucket (the lookup ignores both)", async () => {
+  for (const variants of [
+    (email: string) => [email, email.toUpperCase(), `${email[0]?.toUpperCase()}${email.slice(1)}`],
+    (email: string) => [email, ` ${email}`, `${email}  `],
+  ]) {
+    const target = await seedUser(ctx, "acme", "viewer");
+    const spellings = variants(target.email);
+    for (const spelling of spellings) expect((await login(spelling, "wrong password!!")).status).toBe(400);
+    // Every spelling of it is now refused, the right password included.
+    for (const spelling of spellings) expect((await login(spelling, target.password)).status).toBe(429);
+  }
 });

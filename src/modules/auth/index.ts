@@ -84,7 +84,8 @@ function apiKeyOf(clientId: string | undefined, secret: string): string {
  */
 async function throttleAccount(limiter: RateLimiter | undefined, tenant: string, username: string): Promise<void> {
   if (!limiter) return;
-  const decision = await limiter.decide("account", tenant, `user:${username.toLowerCase()}`);
+  // Normalised as the user lookup does (trimmed, lower case): " bob@x" is bob@x's bucket too.
+  const decision = await limiter.decide("account", tenant.trim(), `user:${username.trim().toLowerCase()}`);
   if (decision.allowed) return;
   const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
   throw new HttpProblem(
