@@ -410,6 +410,15 @@ export const feedbackSubjectCounts = sqliteTable(
   ],
 );
 
+/** A tenant's feedback by verdict, kept with the subjects' counts: the summary's totals in one row. */
+export const feedbackTenantCounts = sqliteTable("feedback_tenant_counts", {
+  tenantId: text("tenant_id").primaryKey(),
+  useful: integer("useful").notNull().default(0),
+  notUseful: integer("not_useful").notNull().default(0),
+  falsePositive: integer("false_positive").notNull().default(0),
+  truePositive: integer("true_positive").notNull().default(0),
+});
+
 /**
  * Feedback accepted while the configured Redis was down, replayed into Redis in `seq` order with
  * its original expiry when Redis returns (expired rows are dropped, not replayed).

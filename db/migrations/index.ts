@@ -17,6 +17,7 @@ import sql13 from "./0013_refresh_superseded.sql" with { type: "text" };
 import sql14 from "./0014_revocation_log.sql" with { type: "text" };
 import sql15 from "./0015_session_upkeep.sql" with { type: "text" };
 import sql16 from "./0016_feedback_subject_summary.sql" with { type: "text" };
+import sql17 from "./0017_feedback_tenant_counts.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -36,4 +37,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0014_revocation_log", when: 1796211844901, breakpoints: true, sql: sql14 },
   { tag: "0015_session_upkeep", when: 1796213053145, breakpoints: true, sql: sql15 },
   { tag: "0016_feedback_subject_summary", when: 1796214075685, breakpoints: true, sql: sql16 },
+  { tag: "0017_feedback_tenant_counts", when: 1796214815775, breakpoints: true, sql: sql17 },
 ];

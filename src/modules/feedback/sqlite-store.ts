@@ -7,9 +7,6 @@ import type { FeedbackStore, SubjectCounts, SubjectPosition, SubjectQuery } from
 
 const NONE_REFUSED: ReadonlySet<string> = new Set();
 
-/** The counts table's column of each verdict (its name, as the verdicts are written in snake case). */
-const VERDICT_SUM = VERDICTS.map((verdict) => `sum(${verdict}) AS ${verdict}`).join(", ");
-
 type VerdictCounts = Record<Verdict, number>;
 
 /** Feedback without Redis: rows read only while `expires_at` is ahead, and swept once it passed. */
@@ -35,6 +32,9 @@ export class SqliteFeedbackStore implements FeedbackStore {
   >;
   /** By verdict: counts expired entries out. */
   private readonly countOut: Record<Verdict, Statement>;
+  /** By verdict: the tenant's totals, in and out. */
+  private readonly tenantIn: Record<Verdict, Statement>;
+  private readonly tenantOut: Record<Verdict, Statement>;
   private readonly dropEmpty: Statement;
 
   constructor(
@@ -58,7 +58,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
        ORDER BY id DESC LIMIT ?`,
     );
     // From the counts, which hold expired entries until the minute's sweep counts them out.
-    this.totalsOf = sqlite.prepare(`SELECT ${VERDICT_SUM} FROM feedback_subject_counts WHERE tenant_id = ?`);
+    this.totalsOf = sqlite.prepare(`SELECT ${VERDICTS.join(", ")} FROM feedback_tenant_counts WHERE tenant_id = ?`);
     // Ties in the order Redis gives them: `type:id` by bytes, which is type, then id (no type is
     // a prefix of another), and SQLite's BINARY collation compares UTF-8 bytes.
     this.subjectPage = sqlite.prepare(
@@ -70,7 +70,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
     // What the counts still hold but has expired since the last sweep (a minute's expiries at
     // most, off the expiry index): taken off, so the summary is as exact as the lists.
     this.expiredUnswept = sqlite.prepare(
-      `SELECT subject_type, subject_id, verdict, count(*) AS n FROM feedback_entries
+      `SELECT subject_type, subject_id, verdict, count(*) AS n FROM feedback_entries INDEXED BY feedback_entries_expiry
        WHERE expires_at <= ?1 AND tenant_id = ?2 GROUP BY subject_type, subject_id, verdict`,
     );
     this.sweep = sqlite.prepare("DELETE FROM feedback_entries WHERE expires_at <= ?");
@@ -99,6 +99,19 @@ export class SqliteFeedbackStore implements FeedbackStore {
       Verdict,
       Statement
     >;
+    const byVerdict = (sql: (verdict: Verdict) => string) =>
+      Object.fromEntries(VERDICTS.map((verdict) => [verdict, sqlite.prepare(sql(verdict))])) as Record<
+        Verdict,
+        Statement
+      >;
+    this.tenantIn = byVerdict(
+      (verdict) =>
+        `INSERT INTO feedback_tenant_counts (tenant_id, ${verdict}) VALUES (?, 1)
+         ON CONFLICT DO UPDATE SET ${verdict} = ${verdict} + 1`,
+    );
+    this.tenantOut = byVerdict(
+      (verdict) => `UPDATE feedback_tenant_counts SET ${verdict} = ${verdict} - ?2 WHERE tenant_id = ?1`,
+    );
     this.dropEmpty = sqlite.prepare("DELETE FROM feedback_subject_counts WHERE held <= 0");
   }
 
@@ -114,6 +127,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
         expiresAt,
       );
       if (counted === null) return new Set([item.id]);
+      this.tenantIn[item.verdict as Verdict].run(tenantId);
       this.insert.run(item.id, tenantId, item.subject_type, item.subject_id, item.verdict, body, expiresAt);
       return NONE_REFUSED;
     });
@@ -136,14 +150,22 @@ export class SqliteFeedbackStore implements FeedbackStore {
   }
 
   async totals(tenantId: string): Promise<Partial<Record<Verdict, number>>> {
-    const totals = { ...this.totalsOf.get(tenantId) } as Partial<VerdictCounts>;
-    for (const row of this.expiredUnswept.all(this.clock.now(), tenantId)) {
-      totals[row.verdict] = (totals[row.verdict] ?? 0) - row.n;
-    }
-    return nonZero(totals);
+    // One read transaction: another process's sweep between the two reads would count its
+    // entries out twice, or not at all.
+    return this.db.$client.transaction(() => {
+      const totals = { ...this.totalsOf.get(tenantId) } as Partial<VerdictCounts>;
+      for (const row of this.expiredUnswept.all(this.clock.now(), tenantId)) {
+        totals[row.verdict] = (totals[row.verdict] ?? 0) - row.n;
+      }
+      return nonZero(totals);
+    })();
   }
 
   async subjects(tenantId: string, after: SubjectPosition | undefined, limit: number): Promise<SubjectCounts[]> {
+    return this.db.$client.transaction(() => this.subjectsNow(tenantId, after, limit))();
+  }
+
+  private subjectsNow(tenantId: string, after: SubjectPosition | undefined, limit: number): SubjectCounts[] {
     const now = this.clock.now();
     const expired = new Map<string, Partial<VerdictCounts>>();
     for (const row of this.expiredUnswept.all(now, tenantId)) {
@@ -179,6 +201,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
       .transaction(() => {
         for (const row of this.expiredBySubject.all(now)) {
           this.countOut[row.verdict]?.run(row.tenant_id, row.subject_type, row.subject_id, row.n);
+          this.tenantOut[row.verdict]?.run(row.tenant_id, row.n);
         }
         this.dropEmpty.run();
         return this.sweep.run(now).changes;
@@ -198,6 +221,12 @@ export class SqliteFeedbackStore implements FeedbackStore {
       .transaction(() => {
         this.sweep.run(now);
         sqlite.run("DELETE FROM feedback_subject_counts");
+        sqlite.run("DELETE FROM feedback_tenant_counts");
+        sqlite.run(
+          `INSERT INTO feedback_tenant_counts (tenant_id, ${VERDICTS.join(", ")})
+           SELECT tenant_id, ${VERDICTS.map((verdict) => `sum(verdict = '${verdict}')`).join(", ")}
+             FROM feedback_entries GROUP BY 1`,
+        );
         sqlite.run(
           `INSERT INTO feedback_subject_counts (tenant_id, subject_type, subject_id, held, ${VERDICTS.join(", ")}, last_expiry)
            SELECT tenant_id, subject_type, subject_id, count(*),

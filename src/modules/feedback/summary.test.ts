@@ -192,10 +192,12 @@ describe("the SQLite summary's per-subject counts", () => {
         expect(res.status).toBe(202);
         if (i === 11) ctx.clock.advance(TTL_SECONDS * 500); // the first twelve expire first
       }
-      const table = () =>
-        ctx.deps.db.$client
+      const table = () => [
+        ...ctx.deps.db.$client
           .query("SELECT * FROM feedback_subject_counts ORDER BY tenant_id, subject_type, subject_id")
-          .all();
+          .all(),
+        ...ctx.deps.db.$client.query("SELECT * FROM feedback_tenant_counts ORDER BY tenant_id").all(),
+      ];
       const kept = () => JSON.stringify(table());
       ctx.clock.advance(TTL_SECONDS * 600);
       expect(ctx.deps.feedback.sweepExpired()).toBe(12);
