@@ -17,10 +17,10 @@ test("sessions no token can be alive for are deleted with their refresh tokens; 
   const oldSession = session(old);
   ctx.clock.advance(REFRESH_TTL_SECONDS * 1000);
   // Expired, but its last access token may still be alive: kept.
-  expect(ctx.deps.security.sessions.purgeExpired()).toBe(0);
+  expect(await ctx.deps.security.sessions.purgeExpired()).toBe(0);
   ctx.clock.advance(ctx.deps.security.revocation.coverMs);
   const fresh = await seedAndLogin(ctx, "acme", "viewer");
-  const purged = ctx.deps.security.sessions.purgeExpired();
+  const purged = await ctx.deps.security.sessions.purgeExpired();
   expect(purged).toBeGreaterThanOrEqual(1);
   expect(count("SELECT count(*) AS n FROM sessions WHERE id = ?", oldSession)).toBe(0);
   expect(count("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?", oldSession)).toBe(0);
@@ -36,7 +36,7 @@ test("sessions no token can be alive for are deleted with their refresh tokens; 
   expect(((await stale.json()) as { error: string }).error).toBe("invalid_grant");
 });
 
-test("revoking a user writes no cut-off for sessions that expired long ago", async () => {
+test("revoking a user writes cut-offs for its sessions that may have a live token, and only those", async () => {
   const user = await seedAndLogin(ctx, "acme", "developer");
   for (let i = 0; i < 3; i++) {
     await ctx.req("POST", "/v1/auth/token", {
@@ -44,9 +44,17 @@ test("revoking a user writes no cut-off for sessions that expired long ago", asy
     });
   }
   ctx.clock.advance((REFRESH_TTL_SECONDS + 1) * 1000 + ctx.deps.security.revocation.coverMs);
+  // One live session, and one expired a moment ago whose last access token still lives.
+  const login = () =>
+    ctx.req("POST", "/v1/auth/token", {
+      body: { grant_type: "password", tenant: "acme", username: user.email, password: user.password },
+    });
+  await login();
+  ctx.clock.advance(REFRESH_TTL_SECONDS * 1000 + 1000);
+  await login();
   const admin = await seedAndLogin(ctx, "acme", "admin");
   const before = count("SELECT count(*) AS n FROM revocation_cutoffs WHERE scope = 'session'");
   const res = await ctx.req("POST", "/v1/admin/revocations", { headers: admin.auth, body: { user_id: user.userId } });
   expect(res.status).toBe(201);
-  expect(count("SELECT count(*) AS n FROM revocation_cutoffs WHERE scope = 'session'")).toBe(before);
+  expect(count("SELECT count(*) AS n FROM revocation_cutoffs WHERE scope = 'session'")).toBe(before + 2);
 });

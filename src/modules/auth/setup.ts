@@ -79,9 +79,11 @@ export function startSecurityWorkers(security: Security, log: Logger): Worker {
   const purge = setInterval(() => {
     try {
       security.revocation.purgeExpired();
-      security.sessions.purgeExpired();
+      security.sessions
+        .purgeExpired()
+        .catch((error: Error) => log.error({ err: error }, "purge of expired sessions failed"));
     } catch (error) {
-      log.error({ err: error }, "purge of expired revocations or sessions failed");
+      log.error({ err: error }, "purge of expired revocations failed");
     }
   }, REVOCATION_PURGE_MS);
   return {
