@@ -158,22 +158,26 @@ export function queryEvents(
       ],
     });
   }
+  let lo = 0;
+  let hi = Number.MAX_SAFE_INTEGER;
   if (from !== undefined || to !== undefined) {
     // A time range becomes a seq range (ts never decreases along seq); the ts test stays, for
     // events appended before the trail kept ts in order.
-    const lo = from === undefined ? 0 : firstSeqAt(sqlite, from);
-    const hi = to === undefined ? Number.MAX_SAFE_INTEGER : firstSeqAt(sqlite, to) - 1;
+    lo = from === undefined ? 0 : firstSeqAt(sqlite, from);
+    hi = to === undefined ? Number.MAX_SAFE_INTEGER : firstSeqAt(sqlite, to) - 1;
     where.push("seq BETWEEN ? AND ?", "ts >= ? AND ts < ?");
     args.push(lo, hi, from ?? 0, to ?? Number.MAX_SAFE_INTEGER);
   }
   let resumeAt: number | null = null;
   if (walks && indexedBy === "") {
-    const top = Math.min(beforeSeq, (tenantEnd(sqlite, tenantId, "max") ?? 0) + 1);
+    // The window starts at the cursor, the tenant's last event or the end of the time range,
+    // whichever is lowest, and there is more below it only down to the range's start.
+    const top = Math.min(beforeSeq, (tenantEnd(sqlite, tenantId, "max") ?? 0) + 1, hi + 1);
     const bottom = top - SCAN_WINDOW;
     where.push("seq >= ?");
     args.push(bottom);
-    const first = tenantEnd(sqlite, tenantId, "min");
-    if (first !== null && first < bottom) resumeAt = bottom;
+    const first = Math.max(tenantEnd(sqlite, tenantId, "min") ?? bottom, lo);
+    if (first < bottom) resumeAt = bottom;
   }
   const sql = `SELECT * FROM audit_events${indexedBy} WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT ?`;
   const rows = sqlite.query<AuditRow, (string | number)[]>(sql).all(...args, limit);
@@ -198,7 +202,11 @@ export function exportEvents(sqlite: Database, tenantId: string, filter: AuditFi
   let before = Number.MAX_SAFE_INTEGER;
   // Validate the filter before the first byte is sent: afterwards a 4xx can no longer be returned.
   queryEvents(sqlite, tenantId, filter, before, 1);
+  let cancelled = false;
   return new ReadableStream({
+    cancel() {
+      cancelled = true;
+    },
     // Synchronous but for empty windows (each after a turn for every other request): a pull that
     // enqueues nothing is not called again, so it goes on to the next window itself.
     pull(controller): Promise<void> | undefined {
@@ -214,7 +222,7 @@ export function exportEvents(sqlite: Database, tenantId: string, filter: AuditFi
           return;
         }
         before = resumeAt;
-        return new Promise<void>((resolve) => setImmediate(resolve)).then(step);
+        return new Promise<void>((resolve) => setImmediate(resolve)).then(() => (cancelled ? undefined : step()));
       };
       return step();
     },

@@ -24,7 +24,8 @@ beforeAll(async () => {
   const now = ctx.clock.now();
   sqlite.transaction(() => {
     for (let i = 0; i < EVENTS; i++) {
-      insert.run(`bulk-${i}`, now, `jti-${i}`, i === 5 ? "denied" : "success", hash, hash, hash);
+      const denied = i === 5 || (i > 1000 && i % 9973 === 0);
+      insert.run(`bulk-${i}`, now + i, `jti-${i}`, denied ? "denied" : "success", hash, hash, hash);
     }
   })();
   deepSeq = (sqlite.query("SELECT seq FROM audit_events WHERE id = 'bulk-5'").get() as { seq: number }).seq;
@@ -36,27 +37,55 @@ interface Page {
   next_cursor: number | null;
 }
 
-test("a rare outcome deep in the trail is reached page by page, each reading one window", async () => {
+/** Every page of `query`, following next_cursor (at most 40). */
+async function pagesOf(query: string): Promise<Page[]> {
   const pages: Page[] = [];
   let cursor: number | null = null;
   do {
-    const res = await ctx.req("GET", `/v1/audit?outcome=denied&limit=10${cursor === null ? "" : `&cursor=${cursor}`}`, {
+    const res = await ctx.req("GET", `/v1/audit?${query}${cursor === null ? "" : `&cursor=${cursor}`}`, {
       headers: admin.auth,
     });
     expect(res.status).toBe(200);
     const page = (await res.json()) as Page;
     pages.push(page);
     cursor = page.next_cursor;
-  } while (cursor !== null && pages.length < 10);
+  } while (cursor !== null && pages.length < 40);
   expect(cursor).toBeNull();
-  // Empty pages say where to go on from; the one match comes in its window's page.
-  const found = pages.flatMap((page) => page.events);
-  expect(found.map((event) => event.seq)).toEqual([deepSeq]);
+  return pages;
+}
+
+const deniedSeqs = () =>
+  (
+    ctx.deps.db.$client
+      .query("SELECT seq FROM audit_events WHERE tenant_id = 'acme' AND outcome = 'denied' ORDER BY seq DESC")
+      .all() as { seq: number }[]
+  ).map((row) => row.seq);
+
+test("paging across windows returns every match once, none skipped at a window's edge", async () => {
+  const found = (await pagesOf("outcome=denied&limit=3")).flatMap((page) => page.events.map((event) => event.seq));
+  expect(found).toEqual(deniedSeqs());
+});
+
+test("a time range bounds the windows: no empty pages beyond it", async () => {
+  const ts = (i: number) => new Date(ctx.clock.now() + i).toISOString();
+  // Only the last 100 events: one window, and no cursor down to the start of the trail.
+  const recent = await pagesOf(`outcome=denied&from=${ts(EVENTS - 100)}`);
+  expect(recent).toEqual([{ events: [], next_cursor: null }]);
+  // Only the first events: the window starts at the range's end, and the match is on the first page.
+  const early = await pagesOf(`outcome=denied&to=${ts(10)}`);
+  expect(early[0]?.events.map((event) => event.seq)).toEqual([deepSeq]);
+  expect(early).toHaveLength(1);
+});
+
+test("a rare outcome deep in the trail is reached page by page, each reading one window", async () => {
+  const pages = await pagesOf("outcome=denied&limit=20");
+  // Pages short of the limit say where to go on from; each match comes in its window's page.
+  expect(pages.flatMap((page) => page.events.map((event) => event.seq))).toEqual(deniedSeqs());
   expect(pages.length).toBeGreaterThanOrEqual(3);
   expect(pages.length).toBeLessThanOrEqual(Math.ceil(EVENTS / SCAN_WINDOW) + 1);
-  for (const [i, page] of pages.slice(0, -1).entries()) {
-    const next = pages[i + 1];
-    if (page.events.length === 0) expect(page.next_cursor).toBeGreaterThan(next?.events[0]?.seq ?? 0);
+  for (const page of pages.slice(0, -1)) {
+    expect(page.events.length).toBeLessThan(20);
+    expect(page.next_cursor).toBeLessThan(page.events.at(-1)?.seq ?? Number.MAX_SAFE_INTEGER);
   }
 });
 
@@ -64,7 +93,7 @@ test("the export reads window after window to the same events", async () => {
   const res = await ctx.req("GET", "/v1/audit/export?outcome=denied", { headers: admin.auth });
   expect(res.status).toBe(200);
   const lines = (await res.text()).trim().split("\n").filter(Boolean);
-  expect(lines.map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual([deepSeq]);
+  expect(lines.map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual(deniedSeqs());
 });
 
 test("a filter an index answers (an actor) pages as before: full pages, to the end", async () => {
