@@ -380,6 +380,19 @@ describe("operations", () => {
       )
       .get(world.dev.tenant)?.n;
     expect(after.delivered).toBeLessThan(kept ?? 0);
+    // Dead ones count by their last attempt: made two days ago, they may have died within the day.
+    const plant = (id: string, lastAttemptAt: number) =>
+      world.ctx.deps.db.$client
+        .query(
+          `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status,
+             attempts, due_at, created_at, last_attempt_at)
+           VALUES (?, ?, ?, 'n-old', 'alert.fired', '{}', 'dead', 8, 0, 0, ?)`,
+        )
+        .run(id, world.dev.tenant, endpointId, lastAttemptAt);
+    const twoDaysAgo = world.ctx.clock.now() - 48 * 3600 * 1000;
+    plant(`${old.slice(0, 10)}${"Y".repeat(16)}`, world.ctx.clock.now());
+    plant(`${old.slice(0, 10)}${"X".repeat(16)}`, twoDaysAgo);
+    expect((await stats()).dead).toBe((after.dead ?? 0) + 1);
   });
 });
 

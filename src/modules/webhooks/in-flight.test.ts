@@ -105,6 +105,46 @@ test("another tenant's delivery queued behind a hanging receiver's whole backlog
   }
 }, 30_000);
 
+test("a tenant whose endpoints all hang holds its share and no more: the other tenant still delivers", async () => {
+  const many = await webhookWorld({ WEBHOOK_CONCURRENCY: "8", WEBHOOK_TIMEOUT_MS: "10000" });
+  const stuck = [startReceiver(), startReceiver(), startReceiver()];
+  const other = startReceiver();
+  let unblock: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    unblock = resolve;
+  });
+  for (const receiver of stuck) {
+    receiver.respond = async () => {
+      await held;
+      return new Response(null, { status: 204 });
+    };
+  }
+  try {
+    for (const receiver of stuck) await many.createEndpoint(receiver.url);
+    for (let i = 0; i < 10; i++) await many.notify("alert.fired");
+    const { outsider } = many;
+    await many.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: outsider.auth });
+    many.ctx.deps.webhooks.dispatcher.start();
+    const shares = sharesOf(8);
+    const inFlight = () => stuck.reduce((sum, receiver) => sum + receiver.received.length, 0);
+    // Three endpoints could hold three slots each (nine): the tenant's share stops them at six.
+    await waitFor(() => inFlight() === shares.tenant, 5000, "the tenant's share of the slots");
+    const sent = await many.ctx.req("POST", "/v1/notifications", {
+      body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: "t" },
+      headers: outsider.auth,
+    });
+    expect(sent.status).toBe(201);
+    await waitFor(() => other.received.length === 1, 3000, "the other tenant's delivery");
+    expect(inFlight()).toBe(shares.tenant);
+    expect(Math.max(...stuck.map((receiver) => receiver.received.length))).toBeLessThanOrEqual(shares.endpoint);
+  } finally {
+    unblock();
+    await many.ctx.deps.webhooks.dispatcher.stop();
+    for (const receiver of [...stuck, other]) await receiver.close();
+    await many.ctx.close();
+  }
+}, 30_000);
+
 test("a receiver that hangs, fed a backlog, leaves slots for its own tenant's other endpoints", async () => {
   const same = await webhookWorld({ WEBHOOK_CONCURRENCY: "16", WEBHOOK_TIMEOUT_MS: "10000" });
   const stuck = startReceiver();

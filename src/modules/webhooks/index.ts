@@ -254,7 +254,7 @@ export const webhooksModule = (deps: { security: Security; webhooks: Webhooks })
       detail: {
         summary: "Queue depth by status and the success rate of the last 24 hours",
         description:
-          "`queue`: every delivery waiting (pending, leased, failed), and those created in the last 24 hours that finished (delivered, dead); `attempts_24h` and `success_rate_24h` over the attempts of the last 24 hours.",
+          "`queue`: every delivery waiting (pending, leased, failed), those of the last 24 hours delivered (by when they were made, nearly always when they were delivered) and dead (by their last attempt); `attempts_24h` and `success_rate_24h` over the attempts of the last 24 hours.",
       },
     });
 };
