@@ -79,6 +79,8 @@ function weighted<T extends readonly [string, number, ...unknown[]]>(rows: reado
 
 /** The trail, oldest first, its newest event at `now`, in one transaction. */
 function seed(sqlite: Database, total: number, now: number): void {
+  // After the admin's own events (made first, by the CLI).
+  const base = sqlite.query<{ seq: number | null }, []>("SELECT max(seq) AS seq FROM audit_events").get()?.seq ?? 0;
   const insert = sqlite.prepare(
     `INSERT INTO audit_events (seq, id, ts, tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
        reason, ip, user_agent, request_id, params_hash, params, prev_hash, hash)
@@ -110,7 +112,7 @@ function seed(sqlite: Database, total: number, now: number): void {
           ? JSON.stringify({ jti: targetId })
           : "{}";
       insert.run(
-        seq,
+        base + seq,
         `01BENCH${String(seq).padStart(19, "0")}`,
         ts,
         tenant,
@@ -133,7 +135,17 @@ function seed(sqlite: Database, total: number, now: number): void {
   })();
 }
 
-async function adminToken(baseUrl: string, dataDir: string): Promise<string> {
+interface Admin {
+  tenant_id: string;
+  email: string;
+  password: string;
+}
+
+/**
+ * Made before the bulk rows go in: the CLI refuses a trail whose last event does not verify with
+ * the audit key, and the bulk rows' hashes are not a chain.
+ */
+async function createAdmin(dataDir: string): Promise<Admin> {
   const args = ["admin", "create", "--tenant", "bench", "--email", "auditor@bench.test", "--json"];
   const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_DIR: dataDir };
   const child = spawnTracked([process.execPath, MAIN, ...args], { env, stdout: "pipe" });
@@ -141,7 +153,10 @@ async function adminToken(baseUrl: string, dataDir: string): Promise<string> {
   const [stdout, stderr, code] = await Promise.all([streamText(child.stdout), streamText(child.stderr), child.exited]);
   clearTimeout(watchdog);
   if (code !== 0) throw new BenchError(`admin create exited with ${code}: ${stderr}`);
-  const admin = JSON.parse(stdout) as { tenant_id: string; email: string; password: string };
+  return JSON.parse(stdout) as Admin;
+}
+
+async function adminToken(baseUrl: string, admin: Admin): Promise<string> {
   const res = await fetch(`${baseUrl}/v1/auth/token`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -247,8 +262,11 @@ async function main(): Promise<number> {
   if (!(Number.isInteger(total) && total >= 1000 && total <= 10_000_000))
     throw new BenchError("--events: 1000-10000000");
   const dataDir = join(makeTempDir("warden-bench-audit-query-"), "data");
-  const now = Date.now();
+  // The trail's newest event: its oldest then comes after the admin's own events (ts never
+  // decreases along seq, which time-range queries rely on).
+  const now = Date.now() + SPAN_MS + 60_000;
 
+  const admin = await createAdmin(dataDir);
   const db = openDatabase(dataDir);
   const seeding = performance.now();
   seed(db.$client, total, now);
@@ -266,7 +284,7 @@ async function main(): Promise<number> {
     env: (port) => serviceEnv(port, dataDir),
   });
   await waitUntilReady(server);
-  const token = await adminToken(server.url, dataDir);
+  const token = await adminToken(server.url, admin);
 
   const timings: Timing[] = [];
   for (const [name, queries] of filters(now, tokens)) {
