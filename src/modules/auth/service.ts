@@ -165,18 +165,8 @@ export class AuthService {
           : !role
             ? "user disabled or API key revoked"
             : undefined;
-    if (refused !== undefined || !role) {
-      // A revoked session's token still in use (after a logout, a revocation) is worth an admin's look.
-      this.deps.audit.record(
-        requestEvent(AuditAction.tokenRefreshed, "denied", meta, {
-          tenantId: session.tenantId,
-          actor,
-          target: { type: "session", id: session.id },
-          reason: refused ?? "user disabled or API key revoked",
-        }),
-      );
-      throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
-    }
+    if (refused !== undefined || !role)
+      this.refreshRefused(session, meta, actor, refused ?? "user disabled or API key revoked");
 
     const next = this.newRefreshToken();
     const rotated = await this.deps.batcher.run(() => {
@@ -207,15 +197,7 @@ export class AuthService {
       return true;
     });
     if (rotated === "refused") {
-      this.deps.audit.record(
-        requestEvent(AuditAction.tokenRefreshed, "denied", meta, {
-          tenantId: session.tenantId,
-          actor,
-          target: { type: "session", id: session.id },
-          reason: "session revoked or user disabled while the refresh was on its way",
-        }),
-      );
-      throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
+      this.refreshRefused(session, meta, actor, "session revoked or user disabled while the refresh was on its way");
     }
     if (!rotated) return this.refreshReused(session, meta, actor);
 
@@ -241,6 +223,22 @@ export class AuthService {
     const uses = this.queries.refreshUses.get(sessionId, hash);
     if (!uses || uses.used_at === null || uses.superseded_at !== null) return false;
     return uses.latest === hash && this.deps.clock.now() - uses.used_at <= grace;
+  }
+
+  /**
+   * Refused, and audited: a revoked session's token still in use (after a logout, a revocation)
+   * is worth an admin's look.
+   */
+  private refreshRefused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"], reason: string): never {
+    this.deps.audit.record(
+      requestEvent(AuditAction.tokenRefreshed, "denied", meta, {
+        tenantId: session.tenantId,
+        actor,
+        target: { type: "session", id: session.id },
+        reason,
+      }),
+    );
+    throw oauthError("invalid_grant", "The refresh token has expired or its session was revoked.");
   }
 
   private async refreshReused(session: Session, meta: RequestMeta, actor: SecurityEvent["actor"]): Promise<never> {

@@ -10,19 +10,31 @@ let healthy: Receiver;
 let release: () => void = () => undefined;
 const ENDPOINT_SHARE = sharesOf(4).endpoint;
 
+/** Receivers that hold every answer until `release()` (then 204), as a hanging receiver does until its timeout. */
+function heldReceivers(count: number): { receivers: Receiver[]; release: () => void } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const receivers = Array.from({ length: count }, () => {
+    const receiver = startReceiver();
+    receiver.respond = async () => {
+      await held;
+      return new Response(null, { status: 204 });
+    };
+    return receiver;
+  });
+  return { receivers, release: () => release() };
+}
+
 beforeAll(async () => {
   // Four slots: any one tenant may hold three, one stays free for the others; any one endpoint
   // half its tenant's share (one).
   world = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
-  hanging = startReceiver();
+  const held = heldReceivers(1);
+  [hanging] = held.receivers as [Receiver];
+  release = held.release;
   healthy = startReceiver();
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  hanging.respond = async () => {
-    await held;
-    return new Response(null, { status: 204 });
-  };
 });
 afterAll(async () => {
   release();
@@ -72,16 +84,9 @@ test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's w
 
 test("another tenant's delivery queued behind a hanging receiver's whole backlog still goes out", async () => {
   const behind = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
-  const stuck = startReceiver();
+  const { receivers, release: unblock } = heldReceivers(1);
+  const [stuck] = receivers as [Receiver];
   const other = startReceiver();
-  let unblock: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => {
-    unblock = resolve;
-  });
-  stuck.respond = async () => {
-    await held;
-    return new Response(null, { status: 204 });
-  };
   try {
     await behind.createEndpoint(stuck.url);
     // More than any one look at the due deliveries takes in (four times the free slots).
@@ -107,18 +112,8 @@ test("another tenant's delivery queued behind a hanging receiver's whole backlog
 
 test("a tenant whose endpoints all hang holds its share and no more: the other tenant still delivers", async () => {
   const many = await webhookWorld({ WEBHOOK_CONCURRENCY: "8", WEBHOOK_TIMEOUT_MS: "10000" });
-  const stuck = [startReceiver(), startReceiver(), startReceiver()];
+  const { receivers: stuck, release: unblock } = heldReceivers(3);
   const other = startReceiver();
-  let unblock: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => {
-    unblock = resolve;
-  });
-  for (const receiver of stuck) {
-    receiver.respond = async () => {
-      await held;
-      return new Response(null, { status: 204 });
-    };
-  }
   try {
     for (const receiver of stuck) await many.createEndpoint(receiver.url);
     for (let i = 0; i < 10; i++) await many.notify("alert.fired");
@@ -147,16 +142,9 @@ test("a tenant whose endpoints all hang holds its share and no more: the other t
 
 test("a receiver that hangs, fed a backlog, leaves slots for its own tenant's other endpoints", async () => {
   const same = await webhookWorld({ WEBHOOK_CONCURRENCY: "16", WEBHOOK_TIMEOUT_MS: "10000" });
-  const stuck = startReceiver();
+  const { receivers, release: unblock } = heldReceivers(1);
+  const [stuck] = receivers as [Receiver];
   const sibling = startReceiver();
-  let unblock: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => {
-    unblock = resolve;
-  });
-  stuck.respond = async () => {
-    await held;
-    return new Response(null, { status: 204 });
-  };
   try {
     await same.createEndpoint(stuck.url, { event_types: ["stuck.*"] });
     await same.createEndpoint(sibling.url, { event_types: ["fine.*"] });
