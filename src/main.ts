@@ -46,7 +46,15 @@ async function serve(config: Config): Promise<void> {
   const scope =
     config.host === "0.0.0.0" || config.host === "::" ? " (all interfaces; set HOST=127.0.0.1 for local only)" : "";
   log.info(
-    { url: runtime.url.href, bind, docs, data_dir: config.dataDir, redis: config.redisUrl ? "configured" : "disabled" },
+    {
+      url: runtime.url.href,
+      bind,
+      docs,
+      data_dir: config.dataDir,
+      redis: config.redisUrl ? "configured" : "disabled",
+      // Which process of several on one database delivers webhooks.
+      webhook_dispatch: config.webhook.dispatch,
+    },
     `listening on ${bind}${scope}: ${runtime.url.href} (Swagger UI: ${docs})`,
   );
   if (config.webhook.allowPrivate && !isLoopback(config.host)) {

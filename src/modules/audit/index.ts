@@ -52,7 +52,7 @@ export const auditModule = (deps: { db: Db; security: Security; auditVerifier: C
         detail: {
           summary: "Audit events, newest first",
           description:
-            "Filters: actor id, action (prefix), target id, outcome, from/to. Cursor pagination by seq. A filter no index answers (an outcome, a common action, actor and target together) reads at most 50 000 seqs a page: a page may then hold fewer than `limit` events, even none, with a `next_cursor`; follow it until it is null.",
+            "Filters: actor id, action (whole dot-separated segments: `auth.login` is it and its `auth.login.*` children; `token.` every `token.*`), target id, outcome, from/to (RFC 3339). Cursor pagination by seq. A filter no index answers (an outcome, a common action, actor and target together) reads at most 50 000 seqs a page: a page may then hold fewer than `limit` events, even none, with a `next_cursor`; follow it until it is null.",
         },
       },
     )

@@ -19,6 +19,10 @@ test("an account's password attempts are limited together, the right password in
   const spent = await login(user.email, user.password);
   expect(spent.status).toBe(429);
   expect(Number(spent.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  // The account's quota, spent: not the address's, which has plenty left.
+  expect(spent.headers.get("ratelimit-policy")).toBe(`"account";q=${PER_MINUTE};w=60`);
+  expect(spent.headers.get("ratelimit")).toStartWith(`"account";r=0;t=`);
+  expect(spent.headers.get("x-ratelimit-remaining")).toBe("0");
   const problem = (await spent.json()) as { type: string; detail: string };
   expect(problem.type).toBe("urn:warden:problem:rate-limited");
   expect(problem.detail).toContain("this account");

@@ -92,7 +92,17 @@ async function throttleAccount(limiter: RateLimiter | undefined, tenant: string,
     429,
     "rate-limited",
     `Too many sign-in attempts for this account: the limit is ${decision.limit} per minute. Retry in ${retryAfter} s.`,
-    { headers: { "retry-after": String(retryAfter) } },
+    {
+      // The account's quota, not the address's (which the limiter hook set, and which has some left).
+      headers: {
+        "retry-after": String(retryAfter),
+        "ratelimit-policy": `"account";q=${decision.limit};w=60`,
+        ratelimit: `"account";r=0;t=${retryAfter}`,
+        "x-ratelimit-limit": String(decision.limit),
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": String(Math.ceil((Date.now() + decision.retryAfterMs) / 1000)),
+      },
+    },
   );
 }
 
@@ -191,7 +201,7 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
         detail: {
           summary: "Issue tokens (OAuth 2.0 token endpoint)",
           description:
-            "JSON or form-encoded. `password`: tenant, username (email), password. `client_credentials`: client_secret = the API key. `refresh_token`: refresh_token (rotated on every use; presenting a used one revokes the session). Failures are 400 with an OAuth `error` code.",
+            "JSON or form-encoded. `password`: tenant, username (email), password. `client_credentials`: client_secret = the API key. `refresh_token`: refresh_token (rotated on every use; presenting a used one revokes the session, unless it is the latest retried within REFRESH_TOKEN_REUSE_GRACE_SECONDS). Failures are 400 with an OAuth `error` code. A password grant also counts against its account (tenant and username) from every address: past RATE_LIMIT_ACCOUNT_PER_MINUTE it is a 429 whose RateLimit headers name the `account` policy.",
         },
       },
     )

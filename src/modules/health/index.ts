@@ -31,7 +31,7 @@ export const healthModule = (deps: { readiness: ReadinessProbe; version: string 
         detail: {
           summary: "Readiness",
           description:
-            "503 when SQLite is not writable, and from the moment a shutdown begins (`detail` says so) while in-flight requests drain. With Redis configured but unreachable the service keeps serving on its fallbacks and reports `degraded` with 200. One check answers for up to a second: a flood of probes costs one SQLite write and one Redis PING a second.",
+            "503 when SQLite is not writable, and from the moment a shutdown begins (`detail` says so) while in-flight requests drain. With Redis configured but unreachable the service keeps serving on its fallbacks and reports `degraded` with 200; so it does while feedback waits spooled in SQLite (a Redis that answers but refuses writes), its `checks.redis.detail` saying how many entries. One check answers for up to a second: a flood of probes costs one SQLite write and one Redis PING a second.",
         },
       },
     );

@@ -60,7 +60,13 @@ export class ReadinessProbe {
     const spooled = redis.status === "up" ? (this.deps.spooledFeedback?.() ?? 0) : 0;
     const checks = {
       sqlite,
-      redis: spooled > 0 ? { ...redis, detail: `${spooled} feedback entries spooled, not yet stored in redis` } : redis,
+      redis:
+        spooled > 0
+          ? {
+              ...redis,
+              detail: `feedback spooled, not yet stored in redis: ${spooled} ${spooled === 1 ? "entry" : "entries"}`,
+            }
+          : redis,
     };
     if (this.stopping) {
       return { status: "not_ready", detail: "shutting down: take this instance out of rotation", checks };
