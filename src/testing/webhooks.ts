@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import { createTestContext, type TestContext } from "./app";
 import { type LoggedIn, login, seedAndLogin } from "./identity";
 import { type Receiver, startReceiver } from "./receiver";
@@ -106,5 +107,46 @@ export async function webhookWorldWithReceiver(): Promise<{
       await receiver.close();
       await world.ctx.close();
     },
+  };
+}
+
+/** What a test file over one webhook world and its receiver works with (see `useWebhookWorld`). */
+export interface WebhookFixture {
+  readonly world: WebhookWorld;
+  readonly receiver: Receiver;
+  /** Runs the dispatcher until nothing is due. */
+  drain(): Promise<void>;
+  advance(ms: number): Promise<void>;
+  /** A fresh endpoint for the receiver (see `freshEndpoint`). */
+  freshEndpoint(extra?: Record<string, unknown>, url?: string): Promise<{ id: string; secret: string }>;
+}
+
+/**
+ * For a test file: a webhook world and its receiver, opened before the file's tests and closed
+ * after them; the receiver answers 204 again after each test.
+ */
+export function useWebhookWorld(): WebhookFixture {
+  let opened: Awaited<ReturnType<typeof webhookWorldWithReceiver>> | undefined;
+  const get = () => {
+    if (!opened) throw new Error("the webhook world is only there while the file's tests run");
+    return opened;
+  };
+  beforeAll(async () => {
+    opened = await webhookWorldWithReceiver();
+  });
+  afterAll(() => opened?.close());
+  afterEach(() => {
+    if (opened) opened.receiver.respond = () => new Response(null, { status: 204 });
+  });
+  return {
+    get world() {
+      return get().world;
+    },
+    get receiver() {
+      return get().receiver;
+    },
+    drain: () => get().world.ctx.deps.webhooks.dispatcher.drain(),
+    advance: (ms) => get().world.advance(ms),
+    freshEndpoint: (extra = {}, url) => freshEndpoint(get().world, get().receiver, extra, url ?? get().receiver.url),
   };
 }

@@ -1,32 +1,21 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
-import type { Receiver } from "../../testing/receiver";
-import { freshEndpoint as freshEndpointFor, type WebhookWorld, webhookWorldWithReceiver } from "../../testing/webhooks";
+import { useWebhookWorld } from "../../testing/webhooks";
 
-let world: WebhookWorld;
-let receiver: Receiver;
-let close: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ world, receiver, close } = await webhookWorldWithReceiver());
-});
-afterAll(() => close());
-
-const drain = () => world.ctx.deps.webhooks.dispatcher.drain();
-const advance = (ms: number) => world.advance(ms);
-
-const freshEndpoint = () => freshEndpointFor(world, receiver);
+const t = useWebhookWorld();
+const { drain, advance } = t;
+const freshEndpoint = () => t.freshEndpoint();
 
 const rotate = (id: string, body?: unknown) =>
-  world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, { headers: world.admin.auth, body });
+  t.world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, { headers: t.world.admin.auth, body });
 
 /** The signatures on the next delivery. */
 async function nextSignatures(): Promise<{ signatures: string[]; verifies: (secret: string) => boolean }> {
-  await world.notify();
+  await t.world.notify();
   await drain();
-  const got = receiver.received.at(-1);
+  const got = t.receiver.received.at(-1);
   if (!got) throw new Error("nothing received");
-  // The receiver's clock does not follow the test's: compare signatures, not timestamps.
+  // The t.receiver's clock does not follow the test's: compare signatures, not timestamps.
   const sign = (secret: string) => new Webhook(secret).sign(got.id, new Date(Number(got.timestamp) * 1000), got.body);
   return {
     signatures: got.signature.split(" "),
@@ -37,15 +26,15 @@ async function nextSignatures(): Promise<{ signatures: string[]; verifies: (secr
 describe("secret rotation", () => {
   test("during a rotation both secrets sign; after 24 hours only the new one", async () => {
     const { id, secret: old } = await freshEndpoint();
-    const res = await world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, {
-      headers: world.admin.auth,
+    const res = await t.world.ctx.req("POST", `/v1/webhooks/endpoints/${id}/rotate-secret`, {
+      headers: t.world.admin.auth,
     });
     expect(res.status).toBe(200);
     const { secret: fresh } = (await res.json()) as { secret: string };
     expect(fresh).not.toBe(old);
-    await world.notify();
+    await t.world.notify();
     await drain();
-    const during = receiver.received.at(-1);
+    const during = t.receiver.received.at(-1);
     if (!during) throw new Error("nothing received");
     expect(during.signature.split(" ")).toHaveLength(2);
     for (const secret of [old, fresh])
@@ -53,14 +42,14 @@ describe("secret rotation", () => {
     expect(() =>
       new Webhook(`whsec_${Buffer.alloc(32, 1).toString("base64")}`).verify(during.body, during.headers),
     ).toThrow();
-    expect(world.ctx.auditEvents("webhook.rotate_secret").at(-1)?.target_id).toBe(id);
+    expect(t.world.ctx.auditEvents("webhook.rotate_secret").at(-1)?.target_id).toBe(id);
 
     await advance(24 * 3600 * 1000 + 1000);
-    await world.notify();
+    await t.world.notify();
     await drain();
-    const after = receiver.received.at(-1);
+    const after = t.receiver.received.at(-1);
     expect(after?.signature.split(" ")).toHaveLength(1);
-    // The receiver's clock did not move 24 hours, so compare signatures, not timestamps.
+    // The t.receiver's clock did not move 24 hours, so compare signatures, not timestamps.
     const sign = (secret: string) =>
       new Webhook(secret).sign(after?.id ?? "", new Date(Number(after?.timestamp) * 1000), after?.body ?? "");
     expect(after?.signature).toBe(sign(fresh));
@@ -80,7 +69,7 @@ describe("secret rotation", () => {
     expect(next.signatures).toHaveLength(1);
     expect(next.verifies(fresh)).toBe(true);
     expect(next.verifies(old)).toBe(false);
-    const [event] = world.ctx.auditEvents("webhook.rotate_secret").slice(-1);
+    const [event] = t.world.ctx.auditEvents("webhook.rotate_secret").slice(-1);
     expect(event?.target_id).toBe(id);
     expect(JSON.parse(String(event?.params))).toEqual({ overlap_seconds: 0 });
   });
