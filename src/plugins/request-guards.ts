@@ -265,7 +265,8 @@ async function readText(request: Request, limit: number): Promise<string> {
 }
 
 async function readWhole(request: Request, limit: number): Promise<string> {
-  if (!request.body) return "";
+  // Before `request.body`, which makes a stream of a body Bun would otherwise hand over whole
+  // (~0.4 µs a request under load).
   if (request.headers.has("content-length")) {
     const bytes = await request.bytes();
     try {
@@ -274,6 +275,7 @@ async function readWhole(request: Request, limit: number): Promise<string> {
       throw notUtf8();
     }
   }
+  if (!request.body) return "";
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const decode = (bytes?: ArrayBuffer | Uint8Array, stream = false) => {
     try {
