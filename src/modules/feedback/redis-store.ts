@@ -41,14 +41,19 @@ local n = (#KEYS - first + 1) / 2
 local longest = 0
 local scored = {}
 local kept = 0
+-- Score and id pairs, one ZADD a verdict for the whole call.
+local byVerdict = {}
+for name in pairs(verdicts) do byVerdict[name] = {} end
 for i = 1, n do
   local subject = KEYS[first + 2 * i - 1]
   local a = 3 * i + 2
   local expiry = ARGV[a + 1]
   local member = ARGV[a + 2]
   local ttl = tonumber(expiry) - now
+  -- Unknown (nil) without a limit to check: only a count of 0 says the subject's index is new.
+  local held = nil
   if ttl > 0 and limit > 0 then
-    local held = redis.call('ZCARD', subject)
+    held = redis.call('ZCARD', subject)
     if held >= limit then
       redis.call('ZREMRANGEBYSCORE', subject, '-inf', now)
       held = redis.call('ZCARD', subject)
@@ -63,10 +68,13 @@ for i = 1, n do
     redis.call('SET', KEYS[first + 2 * i - 2], ARGV[a], 'PX', ttl)
     if i == prune then redis.call('ZREMRANGEBYSCORE', subject, '-inf', now) end
     redis.call('ZADD', subject, expiry, member)
-    if redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
+    -- An index this entry created has no TTL yet: no need to ask for it.
+    if held == 0 or redis.call('PTTL', subject) < ttl then redis.call('PEXPIRE', subject, ttl) end
     local colon = string.find(member, ':', 1, true)
     local verdict = string.sub(member, colon + 1)
-    redis.call('ZADD', verdicts[verdict], expiry, string.sub(member, 1, colon - 1))
+    local ids = byVerdict[verdict]
+    ids[#ids + 1] = expiry
+    ids[#ids + 1] = string.sub(member, 1, colon - 1)
     if ttl > verdictTtl[verdict] then verdictTtl[verdict] = ttl end
     if ttl > longest then longest = ttl end
     kept = kept + 1
@@ -76,6 +84,7 @@ for i = 1, n do
 end
 for name, key in pairs(verdicts) do
   if prune > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
+  if #byVerdict[name] > 0 then redis.call('ZADD', key, unpack(byVerdict[name])) end
   local ttl = verdictTtl[name]
   if ttl > 0 and redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
