@@ -114,6 +114,19 @@ describe("feedback in Redis", () => {
       );
       expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(subjects)))).toBeLessThanOrEqual(5000);
     }
+    // Each verdict index holds exactly that verdict's ids, scored by their expiry, with the TTL.
+    for (const tenant of ["fb-burst-a", "fb-burst-b"]) {
+      for (const verdict of ["false_positive", "useful"] as const) {
+        const key = `warden:fb:{${tenant}}:verdict:${verdict}`;
+        const ids = entries.filter((entry) => entry.tid === tenant && entry.verdict === verdict).map(({ id }) => id);
+        const scored = await probe.zrange(key, "0", "-1", "WITHSCORES");
+        const members = scored.filter((_, i) => i % 2 === 0);
+        expect(members.sort()).toEqual((ids as string[]).sort());
+        const expiry = Date.parse(accepted[0]?.expires_at ?? "");
+        for (const score of scored.filter((_, i) => i % 2 === 1)) expect(Number(score)).toBe(expiry);
+        expect(Math.abs(TTL_SECONDS * 1000 - (await probe.pttl(key)))).toBeLessThanOrEqual(5000);
+      }
+    }
     const stored = JSON.parse((await probe.get(`warden:fb:{fb-burst-b}:item:${entries[0]?.id}`)) ?? "{}");
     expect(stored).toEqual({
       id: entries[0]?.id,
