@@ -24,8 +24,8 @@ function namesOf(headers: Readonly<Record<string, string>>, also: string): Reado
 
 /**
  * Adds a request's own header to headers made from a template whose names are `present`: a name
- * the template has is replaced, any other appended, as a `Headers` built from a record would
- * append it. Under load `set` measured ~0.4 µs a response more than `append` over the four
+ * the template has (in any letter case) is replaced, any other appended, as a `Headers` built
+ * from a record would append it. Under load `set` measured ~0.4 µs a response more than `append` over the four
  * headers a limited response adds: it first searches every header held for the name.
  */
 function addHeader(headers: Headers, present: ReadonlySet<string>, name: string, value: string): void {
