@@ -207,6 +207,21 @@ describe("tokens leased from Redis for a busy principal", () => {
     expect((await next).remaining).toBe(986);
   });
 
+  test("ask for the next lease once half of one is used, so a steady principal's requests never wait", async () => {
+    const limiter = limiterOf();
+    await limiter.decideKey("api", key("steady"));
+    // Busy now: this call takes its one and a lease of ten.
+    expect((await limiter.decideKey("api", key("steady"))).remaining).toBe(998);
+    const firstHalf = Array.from({ length: 5 }, () => limiter.decideKey("api", key("steady")));
+    expect(firstHalf.some((decision) => decision instanceof Promise)).toBe(false);
+    // Half used: the next ten are asked for at the end of this turn, while five are left.
+    await waitFor(async () => Number(await client.pttl(key("steady"))) > 20 * 60, 2000, "the next lease");
+    const rest = Array.from({ length: 15 }, () => limiter.decideKey("api", key("steady")));
+    expect(rest.some((decision) => decision instanceof Promise)).toBe(false);
+    // Counted down as one call each would, across both leases.
+    expect(remainingOf([...firstHalf, ...rest])).toEqual(Array.from({ length: 20 }, (_, i) => 997 - i));
+  });
+
   test("a principal calling less than once a second pays for no lease (its bucket counts its requests)", async () => {
     const clock = new ManualClock();
     const limiter = limiterOf(clock);

@@ -181,6 +181,9 @@ export class RateLimiter {
       if (now < lease.expiresAt) {
         lease.left--;
         if (lease.left === 0) this.leases.delete(key);
+        // Half used: the next lease is asked for now, so the requests after this one need not
+        // wait for Redis when this one runs out.
+        if (lease.left <= this.leaseSizes[routeClass] / 2 && !this.asked.has(key)) this.ask(key, routeClass, []);
         const remaining = lease.remaining + lease.left;
         const resetMs = Math.max(0, Math.ceil(lease.fullAt - now - lease.left * (PERIOD_MS / limit)));
         return this.count(routeClass, { allowed: true, limit, remaining, retryAfterMs: 0, resetMs });
@@ -193,18 +196,23 @@ export class RateLimiter {
         (asked.sent ? asked.waiting : asked.resolves).push(resolve);
         return;
       }
-      this.asked.set(key, { routeClass, resolves: [resolve], sent: false, waiting: [] });
-      const slot = slotOf(key);
-      let batch = this.batches.get(slot);
-      if (batch === undefined || batch.length >= MAX_BATCH) {
-        // Every decision asked this turn goes out together once the turn's requests are in.
-        if (this.batches.size === 0) setImmediate(this.flush);
-        if (batch !== undefined) this.full.push(batch);
-        batch = [];
-        this.batches.set(slot, batch);
-      }
-      batch.push(key);
+      this.ask(key, routeClass, [resolve]);
     });
+  }
+
+  /** Queues a call to Redis for `key` this turn, deciding `resolves` (none: a lease asked for ahead). */
+  private ask(key: string, routeClass: LimitClass, resolves: Resolve[]): void {
+    this.asked.set(key, { routeClass, resolves, sent: false, waiting: [] });
+    const slot = slotOf(key);
+    let batch = this.batches.get(slot);
+    if (batch === undefined || batch.length >= MAX_BATCH) {
+      // Every decision asked this turn goes out together once the turn's requests are in.
+      if (this.batches.size === 0) setImmediate(this.flush);
+      if (batch !== undefined) this.full.push(batch);
+      batch = [];
+      this.batches.set(slot, batch);
+    }
+    batch.push(key);
   }
 
   /** One script call per tenant for the decisions asked this turn; the local limiter for each if Redis fails. */
