@@ -222,6 +222,69 @@ describe("tokens leased from Redis for a busy principal", () => {
     expect(remainingOf([...firstHalf, ...rest])).toEqual(Array.from({ length: 20 }, (_, i) => 997 - i));
   });
 
+  const limiterWith = (env: Record<string, string>) =>
+    new RateLimiter(
+      loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE), ...env }).rateLimit,
+      client,
+      new ManualClock(),
+      createMetrics(),
+      createLogger("error"),
+    );
+  const scriptCalls = async () =>
+    Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info("commandstats"))?.[1] ?? 0) +
+    Number(/cmdstat_eval:calls=(\d+)/.exec(await client.info("commandstats"))?.[1] ?? 0);
+
+  test("a lease too small to renew ahead (under 4 tokens) asks Redis once a lease, not once a request", async () => {
+    const limiter = limiterWith({ RATE_LIMIT_PER_MINUTE: "150" }); // a lease of 1
+    await limiter.decideKey("api", key("small"));
+    await client.config("RESETSTAT");
+    for (let i = 0; i < 10; i++) {
+      await limiter.decideKey("api", key("small"));
+      await Bun.sleep(2); // a turn each, as requests apart would come
+    }
+    // Each call takes one request's token and one leased: five calls, not ten.
+    expect(await scriptCalls()).toBeLessThanOrEqual(6);
+  });
+
+  test("a lease whose renewal was granted nothing asks no more until it is spent", async () => {
+    const limiter = limiterOf();
+    await limiter.decideKey("api", key("dry"));
+    await limiter.decideKey("api", key("dry")); // busy: a lease of ten
+    // Another process takes what the bucket holds.
+    const other = limiterOf();
+    for (let i = 0; i < 2000 && (await other.decideKey("api", key("dry"))).allowed; i++);
+    await client.config("RESETSTAT");
+    const spent = [];
+    for (let i = 0; i < 10; i++) {
+      spent.push(limiter.decideKey("api", key("dry")));
+      await Bun.sleep(5);
+    }
+    expect(spent.some((decision) => decision instanceof Promise)).toBe(false);
+    // One renewal (half used), granted nothing or nearly: not one more a request.
+    expect(await scriptCalls()).toBeLessThanOrEqual(2);
+  });
+
+  test("a renewal that times out leaves the lease's tokens to spend, the fallback reported", async () => {
+    const limiter = limiterWith({ RATE_LIMIT_REDIS_TIMEOUT_MS: "50" });
+    const probe = new Redis(redis.url);
+    try {
+      await limiter.decideKey("api", key("slow"));
+      expect((await limiter.decideKey("api", key("slow"))).remaining).toBe(998); // a lease of ten
+      const sleeping = probe.call("DEBUG", "SLEEP", "0.3").catch(() => undefined);
+      await Bun.sleep(10);
+      // Half the lease used: its renewal goes to a Redis that does not answer in time.
+      const half = Array.from({ length: 5 }, () => limiter.decideKey("api", key("slow")));
+      await waitFor(async () => limiter.fallbackActive, 2000, "the fallback");
+      const rest = Array.from({ length: 5 }, () => limiter.decideKey("api", key("slow")));
+      expect([...half, ...rest].some((decision) => decision instanceof Promise)).toBe(false);
+      // Counted down from the lease Redis granted, not from a fresh local bucket (999).
+      expect(remainingOf([...half, ...rest])).toEqual(Array.from({ length: 10 }, (_, i) => 997 - i));
+      await sleeping;
+    } finally {
+      probe.disconnect();
+    }
+  });
+
   test("a principal calling less than once a second pays for no lease (its bucket counts its requests)", async () => {
     const clock = new ManualClock();
     const limiter = limiterOf(clock);

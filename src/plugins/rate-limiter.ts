@@ -68,6 +68,11 @@ const MAX_BATCH = 128;
  */
 const MAX_LEASE = 64;
 const LEASE_MS = 1000;
+/**
+ * Leases at least this large ask for the next one when half used. A smaller one would ask on
+ * nearly every request (a lease of 1 on every one), and the few requests it covers seldom wait.
+ */
+const MIN_RENEWED_LEASE = 4;
 
 const GCRA = new RedisScript(GCRA_SCRIPT);
 
@@ -93,6 +98,8 @@ interface Lease {
   /** When the bucket will be full again (ms, the service's clock). */
   readonly fullAt: number;
   readonly expiresAt: number;
+  /** Whether the next lease was asked for (once a lease: a grant of none must not ask again on every request). */
+  renewing: boolean;
 }
 
 /** The hash tag (`{tenant}`) of a limiter key: the keys one script call may touch together. */
@@ -171,10 +178,9 @@ export class RateLimiter {
   decideKey(routeClass: LimitClass, key: string): Decision | Promise<Decision> {
     const limit = this.limits[routeClass];
     const redis = this.redis;
-    if (redis?.status !== "ready" || performance.now() < this.retryRedisAt) {
-      if (redis) this.setFallback(true, redis.status !== "ready" ? `redis ${redis.status}` : undefined);
-      return this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, this.clock.now()));
-    }
+    const answering = redis?.status === "ready" && performance.now() >= this.retryRedisAt;
+    if (redis && !answering) this.setFallback(true, redis.status !== "ready" ? `redis ${redis.status}` : undefined);
+    // Tokens Redis granted are this process's to spend, whether Redis answers now or not.
     const lease = this.leases.get(key);
     if (lease !== undefined) {
       const now = this.clock.now();
@@ -183,13 +189,24 @@ export class RateLimiter {
         if (lease.left === 0) this.leases.delete(key);
         // Half used: the next lease is asked for now, so the requests after this one need not
         // wait for Redis when this one runs out.
-        if (lease.left <= this.leaseSizes[routeClass] / 2 && !this.asked.has(key)) this.ask(key, routeClass, []);
+        const size = this.leaseSizes[routeClass];
+        if (
+          answering &&
+          !lease.renewing &&
+          size >= MIN_RENEWED_LEASE &&
+          lease.left <= size / 2 &&
+          !this.asked.has(key)
+        ) {
+          lease.renewing = true;
+          this.ask(key, routeClass, []);
+        }
         const remaining = lease.remaining + lease.left;
         const resetMs = Math.max(0, Math.ceil(lease.fullAt - now - lease.left * (PERIOD_MS / limit)));
         return this.count(routeClass, { allowed: true, limit, remaining, retryAfterMs: 0, resetMs });
       }
       this.leases.delete(key);
     }
+    if (!answering) return this.count(routeClass, this.local.decide(key, limit, PERIOD_MS, this.clock.now()));
     return new Promise<Decision>((resolve) => {
       const asked = this.asked.get(key);
       if (asked !== undefined) {
@@ -229,7 +246,9 @@ export class RateLimiter {
       for (const [i, call] of calls.entries()) {
         call.sent = true;
         const { routeClass, resolves } = call;
-        const lease = this.calledRecently(keys[i] as string, now) ? this.leaseSizes[routeClass] : 0;
+        // A call asked ahead for the next lease (deciding no request) takes one whatever the gap.
+        const recent = this.calledRecently(keys[i] as string, now);
+        const lease = recent || resolves.length === 0 ? this.leaseSizes[routeClass] : 0;
         args.push(String(PERIOD_MS / this.limits[routeClass]), String(resolves.length + lease));
       }
       withinDeadline(GCRA.run(redis, keys, args) as Promise<number[]>, this.config.redisTimeoutMs).then(
@@ -298,7 +317,13 @@ export class RateLimiter {
     const held = this.leases.get(key);
     const kept = held !== undefined && held.expiresAt > now ? held.left : 0;
     this.leases.delete(key);
-    this.leases.set(key, { left: left + kept, remaining, fullAt: now + resetMs, expiresAt: now + LEASE_MS });
+    this.leases.set(key, {
+      left: left + kept,
+      remaining,
+      fullAt: now + resetMs,
+      expiresAt: now + LEASE_MS,
+      renewing: false,
+    });
   }
 
   private dropExpiredLeases(): void {
