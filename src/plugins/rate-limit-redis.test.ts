@@ -317,14 +317,7 @@ describe("tokens leased from Redis for a busy principal", () => {
   });
 
   test("requests asked while a principal's call is on its way wait for its lease instead of taking another", async () => {
-    const limiter = new RateLimiter(
-      loadConfig({ NODE_ENV: "test", RATE_LIMIT_PER_MINUTE: String(PER_MINUTE), RATE_LIMIT_REDIS_TIMEOUT_MS: "2000" })
-        .rateLimit,
-      client,
-      new ManualClock(),
-      createMetrics(),
-      createLogger("error"),
-    );
+    const limiter = limiterWith({ RATE_LIMIT_REDIS_TIMEOUT_MS: "2000" });
     const probe = new Redis(redis.url);
     try {
       expect((await limiter.decideKey("api", key("w"))).remaining).toBe(999); // busy from now on
