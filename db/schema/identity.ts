@@ -1,6 +1,10 @@
 /** Tenants, users, API keys, sessions, refresh tokens and the JWT key ring. */
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
+/** Every role, most privileged first: users, API keys and sessions each hold one. */
+export const ROLES = ["admin", "developer", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
 /** A tenant's id is its slug (`acme`): the `tenant` of the password grant, the `tid` claim, `X-Client-ID`. */
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
@@ -16,7 +20,7 @@ export const users = sqliteTable(
       .references(() => tenants.id),
     email: text("email").notNull(),
     passwordHash: text("password_hash").notNull(),
-    role: text("role", { enum: ["admin", "developer", "viewer"] }).notNull(),
+    role: text("role", { enum: ROLES }).notNull(),
     createdAt: integer("created_at").notNull(),
     disabledAt: integer("disabled_at"),
   },
@@ -35,7 +39,7 @@ export const apiKeys = sqliteTable(
       .notNull()
       .references(() => users.id),
     name: text("name").notNull(),
-    role: text("role", { enum: ["admin", "developer", "viewer"] }).notNull(),
+    role: text("role", { enum: ROLES }).notNull(),
     secretHash: text("secret_hash").notNull(),
     createdAt: integer("created_at").notNull(),
     lastUsedAt: integer("last_used_at"),
@@ -56,7 +60,7 @@ export const sessions = sqliteTable(
       .notNull()
       .references(() => users.id),
     apiKeyId: text("api_key_id").references(() => apiKeys.id),
-    role: text("role", { enum: ["admin", "developer", "viewer"] }).notNull(),
+    role: text("role", { enum: ROLES }).notNull(),
     grant: text("grant", { enum: ["password", "client_credentials"] }).notNull(),
     ip: text("ip"),
     userAgent: text("user_agent"),
@@ -105,6 +109,3 @@ export const signingKeys = sqliteTable("signing_keys", {
   /** A previous key keeps verifying until the longest token it signed has expired. */
   verifyUntil: integer("verify_until"),
 });
-
-export type Role = (typeof users.$inferSelect)["role"];
-export const ROLES: readonly Role[] = ["admin", "developer", "viewer"];
