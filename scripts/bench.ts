@@ -29,6 +29,8 @@ import {
 import { startBenchRedis } from "./bench/redis.ts";
 import { type PasswordLogin, REFRESH_CHAINS, runRefreshLoad } from "./bench/refresh-load.ts";
 import {
+  compareRows,
+  formatComparison,
   formatConditions,
   formatRows,
   RESULTS_FILE,
@@ -51,6 +53,8 @@ import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 /** What gets measured. Later work adds rows here; the first row is the baseline the others are divided by. */
 const ENDPOINTS: readonly Endpoint[] = [
   { name: "baseline", target: "baseline", method: "GET", path: "/", expectedStatus: 200 },
+  // The bar the authenticated GET is to beat (see NODE_COMPARISONS).
+  { name: "node-hello", target: "node-hello", method: "GET", path: "/", expectedStatus: 200 },
   { name: "health", target: "service", method: "GET", path: "/health", expectedStatus: 200 },
   { name: "not-found", target: "service", method: "GET", path: "/nope", expectedStatus: 404 },
   {
@@ -72,6 +76,10 @@ const ENDPOINTS: readonly Endpoint[] = [
     expectedStatus: 415,
   },
 ];
+
+/** The rows compared with the Node.js hello-world: the authenticated GET is to be faster. */
+const NODE_HELLO = "node-hello";
+const NODE_COMPARED = ["auth-me", "auth-me-limited-local", "auth-me-limited-redis"];
 
 /** What `admin create --json` prints, plus the access token of one password login. */
 interface BenchCredentials extends PasswordLogin {
@@ -265,7 +273,9 @@ async function main(): Promise<number> {
   const all = [...ENDPOINTS, ...authenticatedEndpoints(credentials)];
   const [baseline, ...others] = all;
   if (!baseline) throw new BenchError("no baseline row");
-  const rest = only ? others.filter((e) => only.includes(e.name)) : others;
+  // The Node.js bar runs whenever a row compared with it does.
+  const comparing = only?.some((name) => NODE_COMPARED.includes(name)) ?? true;
+  const rest = only ? others.filter((e) => only.includes(e.name) || (e.name === NODE_HELLO && comparing)) : others;
   const drains: Drain[] = [];
   const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
   const serverPids = Object.values(servers).map((server) => server.child.pid);
@@ -307,8 +317,19 @@ async function main(): Promise<number> {
   );
   receiver.stop();
 
-  console.log(`\n${formatRows(rows)}\n\n${formatDeliveries(deliveries)}\n`);
-  writeResults(rows, run, { webhooks: deliveries });
+  const comparisons = NODE_COMPARED.flatMap((name) => compareRows(rows, name, NODE_HELLO) ?? []);
+  const compared = comparisons.map(formatComparison).join("\n");
+  console.log(`\n${formatRows(rows)}\n\n${compared ? `${compared}\n\n` : ""}${formatDeliveries(deliveries)}\n`);
+  writeResults(rows, run, {
+    webhooks: deliveries,
+    comparisons: comparisons.map((c) => ({
+      row: c.row,
+      against: c.against,
+      ratio: Number(c.ratio.toFixed(4)),
+      round_ratios: c.roundRatios?.map((ratio) => Number(ratio.toFixed(4))),
+      cpu_ratio: c.cpuRatio === undefined ? undefined : Number(c.cpuRatio.toFixed(4)),
+    })),
+  });
   console.log(`results written to ${RESULTS_FILE}`);
   if (unsettled > 0) console.log(`note: ${unsettled} samples began before the servers went idle (waited 30 s each)`);
   if (problems.length > 0) {

@@ -4,6 +4,7 @@ import type { WrkResult } from "./wrk.ts";
 
 export type Target =
   | "baseline"
+  | "node-hello"
   | "service"
   | "service-redis"
   | "service-limited"

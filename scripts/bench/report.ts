@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { describe, type Endpoint } from "./endpoint.ts";
 import { type Pinning, SERVER_CORE, WRK_CORE } from "./host.ts";
+import { median } from "./rounds.ts";
 import { WRK_CONNECTIONS, WRK_THREADS, type WrkResult, wrkArgs } from "./wrk.ts";
 
 export const RESULTS_FILE = join(import.meta.dir, "..", "..", "bench-results.json");
@@ -68,6 +69,47 @@ export function formatRows(rows: readonly Row[]): string {
     line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ");
   const rule = widths.map((width) => "-".repeat(width)).join("  ");
   return [render(header), rule, ...cells.map(render)].join("\n");
+}
+
+/** How a row compares with another measured in the same run (both as ratios to their own baselines). */
+export interface Comparison {
+  row: string;
+  against: string;
+  /** The median over rounds of the row's ratio over the other's, round by round. */
+  ratio: number;
+  roundRatios: number[] | undefined;
+  /** The other's CPU per request over the row's. */
+  cpuRatio: number | undefined;
+}
+
+/**
+ * `row` against `against`, round by round: each was measured right after a baseline of its own,
+ * so the quotient of their ratios cancels the baseline; undefined unless both rows ran.
+ */
+export function compareRows(rows: readonly Row[], row: string, against: string): Comparison | undefined {
+  const mine = rows.find((candidate) => candidate.name === row);
+  const theirs = rows.find((candidate) => candidate.name === against);
+  if (!mine || !theirs) return undefined;
+  const mineRounds = mine.roundRatios ?? [mine.ratioToBaseline];
+  const theirRounds = theirs.roundRatios ?? [theirs.ratioToBaseline];
+  const quotients = mineRounds.map((ratio, i) => ratio / (theirRounds[i] ?? Number.NaN));
+  const cpuRatio = mine.serverCpuUs && theirs.serverCpuUs ? theirs.serverCpuUs / mine.serverCpuUs : undefined;
+  return {
+    row,
+    against,
+    ratio: median(quotients),
+    roundRatios: quotients.length > 1 ? quotients : undefined,
+    cpuRatio,
+  };
+}
+
+export function formatComparison(comparison: Comparison): string {
+  const rounds = comparison.roundRatios;
+  const range = rounds
+    ? ` (${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)} over ${rounds.length} rounds)`
+    : "";
+  const cpu = comparison.cpuRatio === undefined ? "" : `; by CPU per request ${comparison.cpuRatio.toFixed(2)}x`;
+  return `${comparison.row} against ${comparison.against}: ${comparison.ratio.toFixed(2)}x the req/s${range}${cpu}`;
 }
 
 export function writeResults(rows: readonly Row[], run: RunConditions, extra: Record<string, unknown> = {}): void {

@@ -8,6 +8,8 @@ import { spawnTracked, streamText } from "./processes.ts";
 const SCRIPTS_DIR = join(import.meta.dir, "..");
 const REPO_ROOT = join(SCRIPTS_DIR, "..");
 const READY_TIMEOUT_MS = 15_000;
+/** The Node.js the hello-world row runs on: the one on PATH unless BENCH_NODE names another. */
+const NODE = process.env.BENCH_NODE ?? "node";
 
 export interface Server {
   name: string;
@@ -18,6 +20,8 @@ export interface Server {
 
 export interface Launch {
   name: string;
+  /** What runs `args` (default: this Bun). */
+  executable?: string;
   readyPath: string;
   args: (port: number) => string[];
   env?: (port: number) => Record<string, string>;
@@ -25,7 +29,7 @@ export interface Launch {
 
 export function startServer(pin: Pinning | undefined, launch: Launch): Server {
   const port = freePort();
-  const cmd = [...(pin?.server ?? []), process.execPath, ...launch.args(port)];
+  const cmd = [...(pin?.server ?? []), launch.executable ?? process.execPath, ...launch.args(port)];
   // The service's access log (one JSON line per request) stays on, as in production, but goes nowhere.
   const child = spawnTracked(cmd, { env: launch.env?.(port), stdout: "ignore" });
   return { name: launch.name, readyPath: launch.readyPath, url: `http://${LOOPBACK}:${port}`, child };
@@ -35,7 +39,7 @@ export function startServer(pin: Pinning | undefined, launch: Launch): Server {
 const UNREACHED_LIMIT = "1000000";
 
 /**
- * The baseline, the service as the other rows measure it (no Redis, no limiter), and the
+ * The baseline, a Node.js hello-world, the service as the other rows measure it (no Redis, no limiter), and the
  * variants the feedback, rate-limit and lean-path rows compare: with Redis, with the limiter in
  * process, with the limiter in Redis, and without the lean path (limiter off and in process). All services share one DATA_DIR, so one bench token works on each.
  */
@@ -48,6 +52,12 @@ export async function startServers(
     name: "baseline (scripts/bench-baseline.ts)",
     readyPath: "/",
     args: (port) => [join(SCRIPTS_DIR, "bench-baseline.ts"), String(port)],
+  });
+  const nodeHello = startServer(pin, {
+    name: "Node.js hello-world (scripts/bench-node-hello.mjs)",
+    executable: NODE,
+    readyPath: "/",
+    args: (port) => [join(SCRIPTS_DIR, "bench-node-hello.mjs"), String(port)],
   });
   const service = startServer(pin, {
     name: "service (src/main.ts serve)",
@@ -69,6 +79,7 @@ export async function startServers(
   const limited = { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_PER_MINUTE: UNREACHED_LIMIT };
   return {
     baseline,
+    "node-hello": nodeHello,
     service,
     "service-redis": variant("with Redis", { REDIS_URL: redisUrl }),
     "service-limited": variant("with the in-process limiter", limited),
