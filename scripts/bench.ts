@@ -50,11 +50,25 @@ import {
 } from "./bench/webhooks.ts";
 import { runWrk, type WrkResult, wrkVersion } from "./bench/wrk.ts";
 
+const NODE_HELLO = "node-hello";
+const REDIS_FLOOR = "redis-set-floor";
+/**
+ * Rows read against another row of the same run: the authenticated GET against the Node.js
+ * hello-world it is to beat, feedback against the bare Redis-backed POST that bounds it. The
+ * reference row runs whenever a row compared with it does.
+ */
+const COMPARISONS: readonly { row: string; against: string }[] = [
+  { row: "auth-me", against: NODE_HELLO },
+  { row: "auth-me-limited-local", against: NODE_HELLO },
+  { row: "auth-me-limited-redis", against: NODE_HELLO },
+  { row: "feedback-post-redis", against: REDIS_FLOOR },
+];
+
 /** What gets measured. Later work adds rows here; the first row is the baseline the others are divided by. */
 const ENDPOINTS: readonly Endpoint[] = [
   { name: "baseline", target: "baseline", method: "GET", path: "/", expectedStatus: 200 },
-  // The bar the authenticated GET is to beat (see NODE_COMPARISONS).
-  { name: "node-hello", target: "node-hello", method: "GET", path: "/", expectedStatus: 200 },
+  // The bar the authenticated GET is to beat (see COMPARISONS).
+  { name: NODE_HELLO, target: "node-hello", method: "GET", path: "/", expectedStatus: 200 },
   { name: "health", target: "service", method: "GET", path: "/health", expectedStatus: 200 },
   { name: "not-found", target: "service", method: "GET", path: "/nope", expectedStatus: 404 },
   {
@@ -76,10 +90,6 @@ const ENDPOINTS: readonly Endpoint[] = [
     expectedStatus: 415,
   },
 ];
-
-/** The rows compared with the Node.js hello-world: the authenticated GET is to be faster. */
-const NODE_HELLO = "node-hello";
-const NODE_COMPARED = ["auth-me", "auth-me-limited-local", "auth-me-limited-redis"];
 
 /** What `admin create --json` prints, plus the access token of one password login. */
 interface BenchCredentials extends PasswordLogin {
@@ -120,6 +130,17 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
       // its subject index and the tenant's subject index), a new subject per request.
       name: "feedback-post-redis",
       target: "service-redis",
+      method: "POST",
+      path: "/v1/feedback",
+      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
+      uniqueMarker: "__N__",
+      expectedStatus: 202,
+    },
+    {
+      // Its floor: the same request to a bare Elysia route storing the body with one SET … EX.
+      name: REDIS_FLOOR,
+      target: "redis-floor",
       method: "POST",
       path: "/v1/feedback",
       headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
@@ -273,9 +294,8 @@ async function main(): Promise<number> {
   const all = [...ENDPOINTS, ...authenticatedEndpoints(credentials)];
   const [baseline, ...others] = all;
   if (!baseline) throw new BenchError("no baseline row");
-  // The Node.js bar runs whenever a row compared with it does.
-  const comparing = only?.some((name) => NODE_COMPARED.includes(name)) ?? true;
-  const rest = only ? others.filter((e) => only.includes(e.name) || (e.name === NODE_HELLO && comparing)) : others;
+  const references = new Set(COMPARISONS.filter((c) => only?.includes(c.row)).map((c) => c.against));
+  const rest = only ? others.filter((e) => only.includes(e.name) || references.has(e.name)) : others;
   const drains: Drain[] = [];
   const samples = new Map<Endpoint, Sample[]>([baseline, ...rest].map((e) => [e, []]));
   const serverPids = Object.values(servers).map((server) => server.child.pid);
@@ -317,7 +337,7 @@ async function main(): Promise<number> {
   );
   receiver.stop();
 
-  const comparisons = NODE_COMPARED.flatMap((name) => compareRows(rows, name, NODE_HELLO) ?? []);
+  const comparisons = COMPARISONS.flatMap((c) => compareRows(rows, c.row, c.against) ?? []);
   const compared = comparisons.map(formatComparison).join("\n");
   console.log(`\n${formatRows(rows)}\n\n${compared ? `${compared}\n\n` : ""}${formatDeliveries(deliveries)}\n`);
   writeResults(rows, run, {

@@ -5,6 +5,7 @@ import type { WrkResult } from "./wrk.ts";
 export type Target =
   | "baseline"
   | "node-hello"
+  | "redis-floor"
   | "service"
   | "service-redis"
   | "service-limited"

@@ -39,7 +39,7 @@ export function startServer(pin: Pinning | undefined, launch: Launch): Server {
 const UNREACHED_LIMIT = "1000000";
 
 /**
- * The baseline, a Node.js hello-world, the service as the other rows measure it (no Redis, no limiter), and the
+ * The baseline, a Node.js hello-world, a bare Redis-backed POST, the service as the other rows measure it (no Redis, no limiter), and the
  * variants the feedback, rate-limit and lean-path rows compare: with Redis, with the limiter in
  * process, with the limiter in Redis, and without the lean path (limiter off and in process). All services share one DATA_DIR, so one bench token works on each.
  */
@@ -58,6 +58,11 @@ export async function startServers(
     executable: NODE,
     readyPath: "/",
     args: (port) => [join(SCRIPTS_DIR, "bench-node-hello.mjs"), String(port)],
+  });
+  const redisFloor = startServer(pin, {
+    name: "Redis floor (scripts/bench-redis-floor.ts)",
+    readyPath: "/",
+    args: (port) => [join(SCRIPTS_DIR, "bench-redis-floor.ts"), String(port), redisUrl],
   });
   const service = startServer(pin, {
     name: "service (src/main.ts serve)",
@@ -80,6 +85,7 @@ export async function startServers(
   return {
     baseline,
     "node-hello": nodeHello,
+    "redis-floor": redisFloor,
     service,
     "service-redis": variant("with Redis", { REDIS_URL: redisUrl }),
     "service-limited": variant("with the in-process limiter", limited),
