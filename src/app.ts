@@ -86,7 +86,14 @@ export function createApp(deps: AppDeps) {
     },
   );
   deps.security.identity.onUsersChanged(() => notifications.forgetUsers());
-  const app = new Elysia({ name: "warden", adapter: adapterWithDefaultHeaders(SECURITY_HEADERS) })
+  const app = new Elysia({
+    name: "warden",
+    adapter: adapterWithDefaultHeaders(SECURITY_HEADERS),
+    // By default Elysia looks for the path from the 12th character of the URL on, assuming a host
+    // of four or more characters: `Host: api` would then route /health as "/" + what follows the
+    // next slash, and /ab/metrics as /metrics. The server speaks plain HTTP, so after "http://".
+    handler: { standardHostname: false },
+  })
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))
     .use(errors({ log: deps.log, methods }))

@@ -76,6 +76,20 @@ describe("bad input over real HTTP", () => {
     expect((await server.fetch("/health")).status).toBe(200);
   });
 
+  // An internal service name as the Host ("api", "wd") makes a URL too short for Elysia's default
+  // path lookup, which then routed /health as "/" and /ab/metrics as /metrics.
+  test.each([
+    ["api", "/health", 200],
+    ["x", "/metrics", 200],
+    ["x", "/ab/metrics", 404],
+    ["wd", "/zz/health", 404],
+    ["x", "/v1/audit", 401],
+  ])("should route by the path whatever the Host's length (Host: %s, %s)", async (host, path, status) => {
+    const port = Number(new URL(server.url).port);
+    const reply = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(reply).toStartWith(`HTTP/1.1 ${status}`);
+  });
+
   test("should count every rejected request in /metrics, and the scrape should pass promtool", async () => {
     await Bun.sleep(20);
     const text = await (await server.fetch("/metrics")).text();
