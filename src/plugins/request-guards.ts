@@ -168,7 +168,8 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
  * top-level field, or the body itself). What JSON can say but the service cannot keep as sent is
  * returned as the 422 to give once the caller is authorised: a number beyond a double's range
  * (`1e400` parses as Infinity and would be written back as null), a string holding a lone
- * surrogate (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its place) and a `__proto__`
+ * surrogate, in a value or a key (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its place, and
+ * strict JSON parsers downstream refuse it) and a `__proto__`
  * key (JSON.parse makes it a plain key, but copying the object drops it or sets a prototype),
  * each naming the field's path (`data.n`, `labels.__proto__`).
  */
@@ -202,7 +203,10 @@ class ValueWalk {
       return;
     }
     for (const key in value) {
-      trail.push(key);
+      // A key is kept and sent on (a label, a notification's data, a webhook body) like a value.
+      const wellFormed = key.isWellFormed();
+      trail.push(wellFormed ? key : JSON.stringify(key).slice(1, -1));
+      if (!wellFormed) this.note("Expected keys without lone surrogates (unpaired \\ud800-\\udfff)");
       if (key === "__proto__") this.note("__proto__ is not allowed as a key");
       this.value((value as Record<string, unknown>)[key], depth);
       trail.pop();

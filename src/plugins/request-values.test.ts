@@ -31,6 +31,9 @@ describe("values a JSON body may hold but the service could not keep as sent", (
     ["/v1/notifications", notification(`,"data":{"__proto__":{"a":1},"b":2}`), "data.__proto__", "not allowed"],
     ["/v1/feedback", feedback(`,"labels":{"__proto__":"x","team":"z"}`), "labels.__proto__", "not allowed"],
     ["/v1/feedback", feedback(`,"comment":"\\ud83d"`), "comment", "lone surrogates"],
+    // Keys too: a label's or a notification data's key is stored and sent on as it came.
+    ["/v1/feedback", feedback(`,"labels":{"\\ud800":"v"}`), "labels.\\ud800", "keys without lone surrogates"],
+    ["/v1/notifications", notification(`,"data":{"a":{"x\\udc00":1}}`), "data.a.x\\udc00", "keys without lone"],
   ])("POST %s %s → 422 naming %s", async (path, body, field, message) => {
     const before = (await (await ctx.req("GET", "/v1/notifications", { headers: dev.auth })).json()).notifications;
     const res = await ctx.req("POST", path, { body, headers: dev.auth });
