@@ -1,3 +1,4 @@
+import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, ValidationError } from "elysia";
 import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
@@ -167,7 +168,7 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
       const message = `Send at least one of ${names.join(", ")}`;
       return names.map((name) => ({ in: where, field: field ? `${field}.${name}` : name, message }));
     }
-    const expected = describeExpected(schema, issue.message);
+    const expected = describeExpected(schema, issue.message, (issue as { type?: number }).type);
     // TypeBox reports a missing field as a value of the wrong type ("Expected string").
     const missing = "value" in issue && issue.value === undefined && field !== "";
     return [{ in: where, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
@@ -216,7 +217,7 @@ function bodyFieldHolding(body: unknown, value: unknown): string | undefined {
 }
 
 /** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
-function describeExpected(schema: unknown, message: string): string {
+function describeExpected(schema: unknown, message: string, type: number | undefined): string {
   type Option = { const?: unknown; type?: string; format?: string; minimum?: number; maximum?: number };
   const node = schema as (Option & { anyOf?: Option[]; enum?: unknown[] }) | undefined;
   const options = node?.enum ?? node?.anyOf?.map((option) => option.const);
@@ -227,7 +228,8 @@ function describeExpected(schema: unknown, message: string): string {
   if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
   if (node?.format === "date-time") return "Expected an RFC 3339 date-time, such as 2026-12-01T09:30:00Z";
-  if (node?.format === PLAIN_TEXT) return NOT_PLAIN_TEXT;
+  // Only the format check itself: a plain-text field too long, empty or not a string says so.
+  if (node?.format === PLAIN_TEXT && type === ValueErrorType.StringFormat) return NOT_PLAIN_TEXT;
   return message;
 }
 

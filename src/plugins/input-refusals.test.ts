@@ -103,6 +103,37 @@ describe("input taken as something else is refused", () => {
     expect(await problemOf(res)).toMatchObject({ status: 422, field });
   });
 
+  // Only a failed text check reads "without control characters"; any other fault of a text
+  // field says what it is.
+  test.each([
+    [
+      "/v1/notifications",
+      { recipients: { role: "admin" }, type: "t.x", title: "a\u0000b" },
+      "title",
+      "control characters",
+    ],
+    [
+      "/v1/notifications",
+      { recipients: { role: "admin" }, type: "t.x", title: "" },
+      "title",
+      "length greater or equal to 1",
+    ],
+    ["/v1/notifications", { recipients: { role: "admin" }, type: "t.x", title: 5 }, "title", "Expected string"],
+    [
+      "/v1/notifications",
+      { recipients: { role: "admin" }, type: "t.x", title: "t".repeat(201) },
+      "title",
+      "length less or equal to 200",
+    ],
+    ["/v1/webhooks/endpoints", { url: "http://127.0.0.1:9/d", description: 123 }, "description", "Expected string"],
+  ])("a text field's fault in %s %j should be told as it is (%s)", async (path, body, field, words) => {
+    const res = await ctx.req("POST", path, { headers: admin.auth, body });
+    const problem = await problemOf(res);
+    expect(problem).toMatchObject({ status: 422, field });
+    expect(problem.detail).toContain(words);
+    if (words !== "control characters") expect(problem.detail).not.toContain("control characters");
+  });
+
   test("text with tabs and newlines is still plain text", async () => {
     const res = await ctx.req("POST", "/v1/notifications", {
       headers: admin.auth,
