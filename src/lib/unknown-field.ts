@@ -58,6 +58,29 @@ export function unknownFieldOf(schema: object | undefined, value: unknown): stri
 }
 
 /**
+ * The first field below the top sent as something other than an object where the schema takes
+ * one, as a dotted path: Elysia's normalizer makes `{}` of a nested field's `5`, `"x"` or `[]`, and
+ * validation then passes what was never sent.
+ */
+export function findNonObject(schema: Schema | undefined, value: unknown, path: string): string | undefined {
+  if (schema === undefined || value === undefined) return undefined;
+  if (schema.type === "object" && schema.properties) {
+    if (!isRecord(value)) return path === "" ? undefined : path.slice(0, -1);
+    for (const key in value) {
+      const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+      const inner = findNonObject(property, value[key], `${path}${key}.`);
+      if (inner !== undefined) return inner;
+    }
+  } else if (schema.type === "array" && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const inner = findNonObject(schema.items, value[i], `${path}${i}.`);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
+}
+
+/**
  * The first string sent where the schema takes a number (`t.Integer`, `t.Numeric`: a union with
  * their string side, which forms and queries need), as a dotted path. In JSON a number is sent
  * as one: `"3"` or `"-0"` for a rating or an overlap is most likely a bug in the caller.

@@ -1,17 +1,20 @@
 import { Elysia } from "elysia";
 import { bodyNotAnObject, HttpProblem, invalidField } from "../lib/problem";
-import { findQuotedNumber, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
+import { findNonObject, findQuotedNumber, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { OAUTH_PATHS } from "./errors";
 import { bodyWasBlank, bodyWasForm, parsedBodyOf } from "./request-guards";
 import { type RouteEntry, routeIndex } from "./route-index";
 
 /**
  * The 422 for a body that is no object where the schema wants one (an optional body would pass
- * for "no body" and take every default: a rotation's 24 hours among them), for a field the
+ * for "no body" and take every default: a rotation's 24 hours among them), or a field of it that
+ * is no object where the schema takes one, for a field the
  * schema does not name, listing those it takes there, and, in JSON, for a number sent as a string.
  */
 export function refuseUnknownField(schema: object, body: unknown, request: Request): void {
   if ((schema as Schema).type === "object" && !isRecord(body)) throw bodyNotAnObject();
+  const notObject = findNonObject(schema as Schema, body, "");
+  if (notObject !== undefined) throw invalidField(notObject, "Expected object");
   const unknown = findUnknown(schema as Schema, body, "");
   if (unknown) throw invalidField(unknown.field, `Not a field of this body; it takes ${unknown.takes.join(", ")}.`);
   if (bodyWasForm(request)) return;

@@ -134,6 +134,20 @@ describe("input taken as something else is refused", () => {
     if (words !== "control characters") expect(problem.detail).not.toContain("control characters");
   });
 
+  // Elysia makes an object of a nested field's 5 or "x", and an array of a lone string: the
+  // handler would then answer about what it made, not what was sent.
+  test.each([
+    [{ recipients: 5, type: "t.x", title: "t" }, "recipients", "Expected object"],
+    [{ recipients: "admin", type: "t.x", title: "t" }, "recipients", "Expected object"],
+    [{ recipients: [], type: "t.x", title: "t" }, "recipients", "Expected object"],
+    [{ recipients: { user_ids: "u1" }, type: "t.x", title: "t" }, "recipients.user_ids", "Expected array"],
+  ])("a nested field of the wrong shape %j should be named with the shape it takes", async (body, field, words) => {
+    const res = await ctx.req("POST", "/v1/notifications", { headers: admin.auth, body });
+    const problem = await problemOf(res);
+    expect(problem).toMatchObject({ status: 422, field });
+    expect(problem.detail).toContain(words);
+  });
+
   test("text with tabs and newlines is still plain text", async () => {
     const res = await ctx.req("POST", "/v1/notifications", {
       headers: admin.auth,
