@@ -78,6 +78,8 @@ describe("receiver URL policy", () => {
       "not a url",
       "https://example.com/#frag",
       `https://example.com/${"a".repeat(2100)}`,
+      // Under the limit as sent, over it as stored: each "€" is percent-encoded into nine characters.
+      `https://93.184.216.34/${"€".repeat(2000)}`,
     ]) {
       let error: unknown;
       try {
@@ -89,6 +91,12 @@ describe("receiver URL policy", () => {
       expect((error as HttpProblem).status).toBe(422);
       expect((error as HttpProblem).options.errors?.[0]?.field).toBe("url");
     }
+  });
+
+  test("a URL is kept as parsed, and its limit holds for what is kept", () => {
+    const url = parseEndpointUrl(`https://93.184.216.34/${"€".repeat(200)}`);
+    expect(url.href.length).toBe("https://93.184.216.34/".length + 200 * 9);
+    expect(() => parseEndpointUrl(`https://93.184.216.34/${"€".repeat(226)}`)).toThrow(/at most 2048 characters/);
   });
 
   test("loopback names and literals are refused when private destinations are not allowed", async () => {

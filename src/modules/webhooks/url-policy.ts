@@ -56,7 +56,13 @@ export function isPrivateAddress(address: string): boolean {
 /** A receiver URL as stored: http(s), no credentials, no fragment. Throws 422 naming `url`. */
 export function parseEndpointUrl(raw: string): URL {
   const url = URL.canParse(raw) ? new URL(raw) : undefined;
-  if (!url || raw.length > MAX_URL_LENGTH) throw invalidField("url", "url must be an absolute http or https URL.");
+  if (!url) throw invalidField("url", "url must be an absolute http or https URL.");
+  // What is stored and sent to is the parsed URL: percent-encoding makes "€" nine characters.
+  if (url.href.length > MAX_URL_LENGTH)
+    throw invalidField(
+      "url",
+      `url must be at most ${MAX_URL_LENGTH} characters once percent-encoded; this one is ${url.href.length}.`,
+    );
   if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidField("url", "url must use http or https.");
   if (url.username !== "" || url.password !== "")
     throw invalidField("url", "url must not carry credentials; the signature authenticates us.");
