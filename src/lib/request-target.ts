@@ -9,3 +9,13 @@ export function pathOf(url: string): string {
   const query = target.indexOf("?");
   return query < 0 ? target : target.slice(0, query);
 }
+
+/** Whether a path or query's percent-encoding decodes to UTF-8 (`%FF` does not). */
+export function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@ import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { bodyNotAnObject, type FieldError, HttpProblem } from "../lib/problem";
-import { pathOf } from "../lib/request-target";
+import { decodes, pathOf } from "../lib/request-target";
 import { findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { requestIdOf } from "./request-context";
 import { parsedBodyOf } from "./request-guards";
@@ -179,15 +179,6 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   );
   const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
-}
-
-function decodes(path: string): boolean {
-  try {
-    decodeURIComponent(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function lowerFirst(text: string): string {

@@ -186,4 +186,12 @@ describe("input taken as something else is refused", () => {
     const res = await ctx.req("GET", `/v1/webhooks/endpoints/${id}`, { headers: admin.auth });
     expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-path" });
   });
+
+  test.each([["/v1/feedback?subject_id=%FF"], ["/v1/audit?actor=%ED%A0%80"], ["/v1/audit?target=x%C3"]])(
+    "a query that is not UTF-8 (%s) should be a 400 saying so, not a filter matching nothing",
+    async (path) => {
+      const res = await ctx.req("GET", path, { headers: admin.auth });
+      expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-query" });
+    },
+  );
 });

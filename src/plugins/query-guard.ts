@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
-import { invalidField } from "../lib/problem";
+import { HttpProblem, invalidField } from "../lib/problem";
+import { decodes } from "../lib/request-target";
 import { type RouteEntry, routeIndex } from "./route-index";
 
 /**
@@ -19,6 +20,10 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
     if (start < 0) return;
     const allowed = allowedFor(request.method, route);
     if (!allowed) return;
+    // URLSearchParams would read `%FF` as U+FFFD, and a filter would quietly match nothing.
+    if (!decodes(url.slice(start + 1))) {
+      throw new HttpProblem(400, "malformed-query", "The query string is not valid percent-encoded UTF-8.");
+    }
     for (const name of new URLSearchParams(url.slice(start + 1)).keys()) {
       if (!allowed.has(name)) {
         throw invalidField(name, `Not a parameter of this route; it takes ${[...allowed].join(", ")}.`, "query");
