@@ -155,12 +155,13 @@ describe("client_secret_basic", () => {
       await ctx.req("POST", "/v1/admin/api-keys", { headers: admin.auth, body: { name: "basic", role: "viewer" } })
     ).json();
     const secretPart = api_key.slice(`wdn_${key.id}_`.length);
-    for (const password of [api_key, secretPart]) {
+    // The whole key names its client: no user name at all (`curl -u ":wdn_…"`) will do.
+    for (const credentials of [`${key.id}:${api_key}`, `${key.id}:${secretPart}`, `:${api_key}`]) {
       const res = await ctx.req("POST", "/v1/auth/token", {
         ...form({ grant_type: "client_credentials" }),
         headers: {
           "content-type": "application/x-www-form-urlencoded",
-          authorization: `Basic ${Buffer.from(`${key.id}:${password}`).toString("base64")}`,
+          authorization: `Basic ${Buffer.from(credentials).toString("base64")}`,
         },
       });
       expect(res.status).toBe(200);

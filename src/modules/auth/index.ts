@@ -64,8 +64,12 @@ function basicCredentials(request: Request): { client_id: string; client_secret:
   } catch {
     throw oauthError("invalid_client", "Basic credentials are not valid form-encoding.");
   }
-  return { client_id: id, client_secret: apiKeyOf(id, secret) };
+  const key = apiKeyOf(id || undefined, secret);
+  // No user name with the whole key as the password (`curl -u ":wdn_…"`): the key names its client.
+  return { client_id: id || (API_KEY_ID.exec(key)?.[1] ?? ""), client_secret: key };
 }
+
+const API_KEY_ID = /^wdn_([0-9a-z]{16})_/;
 
 /**
  * The whole `wdn_<id>_<secret>` key from a client's credentials: sent whole as the secret, or
