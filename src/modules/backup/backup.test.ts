@@ -184,6 +184,9 @@ describe("restore-check", () => {
     });
     expect(code).toBe(1);
     expect(stderr).toMatch(/master key\s+FAILED: a sealed value \(\S+\) cannot be unsealed with this master key/);
+    // Not "BROKEN at seq 1": nothing says the trail was edited, only that this key cannot check it.
+    expect(stderr).toMatch(/audit chain\s+FAILED: cannot verify: .* written with another one/);
+    expect(stderr).not.toContain("BROKEN");
   });
 
   test("should fail a file that is not there, and name usage errors", async () => {

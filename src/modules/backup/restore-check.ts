@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { migrations } from "../../../db/migrations";
 import { open } from "../../lib/sealed-box";
+import { headMac } from "../audit/trail";
 import { verifyChain } from "../audit/verify";
 
 export interface RestoreCheckReport {
@@ -100,6 +101,15 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
         line("audit chain", "no audit key: set AUDIT_KEY or MASTER_KEY, or point DATA_DIR at the master.key", false);
         return;
       }
+      // With another key every link would fail from seq 1 on, which reads as a trail rewritten.
+      if (!headVerifies(db, auditKey)) {
+        line(
+          "audit chain",
+          "cannot verify: its head record does not verify with this audit key, so the trail was written with another one; set the AUDIT_KEY (or MASTER_KEY) the server used",
+          false,
+        );
+        return;
+      }
       const report = verifyChain(db, auditKey);
       const span = report.from > 0 ? ` after archived seq ${report.from}` : "";
       line(
@@ -124,6 +134,14 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
     db.close();
   }
   return finish(lines, ok);
+}
+
+/** Whether the trail's head record verifies with `key` (true of a trail without one). */
+function headVerifies(db: Database, key: Uint8Array): boolean {
+  const head = db
+    .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+    .get();
+  return !head || headMac(key, head.seq, head.hash) === head.mac;
 }
 
 /** Every signing key's and webhook secret's sealed form, with the context it was sealed under. */
