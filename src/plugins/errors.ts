@@ -151,7 +151,22 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   }
   // Where the field is, in OpenAPI's words (`path`, `query`, `header`, and `body`), not Elysia's.
   const where = OPENAPI_IN[part] ?? part;
-  const fields: FieldError[] = error.all.flatMap((issue) => {
+  // A missing field is reported twice, "Expected required property" and what it should have
+  // been ("Expected object"): the second says more.
+  const typed = new Set(
+    error.all.flatMap((issue) =>
+      "path" in issue && (issue as { type?: number }).type !== ValueErrorType.ObjectRequiredProperty
+        ? [issue.path]
+        : [],
+    ),
+  );
+  const issues = error.all.filter(
+    (issue) =>
+      !("path" in issue) ||
+      (issue as { type?: number }).type !== ValueErrorType.ObjectRequiredProperty ||
+      !typed.has(issue.path),
+  );
+  const fields: FieldError[] = issues.flatMap((issue) => {
     const field =
       "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField;
     const schema = (issue as { schema?: { minProperties?: number; properties?: object } }).schema;

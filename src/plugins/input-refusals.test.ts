@@ -148,6 +148,21 @@ describe("input taken as something else is refused", () => {
     expect(problem.detail).toContain(words);
   });
 
+  test("a missing field is named once, with what it takes", async () => {
+    for (const [body, contentType] of [
+      [JSON.stringify({ type: "t.x", title: "t" }), "application/json"],
+      ["type=t.x&title=t", "application/x-www-form-urlencoded"],
+    ]) {
+      const res = await ctx.req("POST", "/v1/notifications", {
+        headers: { ...admin.auth, "content-type": contentType as string },
+        body,
+      });
+      expect(res.status).toBe(422);
+      const { errors } = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
+      expect(errors).toEqual([{ in: "body", field: "recipients", message: "Required; expected object" }]);
+    }
+  });
+
   test("text with tabs and newlines is still plain text", async () => {
     const res = await ctx.req("POST", "/v1/notifications", {
       headers: admin.auth,
@@ -191,7 +206,8 @@ describe("input taken as something else is refused", () => {
     "a query that is not UTF-8 (%s) should be a 400 saying so, not a filter matching nothing",
     async (path) => {
       const res = await ctx.req("GET", path, { headers: admin.auth });
-      expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-query" });
+      const field = path.slice(path.indexOf("?") + 1).split("=")[0];
+      expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-query", field });
     },
   );
 });

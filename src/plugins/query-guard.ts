@@ -21,8 +21,16 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
     const allowed = allowedFor(request.method, route);
     if (!allowed) return;
     // URLSearchParams would read `%FF` as U+FFFD, and a filter would quietly match nothing.
-    if (!decodes(url.slice(start + 1))) {
-      throw new HttpProblem(400, "malformed-query", "The query string is not valid percent-encoded UTF-8.");
+    const malformed = undecodable(url.slice(start + 1));
+    if (malformed !== undefined) {
+      throw new HttpProblem(
+        400,
+        "malformed-query",
+        `The query parameter ${malformed} is not valid percent-encoded UTF-8.`,
+        {
+          errors: [{ in: "query", field: malformed, message: "Not valid percent-encoded UTF-8" }],
+        },
+      );
     }
     for (const name of new URLSearchParams(url.slice(start + 1)).keys()) {
       if (!allowed.has(name)) {
@@ -31,3 +39,14 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
     }
   });
 };
+
+/** The first parameter of a raw query whose name or value does not decode (named as far as it does). */
+function undecodable(query: string): string | undefined {
+  for (const pair of query.split("&")) {
+    const equals = pair.indexOf("=");
+    const name = equals < 0 ? pair : pair.slice(0, equals);
+    if (!decodes(pair))
+      return decodes(name) ? decodeURIComponent(name.replaceAll("+", " ")) : name.replace(/[^\w.-]/g, "?");
+  }
+  return undefined;
+}
