@@ -151,11 +151,23 @@ describe("Swagger UI", () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const body = spec.paths["/v1/webhooks/endpoints/{id}/rotate-secret"].post.requestBody;
     expect(body.required).toBe(false);
-    expect(body.content["application/json"].schema).toMatchObject({
-      type: "object",
-      additionalProperties: false,
-      properties: { previous_secret_overlap_seconds: { type: "integer", minimum: 0, maximum: 86_400 } },
-    });
+    // As JSON or a form, like every other body: the route takes both.
+    for (const type of ["application/json", "application/x-www-form-urlencoded"])
+      expect(body.content[type].schema).toMatchObject({
+        type: "object",
+        additionalProperties: false,
+        properties: { previous_secret_overlap_seconds: { type: "integer", minimum: 0, maximum: 86_400 } },
+      });
+  });
+
+  test("the token endpoint should document HTTP Basic as an optional way to send the API key", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    expect(spec.components.securitySchemes.basic).toEqual({ type: "http", scheme: "basic" });
+    const token = spec.paths["/v1/auth/token"].post;
+    expect(token.security).toEqual([{}, { basic: [] }]);
+    // A bearer route's extras (403, X-Client-ID) are not the token endpoint's.
+    expect(token.responses["403"]).toBeUndefined();
+    expect(JSON.stringify(token.parameters ?? [])).not.toContain("X-Client-ID");
   });
 
   test("a notification's data should be documented as an object, and a replay's header on the 201", async () => {

@@ -80,7 +80,7 @@ const OAUTH_PROBLEM_RESPONSE = {
 
 type Operation = {
   responses?: Record<string, unknown>;
-  security?: unknown;
+  security?: Record<string, unknown>[];
   parameters?: unknown[];
   [RESPONSE_HEADERS]?: Record<string, Record<string, unknown>>;
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
@@ -125,7 +125,7 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
     const response = OAUTH_PATHS.has(path) ? OAUTH_PROBLEM_RESPONSE : PROBLEM_RESPONSE;
     for (const operation of Object.values(operations)) {
       operation.responses ??= {};
-      if (operation.security) {
+      if (operation.security?.some((requirement) => "bearer" in requirement)) {
         operation.responses["401"] ??= UNAUTHORIZED;
         operation.responses["403"] ??= FORBIDDEN;
         // The generator's document is cached and these passes run on every fetch: add it once.
@@ -237,7 +237,7 @@ function withPlainIntegers(node: unknown): void {
 /**
  * The generator writes an optional body (`t.Optional(t.Object(…))`, rotate-secret's) as a
  * required one with no schema at all: Swagger UI then cannot send it. Written from the route's
- * own schema, and not required.
+ * own schema, as JSON or a form like every other body, and not required.
  */
 function withOptionalBodies(spec: { paths?: Record<string, Record<string, Operation>> }, all: readonly RouteEntry[]) {
   for (const route of all) {
@@ -247,7 +247,12 @@ function withOptionalBodies(spec: { paths?: Record<string, Record<string, Operat
     const operation = spec.paths?.[path]?.[route.method.toLowerCase()];
     if (!operation) continue;
     const schema = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
-    operation.requestBody = { required: false, content: { "application/json": { schema } } };
+    // A form is parsed on every route (src/plugins/request-guards.ts); the form's copy is flattened later.
+    const form = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+    operation.requestBody = {
+      required: false,
+      content: { "application/json": { schema }, "application/x-www-form-urlencoded": { schema: form } },
+    };
   }
 }
 
@@ -309,7 +314,11 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
               "Tokens and revocation, audit trail, notifications and signed webhooks, feedback and rate limits. Errors are RFC 9457 problem+json.",
           },
           components: {
-            securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+            securitySchemes: {
+              bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+              // The token endpoint's client_secret_basic: an API key as HTTP Basic credentials.
+              basic: { type: "http", scheme: "basic" },
+            },
             // A TypeBox schema is plain JSON Schema; the document's typing is the narrower OpenAPI one.
             schemas: { Problem: PROBLEM_SCHEMA as unknown as Record<string, never> },
           },

@@ -204,8 +204,10 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
         response: tokenResponse,
         detail: {
           summary: "Issue tokens (OAuth 2.0 token endpoint)",
+          // No credentials, or an API key in HTTP Basic (client_secret_basic): either will do.
+          security: [{}, { basic: [] }],
           description:
-            "JSON or form-encoded. `password`: tenant, username (email), password. `client_credentials`: client_secret = the API key. `refresh_token`: refresh_token (rotated on every use; presenting a used one revokes the session, unless it is the latest retried within REFRESH_TOKEN_REUSE_GRACE_SECONDS). Failures are 400 with an OAuth `error` code. A password grant also counts against its account (tenant and username) from every address: past RATE_LIMIT_ACCOUNT_PER_MINUTE it is a 429 whose RateLimit headers name the `account` policy.",
+            "JSON or form-encoded. `password`: tenant, username (email), password. `client_credentials`: client_secret = the API key (or HTTP Basic: the key id and its secret, or no user name and the whole key). `refresh_token`: refresh_token (rotated on every use; presenting a used one revokes the session, unless it is the latest retried within REFRESH_TOKEN_REUSE_GRACE_SECONDS). Failures are 400 with an OAuth `error` code. A password grant also counts against its account (tenant and username) from every address: past RATE_LIMIT_ACCOUNT_PER_MINUTE it is a 429 whose RateLimit headers name the `account` policy.",
         },
       },
     )
