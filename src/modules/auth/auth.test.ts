@@ -98,6 +98,17 @@ describe("POST /v1/auth/token", () => {
     expect(res.headers.get("content-type")).toBe("application/json");
   });
 
+  test.each([["[]"], ['[{"grant_type":"password"}]'], ["null"], ["1"]])(
+    "should answer a body %s that is no object of parameters with invalid_request saying so",
+    async (body) => {
+      const res = await ctx.req("POST", "/v1/auth/token", { headers: { "content-type": "application/json" }, body });
+      expect(res.status).toBe(400);
+      const problem = await res.json();
+      expect(problem.error).toBe("invalid_request");
+      expect(problem.error_description).toMatch(/(must be an object of parameters|as a whole: Expected object)/);
+    },
+  );
+
   test("should exchange an API key for tokens (client_credentials)", async () => {
     const admin = await seedAndLogin(ctx, "acme", "admin");
     const created = await ctx.req("POST", "/v1/admin/api-keys", {

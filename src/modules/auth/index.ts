@@ -6,7 +6,7 @@ import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { lean } from "../../plugins/lean-routes";
 import type { RateLimiter } from "../../plugins/rate-limiter";
 import { requestMetaOf } from "../../plugins/request-context";
-import { JSON_OR_FORM, repeatedFormFields } from "../../plugins/request-guards";
+import { JSON_OR_FORM, parsedBodyOf, repeatedFormFields } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, sessionPage, tokenRequest, tokenResponse } from "./model";
 import { publicIdentity, publicSession } from "./public";
 import { oauthError } from "./service";
@@ -23,7 +23,10 @@ function required(body: Record<string, string | undefined>, field: string): stri
  * of parameters, and a parameter sent twice (§3.2; the form parser keeps the last).
  */
 function parameters(body: unknown, request: Request): Record<string, string | undefined> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+  // As parsed: Elysia's normalizer makes {} of a JSON array, which would then lack grant_type.
+  const parsed = parsedBodyOf(request);
+  const raw = parsed === undefined ? body : parsed;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof body !== "object" || body === null) {
     throw oauthError("invalid_request", "The body must be an object of parameters (JSON or a form).", "");
   }
   const repeated = repeatedFormFields(request)[0];
