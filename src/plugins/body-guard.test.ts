@@ -109,11 +109,14 @@ describe("a body field the route does not name", () => {
       headers: admin.auth,
       body: { descripton: "x" },
     });
-    const problem = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
+    const problem = (await res.json()) as { detail: string; errors: { in: string; field: string; message: string }[] };
     expect(res.status).toBe(422);
     expect(problem.errors).toEqual([
       { in: "body", field: "descripton", message: "Not a field of this body; it takes url, description, event_types." },
     ]);
+    expect(problem.detail).toBe(
+      "Invalid body. descripton: Not a field of this body; it takes url, description, event_types.",
+    );
   });
 
   test("a dotted field name should be named whole, with the fields the body takes", async () => {

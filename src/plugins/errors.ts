@@ -192,7 +192,9 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   const named = fields.map((f) =>
     f.field ? `${f.field}: ${f.message}` : `The request ${part} as a whole: ${f.message}`,
   );
-  const detail = named.length > 0 ? `Invalid ${part}. ${[...new Set(named)].join("; ")}.` : `Invalid ${part}.`;
+  const joined = [...new Set(named)].join("; ");
+  // A message that is a sentence of its own ("…; it takes url, description.") brings its stop.
+  const detail = named.length > 0 ? `Invalid ${part}. ${joined}${joined.endsWith(".") ? "" : "."}` : `Invalid ${part}.`;
   return new HttpProblem(422, "validation", detail, { errors: dedupe(fields) });
 }
 

@@ -257,6 +257,8 @@ describe("feedback in Redis", () => {
     expect(ctx.deps.feedback.spool?.depth).toBe(1000);
     const ready = await (await ctx.req("GET", "/ready")).json();
     expect(ready.status).toBe("degraded");
+    // Why Redis is out first, then what waits for it.
+    expect(ready.checks.redis.detail).toEndWith("; feedback spooled, not yet stored in redis: 1000 entries");
     const read = await ctx.req("GET", "/v1/feedback?subject_id=outage", { headers: viewer.auth });
     expect(read.status).toBe(503);
     expect(await (await ctx.req("GET", "/metrics")).text()).toContain("feedback_spool_depth 1000");

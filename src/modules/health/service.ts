@@ -56,17 +56,13 @@ export class ReadinessProbe {
     const redis = await checkRedis(this.deps.redis);
     if (redis.status !== "disabled")
       this.onRedisChecked(redis.status === "up", redis.latency_ms ?? Number.POSITIVE_INFINITY);
-    // A Redis that answers PING but refuses writes (out of memory, read-only) shows only here.
-    const spooled = redis.status === "up" ? (this.deps.spooledFeedback?.() ?? 0) : 0;
+    // A Redis that answers PING but refuses writes (out of memory, read-only) shows only here;
+    // one that is down says why first, and how much waits for it.
+    const spooled = redis.status === "disabled" ? 0 : (this.deps.spooledFeedback?.() ?? 0);
+    const waiting = `feedback spooled, not yet stored in redis: ${spooled} ${spooled === 1 ? "entry" : "entries"}`;
     const checks = {
       sqlite,
-      redis:
-        spooled > 0
-          ? {
-              ...redis,
-              detail: `feedback spooled, not yet stored in redis: ${spooled} ${spooled === 1 ? "entry" : "entries"}`,
-            }
-          : redis,
+      redis: spooled > 0 ? { ...redis, detail: redis.detail ? `${redis.detail}; ${waiting}` : waiting } : redis,
     };
     if (this.stopping) {
       return { status: "not_ready", detail: "shutting down: take this instance out of rotation", checks };
