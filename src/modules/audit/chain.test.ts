@@ -285,7 +285,7 @@ describe("warden audit verify (CLI)", () => {
     const typo = `${ctx.deps.config.dataDir}-typo`;
     const result = await runCli(typo, ["audit", "verify"]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`no database at ${typo}/warden.db`);
+    expect(result.stderr).toContain(`warden: no database at ${typo}/warden.db`);
     expect(existsSync(typo)).toBe(false);
   });
 });

@@ -13,7 +13,7 @@ import { type ChainPosition, linkFault, verifyChain } from "./verify";
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
 export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
   const opened = existingDatabase(config);
-  if ("missing" in opened) return { ok: false, report: opened.missing };
+  if ("missing" in opened) return { ok: false, report: `warden: ${opened.missing}` };
   const { db } = opened;
   try {
     const secrets = await serverSecretsFor(config);
