@@ -22,6 +22,13 @@ export const PLAIN_TEXT = "plain-text";
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
+/**
+ * A schema's own words for a value its pattern refuses (`[EXPECTED]: "Expected printable ASCII
+ * without spaces"`), where TypeBox would quote the regular expression. An OpenAPI extension, so
+ * the document may carry it.
+ */
+export const EXPECTED = "x-expected";
+
 export const NOT_PLAIN_TEXT = "Expected text without control characters (tab, newline and carriage return are fine)";
 
 export function isPlainText(value: string): boolean {

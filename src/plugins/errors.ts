@@ -1,6 +1,6 @@
 import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, ValidationError } from "elysia";
-import { NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
+import { EXPECTED, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { bodyNotAnObject, type FieldError, HttpProblem } from "../lib/problem";
@@ -236,6 +236,8 @@ function describeExpected(schema: unknown, message: string, type: number | undef
   if (integer) return `Expected an integer${bounds(integer.minimum, integer.maximum)}`;
   if (node?.anyOf?.some((option) => option.type === "boolean")) return "Expected true or false";
   if (node?.format === "date-time") return "Expected an RFC 3339 date-time, such as 2026-12-01T09:30:00Z";
+  const own = (node as Record<string, unknown> | undefined)?.[EXPECTED];
+  if (type === ValueErrorType.StringPattern && typeof own === "string") return own;
   // Only the format check itself: a plain-text field too long, empty or not a string says so.
   if (node?.format === PLAIN_TEXT && type === ValueErrorType.StringFormat) return NOT_PLAIN_TEXT;
   return message;

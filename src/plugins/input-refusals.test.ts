@@ -163,6 +163,33 @@ describe("input taken as something else is refused", () => {
     }
   });
 
+  // In words, not as the regular expression the schema checks.
+  test.each([
+    ["GET", "/v1/notifications?cursor=garbage", undefined, "cursor", "Expected the next_cursor of a previous page"],
+    ["GET", "/v1/admin/api-keys?cursor=garbage", undefined, "cursor", "Expected the next_cursor of a previous page"],
+    ["POST", "/v1/admin/revocations", { jti: "a b" }, "jti", "Expected printable ASCII without spaces"],
+    [
+      "POST",
+      "/v1/notifications",
+      { recipients: { role: "admin" }, type: "a b", title: "t" },
+      "type",
+      "Expected a dotted event type",
+    ],
+    [
+      "POST",
+      "/v1/webhooks/endpoints",
+      { url: "https://93.184.216.34/", event_types: ["a b"] },
+      "event_types.0",
+      "Expected an event type",
+    ],
+  ])("%s %s %j: a value its pattern refuses is described, naming %s", async (method, path, body, field, words) => {
+    const res = await ctx.req(method, path, { headers: admin.auth, ...(body ? { body } : {}) });
+    const problem = await problemOf(res);
+    expect(problem).toMatchObject({ status: 422, field });
+    expect(problem.detail).toContain(words);
+    expect(problem.detail).not.toContain("^");
+  });
+
   test("text with tabs and newlines is still plain text", async () => {
     const res = await ctx.req("POST", "/v1/notifications", {
       headers: admin.auth,

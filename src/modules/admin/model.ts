@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { PLAIN_TEXT } from "../../lib/formats";
+import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
 import { dateTime, role, ulidCursor } from "../auth/model";
 
 export const user = t.Object({
@@ -31,7 +31,13 @@ export const page = t.Object({
 
 export const apiKeyQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-  cursor: t.Optional(t.String({ pattern: "^[0-9a-z]{16}$", description: "next_cursor of the previous page" })),
+  cursor: t.Optional(
+    t.String({
+      pattern: "^[0-9a-z]{16}$",
+      description: "next_cursor of the previous page",
+      [EXPECTED]: "Expected the next_cursor of a previous page",
+    }),
+  ),
   user_id: t.Optional(t.String({ maxLength: 64, description: "only this user's keys" })),
 });
 

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { EXPECTED } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 
 /**
@@ -74,6 +75,7 @@ export const ulidCursor = t.String({
   maxLength: 26,
   pattern: "^[0-9A-HJKMNP-TV-Z]{26}$",
   description: "next_cursor of the previous page",
+  [EXPECTED]: "Expected the next_cursor of a previous page",
 });
 
 /**

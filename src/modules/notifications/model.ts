@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { PLAIN_TEXT } from "../../lib/formats";
+import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 import { dateTime, role, ulidCursor } from "../auth/model";
 
@@ -16,6 +16,7 @@ export const createNotificationRequest = t.Object({
     maxLength: 100,
     pattern: "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$",
     description: "dotted event type, e.g. alert.fired; webhook endpoints filter on it",
+    [EXPECTED]: "Expected a dotted event type of letters, digits, _ and - (alert.fired)",
   }),
   title: t.String({ minLength: 1, maxLength: 200, format: PLAIN_TEXT }),
   body: t.Optional(t.String({ maxLength: 10_000, format: PLAIN_TEXT })),

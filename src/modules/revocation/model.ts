@@ -1,10 +1,18 @@
 import { t } from "elysia";
+import { EXPECTED } from "../../lib/formats";
 import { dateTime, role } from "../auth/model";
 
 export const revokeRequest = t.Object(
   {
     // Printable ASCII without spaces: what a token id is (ours are ULIDs), so no junk row is kept.
-    jti: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[!-~]+$" })),
+    jti: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 128,
+        pattern: "^[!-~]+$",
+        [EXPECTED]: "Expected printable ASCII without spaces",
+      }),
+    ),
     user_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
     session_id: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
   },

@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
-import { PLAIN_TEXT } from "../../lib/formats";
+import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
 import { dateTime, oneOf, ulidCursor } from "../auth/model";
 
 /** How long, at most and by default, the previous secret keeps signing after a rotation. */
@@ -11,6 +11,7 @@ const eventType = t.String({
   maxLength: 100,
   pattern: "^(\\*|[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*(\\.\\*)?)$",
   description: "an event type such as alert.fired, a prefix such as alert.*, or *",
+  [EXPECTED]: "Expected an event type such as alert.fired, a prefix such as alert.*, or *",
 });
 
 export const createEndpointRequest = t.Object({
