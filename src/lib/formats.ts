@@ -12,6 +12,7 @@ export function installStrictFormats(): void {
   FormatRegistry.Set("date-time", isRfc3339DateTime);
   FormatRegistry.Set("integer", (value) => INTEGER.test(value));
   FormatRegistry.Set(PLAIN_TEXT, isPlainText);
+  FormatRegistry.Set(IDENTIFIER_TEXT, isIdentifierText);
 }
 
 /**
@@ -33,6 +34,23 @@ export const NOT_PLAIN_TEXT = "Expected text without control characters (tab, ne
 
 export function isPlainText(value: string): boolean {
   return !CONTROL.test(value);
+}
+
+/**
+ * Ours: an identifier a caller names a thing by (a feedback subject, a label's key). Besides
+ * control characters (tab and newline too), none of the characters that make text display other
+ * than it is: bidirectional overrides and isolates and invisible ones. `"\u202e1234"` would
+ * otherwise be a subject of its own that reads as "4321" in a summary.
+ */
+export const IDENTIFIER_TEXT = "identifier-text";
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const NOT_IN_IDENTIFIERS = /[\u0000-\u001F\u007F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/;
+
+export const NOT_IDENTIFIER_TEXT =
+  "Expected an identifier without control characters, bidirectional formatting or invisible characters (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF and the like)";
+
+export function isIdentifierText(value: string): boolean {
+  return !NOT_IN_IDENTIFIERS.test(value);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, ValidationError } from "elysia";
-import { EXPECTED, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
+import { EXPECTED, IDENTIFIER_TEXT, NOT_IDENTIFIER_TEXT, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../lib/formats";
 import type { Logger } from "../lib/logger";
 import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { bodyNotAnObject, type FieldError, HttpProblem } from "../lib/problem";
@@ -240,6 +240,7 @@ function describeExpected(schema: unknown, message: string, type: number | undef
   if (type === ValueErrorType.StringPattern && typeof own === "string") return own;
   // Only the format check itself: a plain-text field too long, empty or not a string says so.
   if (node?.format === PLAIN_TEXT && type === ValueErrorType.StringFormat) return NOT_PLAIN_TEXT;
+  if (node?.format === IDENTIFIER_TEXT && type === ValueErrorType.StringFormat) return NOT_IDENTIFIER_TEXT;
   return message;
 }
 

@@ -140,6 +140,35 @@ describe("feedback without Redis (SQLite)", () => {
     expect(fine.status).toBe(202);
   });
 
+  test("should refuse identifiers that display other than they are (bidi overrides, invisible characters)", async () => {
+    const base = { subject_type: "alert", verdict: "useful" };
+    for (const [body, field] of [
+      [{ ...base, subject_id: "\u202e1234" }, "subject_id"],
+      [{ ...base, subject_id: "alert\u200b-7" }, "subject_id"],
+      [{ ...base, subject_id: "a\u2066b\u2069" }, "subject_id"],
+      [{ ...base, subject_id: "\ufeffalert" }, "subject_id"],
+      [{ ...base, subject_id: "two\nlines" }, "subject_id"],
+      [{ ...base, subject_id: "bidi", labels: { "te\u200dam": "sre" } }, "labels"],
+    ] as const) {
+      const res = await post(viewer, body);
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
+      expect(problem.errors).toContainEqual({ in: "body", field, message: expect.stringContaining("bidirectional") });
+    }
+    const summary = (await (await get(viewer, "/v1/feedback/summary")).json()) as {
+      subjects: { subject_id: string }[];
+    };
+    expect(summary.subjects.map((s) => s.subject_id)).not.toContain("\u202e1234");
+    // Right-to-left text itself is an identifier like any other, and free text keeps its marks.
+    const rtl = await post(viewer, {
+      ...base,
+      subject_id: "התראה-17",
+      comment: "\u200fשגוי\u200f",
+      labels: { team: "\u202bsre" },
+    });
+    expect(rtl.status).toBe(202);
+  });
+
   test("should refuse a missing verdict or subject_type with 422 naming each, and the values allowed", async () => {
     const res = await post(viewer, { subject_id: "no-defaults" });
     expect(res.status).toBe(422);

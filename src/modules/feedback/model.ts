@@ -1,5 +1,12 @@
 import { t } from "elysia";
-import { isPlainText, NOT_PLAIN_TEXT, PLAIN_TEXT } from "../../lib/formats";
+import {
+  IDENTIFIER_TEXT,
+  isIdentifierText,
+  isPlainText,
+  NOT_IDENTIFIER_TEXT,
+  NOT_PLAIN_TEXT,
+  PLAIN_TEXT,
+} from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 import { invalidField } from "../../lib/problem";
 import { dateTime, oneOf, ulidCursor } from "../auth/model";
@@ -16,7 +23,7 @@ const MAX_LABEL_VALUE = 200;
 export const feedbackRequest = t.Object(
   {
     subject_type: oneOf(SUBJECT_TYPES, { description: "What the feedback is about." }),
-    subject_id: t.String({ minLength: 1, maxLength: 200, format: PLAIN_TEXT }),
+    subject_id: t.String({ minLength: 1, maxLength: 200, format: IDENTIFIER_TEXT }),
     verdict: oneOf(VERDICTS),
     rating: t.Optional(t.Integer({ minimum: 1, maximum: 5 })),
     comment: t.Optional(t.String({ maxLength: 2000, format: PLAIN_TEXT })),
@@ -52,7 +59,7 @@ export function checkLabels(labels: unknown): Record<string, string> | undefined
     if (key.length === 0 || key.length > MAX_LABEL_KEY) {
       throw invalidField("labels", `keys must be 1-${MAX_LABEL_KEY} characters`);
     }
-    if (!isPlainText(key)) throw invalidField("labels", NOT_PLAIN_TEXT);
+    if (!isIdentifierText(key)) throw invalidField("labels", NOT_IDENTIFIER_TEXT);
     const value = (labels as Record<string, unknown>)[key];
     if (typeof value !== "string") throw invalidField(`labels.${key}`, "Expected string");
     if (!isPlainText(value)) throw invalidField(`labels.${key}`, NOT_PLAIN_TEXT);
