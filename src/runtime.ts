@@ -54,6 +54,7 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
     storage: () => storageUsage(config.dataDir),
   });
   trackRedis(redis, metrics);
+  metrics.sources.revocationCache = () => security.revocation.sizes();
   const auditVerifier = new ChainVerifier(db.$client, security.auditKey, metrics, clock);
   const webhooks = openWebhooks({ config, db, clock, security, metrics, log, version: VERSION });
   const feedback = new FeedbackService({

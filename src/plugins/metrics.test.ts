@@ -120,6 +120,22 @@ describe("metrics", () => {
     expect(sample(after, "audit_chain_last_verify_timestamp_seconds", {})).toBe(ctx.clock.now() / 1000);
   });
 
+  test("should count the revocations held in memory, by kind", async () => {
+    const before = await scrape();
+    for (const kind of ["token", "session", "user", "tenant"])
+      expect(before).toMatch(new RegExp(`revocation_cache_entries\\{kind="${kind}"\\} \\d+`));
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    for (const jti of ["metrics-1", "metrics-2"])
+      expect((await ctx.req("POST", "/v1/admin/revocations", { headers: admin.auth, body: { jti } })).status).toBe(201);
+    const after = await scrape();
+    expect(sample(after, "revocation_cache_entries", { kind: "token" })).toBe(
+      sample(before, "revocation_cache_entries", { kind: "token" }) + 2,
+    );
+    expect(sample(after, "revocation_cache_entries", { kind: "token" })).toBe(
+      ctx.deps.security.revocation.sizes().token,
+    );
+  });
+
   test("should pass promtool check metrics", async () => {
     const result = await promtool(["check", "metrics"], await scrape());
     expect(result.output).toBe("");

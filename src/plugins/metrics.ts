@@ -53,6 +53,9 @@ function zeroed<T extends client.Counter<"outcome">>(counter: T, outcomes: reado
  * Every metric the service exports is declared here, so names live in one place. Without
  * `probes` (unit tests of other parts) the scrape-time ops gauges are left out.
  */
+const REVOCATION_KINDS = ["token", "session", "user", "tenant"] as const;
+type RevocationKind = (typeof REVOCATION_KINDS)[number];
+
 export function createMetrics(probes?: OpsProbes) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
@@ -61,6 +64,7 @@ export function createMetrics(probes?: OpsProbes) {
   const sources = {
     webhookQueueDepth: (): Partial<Record<string, number>> => ({}),
     webhookOverdueSeconds: (): number => 0,
+    revocationCache: (): Partial<Record<RevocationKind, number>> => ({}),
   };
   if (probes) registerOpsProbes(registry, probes);
   // Counted per request: tallied, so the hot path never hashes a labels object (src/lib/tallies.ts).
@@ -146,6 +150,16 @@ export function createMetrics(probes?: OpsProbes) {
       labelNames: ["method", "route"] as const,
       buckets: HTTP_DURATION_BUCKETS,
       registers: [registry],
+    }),
+    revocationCache: new client.Gauge({
+      name: "revocation_cache_entries",
+      help: "Live revocations held in memory and checked on every authenticated request, by kind (token, session, user, tenant).",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+      collect() {
+        const sizes = sources.revocationCache();
+        for (const kind of REVOCATION_KINDS) this.labels({ kind }).set(sizes[kind] ?? 0);
+      },
     }),
     auditChainVerified: new client.Gauge({
       name: "audit_chain_verified",

@@ -252,6 +252,11 @@ export class RevocationService {
   get size(): number {
     return this.tokens.size + this.sessions.size + this.users.size + this.tenants.size;
   }
+
+  /** What is held, by kind: `revocation_cache_entries`. */
+  sizes(): { token: number; session: number; user: number; tenant: number } {
+    return { token: this.tokens.size, session: this.sessions.size, user: this.users.size, tenant: this.tenants.size };
+  }
 }
 
 /** Tokens with `iat` below this (every second up to and including the cut-off's) are revoked. */
