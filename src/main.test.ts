@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { migrations } from "../db/migrations";
 import { passwordLogin, runCli } from "./testing/cli";
 import { startServer } from "./testing/server";
 
@@ -110,11 +111,19 @@ describe("CLI", () => {
     }
   });
 
-  test("migrate should create the database and exit 0", async () => {
-    const { code, stdout } = await cli(["migrate"]);
-    expect(code).toBe(0);
-    expect(stdout).toContain("up to date");
-    expect(await Bun.file(join(dataDir, "warden.db")).exists()).toBe(true);
+  test("migrate should create the database, say how many migrations it applied, and exit 0", async () => {
+    const fresh = mkdtempSync(join(tmpdir(), "warden-migrate-"));
+    try {
+      const first = await runCli(fresh, ["migrate"]);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain(`applied ${migrations.length} migrations; up to date`);
+      expect(await Bun.file(join(fresh, "warden.db")).exists()).toBe(true);
+      const again = await runCli(fresh, ["migrate"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain("is up to date (nothing to apply)");
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   test("serve should say where it listens and where the Swagger page is", async () => {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bun
 import { openDatabase } from "../db/client";
+import { applyMigrations } from "../db/migrate";
+import { migrations } from "../db/migrations";
 import { VERSION } from "./app";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { createLogger } from "./lib/logger";
@@ -69,9 +71,14 @@ async function serve(config: Config): Promise<void> {
 }
 
 function migrate(config: Config): void {
-  const db = openDatabase(config.dataDir);
+  const db = openDatabase(config.dataDir, { migrate: false });
+  const applied = applyMigrations(db.$client, migrations);
   db.$client.close();
-  console.log(`database in ${config.dataDir} is up to date`);
+  console.log(
+    applied > 0
+      ? `database in ${config.dataDir}: applied ${applied} migration${applied === 1 ? "" : "s"}; up to date`
+      : `database in ${config.dataDir} is up to date (nothing to apply)`,
+  );
 }
 
 function noArguments(argv: string[], command: string): void {
