@@ -85,6 +85,20 @@ describe("a bulk revocation's confirm token", () => {
       .get("race", AuditAction.bulkRevocationConfirmed) as { n: number };
     expect(events.n).toBe(1);
   });
+
+  test("is used once whatever is appended to it", async () => {
+    await seedAndLogin(ctx, "suffix", "viewer");
+    const preview = await (
+      await asAdmin("POST", "/v1/admin/revocations/preview", { scope: "role", role: "viewer" })
+    ).json();
+    const token: string = preview.confirm_token;
+    expect((await asAdmin("POST", "/v1/admin/revocations/confirm", { confirm_token: token })).status).toBe(200);
+    // Extra dot-separated parts: not the token that was signed, so not a second use of it.
+    for (const variant of [`${token}.x`, `${token}.`, `${token}..y`]) {
+      const res = await asAdmin("POST", "/v1/admin/revocations/confirm", { confirm_token: variant });
+      expect({ variant, status: res.status }).toEqual({ variant, status: 422 });
+    }
+  });
 });
 
 describe("the same change sent twice at once", () => {

@@ -26,7 +26,10 @@ export function openConfirmToken(
   now: number,
   expected: { tenantId: string; actor: string },
 ): BulkRequest {
-  const [payload = "", signature = ""] = token.split(".");
+  // Exactly the two parts signed: single use is kept by the token's hash, and a third part
+  // (`<token>.x`) would otherwise verify as a token of its own.
+  const parts = token.split(".");
+  const [payload = "", signature = ""] = parts.length === 2 ? parts : [];
   const invalid = new HttpProblem(
     422,
     "invalid-confirm-token",
