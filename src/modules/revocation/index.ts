@@ -44,9 +44,12 @@ const LIST_SQL = `
 
 function decodeCursor(cursor: string | undefined): [number, string] {
   if (!cursor) return [Number.MAX_SAFE_INTEGER, ""];
-  const [at, subject] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  const atMs = Number(at);
-  if (!Number.isSafeInteger(atMs) || subject === undefined)
+  // A jti may hold "|" itself: the time is what comes before the first.
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const bar = text.indexOf("|");
+  const atMs = bar > 0 ? Number(text.slice(0, bar)) : Number.NaN;
+  const subject = text.slice(bar + 1);
+  if (!Number.isSafeInteger(atMs))
     throw invalidField("cursor", "not a cursor this API returned (pass next_cursor as it came)", "query");
   return [atMs, subject];
 }

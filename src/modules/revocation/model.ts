@@ -38,7 +38,8 @@ export const revocationList = t.Object({ revocations: t.Array(revocationEntry), 
 
 export const listQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-  cursor: t.Optional(t.String({ maxLength: 64, description: "opaque; from next_cursor" })),
+  // The time and subject of a page's last row, base64url: a jti of 128 characters makes ~200.
+  cursor: t.Optional(t.String({ maxLength: 256, description: "opaque; from next_cursor" })),
 });
 
 export const previewRequest = t.Object({

@@ -76,23 +76,27 @@ describe("GET /v1/admin/revocations", () => {
     const fresh = await createTestContext();
     try {
       const owner = await seedAndLogin(fresh, "acme", "admin");
-      for (let i = 0; i < 5; i++) {
+      // The longest jti there may be, with the cursor's own separator in it, ends a page.
+      const long = `jti-2|${"x".repeat(122)}`;
+      const jtis = ["jti-0", "jti-1", long, "jti-3", "jti-4"];
+      for (const jti of jtis) {
         fresh.clock.advance(1000);
-        await fresh.req("POST", "/v1/admin/revocations", { headers: owner.auth, body: { jti: `jti-${i}` } });
+        await fresh.req("POST", "/v1/admin/revocations", { headers: owner.auth, body: { jti } });
       }
       const other = await seedAndLogin(fresh, "globex", "admin");
       await fresh.req("POST", "/v1/admin/revocations", { headers: other.auth, body: { jti: "globex-secret" } });
       const seen: string[] = [];
       let cursor: string | null = "";
       while (cursor !== null) {
-        const res = await fresh.req("GET", `/v1/admin/revocations?limit=2${cursor ? `&cursor=${cursor}` : ""}`, {
+        const res = await fresh.req("GET", `/v1/admin/revocations?limit=3${cursor ? `&cursor=${cursor}` : ""}`, {
           headers: owner.auth,
         });
+        expect(res.status).toBe(200);
         const page: { revocations: { subject: string }[]; next_cursor: string | null } = await res.json();
         seen.push(...page.revocations.map((r) => r.subject));
         cursor = page.next_cursor;
       }
-      expect(seen).toEqual(["jti-4", "jti-3", "jti-2", "jti-1", "jti-0"]);
+      expect(seen).toEqual(jtis.toReversed());
       // Not percent-encoding at all is a malformed query (400); not a cursor, a 422: both name it.
       for (const [garbage, status] of [
         ["%%%", 400],
