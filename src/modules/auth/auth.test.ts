@@ -317,6 +317,22 @@ describe("logout, revoke and sessions", () => {
     expect((await token({ grant_type: "refresh_token", refresh_token: user.refreshToken })).status).toBe(200);
   });
 
+  test("RFC 7009 revoke of an expired access token should be 200 and write nothing", async () => {
+    const user = await seedAndLogin(ctx, "acme", "viewer");
+    const revocations = () => ctx.auditEvents("token.revoke").length;
+    const before = revocations();
+    const rows = () => ctx.deps.db.$client.query("SELECT count(*) AS n FROM revoked_tokens").get() as { n: number };
+    const rowsBefore = rows().n;
+    // Past its expiry and the skew every check allows: no request can use it, so there is nothing to revoke.
+    ctx.clock.advance(16 * 60_000);
+    for (let i = 0; i < 3; i++) {
+      const res = await ctx.req("POST", "/v1/auth/revoke", { body: { token: user.accessToken } });
+      expect(res.status).toBe(200);
+    }
+    expect(revocations()).toBe(before);
+    expect(rows().n).toBe(rowsBefore);
+  });
+
   test("revoking a refresh token should end its whole session", async () => {
     const user = await seedAndLogin(ctx, "acme", "viewer");
     const res = await ctx.req(

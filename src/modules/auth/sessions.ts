@@ -99,6 +99,9 @@ export class SessionService {
     if (!claims || this.deps.revocation.isRevoked(claims)) return;
     const { revocation } = this.deps;
     const expiresAt = (claims.exp + CLOCK_SKEW_SECONDS) * 1000;
+    // Expired past any skew: no request can use it any more, so nothing is revoked or recorded
+    // (the revocation maps forget expired entries, and every presentation would add an event).
+    if (expiresAt <= this.deps.clock.now()) return;
     await revocation.commitBatched([revocation.token(claims.jti, claims.tid, expiresAt, "revoked by holder")], (tx) =>
       this.deps.audit.append(
         tx,
