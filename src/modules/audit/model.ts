@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { EXPECTED } from "../../lib/formats";
 import { dateTime } from "../auth/model";
 
 export const auditQuery = t.Object({
@@ -6,7 +7,10 @@ export const auditQuery = t.Object({
   action: t.Optional(
     t.String({
       maxLength: 64,
+      // Dot-separated segments, as every action is named: "." or "auth..login" could match nothing.
+      pattern: "^[a-z0-9_]+(\\.[a-z0-9_]+)*\\.?$",
       description: "an action (`auth.login`, and its `auth.login.*` children) or, ending in a dot, a prefix (`token.`)",
+      [EXPECTED]: "Expected an action such as auth.login or, ending in a dot, a prefix such as token.",
     }),
   ),
   target: t.Optional(t.String({ maxLength: 128, description: "target id" })),

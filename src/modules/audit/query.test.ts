@@ -140,6 +140,20 @@ describe("GET /v1/audit filters", () => {
       }
     }
   });
+
+  test("an action filter no action could match is a 422 naming it, not an empty page", async () => {
+    for (const path of ["/v1/audit", "/v1/audit/export"]) {
+      for (const value of [".", "..", "auth..login", ".auth", "Auth.login", "auth login"]) {
+        const res = await get(`${path}?action=${encodeURIComponent(value)}`);
+        expect({ value, status: res.status }).toEqual({ value, status: 422 });
+        const problem = await res.json();
+        expect(problem.errors).toContainEqual(
+          expect.objectContaining({ in: "query", field: "action", message: expect.stringContaining("auth.login") }),
+        );
+      }
+    }
+    expect((await get("/v1/audit?action=no_such.action")).status).toBe(200);
+  });
 });
 
 describe("time bounds", () => {
