@@ -1,5 +1,5 @@
 /** The tamper-evident audit trail, its head and its archive checkpoints. */
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * The tamper-evident audit trail: append-only (triggers refuse UPDATE and DELETE), each row's

@@ -1,5 +1,5 @@
 /** The readiness probe's row. */
-import { integer, primaryKey, sqliteTable } from "drizzle-orm/sqlite-core";
+import { integer, sqliteTable } from "drizzle-orm/sqlite-core";
 
 /** One row, rewritten by /ready to prove the database file accepts writes. */
 export const healthProbe = sqliteTable("health_probe", {

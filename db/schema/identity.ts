@@ -1,5 +1,5 @@
 /** Tenants, users, API keys, sessions, refresh tokens and the JWT key ring. */
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Every role, most privileged first: users, API keys and sessions each hold one. */
 export const ROLES = ["admin", "developer", "viewer"] as const;

@@ -1,6 +1,6 @@
 /** Webhook endpoints, the delivery outbox and its attempts. */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { tenants } from "./identity";
 
 /** A receiver of signed webhooks; secrets are sealed with the server's sealing key. */
