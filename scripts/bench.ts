@@ -114,6 +114,18 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
     headers: { authorization: `Bearer ${credentials.accessToken}` },
     expectedStatus: 200,
   };
+  const feedback: Endpoint = {
+    // Feedback into Redis: the entries of one event-loop turn in one atomic script (each entry,
+    // its subject index and the tenant's subject index), a new subject per request.
+    name: "feedback-post-redis",
+    target: "service-redis",
+    method: "POST",
+    path: "/v1/feedback",
+    headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
+    uniqueMarker: "__N__",
+    expectedStatus: 202,
+  };
   return [
     authMe,
     // The lean path's gain (src/plugins/lean-routes.ts): each row again with every request through
@@ -125,29 +137,9 @@ function authenticatedEndpoints(credentials: BenchCredentials): Endpoint[] {
     { ...authMe, name: "auth-me-limited-redis", target: "service-redis-limited" },
     // The other lean route: one indexed count per request.
     { ...authMe, name: "unread-count", path: "/v1/notifications/unread-count" },
-    {
-      // Feedback into Redis: the entries of one event-loop turn in one atomic script (each entry,
-      // its subject index and the tenant's subject index), a new subject per request.
-      name: "feedback-post-redis",
-      target: "service-redis",
-      method: "POST",
-      path: "/v1/feedback",
-      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
-      uniqueMarker: "__N__",
-      expectedStatus: 202,
-    },
-    {
-      // Its floor: the same request to a bare Elysia route storing the body with one SET … EX.
-      name: REDIS_FLOOR,
-      target: "redis-floor",
-      method: "POST",
-      path: "/v1/feedback",
-      headers: { authorization: `Bearer ${credentials.accessToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ subject_type: "alert", subject_id: "bench-__N__", verdict: "useful", rating: 4 }),
-      uniqueMarker: "__N__",
-      expectedStatus: 202,
-    },
+    feedback,
+    // Its floor: the same request to a bare Elysia route storing the body with one SET … EX.
+    { ...feedback, name: REDIS_FLOOR, target: "redis-floor" },
     {
       name: "token-client-credentials",
       target: "service",

@@ -57,48 +57,41 @@ export function unknownFieldOf(schema: object | undefined, value: unknown): stri
   return findUnknown(schema as Schema | undefined, value, "")?.field;
 }
 
-/**
- * The first field below the top sent as something other than an object where the schema takes
- * one, as a dotted path: Elysia's normalizer makes `{}` of a nested field's `5`, `"x"` or `[]`, and
- * validation then passes what was never sent.
- */
-export function findNonObject(schema: Schema | undefined, value: unknown, path: string): string | undefined {
-  if (schema === undefined || value === undefined) return undefined;
-  if (schema.type === "object" && schema.properties) {
-    if (!isRecord(value)) return path === "" ? undefined : path.slice(0, -1);
-    for (const key in value) {
-      const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
-      const inner = findNonObject(property, value[key], `${path}${key}.`);
-      if (inner !== undefined) return inner;
-    }
-  } else if (schema.type === "array" && Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const inner = findNonObject(schema.items, value[i], `${path}${i}.`);
-      if (inner !== undefined) return inner;
-    }
-  }
-  return undefined;
+/** A field sent in a shape the schema does not take, and what it takes. */
+export interface Misfit {
+  readonly field: string;
+  readonly expected: string;
 }
 
 /**
- * The first string sent where the schema takes a number (`t.Integer`, `t.Numeric`: a union with
- * their string side, which forms and queries need), as a dotted path. In JSON a number is sent
- * as one: `"3"` or `"-0"` for a rating or an overlap is most likely a bug in the caller.
+ * The first field, as a dotted path, sent in a shape Elysia would quietly convert instead of
+ * refusing: a field that must be an object sent as anything else (its normalizer makes `{}` of
+ * `5`, `"x"` or `[]`, and validation then passes what was never sent); and, in JSON, a string
+ * where the schema takes a number (`t.Integer`, `t.Numeric`: a union with their string side,
+ * which forms and queries need): `"3"` or `"-0"` for a rating is most likely a bug in the caller.
+ * The body itself is checked before (it must be an object).
  */
-export function findQuotedNumber(schema: Schema | undefined, value: unknown, path: string): string | undefined {
-  if (schema === undefined) return undefined;
-  if (typeof value === "string") return takesNumberAsString(schema) ? path.slice(0, -1) : undefined;
-  if (schema.type === "object" && schema.properties && isRecord(value)) {
+export function findMisfit(
+  schema: Schema | undefined,
+  value: unknown,
+  path: string,
+  json: boolean,
+): Misfit | undefined {
+  if (schema === undefined || value === undefined) return undefined;
+  if (schema.type === "object" && schema.properties) {
+    if (!isRecord(value)) return path === "" ? undefined : { field: path.slice(0, -1), expected: "Expected object" };
     for (const key in value) {
       const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
-      const inner = findQuotedNumber(property, value[key], `${path}${key}.`);
+      const inner = findMisfit(property, value[key], `${path}${key}.`, json);
       if (inner !== undefined) return inner;
     }
   } else if (schema.type === "array" && Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const inner = findQuotedNumber(schema.items, value[i], `${path}${i}.`);
+      const inner = findMisfit(schema.items, value[i], `${path}${i}.`, json);
       if (inner !== undefined) return inner;
     }
+  } else if (json && typeof value === "string" && takesNumberAsString(schema)) {
+    return { field: path.slice(0, -1), expected: "Expected a number: in JSON, send it unquoted." };
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { bodyNotAnObject, HttpProblem, invalidField } from "../lib/problem";
-import { findNonObject, findQuotedNumber, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
+import { findMisfit, findUnknown, isRecord, type Schema } from "../lib/unknown-field";
 import { OAUTH_PATHS } from "./errors";
 import { bodyWasBlank, bodyWasForm, parsedBodyOf } from "./request-guards";
 import { type RouteEntry, routeIndex } from "./route-index";
@@ -13,13 +13,10 @@ import { type RouteEntry, routeIndex } from "./route-index";
  */
 export function refuseUnknownField(schema: object, body: unknown, request: Request): void {
   if ((schema as Schema).type === "object" && !isRecord(body)) throw bodyNotAnObject();
-  const notObject = findNonObject(schema as Schema, body, "");
-  if (notObject !== undefined) throw invalidField(notObject, "Expected object");
   const unknown = findUnknown(schema as Schema, body, "");
   if (unknown) throw invalidField(unknown.field, `Not a field of this body; it takes ${unknown.takes.join(", ")}.`);
-  if (bodyWasForm(request)) return;
-  const quoted = findQuotedNumber(schema as Schema, body, "");
-  if (quoted !== undefined) throw invalidField(quoted, "Expected a number: in JSON, send it unquoted.");
+  const misfit = findMisfit(schema as Schema, body, "", !bodyWasForm(request));
+  if (misfit !== undefined) throw invalidField(misfit.field, misfit.expected);
 }
 
 /**
