@@ -1,4 +1,4 @@
-import type { Statement } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
 import type { Db } from "../../../db/client";
 import { canonicalJson } from "../../lib/canonical-json";
 import type { Clock } from "../../lib/clock";
@@ -74,6 +74,14 @@ export function linkHash(key: Uint8Array, prevHash: string, canonical: string): 
 /** The MAC of the head record (`audit_head`): only a holder of the audit key can move the head. */
 export function headMac(key: Uint8Array, seq: number, hash: string): string {
   return hmacHex(key, `head\n${seq}\n${hash}`);
+}
+
+/** Whether a trail's head record verifies with `key` (true of a trail without one). */
+export function headVerifies(sqlite: Database, key: Uint8Array): boolean {
+  const head = sqlite
+    .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+    .get();
+  return !head || headMac(key, head.seq, head.hash) === head.mac;
 }
 
 /** What an archive checkpoint vouches for. */
@@ -246,10 +254,7 @@ export class AuditTrail implements AuditHook {
    */
   /** Whether the head record verifies with `key` (true without a head record). */
   headVerifiesWith(key: Uint8Array): boolean {
-    const head = this.db.$client
-      .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
-      .get();
-    return !head || headMac(key, head.seq, head.hash) === head.mac;
+    return headVerifies(this.db.$client, key);
   }
 
   assertHeadKey(): void {

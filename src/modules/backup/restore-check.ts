@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { migrations } from "../../../db/migrations";
 import { open } from "../../lib/sealed-box";
-import { headMac } from "../audit/trail";
+import { headVerifies } from "../audit/trail";
 import { verifyChain } from "../audit/verify";
 
 export interface RestoreCheckReport {
@@ -134,14 +134,6 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
     db.close();
   }
   return finish(lines, ok);
-}
-
-/** Whether the trail's head record verifies with `key` (true of a trail without one). */
-function headVerifies(db: Database, key: Uint8Array): boolean {
-  const head = db
-    .query<{ seq: number; hash: string; mac: string }, []>("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
-    .get();
-  return !head || headMac(key, head.seq, head.hash) === head.mac;
 }
 
 /** Every signing key's and webhook secret's sealed form, with the context it was sealed under. */
