@@ -153,19 +153,9 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   const where = OPENAPI_IN[part] ?? part;
   // A missing field is reported twice, "Expected required property" and what it should have
   // been ("Expected object"): the second says more.
-  const typed = new Set(
-    error.all.flatMap((issue) =>
-      "path" in issue && (issue as { type?: number }).type !== ValueErrorType.ObjectRequiredProperty
-        ? [issue.path]
-        : [],
-    ),
-  );
-  const issues = error.all.filter(
-    (issue) =>
-      !("path" in issue) ||
-      (issue as { type?: number }).type !== ValueErrorType.ObjectRequiredProperty ||
-      !typed.has(issue.path),
-  );
+  const required = (issue: unknown) => kindOf(issue) === ValueErrorType.ObjectRequiredProperty;
+  const typed = new Set(error.all.flatMap((issue) => ("path" in issue && !required(issue) ? [issue.path] : [])));
+  const issues = error.all.filter((issue) => !("path" in issue) || !required(issue) || !typed.has(issue.path));
   const fields: FieldError[] = issues.flatMap((issue) => {
     const field =
       "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField;
@@ -183,7 +173,7 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
       const message = `Send at least one of ${names.join(", ")}`;
       return names.map((name) => ({ in: where, field: field ? `${field}.${name}` : name, message }));
     }
-    const expected = describeExpected(schema, issue.message, (issue as { type?: number }).type);
+    const expected = describeExpected(schema, issue.message, kindOf(issue));
     // TypeBox reports a missing field as a value of the wrong type ("Expected string").
     const missing = "value" in issue && issue.value === undefined && field !== "";
     return [{ in: where, field, message: missing ? `Required; ${lowerFirst(expected)}` : expected }];
@@ -222,6 +212,11 @@ function bodyFieldHolding(body: unknown, value: unknown): string | undefined {
     if (typeof raw === "string" && raw.trim() !== "" && (raw === String(value) || Number(raw) === value)) return key;
   }
   return undefined;
+}
+
+/** TypeBox's ValueErrorType of a validation issue. */
+function kindOf(issue: unknown): number | undefined {
+  return (issue as { type?: number }).type;
 }
 
 /** TypeBox says "Expected union value" for enums; name the values a caller may send instead. */
