@@ -50,3 +50,16 @@ export async function login(ctx: TestContext, user: SeededUser): Promise<LoggedI
 export async function seedAndLogin(ctx: TestContext, tenant: string, role: Role): Promise<LoggedIn> {
   return login(ctx, await seedUser(ctx, tenant, role));
 }
+
+/** A form-encoded body and its content type, for `ctx.req`. */
+export function formRequest(fields: Record<string, string>): { body: string; headers: Record<string, string> } {
+  return {
+    body: new URLSearchParams(fields).toString(),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+  };
+}
+
+/** POST /v1/auth/token with `body` as JSON, or as a form. */
+export function tokenRequest(ctx: TestContext, body: Record<string, string>, asForm = false): Promise<Response> {
+  return ctx.req("POST", "/v1/auth/token", asForm ? formRequest(body) : { body });
+}
