@@ -97,7 +97,7 @@ export function createApp(deps: AppDeps) {
     .use(requestContext(deps.log))
     .use(securityHeaders(deps.config.corsOrigins))
     .use(errors({ log: deps.log, methods }))
-    .use(requestGuards(deps.config.http))
+    .use(requestGuards(deps.config.http, (): readonly RouteEntry[] => app.routes))
     .use(queryGuard((): readonly RouteEntry[] => app.routes))
     .use(bodyGuard((): readonly RouteEntry[] => app.routes))
     .use(metricsPlugin(deps.metrics))

@@ -204,6 +204,7 @@ describe.each([
       return { name: body.name, count: body.count ?? null, by: principal.sub };
     };
     const write = leanPost(DEVELOPER, 201, written);
+    const writeJson = leanPost(DEVELOPER, 201, written);
     const writeLater = leanPost(DEVELOPER, 201, async (principal, body: Written, context) =>
       written(principal, body, context),
     );
@@ -214,7 +215,8 @@ describe.each([
       .get("/v1/test/lean-crash", crash.handler, { auth: crash.roles })
       .get("/v1/test/lean-async", later.handler, { auth: later.roles })
       .post("/v1/test/lean-post", write.handler, { auth: write.roles, body: WRITTEN, parse: JSON_OR_FORM })
-      .post("/v1/test/lean-post-async", writeLater.handler, { auth: writeLater.roles, body: WRITTEN });
+      .post("/v1/test/lean-post-async", writeLater.handler, { auth: writeLater.roles, body: WRITTEN })
+      .post("/v1/test/lean-post-json", writeJson.handler, { auth: writeJson.roles, body: WRITTEN, parse: ["json"] });
     const app = ctx.app;
     const host: LeanHost = {
       routes: app.routes,

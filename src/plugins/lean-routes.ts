@@ -12,7 +12,14 @@ import { type Metrics, requestRecorder } from "./metrics";
 import { constantRateLimitHeaders, rateLimitDecider, routeClassOf } from "./rate-limit";
 import type { RateLimiter, RouteClass } from "./rate-limiter";
 import { beginRequest, elapsedSeconds, REQUEST_ID_HEADER, UNMATCHED_ROUTE } from "./request-context";
-import { guardRequest, parseBody, type RequestLimits, refuseUnkeptValues } from "./request-guards";
+import {
+  guardRequest,
+  parseBody,
+  type RequestLimits,
+  refuseFormBody,
+  refuseUnkeptValues,
+  takesJsonOnly,
+} from "./request-guards";
 import { responderWithDefaults } from "./response-adapter";
 import { corsHeaders, SECURITY_HEADERS } from "./security-headers";
 
@@ -128,6 +135,8 @@ interface LeanRoute extends LeanSpec {
   readonly body: BodyStep | undefined;
   /** A POST's body schema, for the fields it does not name (src/plugins/body-guard.ts). */
   readonly bodySchema: object | undefined;
+  /** Its `parse` names JSON alone: a form body is a 415. */
+  readonly jsonOnly: boolean;
 }
 
 /** What the lean path reads of an Elysia app: its route table and config, its own fetch and the server Elysia hands handlers. */
@@ -180,6 +189,7 @@ function leanRoutesOf(host: LeanHost): Map<string, LeanRoute> {
       routeClass: routeClassOf(route.path),
       body,
       bodySchema: spec.method === "POST" ? (hooks.body as object) : undefined,
+      jsonOnly: takesJsonOnly(hooks),
     });
   }
   return byKey;
@@ -344,6 +354,7 @@ export function leanFetch(host: LeanHost, deps: LeanDeps): (request: Request) =>
     try {
       guardRequest(request, deps.limits);
       reached = Reached.Routed;
+      if (route.jsonOnly) refuseFormBody(request);
       const parsed = await parseBody(request, deps.limits.bodyLimitBytes);
       // Elysia then hands the request to the route's own parsers, which cannot read it either.
       if (parsed === undefined) throw unparsable(request);

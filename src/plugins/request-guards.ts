@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { HttpProblem, invalidField } from "../lib/problem";
+import { type RouteEntry, routeIndex } from "./route-index";
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -91,6 +92,31 @@ export function guardRequest(request: Request, limits: RequestLimits): void {
       { headers: { "accept-post": `application/json, ${FORM}` } },
     );
   }
+}
+
+/** Whether a route's `parse` names JSON and not forms: such a route takes JSON only. */
+export function takesJsonOnly(hooks: unknown): boolean {
+  const parse = (hooks as { parse?: readonly { fn?: unknown }[] } | undefined)?.parse;
+  if (!Array.isArray(parse) || parse.length === 0) return false;
+  const names = parse.map((step) => step.fn);
+  return names.includes("json") && !names.includes("urlencoded");
+}
+
+/**
+ * 415 for a form body on a route that takes JSON only (its body holds nested objects a form
+ * cannot carry): the guards let forms through because most routes take both, and the form would
+ * otherwise be read and refused field by field as a 422.
+ */
+export function refuseFormBody(request: Request): void {
+  if (mediaType(request.headers.get("content-type")) !== FORM || !hasBody(request)) return;
+  throw new HttpProblem(
+    415,
+    "unsupported-media-type",
+    `Content-Type "${FORM}" is not accepted here; send application/json.`,
+    {
+      headers: { "accept-post": "application/json" },
+    },
+  );
 }
 
 // ? A symbol slot on the request, as request-context's clock: read only when a problem is written.
@@ -232,16 +258,23 @@ class ValueWalk {
  * guardRequest before routing; then our own parser for JSON and forms, so the limit holds for
  * chunked bodies too and a malformed document is a clear 400.
  */
-export const requestGuards = (limits: RequestLimits) =>
-  new Elysia({ name: "request-guards", seed: limits })
-    .onRequest(({ request }) => guardRequest(request, limits))
-    .onParse({ as: "global" }, ({ request }) => parseBody(request, limits.bodyLimitBytes))
-    // Routes with the auth macro refuse them as soon as the caller is authorised; this is for the rest.
-    .onBeforeHandle({ as: "global" }, ({ request }) => refuseUnkeptValues(request))
-    // `?cursor=&limit=` (a form left blank, a template filled in) means "not given", not "".
-    .onTransform({ as: "global" }, ({ query }) => {
-      for (const key in query) if (query[key] === "") delete query[key];
-    });
+export const requestGuards = (limits: RequestLimits, routes: () => readonly RouteEntry[]) => {
+  const jsonOnly = routeIndex(routes, (route) => (takesJsonOnly(route.hooks) ? true : undefined));
+  return (
+    new Elysia({ name: "request-guards", seed: limits })
+      .onRequest(({ request }) => guardRequest(request, limits))
+      .onParse({ as: "global" }, ({ request, route }) => {
+        if (jsonOnly(request.method, route)) refuseFormBody(request);
+        return parseBody(request, limits.bodyLimitBytes);
+      })
+      // Routes with the auth macro refuse them as soon as the caller is authorised; this is for the rest.
+      .onBeforeHandle({ as: "global" }, ({ request }) => refuseUnkeptValues(request))
+      // `?cursor=&limit=` (a form left blank, a template filled in) means "not given", not "".
+      .onTransform({ as: "global" }, ({ query }) => {
+        for (const key in query) if (query[key] === "") delete query[key];
+      })
+  );
+};
 
 /**
  * Fatal: bytes that are not UTF-8 are a 400, not U+FFFD stored in their place. Shared by whole

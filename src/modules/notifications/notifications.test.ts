@@ -137,6 +137,14 @@ describe("creating notifications", () => {
     }
     const malformed = await ctx.req("POST", "/v1/notifications", { body: "{not json", headers: dev.auth });
     expect(malformed.status).toBe(400);
+    // A form cannot carry `recipients`: the route takes JSON alone, and says so.
+    const form = await ctx.req("POST", "/v1/notifications", {
+      body: "type=x&title=t&recipients=viewer",
+      headers: { ...dev.auth, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(form.status).toBe(415);
+    expect(form.headers.get("accept-post")).toBe("application/json");
+    expect(((await form.json()) as { detail: string }).detail).toContain("send application/json");
     const after = ctx.deps.db.$client.query<{ n: number }, []>("SELECT count(*) AS n FROM notifications").get()?.n;
     expect(after).toBe(before);
   });
