@@ -149,18 +149,10 @@ describe("input taken as something else is refused", () => {
   });
 
   test("a missing field is named once, with what it takes", async () => {
-    for (const [body, contentType] of [
-      [JSON.stringify({ type: "t.x", title: "t" }), "application/json"],
-      ["type=t.x&title=t", "application/x-www-form-urlencoded"],
-    ]) {
-      const res = await ctx.req("POST", "/v1/notifications", {
-        headers: { ...admin.auth, "content-type": contentType as string },
-        body,
-      });
-      expect(res.status).toBe(422);
-      const { errors } = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
-      expect(errors).toEqual([{ in: "body", field: "recipients", message: "Required; expected object" }]);
-    }
+    const res = await ctx.req("POST", "/v1/notifications", { headers: admin.auth, body: { type: "t.x", title: "t" } });
+    expect(res.status).toBe(422);
+    const { errors } = (await res.json()) as { errors: { in: string; field: string; message: string }[] };
+    expect(errors).toEqual([{ in: "body", field: "recipients", message: "Required; expected object" }]);
   });
 
   // In words, not as the regular expression the schema checks.
