@@ -8,7 +8,6 @@ import { createLogger } from "./lib/logger";
 import { ADMIN_CREATE_USAGE, adminCreate, UsageError } from "./modules/admin/cli";
 import { auditKeyCommand, auditSignCheckpoints, auditVerify } from "./modules/audit/cli";
 import { keysRotate } from "./modules/auth/cli";
-import { BackupError } from "./modules/backup/backup";
 import { backup, restoreCheckCommand } from "./modules/backup/cli";
 import { DOCS_PATH } from "./plugins/docs";
 import { exitOnFatalErrors, exitOnSignals, startRuntime } from "./runtime";
@@ -160,14 +159,11 @@ try {
     console.error(`warden: invalid configuration: ${error.message}`);
     process.exit(2);
   }
-  if (
-    error instanceof UsageError ||
-    error instanceof BackupError ||
-    String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")
-  ) {
+  if (error instanceof UsageError || String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")) {
     console.error(`warden: ${(error as Error).message}`);
     process.exit(2);
   }
+  // Usage and configuration exit 2; a command that failed or refused (a backup onto a file) exits 1.
   console.error(`warden: ${(error as Error).message}`);
   process.exit(1);
 }

@@ -92,13 +92,13 @@ describe("backup", () => {
   test("should name a missing directory, without a stack trace or its temp file's name", async () => {
     const target = join(dir, "no-such-dir", "b.db");
     const { code, stderr } = await runCli(server.dataDir, ["backup", target]);
-    expect(code).toBe(2);
+    expect(code).toBe(1);
     expect(stderr.trim()).toBe(`warden: ${join(dir, "no-such-dir")} does not exist; create it first`);
   });
 
   test("should refuse to overwrite an existing file", async () => {
     const { code, stderr } = await runCli(server.dataDir, ["backup", backupFile]);
-    expect(code).toBe(2);
+    expect(code).toBe(1);
     expect(stderr).toContain("refusing to overwrite");
   });
 

@@ -3,8 +3,6 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSyn
 import { dirname, join, resolve } from "node:path";
 import { DATABASE_FILE } from "../../../db/client";
 
-export class BackupError extends Error {}
-
 export interface BackupResult {
   readonly file: string;
   readonly bytes: number;
@@ -19,10 +17,10 @@ export interface BackupResult {
 export function backupDatabase(dataDir: string, target: string): BackupResult {
   const started = performance.now();
   const source = join(dataDir, DATABASE_FILE);
-  if (!existsSync(source)) throw new BackupError(`no database at ${source}`);
+  if (!existsSync(source)) throw new Error(`no database at ${source}`);
   const file = resolve(target);
-  if (existsSync(file)) throw new BackupError(`${file} exists; refusing to overwrite it`);
-  if (!existsSync(dirname(file))) throw new BackupError(`${dirname(file)} does not exist; create it first`);
+  if (existsSync(file)) throw new Error(`${file} exists; refusing to overwrite it`);
+  if (!existsSync(dirname(file))) throw new Error(`${dirname(file)} does not exist; create it first`);
   const partial = `${file}.partial-${process.pid}`;
   // Created here (0600, whatever the umask) because the copy holds users, sessions and the audit trail.
   closeSync(openSync(partial, "wx", 0o600));
