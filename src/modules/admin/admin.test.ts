@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestContext, type TestContext } from "../../testing/app";
 import { type LoggedIn, login, seedAndLogin, seedUser } from "../../testing/identity";
+import { AdminService } from "./service";
 
 let ctx: TestContext;
 let admin: LoggedIn;
@@ -119,6 +120,58 @@ describe("self-protection", () => {
     const res = await asAdmin("POST", `/v1/admin/users/${admin.userId}/disable`);
     expect(res.status).toBe(409);
     expect((await ctx.req("GET", "/v1/auth/me", { headers: admin.auth })).status).toBe(200);
+  });
+
+  test("two admins disabling each other at once leave one of them enabled", async () => {
+    for (let round = 0; round < 4; round++) {
+      const tenant = `mutual-${round}`;
+      const [a, b] = [await seedAndLogin(ctx, tenant, "admin"), await seedAndLogin(ctx, tenant, "admin")];
+      const disable = (by: LoggedIn, whom: LoggedIn) =>
+        ctx.req("POST", `/v1/admin/users/${whom.userId}/disable`, { headers: by.auth });
+      const statuses = (await Promise.all([disable(a, b), disable(b, a)])).map((res) => res.status).sort();
+      // Both passed their token check before either write landed, or the second was refused there.
+      expect([
+        [200, 401],
+        [200, 403],
+      ]).toContainEqual(statuses);
+      const enabled = ctx.deps.db.$client
+        .query<{ n: number }, [string]>("SELECT count(*) AS n FROM users WHERE tenant_id = ? AND disabled_at IS NULL")
+        .get(tenant)?.n;
+      expect(enabled).toBe(1);
+    }
+  });
+
+  test("an admin disabled after its token was checked changes nothing", async () => {
+    const [a, b] = [await seedAndLogin(ctx, "late", "admin"), await seedAndLogin(ctx, "late", "admin")];
+    const target = await seedUser(ctx, "late", "viewer");
+    // b's request is past its token check (the principal in hand) when a's disable of b lands.
+    const principalB = await ctx.deps.security.tokens.verify(b.accessToken);
+    expect((await ctx.req("POST", `/v1/admin/users/${b.userId}/disable`, { headers: a.auth })).status).toBe(200);
+    const admin = new AdminService(ctx.deps.db, ctx.deps.clock, ctx.deps.security);
+    const meta = { ip: null, userAgent: null, requestId: "late" };
+    for (const [whom, disabled] of [
+      [a.userId, true],
+      [target.userId, true],
+    ] as const) {
+      await expect(admin.setUserDisabled(principalB, whom, disabled, meta)).rejects.toMatchObject({
+        status: 403,
+        slug: "caller-disabled",
+      });
+    }
+    const disabledNow = ctx.deps.db.$client
+      .query<{ id: string }, []>("SELECT id FROM users WHERE disabled_at IS NOT NULL")
+      .all()
+      .map((row) => row.id);
+    expect(disabledNow).toContain(b.userId);
+    expect(disabledNow).not.toContain(a.userId);
+    expect(disabledNow).not.toContain(target.userId);
+    const denials = ctx.deps.db.$client
+      .query<{ target_id: string; reason: string }, [string]>(
+        "SELECT target_id, reason FROM audit_events WHERE action = 'access.denied' AND tenant_id = ?",
+      )
+      .all("late");
+    expect(denials.map((row) => row.target_id).sort()).toEqual([a.userId, target.userId].sort());
+    expect(denials[0]?.reason).toContain("disabled while this request ran");
   });
 });
 

@@ -65,6 +65,22 @@ export class AdminService {
 
   /** Disabling a user also revokes every token and session they hold. */
   async setUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
+    try {
+      return await this.changeUserDisabled(admin, userId, disabled, meta);
+    } catch (error) {
+      if (error instanceof CallerDisabled) {
+        // A denied admin write, as the auth macro audits one: who tried, on whom.
+        this.audit.record({
+          ...this.event(admin, AuditAction.accessDenied, { type: "user", id: userId }, meta),
+          outcome: "denied",
+          reason: error.detail,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async changeUserDisabled(admin: Principal, userId: string, disabled: boolean, meta: RequestMeta) {
     const user = this.identity.getUser(admin.tid, userId);
     // Locking yourself out is never what was meant; another admin (or the CLI) can do it.
     if (disabled && user.id === admin.sub) throw conflict("You cannot disable your own account.");
@@ -77,9 +93,11 @@ export class AdminService {
       { type: "user", id: user.id },
       meta,
     );
-    // Checked again inside the write: of two requests racing, only the first changes and audits.
+    // Checked again inside the write: of two requests racing, only the first changes and audits;
+    // and of two admins disabling each other at once, the second finds itself disabled.
     if (disabled) {
       await this.revocation.commitFound([], (tx) => {
+        this.assertCallerEnabled(admin);
         updated = this.identity.getUser(admin.tid, user.id);
         if (updated.disabledAt !== null) return [];
         updated = this.identity.setUserDisabled(tx, admin.tid, user.id, true);
@@ -92,6 +110,7 @@ export class AdminService {
     } else {
       updated = this.db.transaction(
         (tx) => {
+          this.assertCallerEnabled(admin);
           const current = this.identity.getUser(admin.tid, user.id);
           if (current.disabledAt === null) return current;
           this.audit.append(tx, audited);
@@ -101,6 +120,15 @@ export class AdminService {
       );
     }
     return updated;
+  }
+
+  /**
+   * The caller was enabled when its token was checked; a disable committed since (another admin's,
+   * racing this request) ends its say here, so two admins disabling each other cannot leave the
+   * tenant without one.
+   */
+  private assertCallerEnabled(admin: Principal): void {
+    if (this.identity.getUser(admin.tid, admin.sub).disabledAt !== null) throw new CallerDisabled();
   }
 
   createApiKey(admin: Principal, input: { name: string; role?: Role; userId?: string }, meta: RequestMeta) {
@@ -336,5 +364,11 @@ export class AdminService {
     params?: Record<string, unknown>,
   ): void {
     this.audit.record(this.event(admin, action, target, meta, params));
+  }
+}
+
+class CallerDisabled extends HttpProblem {
+  constructor() {
+    super(403, "caller-disabled", "Your account was disabled while this request ran; nothing was changed.");
   }
 }
