@@ -12,7 +12,10 @@ import { publicIdentity, publicSession } from "./public";
 import { oauthError } from "./service";
 import type { Security } from "./setup";
 
-function required(body: Record<string, string | undefined>, field: string): string {
+/** The token endpoint's parameters, each sent once. */
+type OAuthParameters = Record<string, string | undefined>;
+
+function required(body: OAuthParameters, field: string): string {
   const value = body[field];
   if (!value) throw oauthError("invalid_request", `The ${field} parameter is required.`, field);
   return value;
@@ -22,7 +25,7 @@ function required(body: Record<string, string | undefined>, field: string): stri
  * What RFC 6749 makes an invalid request before any parameter is read: a body that is no object
  * of parameters, and a parameter sent twice (§3.2; the form parser keeps the last).
  */
-function parameters(body: unknown, request: Request): Record<string, string | undefined> {
+function parameters(body: unknown, request: Request): OAuthParameters {
   // As parsed: Elysia's normalizer makes {} of a JSON array, which would then lack grant_type.
   const parsed = parsedBodyOf(request);
   const raw = parsed === undefined ? body : parsed;
@@ -73,6 +76,33 @@ function basicCredentials(request: Request): { client_id: string; client_secret:
 }
 
 const API_KEY_ID = /^wdn_([0-9a-z]{16})_/;
+
+/**
+ * A client authenticating in the body (client_secret, and client_id with the secret part), if it
+ * does. A client_id alone authenticates nothing: a public client names itself so (§3.2.1).
+ */
+function bodyCredentials(body: OAuthParameters): { client_id: string; client_secret: string } | undefined {
+  if (body.client_secret === undefined) return undefined;
+  const key = apiKeyOf(body.client_id, body.client_secret);
+  return { client_id: body.client_id ?? API_KEY_ID.exec(key)?.[1] ?? "", client_secret: key };
+}
+
+/**
+ * With a Basic header, the body sends no secret (§2.3: a client authenticates one way), and a
+ * client_id there, which some clients repeat, names the same client.
+ */
+function refuseSecondClient(body: OAuthParameters, basic: { client_id: string }): void {
+  if (body.client_secret !== undefined) {
+    throw oauthError(
+      "invalid_request",
+      "Authenticate one way: the Authorization header or client_secret, not both.",
+      "client_secret",
+    );
+  }
+  if (body.client_id !== undefined && body.client_id !== basic.client_id) {
+    throw oauthError("invalid_request", "client_id names another client than the Authorization header.", "client_id");
+  }
+}
 
 /**
  * The whole `wdn_<id>_<secret>` key from a client's credentials: sent whole as the secret, or
@@ -158,13 +188,6 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
             return security.auth.passwordGrant({ tenant, username, password }, meta);
           }
           case "client_credentials": {
-            if (sentBasic && body.client_secret !== undefined) {
-              throw oauthError(
-                "invalid_request",
-                "Authenticate one way: the Authorization header or client_secret, not both.",
-                "client_secret",
-              );
-            }
             const challenge = (error: unknown) => {
               throw sentBasic ? asBasicChallenge(error) : error;
             };
@@ -174,6 +197,7 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
             } catch (error) {
               return challenge(error);
             }
+            if (basic) refuseSecondClient(body, basic);
             return security.auth
               .clientCredentialsGrant(
                 basic ?? {
@@ -186,9 +210,19 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
           }
           case "refresh_token": {
             const refreshToken = required(body, "refresh_token");
-            if (!sentBasic) return security.auth.refreshGrant({ refresh_token: refreshToken }, meta);
+            if (!sentBasic) {
+              // Credentials in the body are checked as Basic ones are, never dropped unread.
+              const client = bodyCredentials(body);
+              return security.auth.refreshGrant({ refresh_token: refreshToken, client }, meta);
+            }
+            let client: ReturnType<typeof basicCredentials>;
             try {
-              const client = basicCredentials(request);
+              client = basicCredentials(request);
+            } catch (error) {
+              throw asBasicChallenge(error);
+            }
+            if (client) refuseSecondClient(body, client);
+            try {
               return await security.auth.refreshGrant({ refresh_token: refreshToken, client }, meta);
             } catch (error) {
               throw asBasicChallenge(error);

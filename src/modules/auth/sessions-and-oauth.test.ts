@@ -96,6 +96,57 @@ describe("RFC 6749's finer points", () => {
       401,
       "invalid_client",
     );
+
+    // Credentials in the body are checked as a Basic header's are: another key, a wrong secret, or
+    // a key on a password session are refused; the session's own key, whole or split, refreshes.
+    const machine = await (await raw("grant_type=client_credentials", asKey)).json();
+    const secretPart = api_key.slice(`wdn_${key.id}_`.length);
+    for (const credentials of [
+      `client_secret=${encodeURIComponent(other.api_key)}`,
+      `client_id=${key.id}&client_secret=WRONGWRONG`,
+      `client_id=${other.key.id}&client_secret=${encodeURIComponent(api_key)}`,
+    ]) {
+      await refused(
+        await raw(`grant_type=refresh_token&refresh_token=${machine.refresh_token}&${credentials}`),
+        // §5.2: 401 is for a client that authenticated with the Authorization header.
+        400,
+        "invalid_client",
+      );
+    }
+    const passwordSession = await login(ctx, user);
+    await refused(
+      await raw(
+        `grant_type=refresh_token&refresh_token=${passwordSession.refreshToken}&client_secret=${encodeURIComponent(api_key)}`,
+      ),
+      400,
+      "invalid_client",
+    );
+    const whole = await raw(
+      `grant_type=refresh_token&refresh_token=${machine.refresh_token}&client_secret=${encodeURIComponent(api_key)}`,
+    );
+    expect(whole.status).toBe(200);
+    const split = await raw(
+      `grant_type=refresh_token&refresh_token=${(await whole.json()).refresh_token}&client_id=${key.id}&client_secret=${secretPart}`,
+    );
+    expect(split.status).toBe(200);
+    // A Basic header and a client_id in the body naming another client: which one is asking?
+    await refused(
+      await raw(`grant_type=client_credentials&client_id=${other.key.id}`, asKey),
+      400,
+      "invalid_request",
+      "client_id",
+    );
+    await refused(
+      await raw(
+        `grant_type=refresh_token&refresh_token=${(await split.json()).refresh_token}&client_id=${other.key.id}`,
+        asKey,
+      ),
+      400,
+      "invalid_request",
+      "client_id",
+    );
+    // Repeating the same client's id alongside Basic is fine.
+    expect((await raw(`grant_type=client_credentials&client_id=${key.id}`, asKey)).status).toBe(200);
   });
 });
 
