@@ -145,6 +145,22 @@ describe("params kept", () => {
     },
   );
 
+  test("a password typed as the tenant is not kept: a tenant no one has is not recorded", async () => {
+    const typo = "Tr0ub4dor&3-secret";
+    const res = await ctx.req("POST", "/v1/auth/token", {
+      body: { grant_type: "password", tenant: typo, username: admin.email, password: "x" },
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(ctx.deps.db.$client.query("SELECT * FROM audit_events").all())).not.toContain(typo);
+    const last = ctx.auditEvents(AuditAction.loginFailed).at(-1);
+    expect(last?.tenant_id).toBeNull();
+    expect(JSON.parse(last?.params ?? "{}")).toEqual({
+      grant_type: "password",
+      tenant: "(no such tenant: not recorded)",
+      username: admin.email,
+    });
+  });
+
   test("auth.login keeps the username and tenant", () => {
     expect(paramsOf(AuditAction.loginSucceeded)).toContainEqual({
       grant_type: "password",

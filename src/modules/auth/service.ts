@@ -55,6 +55,7 @@ export interface AuthServiceDeps {
 }
 
 const NOT_AN_EMAIL = "(not an email address: not recorded)";
+const NO_SUCH_TENANT = "(no such tenant: not recorded)";
 
 /** Logins and refresh rotation with reuse detection (sessions end in sessions.ts). */
 const RETRIED_WITHIN_GRACE =
@@ -74,14 +75,16 @@ export class AuthService {
       // An unknown username that is no email address is most often a password typed one field
       // early: the trail is append-only, so it is not kept.
       const username = user || isEmailAddress(input.username) ? input.username : NOT_AN_EMAIL;
+      // Attempts on a tenant that exists are its admins' to see, known username or not. A tenant
+      // no one has is as likely a secret typed into the wrong field: not kept either.
+      const tenantId = user?.tenantId ?? (this.deps.identity.hasTenant(input.tenant) ? input.tenant : null);
       this.deps.audit.record(
         requestEvent(AuditAction.loginFailed, "failure", meta, {
-          // Attempts on a tenant that exists are its admins' to see, known username or not.
-          tenantId: user?.tenantId ?? (this.deps.identity.hasTenant(input.tenant) ? input.tenant : null),
+          tenantId,
           actor: { type: "anonymous", id: null },
           target: user ? { type: "user", id: user.id } : undefined,
           reason: !user ? "unknown user" : !valid ? "wrong password" : "user disabled",
-          params: { grant_type: "password", tenant: input.tenant, username },
+          params: { grant_type: "password", tenant: tenantId === null ? NO_SUCH_TENANT : input.tenant, username },
         }),
       );
       throw oauthError("invalid_grant", INVALID_CREDENTIALS);
