@@ -229,4 +229,19 @@ describe("input taken as something else is refused", () => {
       expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-query", field });
     },
   );
+
+  test.each([
+    ["/v1/audit?outcome=success&outcome=failure", "outcome"],
+    ["/v1/feedback?subject_id=a&subject_id=b", "subject_id"],
+  ])(
+    "a query parameter sent twice (%s) should be a 422 naming it, not a filter by one of them",
+    async (path, field) => {
+      const res = await ctx.req("GET", path, { headers: admin.auth });
+      expect(await problemOf(res)).toMatchObject({
+        status: 422,
+        field,
+        detail: `${field} is sent more than once; send it once.`,
+      });
+    },
+  );
 });

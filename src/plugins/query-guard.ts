@@ -7,7 +7,8 @@ import { type RouteEntry, routeIndex } from "./route-index";
  * On a route that takes a query (the lists and their filters), a parameter it does not name is a
  * 422 naming it: a misspelt filter (`?actors=`) would otherwise answer as though none were given,
  * on the audit export with every event. Checked before the handler, once the caller is authorised
- * (401 and 403 first, as for bodies). Routes without a query schema ignore a query, as before.
+ * (401 and 403 first, as for bodies); so is a parameter sent twice. Routes without a query
+ * schema ignore a query, as before.
  */
 export const queryGuard = (routes: () => readonly RouteEntry[]) => {
   const allowedFor = routeIndex(routes, (route): ReadonlySet<string> | undefined => {
@@ -32,10 +33,14 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
         },
       );
     }
+    const seen = new Set<string>();
     for (const name of new URLSearchParams(url.slice(start + 1)).keys()) {
       if (!allowed.has(name)) {
         throw invalidField(name, `Not a parameter of this route; it takes ${[...allowed].join(", ")}.`, "query");
       }
+      // No parameter takes a list: `?outcome=success&outcome=failure` would filter by one of them, silently.
+      if (seen.has(name)) throw invalidField(name, `${name} is sent more than once; send it once.`, "query");
+      seen.add(name);
     }
   });
 };

@@ -154,12 +154,21 @@ export function bodyWasForm(request: Request): boolean {
  * body is parsed before the caller is authorised, who should hear 401 or 403 first.
  */
 export async function parseBody(request: Request, bodyLimitBytes: number): Promise<unknown> {
-  const body = await parseBodyText(request, bodyLimitBytes);
+  const { body, json, repeated } = await parseBodyText(request, bodyLimitBytes);
   (request as Parsed)[PARSED_BODY] = body;
   // Nesting past the limit is refused at once, like an oversized body: validation would recurse.
-  const unkept = checkValues(body);
+  const unkept = checkValues(body, json) ?? (repeated === undefined ? undefined : sentTwice(repeated));
   if (unkept) (request as Parsed)[VALUE_PROBLEM] = unkept;
   return body;
+}
+
+/**
+ * A field sent twice (a form's repeated name, a JSON object's repeated key) is refused, not
+ * settled by taking the last value: which one a client, a proxy or a log meant is anyone's guess
+ * (`role=viewer&role=admin`).
+ */
+function sentTwice(field: string): HttpProblem {
+  return invalidField(field, `${field} is sent more than once; send it once.`);
 }
 
 /** The 422 parseBody found in the body's values, if any: the auth macro (or, on routes without it, a hook before the handler) and the lean path call this once the caller is authorised. */
@@ -168,22 +177,32 @@ export function refuseUnkeptValues(request: Request): void {
   if (problem !== undefined) throw problem;
 }
 
-async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<unknown> {
+interface ReadBody {
+  readonly body: unknown;
+  /** The JSON text the body was parsed from. */
+  readonly json?: string;
+  /** A form's first field sent more than once. */
+  readonly repeated?: string;
+}
+
+const NO_BODY: ReadBody = { body: undefined };
+
+async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<ReadBody> {
   const type = mediaType(request.headers.get("content-type"));
-  if (!isJson(type) && type !== FORM) return undefined;
+  if (!isJson(type) && type !== FORM) return NO_BODY;
   const text = await readText(request, bodyLimitBytes);
   if (type === FORM) {
     (request as Parsed)[FORM_BODY] = true;
-    return parseForm(text, request);
+    return parseForm(text);
   }
   if (text.trim() === "") {
     // A route that takes a body refuses it (the body guard), so an optional body is not taken
     // for "none sent" and its defaults; one that takes none ignores it, as it ignores any body.
     if (text !== "") (request as Parsed)[BLANK_BODY] = true;
-    return undefined;
+    return NO_BODY;
   }
   try {
-    return JSON.parse(text);
+    return { body: JSON.parse(text), json: text };
   } catch (error) {
     throw new HttpProblem(400, "malformed-json", `The body is not valid JSON: ${(error as Error).message}`);
   }
@@ -199,17 +218,58 @@ async function parseBodyText(request: Request, bodyLimitBytes: number): Promise<
  * key (JSON.parse makes it a plain key, but copying the object drops it or sets a prototype),
  * each naming the field's path (`data.n`, `labels.__proto__`).
  */
-function checkValues(body: unknown): HttpProblem | undefined {
+function checkValues(body: unknown, json: string | undefined): HttpProblem | undefined {
   if (typeof body !== "object" || body === null) return undefined;
   const walk = new ValueWalk(Array.isArray(body));
   walk.object(body, 1);
-  return walk.unkept;
+  if (walk.unkept || json === undefined) return walk.unkept;
+  // Every key in the text is followed by a colon: no more colons than keys parsed, no key
+  // repeated. Only a text with colons to spare (in its strings, or a repeated key) is read again.
+  const repeated = colonsIn(json) > walk.keys ? repeatedKey(json) : undefined;
+  return repeated === undefined ? undefined : sentTwice(repeated);
+}
+
+function colonsIn(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf(":"); at !== -1; at = text.indexOf(":", at + 1)) count++;
+  return count;
+}
+
+/** JSON's tokens but numbers and literals, which say nothing of keys; a string is whole (escapes included). */
+const JSON_TOKEN = /"(?:[^"\\]|\\.)*"|[{}[\],:]/g;
+
+/**
+ * The path of the first key a JSON text repeats within one object (`labels.env`), if any. The
+ * text is valid JSON (it parsed): outside its strings there is no quote, so each string is
+ * matched whole from its opening quote.
+ */
+export function repeatedKey(json: string): string | undefined {
+  const frames: { keys: Set<string> | undefined; at: string | number }[] = [];
+  let lastString = "";
+  JSON_TOKEN.lastIndex = 0;
+  for (let match = JSON_TOKEN.exec(json); match !== null; match = JSON_TOKEN.exec(json)) {
+    const token = match[0];
+    const frame = frames.at(-1);
+    if (token === "{") frames.push({ keys: new Set(), at: "" });
+    else if (token === "[") frames.push({ keys: undefined, at: 0 });
+    else if (token === "}" || token === "]") frames.pop();
+    else if (token === "," && frame?.keys === undefined && frame !== undefined) frame.at = (frame.at as number) + 1;
+    else if (token === ":" && frame?.keys !== undefined) {
+      const key = JSON.parse(lastString) as string;
+      frame.at = key;
+      if (frame.keys.has(key)) return frames.map((f) => f.at).join(".");
+      frame.keys.add(key);
+    } else if (token.startsWith('"')) lastString = token;
+  }
+  return undefined;
 }
 
 class ValueWalk {
   private readonly trail: (string | number)[] = [];
   /** The first value the service could not keep as sent. */
   unkept: HttpProblem | undefined;
+  /** Keys seen, at every depth. */
+  keys = 0;
 
   /** A body that is an array has no top-level field: too deep, it is named as the body. */
   constructor(private readonly rootIsArray: boolean) {}
@@ -229,6 +289,7 @@ class ValueWalk {
       return;
     }
     for (const key in value) {
+      this.keys++;
       // A key is kept and sent on (a label, a notification's data, a webhook body) like a value.
       const wellFormed = key.isWellFormed();
       trail.push(wellFormed ? key : JSON.stringify(key).slice(1, -1));
@@ -339,29 +400,19 @@ function notUtf8(): HttpProblem {
  * A form body as `URLSearchParams` reads it, except that a percent-encoded byte sequence that is
  * not UTF-8 (`%FF`) is a 400: the standard parser puts U+FFFD in its place, silently.
  */
-function parseForm(text: string, request: Request): Record<string, string> {
+function parseForm(text: string): ReadBody {
   const params = new URLSearchParams(text);
   const fields = Object.fromEntries(params);
   for (const [name, value] of Object.entries(fields)) {
     if ((name + value).includes("\uFFFD") && !/\uFFFD|%EF%BF%BD/i.test(text)) throw notUtf8();
   }
-  if (params.size > Object.keys(fields).length) {
-    const seen = new Set<string>();
-    const repeated = new Set<string>();
-    for (const name of params.keys()) (seen.has(name) ? repeated : seen).add(name);
-    (request as Request & { [REPEATED]?: string[] })[REPEATED] = [...repeated];
+  if (params.size === Object.keys(fields).length) return { body: fields };
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (seen.has(name)) return { body: fields, repeated: name };
+    seen.add(name);
   }
-  return fields;
-}
-
-const REPEATED = Symbol("warden.repeatedFormFields");
-
-/**
- * Form fields the body sent more than once (the last value is the one kept). For the OAuth
- * endpoints, where RFC 6749 §3.2 makes a repeated parameter an invalid request.
- */
-export function repeatedFormFields(request: Request): readonly string[] {
-  return (request as Request & { [REPEATED]?: string[] })[REPEATED] ?? [];
+  return { body: fields };
 }
 
 function tooLarge(limit: number): HttpProblem {

@@ -34,6 +34,10 @@ describe("values a JSON body may hold but the service could not keep as sent", (
     // Keys too: a label's or a notification data's key is stored and sent on as it came.
     ["/v1/feedback", feedback(`,"labels":{"\\ud800":"v"}`), "labels.\\ud800", "keys without lone surrogates"],
     ["/v1/notifications", notification(`,"data":{"a":{"x\\udc00":1}}`), "data.a.x\\udc00", "keys without lone"],
+    // A key sent twice: JSON.parse would keep the last, silently.
+    ["/v1/feedback", feedback(`,"verdict":"false_positive"`), "verdict", "sent more than once"],
+    ["/v1/feedback", feedback(`,"labels":{"env":"prod","team":"a:b","env":"dev"}`), "labels.env", "more than once"],
+    ["/v1/notifications", notification(`,"data":{"l":[{"k":1},{"k":":","k":2}]}`), "data.l.1.k", "more than once"],
   ])("POST %s %s → 422 naming %s", async (path, body, field, message) => {
     const before = (await (await ctx.req("GET", "/v1/notifications", { headers: dev.auth })).json()).notifications;
     const res = await ctx.req("POST", path, { body, headers: dev.auth });
@@ -54,6 +58,38 @@ describe("values a JSON body may hold but the service could not keep as sent", (
     expect(created.data).toEqual({ emoji: "😀", big: 1.7976931348623157e308, constructor: "c" });
     const listed = (await (await ctx.req("GET", "/v1/notifications", { headers: dev.auth })).json()).notifications;
     expect(listed.find((n: { id: string }) => n.id === created.id)?.data).toEqual(created.data);
+  });
+});
+
+describe("a field sent twice", () => {
+  test("in a form is a 422 naming it, and nothing is written", async () => {
+    const admin = await seedAndLogin(ctx, "acme", "admin");
+    const users = () => ctx.deps.db.$client.query("SELECT id FROM users").all().length;
+    const before = users();
+    const res = await ctx.req("POST", "/v1/admin/users", {
+      body: "email=twice%40acme.test&role=viewer&role=admin",
+      headers: { ...admin.auth, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(res.status).toBe(422);
+    expect((await res.json()).errors).toEqual([
+      { in: "body", field: "role", message: "role is sent more than once; send it once." },
+    ]);
+    expect(users()).toBe(before);
+  });
+
+  test("on the token endpoint, in JSON too, is invalid_request naming it", async () => {
+    const res = await ctx.req("POST", "/v1/auth/token", {
+      body: '{"grant_type":"client_credentials","client_secret":"x","client_secret":"y"}',
+    });
+    expect(res.status).toBe(400);
+    const problem = await res.json();
+    expect(problem.error).toBe("invalid_request");
+    expect(problem.errors[0].field).toBe("client_secret");
+  });
+
+  test("colons in values and one key in several objects are no repeat", async () => {
+    const body = feedback(`,"comment":"at 10:30: paged","labels":{"verdict":"a:b","url":"http://x:1/"}`);
+    expect((await ctx.req("POST", "/v1/feedback", { body, headers: dev.auth })).status).toBe(202);
   });
 });
 

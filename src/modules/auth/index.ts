@@ -6,7 +6,7 @@ import { ANY_ROLE, authPlugin } from "../../plugins/auth";
 import { lean } from "../../plugins/lean-routes";
 import type { RateLimiter } from "../../plugins/rate-limiter";
 import { requestMetaOf } from "../../plugins/request-context";
-import { JSON_OR_FORM, parsedBodyOf, repeatedFormFields } from "../../plugins/request-guards";
+import { JSON_OR_FORM, parsedBodyOf } from "../../plugins/request-guards";
 import { jwks, me, revokeRequest, sessionList, sessionPage, tokenRequest, tokenResponse } from "./model";
 import { publicIdentity, publicSession } from "./public";
 import { oauthError } from "./service";
@@ -23,7 +23,7 @@ function required(body: OAuthParameters, field: string): string {
 
 /**
  * What RFC 6749 makes an invalid request before any parameter is read: a body that is no object
- * of parameters, and a parameter sent twice (§3.2; the form parser keeps the last).
+ * of parameters (a parameter sent twice, §3.2, is refused for every route by the body parser).
  */
 function parameters(body: unknown, request: Request): OAuthParameters {
   // As parsed: Elysia's normalizer makes {} of a JSON array, which would then lack grant_type.
@@ -32,8 +32,6 @@ function parameters(body: unknown, request: Request): OAuthParameters {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw) || typeof body !== "object" || body === null) {
     throw oauthError("invalid_request", "The body must be an object of parameters (JSON or a form).", "");
   }
-  const repeated = repeatedFormFields(request)[0];
-  if (repeated !== undefined) throw oauthError("invalid_request", `The ${repeated} parameter is sent twice.`, repeated);
   // §3.2: a parameter sent without a value is treated as omitted.
   const sent: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(body)) if (value !== "") sent[name] = value;
