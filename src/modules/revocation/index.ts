@@ -115,7 +115,11 @@ export const revocationModule = (deps: { db: Db; clock: Clock; security: Securit
         auth: ADMIN,
         query: listQuery,
         response: revocationList,
-        detail: { summary: "Active revocations, newest first" },
+        detail: {
+          summary: "Active revocations, newest first",
+          description:
+            "Cursor-paginated: pass `next_cursor` as `cursor`. A user or session revoked again moves to the front with its new cut-off, so a walk already under way may not meet it again.",
+        },
       },
     )
     .post(
