@@ -16,17 +16,23 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function inProcess(env: Record<string, string> = {}) {
+async function inProcess(env: Record<string, string> = {}, lines?: string[]) {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-runtime-"));
   dirs.push(dataDir);
   const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", DATA_DIR: dataDir, ...env });
-  const sink = new Writable({ write: (_chunk, _enc, done) => done() });
-  return openDeps(config, createLogger("silent", sink));
+  const sink = new Writable({
+    write: (chunk, _enc, done) => {
+      lines?.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  return openDeps(config, createLogger(lines ? "info" : "silent", sink));
 }
 
 describe("graceful shutdown", () => {
   test("should finish in-flight requests, refuse new ones, then close SQLite", async () => {
-    const deps = await inProcess();
+    const lines: string[] = [];
+    const deps = await inProcess({}, lines);
     const app = createApp(deps).get("/test/slow", async () => {
       await Bun.sleep(400);
       return "finished";
@@ -52,6 +58,45 @@ describe("graceful shutdown", () => {
     expect(refused).toBe("refused");
     await stopped;
     expect(() => deps.db.$client.query("SELECT 1").get()).toThrow();
+    // Its access line was written before the logs were flushed for the exit.
+    const logged = lines.map((line) => JSON.parse(line) as { route?: string; msg: string });
+    const drained = logged.findIndex((line) => line.route === "/test/slow");
+    expect(drained).toBeGreaterThan(-1);
+    expect(drained).toBeLessThan(logged.findIndex((line) => line.msg === "shutdown complete"));
+  });
+
+  test("a request whose body was still coming when shutdown began is answered and logged", async () => {
+    const lines: string[] = [];
+    const deps = await inProcess({}, lines);
+    const runtime = serve(createApp(deps), deps);
+    const body = "grant_type=password&tenant=acme&username=nobody%40acme.test&password=xxxxxxxxxxxxxxxx";
+    let answer = "";
+    const socket = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: runtime.server.port as number,
+      socket: {
+        data: (_socket, chunk) => {
+          answer += chunk.toString();
+        },
+      },
+    });
+    socket.write(
+      `POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nX-Request-ID: slow-body\r\n\r\n`,
+    );
+    socket.write(body.slice(0, 20));
+    await Bun.sleep(100);
+    const stopped = runtime.shutdown("test");
+    for (let at = 20; at < body.length; at += 20) {
+      await Bun.sleep(60);
+      socket.write(body.slice(at, at + 20));
+    }
+    await stopped;
+    socket.end();
+    expect(answer).toStartWith("HTTP/1.1 400");
+    const logged = lines.map((line) => JSON.parse(line) as { request_id?: string; msg: string });
+    const drained = logged.findIndex((line) => line.request_id === "slow-body" && line.msg === "request");
+    expect(drained).toBeGreaterThan(-1);
+    expect(drained).toBeLessThan(logged.findIndex((line) => line.msg === "shutdown complete"));
   });
 
   test("with SHUTDOWN_DELAY_MS, should keep serving new connections, not ready, until the delay ends", async () => {

@@ -164,6 +164,9 @@ export function serve(app: LeanHost, deps: AppDeps): Runtime {
         log.warn({ grace_ms: config.http.shutdownGraceMs }, "grace period over: closing remaining connections");
         await server.stop(true);
       }
+      // Elysia writes a request's access line in a setImmediate after its response: the last
+      // requests' lines come before the flush and the exit only if one turn of the loop passes.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await Promise.all([dispatching, ...workers.map((worker) => worker.stop())]);
       // QUIT waits for Redis to answer; a hung Redis must not hold the exit.
       if (redis && !(await settlesWithin(redis.quit(), REDIS_QUIT_TIMEOUT_MS))) redis.disconnect();
