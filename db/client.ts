@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { applyMigrations } from "./migrate";
@@ -40,4 +40,21 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
   sqlite.run("PRAGMA analysis_limit = 1000");
   sqlite.run("PRAGMA optimize = 0x10002");
   return drizzle({ client: sqlite, schema }) as Db;
+}
+
+/**
+ * DATA_DIR's database file, or an error naming it. For commands that act on an existing
+ * deployment: opening creates an empty database (and then a master key) there, so a mistyped
+ * DATA_DIR would verify as intact, print a key, or rotate keys no server uses, and exit 0.
+ */
+export function existingDatabaseFile(dataDir: string): string {
+  const file = join(dataDir, DATABASE_FILE);
+  if (!existsSync(file)) throw new Error(`no database at ${file}: check DATA_DIR`);
+  return file;
+}
+
+/** Like `openDatabase`, refusing a DATA_DIR that holds no database rather than creating one there. */
+export function openExistingDatabase(dataDir: string): Db {
+  existingDatabaseFile(dataDir);
+  return openDatabase(dataDir);
 }

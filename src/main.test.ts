@@ -216,6 +216,7 @@ describe("CLI", () => {
   test("keys rotate should refuse while the next key is younger than the JWKS cache, unless forced", async () => {
     const own = mkdtempSync(join(tmpdir(), "warden-rotate-"));
     try {
+      expect((await runCli(own, ["migrate"])).code).toBe(0);
       expect((await runCli(own, ["keys", "rotate"])).code).toBe(0);
       const again = await runCli(own, ["keys", "rotate"]);
       expect(again.code).toBe(1);
@@ -229,10 +230,27 @@ describe("CLI", () => {
     }
   });
 
+  test.each([
+    [["keys", "rotate"]],
+    [["keys", "rotate", "--force"]],
+    [["audit", "verify"]],
+    [["audit", "key"]],
+    [["audit", "sign-checkpoints"]],
+    [["backup", "copy.db"]],
+  ])("%j on a DATA_DIR without a database should exit 1 naming it, and create nothing there", async (args) => {
+    const typo = join(dataDir, `typo-${args.join("-")}`);
+    const { code, stdout, stderr } = await runCli(typo, args);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr.trim()).toBe(`warden: no database at ${typo}/warden.db: check DATA_DIR`);
+    expect(existsSync(typo)).toBe(false);
+  });
+
   test("a server started with another master key than its data's stops with one line saying so", async () => {
     const own = mkdtempSync(join(tmpdir(), "warden-master-"));
     try {
-      expect((await runCli(own, ["keys", "rotate"], {})).code).toBe(0);
+      expect((await runCli(own, ["migrate"])).code).toBe(0);
+      expect((await runCli(own, ["keys", "rotate"])).code).toBe(0);
       const other = Buffer.alloc(32, 7).toString("base64");
       const { code, stderr } = await runCli(own, ["serve"], { MASTER_KEY: other, PORT: "0" });
       expect(code).toBe(1);

@@ -1,7 +1,7 @@
 import { createReadStream, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { DATABASE_FILE, type Db, openDatabase } from "../../../db/client";
+import { openExistingDatabase } from "../../../db/client";
 import type { Config } from "../../config";
 import { systemClock } from "../../lib/clock";
 import { serverSecretsFor } from "../auth/server-secrets";
@@ -12,9 +12,7 @@ import { type ChainPosition, linkFault, verifyChain } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
 export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
-  const opened = existingDatabase(config);
-  if ("missing" in opened) return { ok: false, report: `warden: ${opened.missing}` };
-  const { db } = opened;
+  const db = openExistingDatabase(config.dataDir);
   try {
     const secrets = await serverSecretsFor(config);
     const report = verifyChain(db.$client, secrets.auditKey);
@@ -28,17 +26,6 @@ export async function auditVerify(config: Config): Promise<{ ok: boolean; report
   } finally {
     db.$client.close();
   }
-}
-
-/**
- * The database in DATA_DIR, or why there is none. Opening would create an empty one (and a
- * master key) there, which would verify: a mistyped DATA_DIR during an incident must not read as
- * "intact", nor have a key printed or checkpoints signed for it.
- */
-function existingDatabase(config: Config): { db: Db } | { missing: string } {
-  const file = join(config.dataDir, DATABASE_FILE);
-  if (!existsSync(file)) return { missing: `no database at ${file}: check DATA_DIR` };
-  return { db: openDatabase(config.dataDir) };
 }
 
 /**
@@ -86,9 +73,7 @@ async function assertArchiveHolds(
  * signed unless every one checks; the trail records which were.
  */
 export async function auditSignCheckpoints(config: Config): Promise<string> {
-  const opened = existingDatabase(config);
-  if ("missing" in opened) throw new Error(opened.missing);
-  const { db } = opened;
+  const db = openExistingDatabase(config.dataDir);
   try {
     const secrets = await serverSecretsFor(config);
     const trail = new AuditTrail(db, secrets.auditKey, systemClock);
@@ -134,9 +119,7 @@ export async function auditSignCheckpoints(config: Config): Promise<string> {
  * AUDIT_KEY, and this is the value that lets that trail go on there.
  */
 export async function auditKeyCommand(config: Config): Promise<string> {
-  const opened = existingDatabase(config);
-  if ("missing" in opened) throw new Error(opened.missing);
-  const { db } = opened;
+  const db = openExistingDatabase(config.dataDir);
   try {
     const secrets = await serverSecretsFor(config);
     const derived = (await serverSecretsFor({ ...config, auditKey: undefined })).auditKey;

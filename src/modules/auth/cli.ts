@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { openDatabase } from "../../../db/client";
+import { openExistingDatabase } from "../../../db/client";
 import { signingKeys } from "../../../db/schema";
 import type { Config, JwtAlg } from "../../config";
 import { systemClock } from "../../lib/clock";
@@ -20,7 +20,7 @@ export const JWKS_CACHE_MS = 300_000;
  * clients still holding the JWKS from before it was published.
  */
 export async function keysRotate(config: Config, options: { force?: boolean } = {}): Promise<string> {
-  const db = openDatabase(config.dataDir);
+  const db = openExistingDatabase(config.dataDir);
   try {
     const secrets = await serverSecretsFor(config);
     const next = db.select().from(signingKeys).where(eq(signingKeys.status, "next")).get();

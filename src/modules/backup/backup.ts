@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { DATABASE_FILE } from "../../../db/client";
+import { dirname, resolve } from "node:path";
+import { existingDatabaseFile } from "../../../db/client";
 
 export interface BackupResult {
   readonly file: string;
@@ -16,8 +16,7 @@ export interface BackupResult {
  */
 export function backupDatabase(dataDir: string, target: string): BackupResult {
   const started = performance.now();
-  const source = join(dataDir, DATABASE_FILE);
-  if (!existsSync(source)) throw new Error(`no database at ${source}`);
+  const source = existingDatabaseFile(dataDir);
   const file = resolve(target);
   if (existsSync(file)) throw new Error(`${file} exists; refusing to overwrite it`);
   if (!existsSync(dirname(file))) throw new Error(`${dirname(file)} does not exist; create it first`);
