@@ -56,6 +56,10 @@ describe("loadConfig", () => {
     ["JWT_ALG", "HS256"],
     ["ACCESS_TOKEN_TTL", "15 minutes"],
     ["ACCESS_TOKEN_TTL", "0"],
+    ["ACCESS_TOKEN_TTL", "9999999999999"],
+    ["ACCESS_TOKEN_TTL", "25h"],
+    ["REFRESH_TOKEN_TTL", "100000000d"],
+    ["REFRESH_TOKEN_TTL", "366d"],
     ["FEEDBACK_TTL_SECONDS", "1.5"],
     ["CORS_ORIGINS", "*"],
     ["CORS_ORIGINS", "https://a.example.com/path"],
@@ -83,6 +87,18 @@ describe("loadConfig", () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).variable).toBe(name);
     expect((caught as ConfigError).message).toStartWith(`${name}: expected `);
+  });
+
+  test("should take token lifetimes up to their documented bounds, and say the bound past them", () => {
+    const config = loadConfig({ ACCESS_TOKEN_TTL: "24h", REFRESH_TOKEN_TTL: "365d" });
+    expect(config.jwt.accessTokenTtlSeconds).toBe(86_400);
+    expect(config.jwt.refreshTokenTtlSeconds).toBe(365 * 86_400);
+    expect(() => loadConfig({ ACCESS_TOKEN_TTL: "86401" })).toThrow(
+      "ACCESS_TOKEN_TTL: expected a positive duration up to 24h",
+    );
+    expect(() => loadConfig({ REFRESH_TOKEN_TTL: "9999999999999" })).toThrow(
+      "REFRESH_TOKEN_TTL: expected a positive duration up to 365d",
+    );
   });
 
   test("should refuse production without an audit key", () => {

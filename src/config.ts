@@ -103,17 +103,23 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-/** "900", "15m", "30d" → seconds. */
-function duration(env: Env, name: string, fallback: number): number {
+/** "900", "15m", "30d" → seconds, from 1 s up to `max`. */
+function duration(env: Env, name: string, fallback: number, max: { seconds: number; text: string }): number {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
   const match = /^(\d+)([smhd]?)$/.exec(raw);
   const seconds = match ? Number(match[1]) * (DURATION_UNITS[match[2] || "s"] ?? 1) : Number.NaN;
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new ConfigError(name, "a positive duration such as 900, 15m, 12h or 30d", raw);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > max.seconds) {
+    throw new ConfigError(name, `a positive duration up to ${max.text}, such as 900, 15m, 12h or 30d`, raw);
   }
   return seconds;
 }
+
+// An expiry past a date's range (year 275760) cannot even be written: every answer naming it
+// failed. Well short of that: an access token lives minutes, as clients refresh, so a day is
+// already long; a refresh token asks for a login at least once a year.
+const ACCESS_TOKEN_TTL_MAX = { seconds: 86_400, text: "24h" };
+const REFRESH_TOKEN_TTL_MAX = { seconds: 365 * 86_400, text: "365d" };
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
   const raw = read(env, name)?.toLowerCase();
@@ -227,8 +233,8 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: read(env, "JWT_ISSUER") ?? "warden",
       audience: read(env, "JWT_AUDIENCE") ?? "warden-api",
       alg: oneOf<JwtAlg>(env, "JWT_ALG", ["EdDSA", "ES256", "RS256"], "EdDSA"),
-      accessTokenTtlSeconds: duration(env, "ACCESS_TOKEN_TTL", 900),
-      refreshTokenTtlSeconds: duration(env, "REFRESH_TOKEN_TTL", 30 * 86_400),
+      accessTokenTtlSeconds: duration(env, "ACCESS_TOKEN_TTL", 900, ACCESS_TOKEN_TTL_MAX),
+      refreshTokenTtlSeconds: duration(env, "REFRESH_TOKEN_TTL", 30 * 86_400, REFRESH_TOKEN_TTL_MAX),
       refreshReuseGraceSeconds: integer(env, "REFRESH_TOKEN_REUSE_GRACE_SECONDS", 0, 0, 60),
     },
     feedbackTtlSeconds: integer(env, "FEEDBACK_TTL_SECONDS", 604_800, 1, 31_536_000),
