@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { applyMigrations } from "./migrate";
@@ -17,9 +17,14 @@ export interface OpenOptions {
 
 /** Opens DATA_DIR/warden.db with the PRAGMAs every connection needs, then migrates. */
 export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir);
   const file = join(dataDir, DATABASE_FILE);
-  const sqlite = new Database(file, { create: true, strict: true });
+  let sqlite: Database;
+  try {
+    sqlite = new Database(file, { create: true, strict: true });
+  } catch (error) {
+    throw new Error(`cannot use DATA_DIR ${dataDir}: ${file}: ${(error as Error).message}`);
+  }
   // Users, sessions and the audit trail live here: not for other accounts on the machine.
   chmodSync(file, 0o600);
   // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
@@ -40,6 +45,34 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
   sqlite.run("PRAGMA analysis_limit = 1000");
   sqlite.run("PRAGMA optimize = 0x10002");
   return drizzle({ client: sqlite, schema }) as Db;
+}
+
+/**
+ * Creates DATA_DIR if needed and checks that this process can write there. A problem is one line
+ * naming the variable and the path: mkdir's and SQLite's own words ("EEXIST: file already
+ * exists", "unable to open database file") name neither.
+ */
+function prepareDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem =
+      code === "EEXIST"
+        ? "it is a file, not a directory"
+        : code === "ENOTDIR"
+          ? "a part of its path is a file, not a directory"
+          : code === "EACCES" || code === "EPERM"
+            ? "no permission to create it"
+            : (error as Error).message;
+    throw new Error(`cannot use DATA_DIR ${dataDir}: ${problem}`);
+  }
+  try {
+    // SQLite writes its WAL and shared-memory files beside the database, and the CLI its master key.
+    accessSync(dataDir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new Error(`cannot use DATA_DIR ${dataDir}: it is not writable by this user`);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrations } from "../db/migrations";
@@ -109,6 +109,39 @@ describe("CLI", () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
+  });
+
+  describe("a DATA_DIR that cannot hold the database stops the command with one line naming it", () => {
+    const file = join(dataDir, "not-a-directory");
+    beforeAll(() => writeFileSync(file, ""));
+    const where = {
+      "a file": [file, "it is a file, not a directory"],
+      "under a file": [join(file, "data"), "a part of its path is a file, not a directory"],
+    } as const;
+    const commands = [["serve"], ["migrate"], ["admin", "create", "--tenant", "a", "--email", "a@a.test"]];
+    test.each(commands.flatMap((args) => Object.keys(where).map((place) => [args, place] as const)))(
+      "%j with DATA_DIR %s",
+      async (args, place) => {
+        const [dir, problem] = where[place as keyof typeof where];
+        const { code, stdout, stderr } = await runCli(dir, args);
+        expect(code).toBe(1);
+        expect(stdout).toBe("");
+        expect(stderr).toBe(`warden: cannot use DATA_DIR ${dir}: ${problem}\n`);
+      },
+    );
+
+    // Root writes anywhere: only another user sees the directory refused.
+    test.skipIf(process.getuid?.() === 0)("migrate with a DATA_DIR it cannot write", async () => {
+      const readOnly = mkdtempSync(join(tmpdir(), "warden-read-only-"));
+      chmodSync(readOnly, 0o500);
+      try {
+        const { code, stderr } = await runCli(readOnly, ["migrate"]);
+        expect(code).toBe(1);
+        expect(stderr).toBe(`warden: cannot use DATA_DIR ${readOnly}: it is not writable by this user\n`);
+      } finally {
+        rmSync(readOnly, { recursive: true, force: true });
+      }
+    });
   });
 
   test("migrate should create the database, say how many migrations it applied, and exit 0", async () => {
