@@ -57,18 +57,34 @@ export function createRedis(url: string, log: Logger): Redis {
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),
   });
   let wasReady = false;
-  let policyChecked = false;
+  let everReady = false;
+  let startFailureLogged = false;
   redis.on("ready", () => {
     wasReady = true;
     log.info("redis connected");
-    if (!policyChecked) void warnOnEviction(redis, log);
-    policyChecked = true;
+    if (!everReady) void warnOnEviction(redis, log);
+    everReady = true;
   });
   redis.on("error", (error) => {
-    if (wasReady) log.warn({ err: { message: error.message } }, "redis unavailable");
+    if (wasReady) log.warn({ err: connectionError(error) }, "redis unavailable");
+    // connect() itself only rejects with "Connection is closed.": the cause (an unknown host, a
+    // refused port, a wrong password) is in this event. Once: the client retries every few seconds.
+    if (!everReady && !startFailureLogged) {
+      log.warn({ err: connectionError(error), redis: new URL(url).host }, "redis not reachable at start-up");
+      startFailureLogged = true;
+    }
     wasReady = false;
   });
   return redis;
+}
+
+/**
+ * What a log may say of a connection error: its message and code. Never the error itself: a
+ * failed AUTH or HELLO carries its command, password included.
+ */
+function connectionError(error: Error): { message: string; code?: string } {
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === "string" ? { message: error.message, code } : { message: error.message };
 }
 
 /**

@@ -44,9 +44,8 @@ export async function openDeps(config: Config, log: Logger, clock: Clock = syste
   const db = openDatabase(config.dataDir);
   const redis = config.redisUrl ? createRedis(config.redisUrl, log) : undefined;
   // A Redis that is down at boot must not stop the service: it runs degraded and reconnects.
-  redis
-    ?.connect()
-    .catch((error: Error) => log.warn({ err: { message: error.message } }, "redis not reachable at start-up"));
+  // The client logs why it could not connect (connect() rejects with no cause).
+  redis?.connect().catch(() => {});
   const security = await openSecurity({ config, db, clock });
   const readiness = new ReadinessProbe({ db, redis, clock, spooledFeedback: () => feedback.spool?.depth ?? 0 });
   const metrics = createMetrics({
