@@ -230,6 +230,12 @@ describe("CLI", () => {
     [["admin", "create", "--tenant", "acme", "--email", "a@b.test", "--role", "root"], "--role"],
     [["admin", "create", "--tenant", "acme", "--email", "a@b.test", "--bogus"], "bogus"],
     [["admin", "delete"], "usage"],
+    [["admin", "create", "--tenant", "a", "--tenant", "b", "--email", "a@b.test"], "--tenant is given twice"],
+    [["admin", "create", "--tenant", "a", "--email", "a@b.test", "--email=b@b.test"], "--email is given twice"],
+    [["admin", "create", "--tenant", "a", "--email", "a@b.test", "--json", "--json"], "--json is given twice"],
+    [["audit", "verify", "extra"], "no arguments"],
+    [["audit", "key", "extra"], "no arguments"],
+    [["audit", "sign-checkpoints", "--yes"], "no arguments"],
     [["keys", "shred"], "usage"],
   ])("%j should exit 2 naming %s", async (args, mention) => {
     const { code, stderr } = await cli(args);

@@ -117,6 +117,11 @@ async function main(argv: string[]): Promise<number> {
       console.log(await adminCreate(argv.slice(2), config));
       return 0;
     case "audit": {
+      if (argv.length > 2) {
+        throw new UsageError(
+          "usage: warden audit verify | sign-checkpoints | key (each takes no arguments: set DATA_DIR and the keys in the environment)",
+        );
+      }
       if (argv[1] === "key") {
         console.log(await auditKeyCommand(config));
         return 0;

@@ -20,7 +20,7 @@ export class UsageError extends Error {}
  * for that user; prints the password and key once. Safe while a server runs on the same DATA_DIR.
  */
 export async function adminCreate(argv: string[], config: Config): Promise<string> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args: argv,
     options: {
       tenant: { type: "string" },
@@ -29,7 +29,16 @@ export async function adminCreate(argv: string[], config: Config): Promise<strin
       json: { type: "boolean", default: false },
     },
     strict: true,
+    tokens: true,
   });
+  // parseArgs keeps the last of a repeated option: `--tenant a --tenant b` would create in b
+  // what may have been meant for a.
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given twice; usage: ${ADMIN_CREATE_USAGE}`);
+    seen.add(token.name);
+  }
   const tenant = values.tenant ?? "";
   const email = (values.email ?? "").trim().toLowerCase();
   const role = values.role as Role;
