@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DATABASE_FILE } from "../../../db/client";
 import type { Config } from "../../config";
@@ -47,9 +47,29 @@ export function loadMasterKey(dataDir: string, configured: Uint8Array | undefine
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
   }
+  keepPrivate(file);
   const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64");
   if (key.byteLength < 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
   return new Uint8Array(key);
+}
+
+/**
+ * Makes `file` 0600 when group or others may read it, as the database is at every open: the
+ * key opens every sealed signing key and webhook secret, and a copy put back with `cp` or under
+ * a loose umask would otherwise stay readable by every account on the machine. A file this
+ * process may not change (another owner, a read-only mount) stops the command rather than serve
+ * with a key anyone can read.
+ */
+function keepPrivate(file: string): void {
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  try {
+    chmodSync(file, 0o600);
+  } catch (error) {
+    throw new Error(
+      `${file} is readable by other users (mode ${mode.toString(8).padStart(4, "0")}) and cannot be made 0600 here (${(error as NodeJS.ErrnoException).code}): make it 0600 and owned by the user warden runs as, or set MASTER_KEY instead`,
+    );
+  }
 }
 
 /** Tables whose rows only the master key can open or check: sealed keys and secrets, peppered hashes. */
