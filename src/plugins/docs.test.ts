@@ -141,6 +141,12 @@ describe("Swagger UI", () => {
     expect(spec.paths["/health"].get.responses["429"]).toBeUndefined();
   });
 
+  test("the document should say that lengths count UTF-16 code units, not JSON Schema's code points", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    expect(spec.info.description).toContain("count UTF-16 code units");
+    expect(spec.info.description).toContain("counts as two");
+  });
+
   test("response timestamps should be documented as date-times", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const me = spec.paths["/v1/auth/me"].get.responses["200"].content["application/json"].schema;

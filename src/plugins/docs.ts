@@ -310,8 +310,10 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
           info: {
             title: "Warden API",
             version,
+            // JSON Schema counts code points, and a client that checks lengths itself would
+            // pass a string of emoji the service then refuses.
             description:
-              "Tokens and revocation, audit trail, notifications and signed webhooks, feedback and rate limits. Errors are RFC 9457 problem+json.",
+              "Tokens and revocation, audit trail, notifications and signed webhooks, feedback and rate limits. Errors are RFC 9457 problem+json.\n\nString lengths (`minLength`, `maxLength`) count UTF-16 code units, as JavaScript's `String.length` does, not the code points JSON Schema counts: a character outside the Basic Multilingual Plane (most emoji) counts as two, so a field of `maxLength: 200` takes at most 100 emoji.",
           },
           components: {
             securitySchemes: {
