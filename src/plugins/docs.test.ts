@@ -147,6 +147,25 @@ describe("Swagger UI", () => {
     expect(spec.info.description).toContain("counts as two");
   });
 
+  test("every query parameter should have a description where Swagger UI shows it", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    type Parameter = { name: string; in: string; description?: string; schema: { description?: string } };
+    const undescribed: string[] = [];
+    for (const [path, operations] of Object.entries<Record<string, { parameters?: Parameter[] }>>(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const parameter of operation.parameters ?? []) {
+          if (parameter.in !== "query") continue;
+          if (!parameter.description) undescribed.push(`${method.toUpperCase()} ${path} ${parameter.name}`);
+          expect(parameter.schema.description).toBeUndefined();
+        }
+      }
+    }
+    expect(undescribed).toEqual([]);
+    const deliveries = spec.paths["/v1/webhooks/deliveries"].get.parameters;
+    const status = deliveries.find((p: Parameter) => p.name === "status");
+    expect(status.description).toContain("failed (waiting for a retry)");
+  });
+
   test("response timestamps should be documented as date-times", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const me = spec.paths["/v1/auth/me"].get.responses["200"].content["application/json"].schema;

@@ -272,6 +272,26 @@ function withResponseHeaders(spec: { paths?: Record<string, Record<string, Opera
   }
 }
 
+type Parameter = { description?: string; schema?: { description?: string } };
+
+/**
+ * The generator leaves a parameter's description in its schema, where Swagger UI does not show
+ * it (it shows the parameter's own): moved there.
+ */
+function withParameterDescriptions(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(spec.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const parameter of (operation.parameters ?? []) as Parameter[]) {
+        if (parameter.description !== undefined || parameter.schema?.description === undefined) continue;
+        // A copy: the schema may be the route's own, which its validator still reads.
+        const { description, ...schema } = parameter.schema;
+        parameter.description = description;
+        parameter.schema = schema;
+      }
+    }
+  }
+}
+
 /** A schema's document-only keywords (see `documentedAs`) written in its place. */
 function withDocumentedShapes(node: unknown): void {
   if (node === null || typeof node !== "object") return;
@@ -297,6 +317,8 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
         withDocumentedShapes(response);
         withPlainIntegers(response);
         withClosedBodies(response);
+        // Last: an integer's description is in its union's branches until they are merged.
+        withParameterDescriptions(response);
       }
     })
     .use(

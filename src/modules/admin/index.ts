@@ -138,7 +138,10 @@ export const adminModule = (deps: { security: Security; admin: AdminService }) =
       },
       {
         auth: ADMIN,
-        query: t.Composite([t.Object({ user_id: t.String({ maxLength: 64 }) }), sessionPage]),
+        query: t.Composite([
+          t.Object({ user_id: t.String({ maxLength: 64, description: "the user whose sessions to list" }) }),
+          sessionPage,
+        ]),
         response: sessionList,
         detail: { summary: "A user's live sessions" },
       },

@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
-import { dateTime, role, ulidCursor } from "../auth/model";
+import { dateTime, pageLimit, role, ulidCursor } from "../auth/model";
 
 export const user = t.Object({
   id: t.String(),
@@ -25,12 +25,12 @@ export const createdUser = t.Object({
 export const userList = t.Object({ users: t.Array(user), next_cursor: t.Nullable(t.String()) });
 
 export const page = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
   cursor: t.Optional(ulidCursor),
 });
 
 export const apiKeyQuery = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
   cursor: t.Optional(
     t.String({
       pattern: "^[0-9a-z]{16}$",

@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { EXPECTED } from "../../lib/formats";
-import { dateTime } from "../auth/model";
+import { dateTime, oneOf } from "../auth/model";
 
 export const auditQuery = t.Object({
   actor: t.Optional(t.String({ maxLength: 128, description: "actor id (user, API key or `cli`)" })),
@@ -14,7 +14,12 @@ export const auditQuery = t.Object({
     }),
   ),
   target: t.Optional(t.String({ maxLength: 128, description: "target id" })),
-  outcome: t.Optional(t.Union([t.Literal("success"), t.Literal("failure"), t.Literal("denied")])),
+  // One of a list, not a union of literals: the document generator drops a union's description.
+  outcome: t.Optional(
+    oneOf(["success", "failure", "denied"], {
+      description: "success, failure (a sign-in that failed) or denied (a request refused for its role or X-Client-ID)",
+    }),
+  ),
   from: t.Optional(t.String({ format: "date-time", description: "inclusive" })),
   to: t.Optional(t.String({ format: "date-time", description: "exclusive" })),
 });
@@ -22,7 +27,15 @@ export const auditQuery = t.Object({
 export const listQuery = t.Composite([
   auditQuery,
   t.Object({
-    limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    limit: t.Optional(
+      t.Integer({
+        minimum: 1,
+        maximum: 200,
+        default: 50,
+        // A page scans a bounded window of the trail, which may hold fewer matching events.
+        description: "the most events a page holds; a page may hold fewer, even none, and still have a next_cursor",
+      }),
+    ),
     cursor: t.Optional(t.Integer({ minimum: 1, description: "from next_cursor: events older than this seq" })),
   }),
 ]);

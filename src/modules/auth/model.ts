@@ -78,6 +78,14 @@ export const ulidCursor = t.String({
   [EXPECTED]: "Expected the next_cursor of a previous page",
 });
 
+/** A list's `limit`. */
+export const pageLimit = t.Integer({
+  minimum: 1,
+  maximum: 200,
+  default: 50,
+  description: "the most items a page holds",
+});
+
 /**
  * One of a list of strings. `t.UnionEnum` alone gives the schema its first value as a default,
  * so a missing field (or an absent query filter) silently became that value.
@@ -90,6 +98,6 @@ export function oneOf<const T extends readonly [string, ...string[]]>(
 }
 
 export const sessionPage = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
   cursor: t.Optional(ulidCursor),
 });

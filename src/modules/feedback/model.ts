@@ -9,7 +9,7 @@ import {
 } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
 import { invalidField } from "../../lib/problem";
-import { dateTime, oneOf, ulidCursor } from "../auth/model";
+import { dateTime, oneOf, pageLimit, ulidCursor } from "../auth/model";
 
 export const SUBJECT_TYPES = ["alert", "incident", "recommendation"] as const;
 export const VERDICTS = ["useful", "not_useful", "false_positive", "true_positive"] as const;
@@ -93,12 +93,12 @@ export const feedbackItem = t.Object({
 export type FeedbackItem = typeof feedbackItem.static;
 
 export const listQuery = t.Object({
-  subject_id: t.String({ minLength: 1, maxLength: 200 }),
+  subject_id: t.String({ minLength: 1, maxLength: 200, description: "the alert, incident or recommendation id" }),
   subject_type: t.Optional(
     oneOf(SUBJECT_TYPES, { description: "Only this type's subject; without it, every subject with this id." }),
   ),
   cursor: t.Optional(ulidCursor),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
 });
 
 export const feedbackList = t.Object({
@@ -119,7 +119,9 @@ export type SubjectSummary = typeof subjectSummary.static;
 export const summaryQuery = t.Object({
   // A subject id of 200 control characters, escaped in the cursor's JSON, makes one of ~1 650.
   cursor: t.Optional(t.String({ minLength: 1, maxLength: 2048, description: "from next_cursor" })),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  limit: t.Optional(
+    t.Integer({ minimum: 1, maximum: 1000, default: 100, description: "the most subjects a page holds" }),
+  ),
 });
 
 export const summaryResponse = t.Object({

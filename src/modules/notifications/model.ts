@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
 import { documentedAs } from "../../lib/openapi-shape";
-import { dateTime, role, ulidCursor } from "../auth/model";
+import { dateTime, pageLimit, role, ulidCursor } from "../auth/model";
 
 export const createNotificationRequest = t.Object({
   recipients: t.Object(
@@ -51,5 +51,5 @@ export const inboxItem = t.Composite([notification, t.Object({ read_at: t.Nullab
 export const inboxQuery = t.Object({
   unread: t.Optional(t.Boolean({ description: "true: only unread items; false: only read ones; absent: both" })),
   cursor: t.Optional(ulidCursor),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
 });

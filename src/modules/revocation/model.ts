@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { EXPECTED } from "../../lib/formats";
-import { dateTime, role } from "../auth/model";
+import { dateTime, pageLimit, role } from "../auth/model";
 
 export const revokeRequest = t.Object(
   {
@@ -37,7 +37,7 @@ export const revocationEntry = t.Object({
 export const revocationList = t.Object({ revocations: t.Array(revocationEntry), next_cursor: t.Nullable(t.String()) });
 
 export const listQuery = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
   // The time and subject of a page's last row, base64url: a jti of 128 characters makes ~200.
   cursor: t.Optional(t.String({ maxLength: 256, description: "opaque; from next_cursor" })),
 });

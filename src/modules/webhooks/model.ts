@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import { DELIVERY_STATUSES } from "../../../db/schema";
 import { EXPECTED, PLAIN_TEXT } from "../../lib/formats";
-import { dateTime, oneOf, ulidCursor } from "../auth/model";
+import { dateTime, oneOf, pageLimit, ulidCursor } from "../auth/model";
 
 /** How long, at most and by default, the previous secret keeps signing after a rotation. */
 export const SECRET_OVERLAP_SECONDS = 24 * 3600;
@@ -34,7 +34,7 @@ export const updateEndpointRequest = t.Object(
 );
 
 export const endpointPage = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
   cursor: t.Optional(ulidCursor),
 });
 
@@ -103,10 +103,15 @@ export const attempt = t.Object({
 });
 
 export const deliveryQuery = t.Object({
-  status: t.Optional(deliveryStatus),
-  endpoint_id: t.Optional(t.String({ maxLength: 64 })),
+  status: t.Optional(
+    oneOf(DELIVERY_STATUSES, {
+      description:
+        "only deliveries in this state: pending (first attempt not made yet), leased (in flight), failed (waiting for a retry), delivered or dead",
+    }),
+  ),
+  endpoint_id: t.Optional(t.String({ maxLength: 64, description: "only this endpoint's deliveries" })),
   cursor: t.Optional(ulidCursor),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  limit: t.Optional(pageLimit),
 });
 
 export const replayRequest = t.Object({
