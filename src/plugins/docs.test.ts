@@ -214,6 +214,44 @@ describe("Swagger UI", () => {
     );
   });
 
+  test("the bodies Swagger UI fills in should be ones the service accepts", async () => {
+    const admin = await createAdminWithCli(server.dataDir, { tenant: "examples", email: "examples@example.test" });
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const token = spec.paths["/v1/auth/token"].post.requestBody.content;
+    // The enum is the document's: an unknown grant type is still OAuth's unsupported_grant_type.
+    expect(token["application/x-www-form-urlencoded"].schema.properties.grant_type.enum).toEqual([
+      "password",
+      "client_credentials",
+      "refresh_token",
+    ]);
+    const unsupported = await server.fetch("/v1/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ grant_type: "string" }),
+    });
+    expect(await unsupported.json()).toMatchObject({ status: 400, error: "unsupported_grant_type" });
+    for (const type of ["application/json", "application/x-www-form-urlencoded"]) {
+      const [example] = token[type].schema.examples;
+      expect(example).toEqual({ grant_type: "client_credentials", client_secret: expect.any(String) });
+    }
+    // The example with the caller's own key in its place.
+    const issued = await server.fetch("/v1/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...token["application/json"].schema.examples[0], client_secret: admin.api_key }),
+    });
+    expect(issued.status).toBe(200);
+    const { access_token } = (await issued.json()) as { access_token: string };
+
+    const [notification] = spec.paths["/v1/notifications"].post.requestBody.content["application/json"].schema.examples;
+    const created = await server.fetch("/v1/notifications", {
+      method: "POST",
+      headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
+      body: JSON.stringify(notification),
+    });
+    expect(created.status).toBe(201);
+  });
+
   test("every documented route's first requests should leave stdout JSON lines only and stderr empty", async () => {
     // Elysia compiles a route's schemas at its first request, and prints a schema it cannot
     // compile to the console; a lean route's body step is built at the first lean request.

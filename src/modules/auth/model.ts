@@ -15,18 +15,36 @@ export const dateTime = t.String({
 
 const short = (description: string) => t.String({ maxLength: 512, description });
 
-/** One body for every grant (JSON or form-encoded); which fields are needed depends on `grant_type`. */
-export const tokenRequest = t.Object({
-  // Optional in the schema so a missing one is OAuth's 400 invalid_request, not a generic 422.
-  grant_type: t.Optional(t.String({ maxLength: 64, description: "password, client_credentials or refresh_token" })),
-  tenant: t.Optional(short("password grant: the tenant slug")),
-  username: t.Optional(short("password grant: the user's email")),
-  password: t.Optional(t.String({ maxLength: 1024, description: "password grant" })),
-  client_id: t.Optional(short("client_credentials grant: the API key id (optional)")),
-  client_secret: t.Optional(short("client_credentials grant: the API key, wdn_<id>_<secret>")),
-  refresh_token: t.Optional(short("refresh_token grant")),
-  scope: t.Optional(short("none: this server issues no scopes, and refuses a request for one (invalid_scope)")),
-});
+const GRANT_TYPES = ["password", "client_credentials", "refresh_token"];
+
+/**
+ * One body for every grant (JSON or form-encoded); which fields are needed depends on `grant_type`.
+ * Its example is what Swagger UI fills in: without one, every field holds "string", and a scope
+ * is refused before anything else is read.
+ */
+export const tokenRequest = t.Object(
+  {
+    // Optional in the schema so a missing one is OAuth's 400 invalid_request, not a generic 422;
+    // a string, not an enum, so an unknown one is OAuth's unsupported_grant_type. The enum is the
+    // document's alone.
+    grant_type: t.Optional(
+      t.String({
+        maxLength: 64,
+        description: "password, client_credentials or refresh_token",
+        examples: ["client_credentials"],
+        ...documentedAs({ enum: GRANT_TYPES }),
+      }),
+    ),
+    tenant: t.Optional(short("password grant: the tenant slug")),
+    username: t.Optional(short("password grant: the user's email")),
+    password: t.Optional(t.String({ maxLength: 1024, description: "password grant" })),
+    client_id: t.Optional(short("client_credentials grant: the API key id (optional)")),
+    client_secret: t.Optional(short("client_credentials grant: the API key, wdn_<id>_<secret>")),
+    refresh_token: t.Optional(short("refresh_token grant")),
+    scope: t.Optional(short("none: this server issues no scopes, and refuses a request for one (invalid_scope)")),
+  },
+  { examples: [{ grant_type: "client_credentials", client_secret: "wdn_<key id>_<secret>" }] },
+);
 
 export const tokenResponse = t.Object({
   access_token: t.String(),
