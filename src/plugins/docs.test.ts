@@ -130,13 +130,22 @@ describe("Swagger UI", () => {
   test("the statuses a client acts on should be spelt out: 401 with its challenge, 403, 429 with when to retry", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     const me = spec.paths["/v1/auth/me"].get;
-    expect(Object.keys(me.responses["401"].headers)).toEqual(["WWW-Authenticate"]);
+    expect(Object.keys(me.responses["401"].headers)[0]).toBe("WWW-Authenticate");
     expect(me.responses["403"].content["application/problem+json"]).toBeDefined();
-    expect(Object.keys(me.responses["429"].headers)).toEqual(["Retry-After", "RateLimit", "RateLimit-Policy"]);
+    expect(Object.keys(me.responses["429"].headers)).toEqual([
+      "Retry-After",
+      "X-Request-ID",
+      "RateLimit",
+      "RateLimit-Policy",
+      "X-RateLimit-Limit",
+      "X-RateLimit-Remaining",
+      "X-RateLimit-Reset",
+    ]);
     expect(me.parameters.map((p: { name: string }) => p.name)).toContain("X-Client-ID");
-    // The token endpoint needs no token, and answers in OAuth's content type.
+    // The token endpoint needs no token: its 401 is a Basic client's, and in OAuth's content type.
     const token = spec.paths["/v1/auth/token"].post;
-    expect(token.responses["401"]).toBeUndefined();
+    expect(token.responses["401"].headers["WWW-Authenticate"].description).toBe('Basic realm="warden"');
+    expect(Object.keys(token.responses["401"].content)).toEqual(["application/json"]);
     expect(Object.keys(token.responses["429"].content)).toEqual(["application/json"]);
     expect(spec.paths["/health"].get.responses["429"]).toBeUndefined();
   });
@@ -164,6 +173,56 @@ describe("Swagger UI", () => {
     const deliveries = spec.paths["/v1/webhooks/deliveries"].get.parameters;
     const status = deliveries.find((p: Parameter) => p.name === "status");
     expect(status.description).toContain("failed (waiting for a retry)");
+  });
+
+  test("the headers a response carries should be declared on it, as the service sends them", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    type Documented = { headers?: Record<string, unknown> };
+    const LIMITER = [
+      "RateLimit",
+      "RateLimit-Policy",
+      "X-RateLimit-Limit",
+      "X-RateLimit-Remaining",
+      "X-RateLimit-Reset",
+    ];
+    for (const [path, operations] of Object.entries<Record<string, { responses: Record<string, Documented> }>>(
+      spec.paths,
+    )) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const [status, response] of Object.entries(operation.responses)) {
+          const where = `${method.toUpperCase()} ${path} ${status}`;
+          const names = Object.keys(response.headers ?? {});
+          expect({ where, names }).toMatchObject({ where, names: expect.arrayContaining(["X-Request-ID"]) });
+          const limited = LIMITER.filter((name) => names.includes(name));
+          expect({ where, limited }).toEqual({ where, limited: path.startsWith("/v1/") ? LIMITER : [] });
+        }
+      }
+    }
+    const declared = (path: string, method: string, status: string) =>
+      Object.keys(spec.paths[path][method].responses[status].headers).map((name) => name.toLowerCase());
+    const sent = async (res: Response) => {
+      await res.arrayBuffer();
+      return [...res.headers.keys()];
+    };
+
+    const health = await server.fetch("/health");
+    expect(await sent(health)).toEqual(expect.arrayContaining(declared("/health", "get", "200")));
+    const jwks = await server.fetch("/.well-known/jwks.json");
+    expect(await sent(jwks)).toEqual(expect.arrayContaining(declared("/.well-known/jwks.json", "get", "200")));
+    const cache = spec.paths["/.well-known/jwks.json"].get.responses["200"].headers["Cache-Control"];
+    expect(cache.schema.enum).toEqual([jwks.headers.get("cache-control")]);
+
+    const basic = await server.fetch("/v1/auth/token", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa("nobody:wdn_nobody")}`, "content-type": "application/json" },
+      body: JSON.stringify({ grant_type: "client_credentials" }),
+    });
+    expect(basic.status).toBe(401);
+    expect(basic.headers.get("www-authenticate")).toBe('Basic realm="warden"');
+    expect(await sent(basic)).toEqual(expect.arrayContaining(declared("/v1/auth/token", "post", "401")));
+    const anonymous = await server.fetch("/v1/auth/me");
+    expect(anonymous.status).toBe(401);
+    expect(await sent(anonymous)).toEqual(expect.arrayContaining(declared("/v1/auth/me", "get", "401")));
   });
 
   test("response timestamps should be documented as date-times", async () => {

@@ -6,6 +6,7 @@ import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "f
 import { DOCUMENTED_AS, RESPONSE_HEADERS } from "../lib/openapi-shape";
 import { notFound } from "../lib/problem";
 import { OAUTH_CONTENT_TYPE, OAUTH_PATHS } from "./errors";
+import { routeClassOf } from "./rate-limit";
 import type { RouteEntry } from "./route-index";
 import { DEFAULT_CSP } from "./security-headers";
 
@@ -104,8 +105,11 @@ const FORBIDDEN = problemWith(PROBLEM_RESPONSE, "A role the route does not allow
 const rateLimited = (base: ProblemResponse) =>
   problemWith(base, "Rate limited: try again after Retry-After", {
     "Retry-After": header("seconds until a request is allowed", "integer"),
-    RateLimit: header('the caller\'s quota now, e.g. "api";r=0;t=20'),
-    "RateLimit-Policy": header('the quota and its window, e.g. "api";q=600;w=60'),
+  });
+/** A failed client_secret_basic is a 401 with a Basic challenge (RFC 6749 §5.2), not the Bearer one. */
+const basicRefused = (base: ProblemResponse) =>
+  problemWith(base, "invalid_client: the HTTP Basic client credentials do not verify", {
+    "WWW-Authenticate": header('Basic realm="warden"'),
   });
 const CLIENT_ID_PARAMETER = {
   name: "X-Client-ID",
@@ -118,7 +122,8 @@ const CLIENT_ID_PARAMETER = {
 /**
  * Every operation can fail with a problem+json; the generator only knows the success answers.
  * Those a client acts on by status are spelt out: 401 (with its challenge) and 403 where a token
- * is needed, 429 (with when to retry) on every rate-limited route.
+ * is needed, 401 with a Basic challenge where HTTP Basic is taken, 429 (with when to retry) on
+ * every rate-limited route.
  */
 function withProblems(spec: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const [path, operations] of Object.entries(spec.paths ?? {})) {
@@ -133,9 +138,57 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
           operation.parameters = [...(operation.parameters ?? []), CLIENT_ID_PARAMETER];
         }
       }
-      if (path.startsWith("/v1/")) operation.responses["429"] ??= rateLimited(response);
+      if (operation.security?.some((requirement) => "basic" in requirement)) {
+        operation.responses["401"] ??= basicRefused(response);
+      }
+      if (routeClassOf(path) !== undefined) operation.responses["429"] ??= rateLimited(response);
       operation.responses["4XX"] ??= response;
       operation.responses["5XX"] ??= response;
+    }
+  }
+}
+
+const REQUEST_ID = {
+  "X-Request-ID": header(
+    "the request's X-Request-ID when it is 1-128 characters of [A-Za-z0-9._-], else a generated UUID; problems and log lines quote it",
+  ),
+};
+const RATE_LIMIT = {
+  RateLimit: header(
+    'the caller\'s quota now, e.g. "api";r=599;t=1: requests left, and seconds until the quota is full again (refused: until the next request is allowed)',
+  ),
+  "RateLimit-Policy": header(
+    'the quota and its window, e.g. "api";q=600;w=60 (none of these headers when the server runs with RATE_LIMIT_ENABLED=false)',
+  ),
+  "X-RateLimit-Limit": header("requests a minute", "integer"),
+  "X-RateLimit-Remaining": header("requests left now", "integer"),
+  "X-RateLimit-Reset": header("Unix time in seconds when the quota is full again", "integer"),
+};
+// Refused before the limiter runs: by the guards (src/app.ts has the order), or with no route to limit.
+const BEFORE_THE_LIMITER = " Not on a 405, 413, 415 or 431, nor on a 400 for a body that could not be read.";
+const RATE_LIMIT_ON_RANGES = Object.fromEntries(
+  Object.entries(RATE_LIMIT).map(([name, value]) => [
+    name,
+    { ...value, description: `${value.description}.${BEFORE_THE_LIMITER}` },
+  ]),
+);
+
+/**
+ * Headers sent on every response: the request id everywhere, and the limiter's on every route it
+ * limits (the answers' own, a 429's Retry-After, stay first). Each response gets its own copy, as
+ * the problem responses are shared between operations.
+ */
+function withCommonHeaders(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const [path, operations] of Object.entries(spec.paths ?? {})) {
+    const limited = routeClassOf(path) !== undefined;
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const headers = { ...(response as { headers?: Record<string, unknown> }).headers };
+        const range = status.endsWith("XX");
+        const added = { ...REQUEST_ID, ...(limited ? (range ? RATE_LIMIT_ON_RANGES : RATE_LIMIT) : {}) };
+        for (const [name, value] of Object.entries(added)) headers[name] ??= value;
+        (operation.responses as Record<string, unknown>)[status] = { ...(response as object), headers };
+      }
     }
   }
 }
@@ -313,6 +366,7 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
         withOptionalBodies(response, routes());
         withResponseHeaders(response);
         withProblems(response);
+        withCommonHeaders(response);
         // Shapes first: closing and flattening bodies read the types they document.
         withDocumentedShapes(response);
         withPlainIntegers(response);

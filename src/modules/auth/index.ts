@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { OAUTH_NO_STORE } from "../../lib/oauth";
+import { responseHeaders } from "../../lib/openapi-shape";
 import { pageOf } from "../../lib/paging";
 import { HttpProblem } from "../../lib/problem";
 import { ANY_ROLE, authPlugin } from "../../plugins/auth";
@@ -37,6 +38,9 @@ function parameters(body: unknown, request: Request): OAuthParameters {
   for (const [name, value] of Object.entries(body)) if (value !== "") sent[name] = value;
   return sent;
 }
+
+// Short enough that a rotation's new `next` key reaches caches long before it signs.
+const JWKS_CACHE = "public, max-age=300";
 
 /** An Authorization header with the Basic scheme, credentials or not. */
 const BASIC = /^basic(\s|$)/i;
@@ -149,11 +153,21 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
     .get(
       "/.well-known/jwks.json",
       ({ set }) => {
-        // Short enough that a rotation's new `next` key reaches caches long before it signs.
-        set.headers["cache-control"] = "public, max-age=300";
+        set.headers["cache-control"] = JWKS_CACHE;
         return security.keyRing.jwks();
       },
-      { response: jwks, detail: { summary: "Public signing keys (current, next, and previous ones still verifying)" } },
+      {
+        response: jwks,
+        detail: {
+          summary: "Public signing keys (current, next, and previous ones still verifying)",
+          ...responseHeaders(200, {
+            "Cache-Control": {
+              description: "cacheable for five minutes",
+              schema: { type: "string", enum: [JWKS_CACHE] },
+            },
+          }),
+        },
+      },
     )
     .post(
       "/v1/auth/token",
