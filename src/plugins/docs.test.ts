@@ -87,6 +87,8 @@ describe("Swagger UI", () => {
         if (path.startsWith("/v1/") && !["/v1/auth/token", "/v1/auth/revoke"].includes(path)) {
           expect({ where, security: operation.security }).toEqual({ where, security: [{ bearer: [] }] });
         }
+        // A public operation says it takes no credentials rather than leaving it unsaid.
+        expect({ where, security: Array.isArray(operation.security) }).toEqual({ where, security: true });
       }
     }
   });
@@ -242,6 +244,27 @@ describe("Swagger UI", () => {
         additionalProperties: false,
         properties: { previous_secret_overlap_seconds: { type: "integer", minimum: 0, maximum: 86_400 } },
       });
+  });
+
+  test("public operations should say they take no credentials, and the document where it is served", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    expect(spec.servers).toEqual([{ url: "/", description: "this server" }]);
+    for (const [path, method] of [
+      ["/health", "get"],
+      ["/ready", "get"],
+      ["/metrics", "get"],
+      ["/.well-known/jwks.json", "get"],
+      ["/v1/auth/revoke", "post"],
+    ] as const) {
+      expect({ path, security: spec.paths[path][method].security }).toEqual({ path, security: [] });
+      const res = await server.fetch(path, {
+        method: method.toUpperCase(),
+        body: method === "post" ? "token=x" : undefined,
+        headers: method === "post" ? { "content-type": "application/x-www-form-urlencoded" } : {},
+      });
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+      await res.arrayBuffer();
+    }
   });
 
   test("the token endpoint should document HTTP Basic as an optional way to send the API key", async () => {

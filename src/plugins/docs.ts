@@ -130,6 +130,8 @@ function withProblems(spec: { paths?: Record<string, Record<string, Operation>> 
     const response = OAUTH_PATHS.has(path) ? OAUTH_PROBLEM_RESPONSE : PROBLEM_RESPONSE;
     for (const operation of Object.values(operations)) {
       operation.responses ??= {};
+      // Said, not implied: a route that names no scheme takes no credentials (health, JWKS, revoke).
+      operation.security ??= [];
       if (operation.security?.some((requirement) => "bearer" in requirement)) {
         operation.responses["401"] ??= UNAUTHORIZED;
         operation.responses["403"] ??= FORBIDDEN;
@@ -383,6 +385,8 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
         // Otherwise any path with a dot (/.well-known/jwks.json) is taken for a static file and left out.
         exclude: { staticFile: false },
         documentation: {
+          // Relative: the document is served by the server it describes, at whatever address.
+          servers: [{ url: "/", description: "this server" }],
           info: {
             title: "Warden API",
             version,
