@@ -267,6 +267,17 @@ describe("Swagger UI", () => {
     }
   });
 
+  test("every operationId should be a distinct identifier", async () => {
+    const spec = await (await server.fetch("/swagger/json")).json();
+    const ids = Object.values<Record<string, { operationId: string }>>(spec.paths).flatMap((operations) =>
+      Object.values(operations).map((operation) => operation.operationId),
+    );
+    expect(ids.filter((id) => !/^[a-z][A-Za-z0-9]*$/.test(id))).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(spec.paths["/.well-known/jwks.json"].get.operationId).toBe("getWellKnownJwksJson");
+    expect(spec.paths["/v1/admin/api-keys"].get.operationId).toBe("getV1AdminApiKeys");
+  });
+
   test("the token endpoint should document HTTP Basic as an optional way to send the API key", async () => {
     const spec = await (await server.fetch("/swagger/json")).json();
     expect(spec.components.securitySchemes.basic).toEqual({ type: "http", scheme: "basic" });

@@ -80,6 +80,7 @@ const OAUTH_PROBLEM_RESPONSE = {
 };
 
 type Operation = {
+  operationId?: string;
   responses?: Record<string, unknown>;
   security?: Record<string, unknown>[];
   parameters?: unknown[];
@@ -327,6 +328,21 @@ function withResponseHeaders(spec: { paths?: Record<string, Record<string, Opera
   }
 }
 
+/**
+ * The generator makes an operationId of the path as written, dots and hyphens included
+ * (`get.well-knownJwks.json`, `postV1AdminApi-keys`): generated clients need identifiers.
+ * Each is camel-cased across what is not a letter or digit.
+ */
+function withIdentifierOperationIds(spec: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(spec.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      operation.operationId = operation.operationId?.replace(/[^A-Za-z0-9]+([A-Za-z0-9]?)/g, (_, next: string) =>
+        next.toUpperCase(),
+      );
+    }
+  }
+}
+
 type Parameter = { description?: string; schema?: { description?: string } };
 
 /**
@@ -369,6 +385,7 @@ export const docs = (version: string, routes: () => readonly RouteEntry[]) =>
         withResponseHeaders(response);
         withProblems(response);
         withCommonHeaders(response);
+        withIdentifierOperationIds(response);
         // Shapes first: closing and flattening bodies read the types they document.
         withDocumentedShapes(response);
         withPlainIntegers(response);
