@@ -15,6 +15,10 @@ declare module "*/assets/dashboard.js" {
   const path: string;
   export default path;
 }
+declare module "*.png" {
+  const path: string;
+  export default path;
+}
 declare module "*.svg" {
   const path: string;
   export default path;

@@ -40,6 +40,9 @@ describe("single executable", () => {
       const bundle = await server.fetch("/swagger/assets/swagger-ui-bundle.js");
       expect(bundle.status).toBe(200);
       expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+      const icon = await server.fetch("/swagger/assets/favicon-32x32.png");
+      expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/png"]);
+      await icon.arrayBuffer();
       expect(Object.keys((await (await server.fetch("/swagger/json")).json()).paths)).toContain("/ready");
       const script = await server.fetch("/admin/assets/dashboard.js");
       expect(script.status).toBe(200);

@@ -1,6 +1,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { OptionalKind } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
+import swaggerIcon from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { DOCUMENTED_AS, RESPONSE_HEADERS } from "../lib/openapi-shape";
@@ -22,6 +23,7 @@ const PAGE = `<!doctype html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Warden API</title>
+  <link rel="icon" type="image/png" href="${DOCS_PATH}/assets/favicon-32x32.png">
   <link rel="stylesheet" href="${DOCS_PATH}/assets/swagger-ui.css">
 </head>
 <body>
@@ -40,6 +42,8 @@ const ASSETS: Record<string, { body: () => BodyInit; type: string }> = {
   "swagger-ui-bundle.js": { body: () => Bun.file(swaggerBundle), type: "text/javascript; charset=utf-8" },
   "swagger-ui.css": { body: () => Bun.file(swaggerCss), type: "text/css; charset=utf-8" },
   "init.js": { body: () => INIT, type: "text/javascript; charset=utf-8" },
+  // Named by the page: without an icon of its own, the browser asks for /favicon.ico, a 404.
+  "favicon-32x32.png": { body: () => Bun.file(swaggerIcon), type: "image/png" },
 };
 
 const hidden = { detail: { hide: true } };
