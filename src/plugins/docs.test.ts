@@ -54,6 +54,9 @@ describe("Swagger UI", () => {
       responses?: Record<string, unknown>;
     };
     expect(spec.components.schemas.Problem.required).toEqual(["type", "title", "status", "detail"]);
+    const located = spec.components.schemas.Problem.properties.errors.items.properties.in;
+    expect(located).toMatchObject({ type: "string", enum: ["body", "query", "path", "header"] });
+    expect(located.default).toBeUndefined();
     for (const [path, operations] of Object.entries<Record<string, Operation>>(spec.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         const where = `${method.toUpperCase()} ${path}`;

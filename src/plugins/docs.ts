@@ -58,7 +58,11 @@ const PROBLEM_SCHEMA = t.Object(
     errors: t.Optional(
       t.Array(
         t.Object({
-          in: t.String({ description: "as OpenAPI names it: body, query, path or header" }),
+          // No default: t.UnionEnum would otherwise document the first value as one.
+          in: t.UnionEnum(["body", "query", "path", "header"], {
+            default: undefined,
+            description: "where the field is, as OpenAPI names it",
+          }),
           field: t.String(),
           message: t.String(),
         }),
