@@ -160,7 +160,7 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
     const field =
       "path" in issue && typeof issue.path === "string" && issue.path ? pointerToField(issue.path) : fallbackField;
     const schema = (issue as { schema?: { minProperties?: number; properties?: object } }).schema;
-    // An object that needs at least one of its fields (a PATCH): each field it could have sent.
+    // An object that needs at least one of its fields (a PATCH): the object, naming what it takes.
     if (schema?.minProperties !== undefined && schema.properties && "value" in issue && isEmptyObject(issue.value)) {
       // Emptied by the normalizer: what was sent is a field the body does not name (`descripton`).
       const sent =
@@ -169,9 +169,7 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
         return [
           { in: where, field: sent.field, message: `Not a field of this body; it takes ${sent.takes.join(", ")}.` },
         ];
-      const names = Object.keys(schema.properties);
-      const message = `Send at least one of ${names.join(", ")}`;
-      return names.map((name) => ({ in: where, field: field ? `${field}.${name}` : name, message }));
+      return [{ in: where, field, message: `Send at least one of ${Object.keys(schema.properties).join(", ")}` }];
     }
     const expected = describeExpected(schema, issue.message, kindOf(issue));
     // TypeBox reports a missing field as a value of the wrong type ("Expected string").

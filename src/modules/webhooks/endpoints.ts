@@ -141,11 +141,7 @@ export class EndpointService {
   async update(principal: Principal, id: string, input: Partial<EndpointInput>, meta: RequestMeta) {
     if (CHANGEABLE.every((field) => input[field] === undefined)) {
       throw new HttpProblem(422, "validation", "Send at least one of url, description or event_types.", {
-        errors: CHANGEABLE.map((field) => ({
-          in: "body",
-          field,
-          message: "at least one of url, description, event_types",
-        })),
+        errors: [{ in: "body", field: "", message: "Send at least one of url, description, event_types" }],
       });
     }
     const endpoint = this.get(principal.tid, id);
