@@ -16,35 +16,41 @@ export function randomBase32(length: number): string {
   return out.toLowerCase();
 }
 
-let lastTime = -1;
-const lastRandom = new Uint8Array(16);
-/** What of the last id only changes with the millisecond or a carry: its time part and first 15 random characters. */
-let timePart = "";
-let randomHead = "";
-
 /**
- * ULID: 48-bit millisecond time + 80 random bits, so ids sort by creation time. Monotonic within
- * the process (the spec's monotonic mode): in the same millisecond the random part counts up, so
- * ids made one after another also sort in that order (inbox and list cursors rely on it).
+ * A ULID source: 48-bit millisecond time + 80 random bits, so ids sort by creation time.
+ * Monotonic (the spec's monotonic mode): in the same millisecond the random part counts up, so
+ * ids made one after another also sort in that order (inbox and list cursors rely on it), and an
+ * earlier clock reading keeps counting in the last millisecond. Each source keeps its own last
+ * id: the process shares `ulid`; a test that names its own times takes a source of its own.
  */
-export function ulid(now = Date.now()): string {
-  if (now > lastTime) {
-    lastTime = now;
-    timePart = ulidTime(now);
-    crypto.getRandomValues(lastRandom);
-    for (let i = 0; i < 16; i++) lastRandom[i] = (lastRandom[i] ?? 0) & 31;
-    randomHead = headOf(lastRandom);
-  } else {
-    let i = 15;
-    for (; i >= 0; i--) {
-      const digit = ((lastRandom[i] ?? 0) + 1) & 31;
-      lastRandom[i] = digit;
-      if (digit !== 0) break;
+export function ulidSource(): (now?: number) => string {
+  let lastTime = -1;
+  const lastRandom = new Uint8Array(16);
+  // What of the last id only changes with the millisecond or a carry: its time part and first 15 random characters.
+  let timePart = "";
+  let randomHead = "";
+  return (now = Date.now()) => {
+    if (now > lastTime) {
+      lastTime = now;
+      timePart = ulidTime(now);
+      crypto.getRandomValues(lastRandom);
+      for (let i = 0; i < 16; i++) lastRandom[i] = (lastRandom[i] ?? 0) & 31;
+      randomHead = headOf(lastRandom);
+    } else {
+      let i = 15;
+      for (; i >= 0; i--) {
+        const digit = ((lastRandom[i] ?? 0) + 1) & 31;
+        lastRandom[i] = digit;
+        if (digit !== 0) break;
+      }
+      if (i < 15) randomHead = headOf(lastRandom);
     }
-    if (i < 15) randomHead = headOf(lastRandom);
-  }
-  return timePart + randomHead + CROCKFORD[lastRandom[15] ?? 0];
+    return timePart + randomHead + CROCKFORD[lastRandom[15] ?? 0];
+  };
 }
+
+/** The process's ULIDs (see ulidSource). */
+export const ulid = ulidSource();
 
 function headOf(digits: Uint8Array): string {
   let head = "";
