@@ -7,6 +7,7 @@ import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { WriteBatcher } from "../../lib/write-batcher";
 import type { Metrics } from "../../plugins/metrics";
+import { attemptError } from "./attempt-error";
 import { type Leased, prepareDispatch } from "./dispatch-statements";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
 import { pickFairly, release, sharesOf } from "./fair-share";
@@ -207,7 +208,7 @@ export class Dispatcher implements Worker {
           ? { statusCode: null, error: "endpoint deleted" }
           : await this.send(delivery, endpoint);
     } catch (error) {
-      result = { statusCode: null, error: describe(error, this.deps.config.timeoutMs) };
+      result = { statusCode: null, error: attemptError(error, this.deps.config.timeoutMs) };
     }
     const durationMs = performance.now() - started;
     this.deps.metrics.webhookAttemptDuration.observe(durationMs / 1000);
@@ -355,14 +356,4 @@ export class Dispatcher implements Worker {
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
     if (outcome === "dead") metrics.webhookDead.inc();
   }
-}
-
-function describe(error: unknown, timeoutMs: number): string {
-  if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError"))
-    return `no answer within ${timeoutMs} ms`;
-  if (error instanceof Error) {
-    const problem = error as Error & { detail?: string };
-    return (problem.detail ?? error.message).slice(0, 500);
-  }
-  return "unknown error";
 }
