@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { HttpProblem } from "../../lib/problem";
-import { assertPublicDestination, isPrivateAddress, parseEndpointUrl } from "./url-policy";
+import {
+  assertPublicDestination,
+  destinationOf,
+  isPrivateAddress,
+  parseEndpointUrl,
+  type Resolver,
+} from "./url-policy";
 
 describe("receiver URL policy", () => {
   test("private, loopback, link-local and multicast addresses are recognised", () => {
@@ -103,5 +109,26 @@ describe("receiver URL policy", () => {
     for (const url of ["http://localhost:9/", "http://127.0.0.1/", "http://[::1]:8080/", "http://api.localhost/"])
       await expect(assertPublicDestination(new URL(url))).rejects.toBeInstanceOf(HttpProblem);
     await expect(assertPublicDestination(new URL("https://93.184.215.14/"))).resolves.toBeUndefined();
+  });
+
+  test("a name resolving privately and one not resolving are refused alike: which internal names exist is not told", async () => {
+    const names: Record<string, string[]> = {
+      "vm.internal": ["10.0.0.7"],
+      "mixed.example": ["93.184.215.14", "127.0.0.1"],
+    };
+    const resolve: Resolver = async (host) => {
+      const found = names[host];
+      if (!found) throw new Error(`ENOTFOUND ${host}`);
+      return found;
+    };
+    const refusal = (host: string) =>
+      destinationOf(new URL(`https://${host}/hook`), false, resolve).then(
+        () => "accepted",
+        (error: HttpProblem) => error.detail.replace(host, "<host>"),
+      );
+    const told = new Set(await Promise.all(["vm.internal", "mixed.example", "nowhere.internal"].map(refusal)));
+    expect([...told]).toEqual(["url's host <host> does not resolve to a public address."]);
+    // A private IP written in the URL is the tenant's own words: that one says why.
+    expect(await refusal("10.0.0.7")).toContain("private address");
   });
 });

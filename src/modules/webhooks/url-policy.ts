@@ -91,17 +91,24 @@ const refusedPrivate = () =>
 export async function destinationOf(url: URL, allowPrivate: boolean, resolve = systemResolver): Promise<string> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (!allowPrivate && (host === "localhost" || host.endsWith(".localhost"))) throw refusedPrivate();
-  const addresses = isIP(host)
+  const literal = isIP(host) !== 0;
+  // Where private targets are forbidden, a name that resolves only privately and one that does
+  // not resolve get the same answer: two would tell a tenant which internal names exist.
+  const unresolved = () =>
+    literal || allowPrivate
+      ? invalidField("url", `url's host ${host} does not resolve.`)
+      : invalidField("url", `url's host ${host} does not resolve to a public address.`);
+  const addresses = literal
     ? [host]
     : await resolve(host).then(
         (found) => found,
         () => {
-          throw invalidField("url", `url's host ${host} does not resolve.`);
+          throw unresolved();
         },
       );
   const first = addresses[0];
-  if (first === undefined) throw invalidField("url", `url's host ${host} does not resolve.`);
-  if (!allowPrivate && addresses.some(isPrivateAddress)) throw refusedPrivate();
+  if (first === undefined) throw unresolved();
+  if (!allowPrivate && addresses.some(isPrivateAddress)) throw literal ? refusedPrivate() : unresolved();
   return first;
 }
 
