@@ -94,7 +94,7 @@ describe("loadConfig", () => {
     expect(config.jwt.accessTokenTtlSeconds).toBe(86_400);
     expect(config.jwt.refreshTokenTtlSeconds).toBe(365 * 86_400);
     expect(() => loadConfig({ ACCESS_TOKEN_TTL: "86401" })).toThrow(
-      "ACCESS_TOKEN_TTL: expected a positive duration up to 24h",
+      "ACCESS_TOKEN_TTL: expected a positive duration up to 24h, such as 900, 15m or 12h",
     );
     expect(() => loadConfig({ REFRESH_TOKEN_TTL: "9999999999999" })).toThrow(
       "REFRESH_TOKEN_TTL: expected a positive duration up to 365d",

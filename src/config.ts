@@ -103,6 +103,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+/** What a duration may look like, with its seconds: an example past a variable's limit would mislead. */
+const DURATION_EXAMPLES: readonly [string, number][] = [
+  ["900", 900],
+  ["15m", 900],
+  ["12h", 43_200],
+  ["30d", 2_592_000],
+];
+
 /** "900", "15m", "30d" → seconds, from 1 s up to `max`. */
 function duration(env: Env, name: string, fallback: number, max: { seconds: number; text: string }): number {
   const raw = read(env, name);
@@ -110,7 +118,12 @@ function duration(env: Env, name: string, fallback: number, max: { seconds: numb
   const match = /^(\d+)([smhd]?)$/.exec(raw);
   const seconds = match ? Number(match[1]) * (DURATION_UNITS[match[2] || "s"] ?? 1) : Number.NaN;
   if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > max.seconds) {
-    throw new ConfigError(name, `a positive duration up to ${max.text}, such as 900, 15m, 12h or 30d`, raw);
+    const examples = DURATION_EXAMPLES.filter(([, within]) => within <= max.seconds).map(([text]) => text);
+    throw new ConfigError(
+      name,
+      `a positive duration up to ${max.text}, such as ${examples.slice(0, -1).join(", ")} or ${examples.at(-1)}`,
+      raw,
+    );
   }
   return seconds;
 }
