@@ -183,7 +183,9 @@ export class DeliveryService {
     return {
       queue,
       attempts_24h: attempts.total,
-      success_rate_24h: attempts.total === 0 ? null : attempts.delivered / attempts.total,
+      // Four decimals, as the feedback summary's rate: a ratio, not 0.3333333333333333.
+      success_rate_24h:
+        attempts.total === 0 ? null : Math.round((attempts.delivered / attempts.total) * 10_000) / 10_000,
     };
   }
 

@@ -102,6 +102,8 @@ describe("operations", () => {
     expect(stats.queue.failed).toBe(list.deliveries.length);
     expect(stats.success_rate_24h).toBeGreaterThan(0);
     expect(stats.success_rate_24h).toBeLessThan(1);
+    // A ratio to four decimals, as the feedback summary's.
+    expect(Math.round(stats.success_rate_24h * 10_000)).toBe(stats.success_rate_24h * 10_000);
     const gauge = await t.world.ctx.deps.metrics.registry.getSingleMetricAsString("webhook_queue_depth");
     expect(gauge).toContain(`webhook_queue_depth{status="failed"} ${stats.queue.failed}`);
     const bad = await t.world.ctx.req("GET", "/v1/webhooks/deliveries?status=lost", { headers: t.world.dev.auth });
