@@ -38,6 +38,52 @@ function sloSeries(slo: Slo, bad: number, rate = RATE) {
   ];
 }
 
+/** A stretch of synthetic traffic: `rate` events a minute for `minutes`, burning the budget `burn` times over. */
+interface Phase {
+  readonly minutes: number;
+  readonly rate: number;
+  readonly burn: number;
+}
+
+const round = (n: number) => Number(n.toPrecision(12));
+
+/** A counter adding `perMinute(phase)` each minute of each phase in turn, in promtool notation. */
+function phasedCounter(phases: readonly Phase[], perMinute: (phase: Phase) => number): string {
+  let value = 0;
+  const parts = ["0"];
+  for (const phase of phases) {
+    const step = round(perMinute(phase));
+    parts.push(`${round(value + step)}+${step}x${phase.minutes - 1}`);
+    value = round(value + step * phase.minutes);
+  }
+  return parts.join(" ");
+}
+
+/**
+ * Traffic that changes over time. A constant burn puts every window at the same ratio, so every
+ * pair of windows fires together and none is tested alone: a burn that starts or stops, or a
+ * busy spell that dilutes the longer windows, sets the windows apart.
+ */
+function phasedSeries(slo: Slo, phases: readonly Phase[]) {
+  const bad = (p: Phase) => p.rate * budgetOf(slo) * p.burn;
+  const good = phasedCounter(phases, (p) => p.rate - bad(p));
+  const total = phasedCounter(phases, (p) => p.rate);
+  if (slo.kind === "ratio") {
+    return [
+      { series: slo.exampleGood, values: good },
+      { series: slo.exampleBad, values: phasedCounter(phases, bad) },
+    ];
+  }
+  const le = `le="${slo.threshold}"`;
+  return [
+    { series: `${slo.metric}_bucket{${slo.exampleMatchers},${le}}`, values: good },
+    { series: `${slo.metric}_bucket{${slo.exampleMatchers},le="+Inf"}`, values: total },
+    { series: `${slo.metric}_count{${slo.exampleMatchers}}`, values: total },
+  ];
+}
+
+const minutesOf = (phases: readonly Phase[]) => `${phases.reduce((n, p) => n + p.minutes, 0)}m`;
+
 /** No traffic but `bad` bad events, one a minute from minute 61: every window over every line. */
 function fewBadEvents(slo: Slo, bad: number) {
   const steps = Array.from({ length: bad }, (_, i) => String(i + 1)).join(" ");
@@ -62,6 +108,8 @@ function burnAlert(spec: SloSpec, slo: Slo, severity: "page" | "ticket") {
 
 function sloTests(spec: SloSpec, slo: Slo) {
   const check = (exp: ReturnType<typeof burnAlert>[]) => [{ eval_time: EVAL, alertname: slo.alert, exp_alerts: exp }];
+  const page = burnAlert(spec, slo, "page");
+  const ticket = burnAlert(spec, slo, "ticket");
   return [
     {
       name: `${slo.name}: a 16x burn pages (and opens a ticket)`,
@@ -74,6 +122,41 @@ function sloTests(spec: SloSpec, slo: Slo) {
       interval: "1m",
       input_series: sloSeries(slo, badPerMinute(slo, 4)),
       alert_rule_test: check([burnAlert(spec, slo, "ticket")]),
+    },
+    // Each pair of windows alone: the same alert through another pair would hide a wrong factor.
+    {
+      // The hour before, busy and healthy, keeps the 6h window under 6x.
+      name: `${slo.name}: a 16x burn after a busy healthy hour pages through 1h/5m alone`,
+      interval: "1m",
+      input_series: phasedSeries(slo, SUDDEN_BURN),
+      alert_rule_test: [
+        { eval_time: minutesOf(SUDDEN_BURN), alertname: slo.alert, exp_alerts: [page, burnAlert(spec, slo, "ticket")] },
+      ],
+    },
+    {
+      name: `${slo.name}: a 10x burn pages through 6h/30m alone`,
+      interval: "1m",
+      input_series: sloSeries(slo, badPerMinute(slo, 10)),
+      alert_rule_test: check([page, burnAlert(spec, slo, "ticket")]),
+    },
+    {
+      name: `${slo.name}: a 4x burn after a burn and four busy healthy hours opens a ticket through 1d/2h alone`,
+      interval: "1m",
+      input_series: phasedSeries(slo, RENEWED_BURN),
+      alert_rule_test: [{ eval_time: minutesOf(RENEWED_BURN), alertname: slo.alert, exp_alerts: [ticket] }],
+    },
+    {
+      name: `${slo.name}: a 2x burn opens a ticket through 3d/6h alone`,
+      interval: "1m",
+      input_series: sloSeries(slo, badPerMinute(slo, 2)),
+      alert_rule_test: check([ticket]),
+    },
+    {
+      // What the short windows are for: the 6h window is still over 6x, the 30m one no longer is.
+      name: `${slo.name}: a 10x burn that stopped 15 minutes ago no longer pages`,
+      interval: "1m",
+      input_series: phasedSeries(slo, STOPPED_BURN),
+      alert_rule_test: check([ticket]),
     },
     {
       name: `${slo.name}: healthy traffic (half the budget) stays silent`,
@@ -115,6 +198,26 @@ function sloTests(spec: SloSpec, slo: Slo) {
     },
   ];
 }
+
+/** 1h and 5m at 16x; 6h (1.6x) under 6x, 1d under 3x; 3d and 6h over 1x. Burns stay at most 20x: a 95 % SLO's every event. */
+const SUDDEN_BURN: readonly Phase[] = [
+  { minutes: 60, rate: 10 * RATE, burn: 0 },
+  { minutes: 65, rate: RATE, burn: 16 },
+];
+/**
+ * 2h at 4x and 1d (7.7x: the first burn) over 3x; 6h (0.8x: the busy hours dilute it) under 1x,
+ * and 1h and 30m under the page lines. Ends at 370m: the shortest series that sets 6h apart from 1d.
+ */
+const RENEWED_BURN: readonly Phase[] = [
+  { minutes: 10, rate: 50 * RATE, burn: 16 },
+  { minutes: 240, rate: 2 * RATE, burn: 0 },
+  { minutes: 120, rate: RATE, burn: 4 },
+];
+/** 6h at 7.7x, 30m at 5x: under 6x. 1h (7.7x) is under 14.4x; 1d and 2h stay over 3x. */
+const STOPPED_BURN: readonly Phase[] = [
+  { minutes: 50, rate: RATE, burn: 10 },
+  { minutes: 15, rate: RATE, burn: 0 },
+];
 
 const WINDOWS_FOR_NO_TRAFFIC = ["5m", "1h", "3d"] as const;
 
