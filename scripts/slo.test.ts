@@ -48,6 +48,21 @@ describe("bun run slo", () => {
     expect(() => parseSpec(raw)).toThrow("slos[0].window");
   });
 
+  test("should refuse an alert with `for` and no brief symptom to stay silent on, and unquoted series values", () => {
+    type Raw = { symptoms: { for?: string; brief?: unknown; healthy: Record<string, unknown> }[] };
+    const raw = Bun.YAML.parse(readFileSync(SPEC_FILE, "utf8")) as Raw;
+    const index = raw.symptoms.findIndex((symptom) => symptom.for !== undefined);
+    const withFor = raw.symptoms[index];
+    if (!withFor) throw new Error("slos.yaml has no alert with for");
+    delete withFor.brief;
+    expect(() => parseSpec(raw)).toThrow(`symptoms[${index}].brief`);
+    const again = Bun.YAML.parse(readFileSync(SPEC_FILE, "utf8")) as Raw;
+    const first = again.symptoms[0];
+    if (!first) throw new Error("slos.yaml has no symptom");
+    first.healthy = Bun.YAML.parse("{ 'up{}': 0x30 }") as Record<string, unknown>;
+    expect(() => parseSpec(again)).toThrow("symptoms[0].healthy");
+  });
+
   test("should refuse an alert on absence that names series it fires on", () => {
     const raw = Bun.YAML.parse(readFileSync(SPEC_FILE, "utf8")) as {
       symptoms: { absent?: boolean; firing?: unknown }[];
@@ -91,6 +106,19 @@ describe("alerts/rules.yml", () => {
     return { ...result, failed: [...failed].sort(), selected: selected.map((t) => t.name).sort() };
   };
 
+  const rulesOf = (rules: string) => Bun.YAML.parse(rules) as { groups: { rules: Record<string, unknown>[] }[] };
+  /** A mutation of one alert's expression (the same text may occur in another alert). */
+  const inAlert = (alert: string, change: (expr: string) => string) => (rules: string) => {
+    const parsed = rulesOf(rules);
+    for (const rule of parsed.groups.flatMap((g) => g.rules)) {
+      if (rule.alert !== alert) continue;
+      const changed = change(String(rule.expr));
+      if (changed === rule.expr) throw new Error(`${alert}: the mutation changed nothing`);
+      rule.expr = changed;
+    }
+    return toYaml(parsed as Parameters<typeof toYaml>[0]);
+  };
+
   // The same tests against rules that are wrong must fail, every one of them: they test something.
   test.each([
     // Raised beyond the burn that the pair's own test fires on, where no other pair fires.
@@ -108,6 +136,33 @@ describe("alerts/rules.yml", () => {
       "a burn alert firing on a handful of errors",
       (rules: string) => rules.replaceAll(") >= 5)", ") >= 0)"),
       "fewer than min_bad_events bad events stay silent",
+    ],
+    [
+      "alerts without their for",
+      (rules: string) => rules.replaceAll(/^ +for: \S+\n/gm, ""),
+      "stays silent on a symptom shorter than its for",
+    ],
+    [
+      "AuditChainBroken without its guard",
+      inAlert("AuditChainBroken", (expr) => expr.replace(/ and audit_chain_last_verify_timestamp_seconds\S* > 0$/, "")),
+      "AuditChainBroken: stays silent before the first verification",
+    ],
+    [
+      "AuditChainVerificationStale without its guard",
+      inAlert("AuditChainVerificationStale", (expr) =>
+        expr.replace(/ and audit_chain_last_verify_timestamp_seconds\S* > 0$/, ""),
+      ),
+      "AuditChainVerificationStale: stays silent before the first verification",
+    ],
+    [
+      "FeedbackSpoolStuck without its Redis guard",
+      inAlert("FeedbackSpoolStuck", (expr) => expr.replace(/ and on \(job, instance\) redis_up\S* == 1$/, "")),
+      "FeedbackSpoolStuck: stays silent while Redis is down",
+    ],
+    [
+      "RedisFallbackActive needing both signals",
+      inAlert("RedisFallbackActive", (expr) => expr.replace(" or ", " and ")),
+      "RedisFallbackActive: fires with",
     ],
     [
       "an alert on absence that does not fire on no series",

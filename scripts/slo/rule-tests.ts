@@ -221,14 +221,15 @@ const STOPPED_BURN: readonly Phase[] = [
 
 const WINDOWS_FOR_NO_TRAFFIC = ["5m", "1h", "3d"] as const;
 
-/** How many samples a promtool series notation expands to (`1x10` is eleven). */
+/** How many samples a promtool series notation expands to (`1x10` is eleven, `_x3` three gaps). */
 export function sampleCount(values: string): number {
   return values
     .trim()
     .split(/\s+/)
     .reduce((n, token) => {
       const times = /x(\d+)$/.exec(token);
-      return n + (times ? Number(times[1]) + 1 : 1);
+      if (!times) return n + 1;
+      return n + Number(times[1]) + (token.startsWith("_") ? 0 : 1);
     }, 0);
 }
 
@@ -270,6 +271,33 @@ function symptomTests(spec: SloSpec, s: Symptom) {
       runbook_url: runbookUrl(spec, s.alert),
     },
   };
+  const fired = (series: Readonly<Record<string, string>>) => {
+    const own = withoutDropped(labelsOf(Object.keys(series)[0] ?? ""), s.expr);
+    return { ...expected, exp_labels: { ...own, severity: s.severity } };
+  };
+  const cases = s.cases.map((c) => ({
+    name: `${s.alert}: ${c.fires ? "fires" : "stays silent"} ${c.when}`,
+    interval: "1m",
+    input_series: toInput(c.series),
+    alert_rule_test: [
+      { eval_time: evalAt(c.series), alertname: s.alert, exp_alerts: c.fires ? [fired(c.series)] : [] },
+    ],
+  }));
+  // Checked at every evaluation: whenever the symptom is seen, it has not lasted `for` yet.
+  const brief = s.brief
+    ? [
+        {
+          name: `${s.alert}: stays silent on a symptom shorter than its for (${s.for})`,
+          interval: "1m",
+          input_series: toInput(s.brief),
+          alert_rule_test: Array.from({ length: Number.parseInt(evalAt(s.brief), 10) / EVAL_STEP_MINUTES }, (_, i) => ({
+            eval_time: `${(i + 1) * EVAL_STEP_MINUTES}m`,
+            alertname: s.alert,
+            exp_alerts: [],
+          })),
+        },
+      ]
+    : [];
   const healthy = {
     name: `${s.alert}: stays silent when healthy`,
     interval: "1m",
@@ -285,6 +313,8 @@ function symptomTests(spec: SloSpec, s: Symptom) {
         alert_rule_test: [{ eval_time: nothingAt, alertname: s.alert, exp_alerts: [expected] }],
       },
       healthy,
+      ...brief,
+      ...cases,
     ];
   }
   const at = evalAt(s.firing);
@@ -302,6 +332,8 @@ function symptomTests(spec: SloSpec, s: Symptom) {
       input_series: nothing,
       alert_rule_test: [{ eval_time: at, alertname: s.alert, exp_alerts: [] }],
     },
+    ...brief,
+    ...cases,
   ];
 }
 

@@ -48,6 +48,17 @@ export interface Symptom {
    */
   readonly firing: Readonly<Record<string, string>>;
   readonly absent: boolean;
+  /** With `for`: the symptom for less than that, on which the alert must never fire. */
+  readonly brief?: Readonly<Record<string, string>>;
+  /** More series it must fire or stay silent on: a guard in its expression, each signal of an `or`. */
+  readonly cases: readonly SymptomCase[];
+}
+
+export interface SymptomCase {
+  readonly fires: boolean;
+  /** Completes the test's name: "fires …" or "stays silent …". */
+  readonly when: string;
+  readonly series: Readonly<Record<string, string>>;
 }
 
 export interface SloSpec {
@@ -96,7 +107,9 @@ function series(value: unknown, path: string): Record<string, string> {
   for (const [selector, values] of Object.entries(obj(value, path))) {
     if (!/^[a-z_:][a-z0-9_:]*\{.*\}$/i.test(selector))
       throw new SpecError(`${path}: "${selector}" is not name{labels}`);
-    out[selector] = String(values);
+    // Unquoted, `0x30` (thirty-one zeros) is read as the number 48.
+    if (typeof values !== "string") throw new SpecError(`${path}: quote the values of "${selector}"`);
+    out[selector] = values;
   }
   if (Object.keys(out).length === 0) throw new SpecError(`${path}: expected at least one series`);
   return out;
@@ -173,6 +186,19 @@ function parseSymptom(raw: unknown, path: string): Symptom {
     if (/\{\{(?!\s*\$labels\.\w+\s*\}\})/.test(text))
       throw new SpecError(`${path}.${key}: only {{ $labels.<name> }} templates are allowed`);
   }
+  // An alert with `for` that fires at once passes every other test: only a brief symptom tells.
+  if ((o.for === undefined) !== (o.brief === undefined))
+    throw new SpecError(`${path}.brief: the symptom shorter than \`for\`, needed with \`for\` and only then`);
+  if (o.cases !== undefined && !Array.isArray(o.cases)) throw new SpecError(`${path}.cases: expected a list`);
+  const cases = ((o.cases ?? []) as unknown[]).map((raw, i) => {
+    const c = obj(raw, `${path}.cases[${i}]`);
+    if (typeof c.fires !== "boolean") throw new SpecError(`${path}.cases[${i}].fires: true or false`);
+    return {
+      fires: c.fires,
+      when: str(c, "when", `${path}.cases[${i}]`),
+      series: series(c.series, `${path}.cases[${i}].series`),
+    };
+  });
   return {
     alert: str(o, "alert", path, ALERT_NAME),
     severity,
@@ -183,6 +209,8 @@ function parseSymptom(raw: unknown, path: string): Symptom {
     healthy: series(o.healthy, `${path}.healthy`),
     firing: absent ? {} : series(o.firing, `${path}.firing`),
     absent,
+    ...(o.brief === undefined ? {} : { brief: series(o.brief, `${path}.brief`) }),
+    cases,
   };
 }
 
