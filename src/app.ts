@@ -26,7 +26,7 @@ import { bodyGuard } from "./plugins/body-guard";
 import { docs } from "./plugins/docs";
 import { errors, type MethodIndex, routeMethodIndex } from "./plugins/errors";
 import { type LeanHost, leanFetch } from "./plugins/lean-routes";
-import { type Metrics, metricsPlugin } from "./plugins/metrics";
+import { type Metrics, metricsPlugin, zeroServerErrors } from "./plugins/metrics";
 import { queryGuard } from "./plugins/query-guard";
 import { rateLimit } from "./plugins/rate-limit";
 import type { RateLimiter } from "./plugins/rate-limiter";
@@ -113,6 +113,7 @@ export function createApp(deps: AppDeps) {
     .use(webhooksModule(deps))
 
     .use(feedbackModule(deps));
+  zeroServerErrors(deps.metrics, app.routes);
 
   return app;
 }

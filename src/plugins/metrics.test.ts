@@ -9,6 +9,8 @@ import { seedAndLogin } from "../testing/identity";
 import { promtool } from "../testing/tools";
 
 const ctx = await createTestContext();
+/** What createApp serves, before the route this file adds. */
+const served = ctx.app.routes.map(({ method, path }) => ({ method, path }));
 const app = ctx.app.post("/test/json", ({ body }) => body, { body: t.Object({ a: t.String() }) });
 afterAll(() => ctx.close());
 
@@ -35,6 +37,20 @@ describe("metrics", () => {
     for (const outcome of ["delivered", "retry", "dead", "disabled"]) {
       expect(text).toContain(`webhook_delivery_attempts_total{outcome="${outcome}"} 0`);
     }
+  });
+
+  test("every route's 5xx series exist from the start, at 0", async () => {
+    // Before any other test sends a request: what a fresh instance exports.
+    const text = await scrape();
+    const zeroed = (method: string, route: string, status: string) =>
+      text.includes(`http_requests_total{method="${method}",route="${route}",status="${status}"} 0\n`);
+    for (const route of served) {
+      expect(zeroed(route.method, route.path, "500"), `${route.method} ${route.path}`).toBe(true);
+      expect(zeroed(route.method, route.path, "503"), `${route.method} ${route.path}`).toBe(true);
+    }
+    expect(zeroed("GET", "/v1/feedback", "503")).toBe(true);
+    expect(zeroed("POST", "/v1/auth/token", "500")).toBe(true);
+    expect(text).not.toContain('route="unmatched",status="500"');
   });
 
   test("should count requests by route template, not raw path", async () => {

@@ -245,6 +245,21 @@ interface RouteTallies {
   readonly byStatus: Map<number, CounterTally>;
 }
 
+/** The 5xx the service answers: 500 from the errors hook, on any route; 503 from /ready and the feedback reads. */
+const SERVER_ERROR_STATUSES = ["500", "503"] as const;
+
+/**
+ * Every route's 5xx series exist from the start, at 0: an SLO counts 5xx with `rate()`, and a
+ * series born with its first 5xx is invisible to it for that one (as the first after a restart).
+ * Both statuses on every route: two series each, bounded by the route table.
+ */
+export function zeroServerErrors(metrics: Metrics, routes: readonly { method: string; path: string }[]): void {
+  for (const { method, path } of routes) {
+    if (!KNOWN_METHODS.has(method)) continue;
+    for (const status of SERVER_ERROR_STATUSES) metrics.httpRequests.labels({ method, route: path, status }).inc(0);
+  }
+}
+
 /** Counts and times one finished request; an empty route is the unmatched one. */
 export type RequestRecorder = (method: string, route: string, status: number, seconds: number) => void;
 
