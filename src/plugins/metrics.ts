@@ -105,7 +105,7 @@ export function createMetrics(probes?: OpsProbes) {
     webhookAttempts: zeroed(
       new client.Counter({
         name: "webhook_delivery_attempts_total",
-        help: "Webhook delivery attempts by outcome: delivered, retry, dead, disabled (receiver answered 410).",
+        help: "Webhook delivery attempts by outcome (not one whose lease ran out first): delivered, retry, dead, disabled (receiver answered 410).",
         labelNames: ["outcome"] as const,
         registers: [registry],
       }),

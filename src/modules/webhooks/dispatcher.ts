@@ -348,9 +348,11 @@ export class Dispatcher implements Worker {
     });
     // The receiver said it is gone, whoever holds the delivery now.
     if (outcome === "disabled" && endpoint) this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
+    // An attempt that lost its lease decides nothing: the one that leased the delivery again
+    // counts its outcome, and the success SLO counts each delivery once.
+    if (!applied) return;
     const { metrics } = this.deps;
     metrics.webhookAttempts.labels({ outcome }).inc();
-    if (!applied) return;
     // A replayed delivery was delivered before: its age says nothing about delivery delay.
     if (outcome === "delivered" && delivery.delivered_at === null)
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);

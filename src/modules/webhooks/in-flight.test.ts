@@ -228,7 +228,11 @@ test("an attempt that outlived its lease records itself but leaves the delivery 
       (await world.ctx.deps.metrics.webhookLatency.get()).values.find(
         (v) => v.metricName === "webhook_delivery_latency_seconds_count",
       )?.value ?? 0;
+    const delivered = async () =>
+      (await world.ctx.deps.metrics.webhookAttempts.get()).values.find((v) => v.labels.outcome === "delivered")
+        ?.value ?? 0;
     const before = await latencies();
+    const deliveredBefore = await delivered();
     attempt.answer(new Response(null, { status: 204 }));
     const recorded = () =>
       sqlite
@@ -237,6 +241,8 @@ test("an attempt that outlived its lease records itself but leaves the delivery 
     await waitFor(() => recorded() === 1, 5000, "the attempt to be recorded");
     expect(attempt.delivery()).toMatchObject({ status: "leased", due_at: (leased?.due_at ?? 0) + 1 });
     expect(await latencies()).toBe(before);
+    // Nor its outcome: the attempt that holds the lease now counts the delivery's.
+    expect(await delivered()).toBe(deliveredBefore);
   } finally {
     await attempt.close();
   }
