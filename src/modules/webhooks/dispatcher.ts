@@ -353,8 +353,10 @@ export class Dispatcher implements Worker {
     if (!applied) return;
     const { metrics } = this.deps;
     metrics.webhookAttempts.labels({ outcome }).inc();
-    // A replayed delivery was delivered before: its age says nothing about delivery delay.
-    if (outcome === "delivered" && delivery.delivered_at === null)
+    // A replayed delivery was delivered before, and one leased past its schedule was dead and
+    // sent again by hand (POST …/retry): their age is an operator's, not delivery delay.
+    const resent = delivery.delivered_at !== null || delivery.attempts >= this.deps.config.retryScheduleSeconds.length;
+    if (outcome === "delivered" && !resent)
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
     if (outcome === "dead") metrics.webhookDead.inc();
   }

@@ -22,6 +22,7 @@ describe("operations", () => {
       await advance(1300);
     }
     expect((await t.world.delivery(id)).delivery.status).toBe("dead");
+    const latencyBefore = await latencyCount();
     t.receiver.respond = () => new Response(null, { status: 204 });
     const viewerTry = await t.world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, {
       headers: t.world.viewer.auth,
@@ -36,8 +37,25 @@ describe("operations", () => {
     expect(t.world.ctx.auditEvents("delivery.retry").at(-1)?.target_id).toBe(id);
     await drain();
     expect((await t.world.delivery(id)).delivery.status).toBe("delivered");
+    // Its age is how long the receiver stayed broken, not delivery delay.
+    expect(await latencyCount()).toBe(latencyBefore);
     const again = await t.world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, { headers: t.world.admin.auth });
     expect(again.status).toBe(409);
+  });
+
+  test("retry a failed delivery (still on its schedule): its delay counts, as the scheduled retry's would", async () => {
+    await freshEndpoint();
+    t.receiver.respond = () => new Response(null, { status: 500 });
+    const id = deliveryOf(t.world, (await t.world.notify()).id);
+    await drain();
+    expect((await t.world.delivery(id)).delivery.status).toBe("failed");
+    const latencyBefore = await latencyCount();
+    t.receiver.respond = () => new Response(null, { status: 204 });
+    const res = await t.world.ctx.req("POST", `/v1/webhooks/deliveries/${id}/retry`, { headers: t.world.admin.auth });
+    expect(res.status).toBe(202);
+    await drain();
+    expect((await t.world.delivery(id)).delivery.status).toBe("delivered");
+    expect(await latencyCount()).toBe(latencyBefore + 1);
   });
 
   test("replay sends an endpoint's deliveries since a time again: same id, same bytes", async () => {
