@@ -93,6 +93,9 @@ describe("metrics", () => {
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
       "process_start_time_seconds",
+      // WardenFileDescriptorsRunningOut divides one by the other.
+      "process_open_fds",
+      "process_max_fds",
       "nodejs_eventloop_lag_seconds",
       "nodejs_heap_size_used_bytes",
     ]) {
