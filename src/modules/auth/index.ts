@@ -79,6 +79,18 @@ function basicCredentials(request: Request): { client_id: string; client_secret:
 
 const API_KEY_ID = /^wdn_([0-9a-z]{16})_/;
 
+/** The client a Basic header names, if one is sent (401 with a challenge when it is unusable), the body agreeing. */
+function basicClient(request: Request, body: OAuthParameters): ReturnType<typeof basicCredentials> {
+  let client: ReturnType<typeof basicCredentials>;
+  try {
+    client = basicCredentials(request);
+  } catch (error) {
+    throw asBasicChallenge(error);
+  }
+  if (client) refuseSecondClient(body, client);
+  return client;
+}
+
 /**
  * A client authenticating in the body (client_secret, and client_id with the secret part), if it
  * does. A client_id alone authenticates nothing: a public client names itself so (§3.2.1).
@@ -203,13 +215,7 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
             const challenge = (error: unknown) => {
               throw sentBasic ? asBasicChallenge(error) : error;
             };
-            let basic: ReturnType<typeof basicCredentials>;
-            try {
-              basic = basicCredentials(request);
-            } catch (error) {
-              return challenge(error);
-            }
-            if (basic) refuseSecondClient(body, basic);
+            const basic = basicClient(request, body);
             return security.auth
               .clientCredentialsGrant(
                 basic ?? {
@@ -227,13 +233,7 @@ export const authModule = (security: Security, limiter?: RateLimiter) => {
               const client = bodyCredentials(body);
               return security.auth.refreshGrant({ refresh_token: refreshToken, client }, meta);
             }
-            let client: ReturnType<typeof basicCredentials>;
-            try {
-              client = basicCredentials(request);
-            } catch (error) {
-              throw asBasicChallenge(error);
-            }
-            if (client) refuseSecondClient(body, client);
+            const client = basicClient(request, body);
             try {
               return await security.auth.refreshGrant({ refresh_token: refreshToken, client }, meta);
             } catch (error) {
