@@ -28,7 +28,8 @@ export function sentTwice(field: string): HttpProblem {
  * surrogate, in a value or a key (`"\ud800"`: SQLite stores UTF-8 and would keep U+FFFD in its place, and
  * strict JSON parsers downstream refuse it) and a `__proto__`
  * key (JSON.parse makes it a plain key, but copying the object drops it or sets a prototype),
- * each naming the field's path (`data.n`, `labels.__proto__`).
+ * each naming the field's path (`data.n`, `labels.__proto__`); and, given the JSON text it was
+ * parsed from, a key an object repeats (JSON.parse keeps the last).
  */
 export function checkValues(body: unknown, json: string | undefined): HttpProblem | undefined {
   if (typeof body !== "object" || body === null) return undefined;
