@@ -149,10 +149,13 @@ describe("alerts/rules.yml", () => {
     ],
     [
       "AuditChainVerificationStale without its guard",
-      inAlert("AuditChainVerificationStale", (expr) =>
-        expr.replace(/ and audit_chain_last_verify_timestamp_seconds\S* > 0$/, ""),
-      ),
+      inAlert("AuditChainVerificationStale", (expr) => expr.replace(/ > 0 or on \(job, instance\) \S+\)/, ")")),
       "AuditChainVerificationStale: stays silent before the first verification",
+    ],
+    [
+      "AuditChainVerificationStale without the process's start to count from",
+      inAlert("AuditChainVerificationStale", (expr) => expr.replace(/ or on \(job, instance\) \S+\)/, ")")),
+      "AuditChainVerificationStale: fires when a process's first verification never ends",
     ],
     [
       "FeedbackSpoolStuck without its Redis guard",
