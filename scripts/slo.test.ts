@@ -123,9 +123,15 @@ describe("alerts/rules.yml", () => {
   test.each([
     // Raised beyond the burn that the pair's own test fires on, where no other pair fires.
     ...BURN_POLICY.map(({ factor, long, short }): [string, (rules: string) => string, string] => [
-      `a ${long}/${short} factor that is off`,
+      `a ${long}/${short} factor set too high`,
       (rules) => rules.replaceAll(`(${factor} * `, `(${factor * 2.5} * `),
       `through ${long}/${short} alone`,
+    ]),
+    // Lowered under the burn that the pair's test just under its line holds, where no other pair fires.
+    ...BURN_POLICY.map(({ factor, long, short }): [string, (rules: string) => string, string] => [
+      `a ${long}/${short} factor set too low`,
+      (rules) => rules.replaceAll(`(${factor} * `, `(${factor / 2.5} * `),
+      `under the ${long}/${short} line`,
     ]),
     [
       "burn alerts without their short windows",

@@ -118,7 +118,7 @@ function sloTests(spec: SloSpec, slo: Slo) {
       alert_rule_test: check([burnAlert(spec, slo, "page"), burnAlert(spec, slo, "ticket")]),
     },
     {
-      name: `${slo.name}: a 4x burn opens a ticket only`,
+      name: `${slo.name}: a 4x burn opens a ticket only, under the 6h/30m line`,
       interval: "1m",
       input_series: sloSeries(slo, badPerMinute(slo, 4)),
       alert_rule_test: check([burnAlert(spec, slo, "ticket")]),
@@ -151,6 +151,19 @@ function sloTests(spec: SloSpec, slo: Slo) {
       input_series: sloSeries(slo, badPerMinute(slo, 2)),
       alert_rule_test: check([ticket]),
     },
+    // Each pair just under its line, where no other pair of its severity fires: a factor set too low fires there.
+    {
+      name: `${slo.name}: a 12x burn after a busy healthy hour opens a ticket only, under the 1h/5m line`,
+      interval: "1m",
+      input_series: phasedSeries(slo, suddenBurn(12)),
+      alert_rule_test: [{ eval_time: minutesOf(SUDDEN_BURN), alertname: slo.alert, exp_alerts: [ticket] }],
+    },
+    {
+      name: `${slo.name}: a 2.5x burn after a burn and four busy healthy hours stays silent, under the 1d/2h line`,
+      interval: "1m",
+      input_series: phasedSeries(slo, renewedBurn(2.5)),
+      alert_rule_test: [{ eval_time: minutesOf(RENEWED_BURN), alertname: slo.alert, exp_alerts: [] }],
+    },
     {
       // What the short windows are for: the 6h window is still over 6x, the 30m one no longer is.
       name: `${slo.name}: a 10x burn that stopped 15 minutes ago no longer pages`,
@@ -159,7 +172,7 @@ function sloTests(spec: SloSpec, slo: Slo) {
       alert_rule_test: check([ticket]),
     },
     {
-      name: `${slo.name}: healthy traffic (half the budget) stays silent`,
+      name: `${slo.name}: healthy traffic (half the budget) stays silent, under the 3d/6h line`,
       interval: "1m",
       input_series: sloSeries(slo, badPerMinute(slo, 0.5)),
       alert_rule_test: check([]),
@@ -199,20 +212,26 @@ function sloTests(spec: SloSpec, slo: Slo) {
   ];
 }
 
-/** 1h and 5m at 16x; 6h (1.6x) under 6x, 1d under 3x; 3d and 6h over 1x. Burns stay at most 20x: a 95 % SLO's every event. */
-const SUDDEN_BURN: readonly Phase[] = [
-  { minutes: 60, rate: 10 * RATE, burn: 0 },
-  { minutes: 65, rate: RATE, burn: 16 },
-];
 /**
- * 2h at 4x and 1d (7.7x: the first burn) over 3x; 6h (0.8x: the busy hours dilute it) under 1x,
- * and 1h and 30m under the page lines. Ends at 370m: the shortest series that sets 6h apart from 1d.
+ * 1h and 5m at `burn`; 6h (1.6x at 16x, 1.2x at 12x) under 6x, 1d under 3x; 3d and 6h over 1x.
+ * Burns stay at most 20x: a 95 % SLO's every event.
  */
-const RENEWED_BURN: readonly Phase[] = [
+const suddenBurn = (burn: number): readonly Phase[] => [
+  { minutes: 60, rate: 10 * RATE, burn: 0 },
+  { minutes: 65, rate: RATE, burn },
+];
+const SUDDEN_BURN = suddenBurn(16);
+/**
+ * 2h at `burn` and 1d (7.7x at 4x: the first burn) over 3x; 6h (0.8x at 4x, 0.5x at 2.5x: the
+ * busy hours dilute it) under 1x, and 1h and 30m under the page lines. Ends at 370m: the
+ * shortest series that sets 6h apart from 1d.
+ */
+const renewedBurn = (burn: number): readonly Phase[] => [
   { minutes: 10, rate: 50 * RATE, burn: 16 },
   { minutes: 240, rate: 2 * RATE, burn: 0 },
-  { minutes: 120, rate: RATE, burn: 4 },
+  { minutes: 120, rate: RATE, burn },
 ];
+const RENEWED_BURN = renewedBurn(4);
 /** 6h at 7.7x, 30m at 5x: under 6x. 1h (7.7x) is under 14.4x; 1d and 2h stay over 3x. */
 const STOPPED_BURN: readonly Phase[] = [
   { minutes: 50, rate: RATE, burn: 10 },
