@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Server } from "bun";
 
 export interface Received {
@@ -17,8 +19,19 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** A webhook receiver on a loopback port that records every request, answering 204 unless told otherwise. */
-export function startReceiver(path = "/hooks"): Receiver {
+/** The test certificates in `tls/`: self-signed, for `receiver.warden.invalid` and `elsewhere.warden.invalid`. */
+export type TestCertificate = "receiver" | "elsewhere";
+
+export const testCertificate = (name: TestCertificate) => ({
+  cert: readFileSync(join(import.meta.dir, "tls", `${name}.cert.pem`), "utf8"),
+  key: readFileSync(join(import.meta.dir, "tls", `${name}.key.pem`), "utf8"),
+});
+
+/**
+ * A webhook receiver on a loopback port that records every request, answering 204 unless told
+ * otherwise; over HTTPS with `certificate`.
+ */
+export function startReceiver(path = "/hooks", certificate?: TestCertificate): Receiver {
   const received: Received[] = [];
   const receiver: Receiver = {
     url: "",
@@ -31,6 +44,7 @@ export function startReceiver(path = "/hooks"): Receiver {
   const server: Server<unknown> = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
+    ...(certificate ? { tls: testCertificate(certificate) } : {}),
     async fetch(request) {
       const headers = Object.fromEntries(request.headers);
       received.push({
@@ -44,5 +58,5 @@ export function startReceiver(path = "/hooks"): Receiver {
       return receiver.respond(received.length);
     },
   });
-  return Object.assign(receiver, { url: `http://127.0.0.1:${server.port}${path}` });
+  return Object.assign(receiver, { url: `${certificate ? "https" : "http"}://127.0.0.1:${server.port}${path}` });
 }

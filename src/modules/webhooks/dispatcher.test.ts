@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
-import { startReceiver } from "../../testing/receiver";
+import { startReceiver, testCertificate } from "../../testing/receiver";
 import { deliveryOf, useWebhookWorld } from "../../testing/webhooks";
 import { Dispatcher } from "./dispatcher";
 
@@ -46,7 +46,7 @@ describe("delivery", () => {
 });
 
 describe("retries", () => {
-  test("a t.receiver that fails twice gets the delivery on the third attempt, each attempt recorded", async () => {
+  test("a receiver that fails twice gets the delivery on the third attempt, each attempt recorded", async () => {
     await freshEndpoint();
     t.receiver.respond = (n) => new Response("boom", { status: n <= 2 ? 500 : 200 });
     const sent = await t.world.notify();
@@ -116,7 +116,7 @@ describe("retries", () => {
     expect(metrics).toMatch(/webhook_deliveries_dead_total [1-9]/);
   });
 
-  test("429 and 503 with Retry-After wait as long as the t.receiver asks", async () => {
+  test("429 and 503 with Retry-After wait as long as the receiver asks", async () => {
     await freshEndpoint();
     t.receiver.respond = (n) =>
       n === 1
@@ -136,7 +136,7 @@ describe("retries", () => {
     expect((await t.world.delivery(id)).delivery.status).toBe("delivered");
   });
 
-  test("a t.receiver that hangs past the timeout counts as a failed attempt", async () => {
+  test("a receiver that hangs past the timeout counts as a failed attempt", async () => {
     await freshEndpoint();
     t.receiver.respond = async (n) => {
       if (n === 1) await Bun.sleep(1500);
@@ -184,13 +184,10 @@ describe("retries", () => {
 });
 
 describe("name resolution", () => {
-  test("a plain-HTTP delivery goes to the address its name was resolved and checked to, with the name as Host", async () => {
-    const port = new URL(t.receiver.url).port;
-    // A name only this resolver knows: fetch resolving it again by itself would fail.
-    await freshEndpoint({}, `http://t.receiver.invalid:${port}/hooks`);
-    const asked: string[] = [];
+  /** A dispatcher whose resolver knows only `names`, trusting the test certificates. */
+  const resolvingDispatcher = (names: Record<string, string>, asked: string[] = []) => {
     const { deps } = t.world.ctx;
-    const dispatcher = new Dispatcher(deps.db.$client, {
+    return new Dispatcher(deps.db.$client, {
       clock: t.world.ctx.clock,
       batcher: deps.security.batcher,
       endpoints: deps.webhooks.endpoints,
@@ -200,13 +197,62 @@ describe("name resolution", () => {
       userAgent: "resolution-test",
       resolve: async (host) => {
         asked.push(host);
-        return host === "t.receiver.invalid" ? ["127.0.0.1"] : [];
+        const address = names[host];
+        return address ? [address] : [];
       },
+      ca: [testCertificate("receiver").cert, testCertificate("elsewhere").cert],
     });
+  };
+
+  test("a plain-HTTP delivery goes to the address its name was resolved and checked to, with the name as Host", async () => {
+    const port = new URL(t.receiver.url).port;
+    // A name only this resolver knows: fetch resolving it again by itself would fail.
+    await freshEndpoint({}, `http://t.receiver.invalid:${port}/hooks`);
+    const asked: string[] = [];
+    const dispatcher = resolvingDispatcher({ "t.receiver.invalid": "127.0.0.1" }, asked);
     await t.world.notify("alert.fired");
     await dispatcher.drain();
     expect(asked).toEqual(["t.receiver.invalid"]);
     expect(t.receiver.received).toHaveLength(1);
     expect(t.receiver.received[0]?.headers.host).toBe(`t.receiver.invalid:${port}`);
+  });
+
+  test("an HTTPS delivery goes to the address checked too, its certificate verified against the name", async () => {
+    const tls = startReceiver("/hooks", "receiver");
+    try {
+      const port = new URL(tls.url).port;
+      const { secret } = await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
+      const asked: string[] = [];
+      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": "127.0.0.1" }, asked);
+      const sent = await t.world.notify("alert.fired");
+      await dispatcher.drain();
+      expect(asked).toEqual(["receiver.warden.invalid"]);
+      expect(tls.received).toHaveLength(1);
+      const got = tls.received[0];
+      expect(got?.headers.host).toBe(`receiver.warden.invalid:${port}`);
+      expect(new Webhook(secret).verify(got?.body ?? "", got?.headers ?? {})).toMatchObject({ type: "alert.fired" });
+      expect((await t.world.delivery(deliveryOf(t.world, sent.id))).delivery.status).toBe("delivered");
+    } finally {
+      await tls.close();
+    }
+  });
+
+  test("an HTTPS address whose certificate names another host gets nothing, and the attempt fails", async () => {
+    // What a name rebound to another TLS server looks like, though that server's certificate is trusted.
+    const elsewhere = startReceiver("/hooks", "elsewhere");
+    try {
+      const port = new URL(elsewhere.url).port;
+      await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
+      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": "127.0.0.1" });
+      const sent = await t.world.notify("alert.fired");
+      await dispatcher.drain();
+      expect(elsewhere.received).toHaveLength(0);
+      const { delivery, attempts } = await t.world.delivery(deliveryOf(t.world, sent.id));
+      expect(delivery.status).toBe("failed");
+      expect(attempts[0]).toMatchObject({ status_code: null, outcome: "retry" });
+      expect(String(attempts[0]?.error)).toContain("CERT");
+    } finally {
+      await elsewhere.close();
+    }
   });
 });

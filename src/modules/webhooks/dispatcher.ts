@@ -68,6 +68,8 @@ export class Dispatcher implements Worker {
       userAgent: string;
       /** Name resolution for receivers' hosts; node:dns unless a test gives its own. */
       resolve?: Resolver;
+      /** Certificates trusted besides the system's (tests' receivers; operators set NODE_EXTRA_CA_CERTS). */
+      ca?: string[];
     },
   ) {
     this.sql = prepareDispatch(sqlite);
@@ -226,23 +228,23 @@ export class Dispatcher implements Worker {
     // answers must not hold the attempt past its lease (the delivery would be sent twice).
     const signal = AbortSignal.timeout(this.deps.config.timeoutMs);
     // Resolved and checked again at send time (a name may resolve elsewhere now than when it was
-    // registered), and a plain-HTTP request goes to the very address checked.
+    // registered), and the request goes to the very address checked: fetch resolving the name
+    // again could be answered with an internal address (DNS rebinding).
     const { allowPrivate } = this.deps.config;
-    let pinned: { target: URL; host: string } | undefined;
-    if (url.protocol === "http:" || !allowPrivate) {
-      const address = await withSignal(destinationOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
-      if (url.protocol === "http:") pinned = pinnedTo(url, address);
-    }
+    const address = await withSignal(destinationOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
+    const pinned = pinnedTo(url, address);
     const keys = await this.deps.endpoints.signingKeys(endpoint);
     const messageId = `msg_${delivery.notification_id}`;
     const timestamp = Math.floor(this.deps.clock.now() / 1000);
-    const response = await fetch(pinned?.target ?? url, {
+    const response = await fetch(pinned.target, {
       method: "POST",
       body: delivery.payload,
       redirect: "manual",
       signal,
+      // The certificate is verified against the name, which is also sent as SNI.
+      ...(url.protocol === "https:" ? { tls: { ...pinned.tls, ...(this.deps.ca ? { ca: this.deps.ca } : {}) } } : {}),
       headers: {
-        ...(pinned ? { host: pinned.host } : {}),
+        host: pinned.host,
         "content-type": "application/json",
         "user-agent": this.deps.userAgent,
         "webhook-id": messageId,

@@ -118,12 +118,14 @@ export async function assertPublicDestination(url: URL, resolve = systemResolver
 }
 
 /**
- * `url` with its host replaced by `address`, and the Host header it had: a plain-HTTP request
- * then goes to the address that was checked, not to whatever a second lookup answers (DNS
- * rebinding). HTTPS needs no pin: a rebound name's certificate does not verify.
+ * `url` with its host replaced by `address`, the Host header it had, and for a name the TLS
+ * server name to send and verify the certificate against: the request then goes to the address
+ * that was checked, not to whatever a second lookup answers (DNS rebinding). A certificate alone
+ * does not stop that: a TLS connection to an internal port is made before it fails to verify.
  */
-export function pinnedTo(url: URL, address: string): { target: URL; host: string } {
+export function pinnedTo(url: URL, address: string): { target: URL; host: string; tls: { serverName?: string } } {
   const target = new URL(url);
   target.hostname = isIP(address) === 6 ? `[${address}]` : address;
-  return { target, host: url.host };
+  const literal = url.hostname.startsWith("[") || isIP(url.hostname) !== 0;
+  return { target, host: url.host, tls: literal ? {} : { serverName: url.hostname } };
 }
