@@ -153,6 +153,8 @@ describe("feedback in Redis", () => {
     // DEBUG SLEEP holds the whole server, so the probe waits for it on a connection of its own.
     const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
+      // Connected first: a lazy connect took most of the 50 ms below on a loaded machine.
+      await sleeper.ping();
       const sleeping = sleeper.call("DEBUG", "SLEEP", "0.8");
       await Bun.sleep(50);
       const started = performance.now();
@@ -176,6 +178,8 @@ describe("feedback in Redis", () => {
   test("reads should answer 503 when a hung Redis does not answer within 2 s, not hold the caller", async () => {
     const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
+      // Connected first: a lazy connect took most of the 50 ms below on a loaded machine.
+      await sleeper.ping();
       const sleeping = sleeper.call("DEBUG", "SLEEP", "4");
       await Bun.sleep(50);
       const started = performance.now();
@@ -357,6 +361,8 @@ describe("feedback in Redis", () => {
     const own = startFeedbackWorker(ctx.deps.feedback, ctx.deps.redis, ctx.deps.log);
     const sleeper = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
+      // Connected first: a lazy connect took most of the 50 ms below on a loaded machine.
+      await sleeper.ping();
       const sleeping = sleeper.call("DEBUG", "SLEEP", "6");
       await Bun.sleep(50);
       const res = await post({ subject_id: "hung-at-shutdown" });
