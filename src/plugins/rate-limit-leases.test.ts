@@ -117,6 +117,8 @@ describe("tokens leased from Redis for a busy principal", () => {
     try {
       await limiter.decideKey("api", key("slow"));
       expect((await limiter.decideKey("api", key("slow"))).remaining).toBe(998); // a lease of ten
+      // Connected first: its connect and ready check were still under way when DEBUG SLEEP was sent.
+      await probe.ping();
       const sleeping = probe.call("DEBUG", "SLEEP", "0.3").catch(() => undefined);
       await Bun.sleep(10);
       // Half the lease used: its renewal goes to a Redis that does not answer in time.
@@ -168,6 +170,8 @@ describe("tokens leased from Redis for a busy principal", () => {
     const probe = new Redis(redis.url);
     try {
       expect((await limiter.decideKey("api", key("w"))).remaining).toBe(999); // busy from now on
+      // Connected first: its connect and ready check were still under way when DEBUG SLEEP was sent.
+      await probe.ping();
       // Redis busy for 100 ms: the next call waits behind it, and five more requests come meanwhile.
       const sleeping = probe.call("DEBUG", "SLEEP", "0.1");
       await Bun.sleep(10);
