@@ -33,14 +33,19 @@ describe("graceful shutdown", () => {
   test("should finish in-flight requests, refuse new ones, then close SQLite", async () => {
     const lines: string[] = [];
     const deps = await inProcess({}, lines);
+    let reached: () => void = () => undefined;
+    const handling = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
     const app = createApp(deps).get("/test/slow", async () => {
+      reached();
       await Bun.sleep(400);
       return "finished";
     });
     const runtime = serve(app, deps);
     const base = runtime.url.href.replace(/\/$/, "");
     const inFlight = fetch(`${base}/test/slow`);
-    await Bun.sleep(100);
+    await handling;
     const stopped = runtime.shutdown("test");
     await Bun.sleep(20);
     const refused = await fetch(`${base}/health`).then(
