@@ -14,22 +14,31 @@ export interface Leased {
   delivered_at: number | null;
 }
 
+/** The lease's two reads, named for the test that checks how SQLite runs them. */
+export const DISPATCH_SQL = {
+  // Due deliveries oldest first. INDEXED BY: left to itself the planner picks the status index
+  // and sorts the whole backlog on every lease. The status condition is the due index's own,
+  // word for word, or the index cannot serve it.
+  candidates: `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
+    ORDER BY d.due_at LIMIT ?2`,
+  // The same, past the endpoints and tenants whose share of the slots is taken. The index holds
+  // tenant and endpoint, so their rows are skipped without being read, but each is still passed
+  // (~0.07 µs a row): the dispatcher paces this look by what it took.
+  behind: `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
+      AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+      AND d.tenant_id NOT IN (SELECT value FROM json_each(?3))
+    ORDER BY d.due_at LIMIT ?4`,
+};
+
 /** The dispatcher's statements: lease, read the endpoint, record an attempt's outcome. */
 export function prepareDispatch(sqlite: Database) {
   return {
-    // Due deliveries oldest first, past the endpoints and tenants whose share of the slots is
-    // taken; leased by `lease` in the same transaction, so two dispatchers never take one row.
-    // INDEXED BY: left to itself the planner picks the status index and sorts the whole backlog
-    // on every lease. The status condition is the due index's own, word for word, or the index
-    // cannot serve it; the index holds tenant and endpoint, so the rows skipped are not read.
-    candidates: sqlite.query(
-      `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
-       JOIN webhook_endpoints e ON e.id = d.endpoint_id
-       WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
-         AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
-         AND d.tenant_id NOT IN (SELECT value FROM json_each(?3))
-       ORDER BY d.due_at LIMIT ?4`,
-    ) as Statement<Candidate, [number, string, string, number]>,
+    candidates: sqlite.query(DISPATCH_SQL.candidates) as Statement<Candidate, [number, number]>,
+    behind: sqlite.query(DISPATCH_SQL.behind) as Statement<Candidate, [number, string, string, number]>,
     lease: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
        WHERE id IN (SELECT value FROM json_each(?2)) AND status NOT IN ('delivered', 'dead') AND due_at <= ?3

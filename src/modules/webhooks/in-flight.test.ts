@@ -110,6 +110,45 @@ test("another tenant's delivery queued behind a hanging receiver's whole backlog
   }
 }, 30_000);
 
+test("behind a backlog that takes a while to look past, each new delivery of another tenant still goes out", async () => {
+  const behind = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
+  const { receivers, release: unblock } = heldReceivers(1);
+  const [stuck] = receivers as [Receiver];
+  const other = startReceiver();
+  try {
+    const { id: stuckId } = await behind.createEndpoint(stuck.url);
+    // Enough that looking past it takes milliseconds, so the next look waits its turn: nothing
+    // else wakes the dispatcher while the stuck attempts hang, so the wait must end by itself.
+    const sqlite = behind.ctx.deps.db.$client;
+    const plant = sqlite.prepare(
+      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
+       VALUES (?, 'acme', ?, 'n', 'alert.fired', '{}', 'pending', 0, ?, 0)`,
+    );
+    sqlite.transaction(() => {
+      for (let i = 0; i < 50_000; i++) plant.run(`backlog-${String(i).padStart(6, "0")}`, stuckId, i);
+    })();
+    const { outsider } = behind;
+    await behind.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: outsider.auth });
+    behind.ctx.deps.webhooks.dispatcher.start();
+    await waitFor(() => stuck.received.length === ENDPOINT_SHARE, 3000, "the stuck endpoint's share in flight");
+    for (let n = 1; n <= 3; n++) {
+      const sent = await behind.ctx.req("POST", "/v1/notifications", {
+        body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: `t${n}` },
+        headers: outsider.auth,
+      });
+      expect(sent.status).toBe(201);
+    }
+    await waitFor(() => other.received.length === 3, 3000, "the deliveries queued behind the backlog");
+    expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
+  } finally {
+    unblock();
+    await behind.ctx.deps.webhooks.dispatcher.stop();
+    await stuck.close();
+    await other.close();
+    await behind.ctx.close();
+  }
+}, 30_000);
+
 test("a tenant whose endpoints all hang holds its share and no more: the other tenant still delivers", async () => {
   const many = await webhookWorld({ WEBHOOK_CONCURRENCY: "8", WEBHOOK_TIMEOUT_MS: "10000" });
   const { receivers: stuck, release: unblock } = heldReceivers(3);
