@@ -18,6 +18,7 @@ import sql14 from "./0014_revocation_log.sql" with { type: "text" };
 import sql15 from "./0015_session_upkeep.sql" with { type: "text" };
 import sql16 from "./0016_feedback_subject_summary.sql" with { type: "text" };
 import sql17 from "./0017_feedback_tenant_counts.sql" with { type: "text" };
+import sql18 from "./0018_delivery_resent_at.sql" with { type: "text" };
 
 export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0000_init", when: 1795303824261, breakpoints: true, sql: sql0 },
@@ -38,4 +39,5 @@ export const migrations: readonly EmbeddedMigration[] = [
   { tag: "0015_session_upkeep", when: 1796213053145, breakpoints: true, sql: sql15 },
   { tag: "0016_feedback_subject_summary", when: 1796214075685, breakpoints: true, sql: sql16 },
   { tag: "0017_feedback_tenant_counts", when: 1796214815775, breakpoints: true, sql: sql17 },
+  { tag: "0018_delivery_resent_at", when: 1796255706317, breakpoints: true, sql: sql18 },
 ];

@@ -55,6 +55,9 @@ export const webhookDeliveries = sqliteTable(
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
     deliveredAt: integer("delivered_at"),
+    // When an operator last sent it again (a replay, or a retry of a dead one): from then on its
+    // age is the operator's doing, not delivery delay, and the latency SLO leaves it out.
+    resentAt: integer("resent_at"),
   },
   (table) => [
     // The waiting statuses, written as the two that are not: SQLite evaluates an IN list of three or

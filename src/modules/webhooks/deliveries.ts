@@ -221,8 +221,11 @@ function prepare(sqlite: Database) {
       "SELECT id, attempted_at, duration_ms, status_code, outcome, error FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
     ) as Statement<AttemptRow, [string]>,
     // Conditional, so a delivery the dispatcher leased in the meantime is not queued twice.
+    // A dead one sent again is resent: a failed one is still on its schedule, and its delay counts.
     requeue: sqlite.query(
-      "UPDATE webhook_deliveries SET status = 'pending', due_at = ? WHERE id = ? AND status IN ('failed', 'dead')",
+      `UPDATE webhook_deliveries SET status = 'pending', due_at = ?1,
+         resent_at = CASE WHEN status = 'dead' THEN ?1 ELSE resent_at END
+       WHERE id = ?2 AND status IN ('failed', 'dead')`,
     ),
     replayBatch: sqlite.query(
       `SELECT id FROM webhook_deliveries
@@ -230,8 +233,8 @@ function prepare(sqlite: Database) {
        ORDER BY id LIMIT ?`,
     ) as Statement<{ id: string }, [string, string, string, string, number, number]>,
     replayOne: sqlite.query(
-      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?
-       WHERE id = ? AND status IN ('delivered', 'failed', 'dead')`,
+      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, due_at = ?1, resent_at = ?1
+       WHERE id = ?2 AND status IN ('delivered', 'failed', 'dead')`,
     ),
     // One indexed range per status (the index leads with status, then tenant).
     // Waiting ones all; finished ones of the last day only: counting every one kept for 90 days

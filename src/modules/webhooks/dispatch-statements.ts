@@ -12,6 +12,7 @@ export interface Leased {
   attempts: number;
   created_at: number;
   delivered_at: number | null;
+  resent_at: number | null;
 }
 
 /** The lease's two reads, named for the test that checks how SQLite runs them. */
@@ -42,7 +43,7 @@ export function prepareDispatch(sqlite: Database) {
     lease: sqlite.query(
       `UPDATE webhook_deliveries SET status = 'leased', due_at = ?1
        WHERE id IN (SELECT value FROM json_each(?2)) AND status NOT IN ('delivered', 'dead') AND due_at <= ?3
-       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at`,
+       RETURNING id, tenant_id, endpoint_id, notification_id, payload, attempts, created_at, delivered_at, resent_at`,
     ) as Statement<Leased, [number, string, number]>,
     endpoint: sqlite.query("SELECT * FROM webhook_endpoints WHERE id = ?") as Statement<EndpointRow, [string]>,
     // Only while the lease is ours: one that ran out was taken again, and that attempt records.

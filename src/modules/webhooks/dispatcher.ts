@@ -368,9 +368,9 @@ export class Dispatcher implements Worker {
     if (!applied) return;
     const { metrics } = this.deps;
     metrics.webhookAttempts.labels({ outcome }).inc();
-    // A replayed delivery was delivered before, and one leased past its schedule was dead and
-    // sent again by hand (POST …/retry): their age is an operator's, not delivery delay.
-    const resent = delivery.delivered_at !== null || delivery.attempts >= this.deps.config.retryScheduleSeconds.length;
+    // A replayed delivery, or a dead one retried by hand: its age is an operator's, not delivery
+    // delay. One delivered before counts as replayed too (a replay by a process older than resent_at).
+    const resent = delivery.resent_at !== null || delivery.delivered_at !== null;
     if (outcome === "delivered" && !resent)
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
     if (outcome === "dead") metrics.webhookDead.inc();

@@ -92,6 +92,48 @@ describe("operations", () => {
     expect(bad.status).toBe(422);
   });
 
+  test("a dead delivery that never arrived, replayed or retried by hand once the receiver is back, is no delivery delay", async () => {
+    const { id: endpointId } = await freshEndpoint();
+    const since = new Date(t.world.ctx.clock.now()).toISOString();
+    // Dead after a schedule shorter than today's (one attempt), as after a change of WEBHOOK_RETRY_SCHEDULE.
+    const plantDead = () => {
+      const id = ulid(t.world.ctx.clock.now());
+      t.world.ctx.deps.db.$client
+        .query(
+          `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status,
+             attempts, due_at, created_at, last_attempt_at)
+           VALUES (?1, ?2, ?3, ?1, 'alert.fired', '{}', 'dead', 1, 0, ?4, ?4)`,
+        )
+        .run(id, t.world.dev.tenant, endpointId, t.world.ctx.clock.now());
+      return id;
+    };
+    const replayed = plantDead();
+    const retried = plantDead();
+    await advance(60_000);
+    const latencyBefore = await latencyCount();
+    const replay = await t.world.ctx.req("POST", `/v1/webhooks/endpoints/${endpointId}/replay`, {
+      body: { since },
+      headers: t.world.admin.auth,
+    });
+    expect(await replay.json()).toEqual({ replayed: 2, complete: true });
+    await drain();
+    expect((await t.world.delivery(replayed)).delivery.status).toBe("delivered");
+    expect((await t.world.delivery(retried)).delivery.status).toBe("delivered");
+    // Retried by hand this time: the same holds.
+    t.world.ctx.deps.db.$client.run(
+      "UPDATE webhook_deliveries SET status = 'dead', resent_at = NULL, delivered_at = NULL WHERE id = ?",
+      [retried],
+    );
+    const retry = await t.world.ctx.req("POST", `/v1/webhooks/deliveries/${retried}/retry`, {
+      headers: t.world.admin.auth,
+    });
+    expect(retry.status).toBe(202);
+    await drain();
+    expect((await t.world.delivery(retried)).delivery.status).toBe("delivered");
+    expect(t.receiver.received).toHaveLength(3);
+    expect(await latencyCount()).toBe(latencyBefore);
+  });
+
   test("list by status, stats and the queue-depth gauge agree", async () => {
     const { id: planted } = await freshEndpoint();
     // One of every finished status besides what this test makes (a failed one): delivered, dead.
