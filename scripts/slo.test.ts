@@ -255,6 +255,14 @@ describe("alerts/dashboard.json", () => {
     const ids = dashboard.panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  test("should take the max of gauges every instance reads from the shared database, never their sum", () => {
+    for (const gauge of ["webhook_queue_depth", "feedback_spool_depth", "webhook_overdue_seconds"]) {
+      const using = exprs.filter((expr) => expr.includes(gauge));
+      expect(using.length, gauge).toBeGreaterThan(0);
+      for (const expr of using) expect(expr, gauge).toMatch(new RegExp(`^max( by \\([^)]*\\) )?\\(${gauge}\\{`));
+    }
+  });
 });
 
 describe("loadtest/thresholds.json", () => {

@@ -97,7 +97,8 @@ function rows(spec: SloSpec): { title: string; panels: PanelSpec[] }[] {
         {
           title: "Webhook queue depth",
           unit: "short",
-          targets: [{ expr: `sum by (status) (webhook_queue_depth{${job}})`, legend: "{{status}}" }],
+          // Every instance on the database reports the whole queue: the max, not the sum.
+          targets: [{ expr: `max by (status) (webhook_queue_depth{${job}})`, legend: "{{status}}" }],
         },
         {
           title: "Delivery attempts by outcome",
@@ -147,7 +148,8 @@ function rows(spec: SloSpec): { title: string; panels: PanelSpec[] }[] {
         {
           title: "Feedback spooled while Redis is away",
           unit: "short",
-          targets: [{ expr: `sum(feedback_spool_depth{${job}})`, legend: "spooled" }],
+          // The spool is shared by the instances on the database, as the queue is.
+          targets: [{ expr: `max(feedback_spool_depth{${job}})`, legend: "spooled" }],
         },
       ],
     },
