@@ -281,6 +281,15 @@ describe("warden audit verify (CLI)", () => {
     expect(broken.stderr).toContain("1 events verified before it");
   });
 
+  test("should name the key, not a break, when run with another AUDIT_KEY than the trail's", async () => {
+    const wrongKey = await runCli(ctx.deps.config.dataDir, ["audit", "verify"], {
+      AUDIT_KEY: "another-audit-key-of-at-least-32-bytes",
+    });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toContain("cannot be verified with this audit key");
+    expect(wrongKey.stderr).not.toContain("BROKEN");
+  });
+
   test("should refuse a DATA_DIR without a database, creating nothing there", async () => {
     const typo = `${ctx.deps.config.dataDir}-typo`;
     const result = await runCli(typo, ["audit", "verify"]);

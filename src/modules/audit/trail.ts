@@ -246,17 +246,17 @@ export class AuditTrail implements AuditHook {
     this.db.$client.transaction(() => this.append(undefined, event)).immediate();
   }
 
+  /** Whether the head record verifies with `key` (true without a head record). */
+  headVerifiesWith(key: Uint8Array): boolean {
+    return headVerifies(this.db.$client, key);
+  }
+
   /**
    * At start-up: throws unless the head record verifies with this key. A trail written under
    * another audit key would otherwise run on with every verification naming seq 1 as broken, and
    * every event appended chaining under the wrong key. Only a wrong key fails here: a changed
    * event leaves the head's MAC intact, for verification to name.
    */
-  /** Whether the head record verifies with `key` (true without a head record). */
-  headVerifiesWith(key: Uint8Array): boolean {
-    return headVerifies(this.db.$client, key);
-  }
-
   assertHeadKey(): void {
     if (this.headVerifiesWith(this.key)) return;
     throw new Error(
