@@ -10,6 +10,14 @@ export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
 export const DATABASE_FILE = "warden.db";
 
+/** DATA_DIR cannot hold the database: a configuration problem (the command exits 2). */
+export class DataDirError extends Error {
+  constructor(dataDir: string, problem: string) {
+    super(`cannot use DATA_DIR ${dataDir}: ${problem}`);
+    this.name = "DataDirError";
+  }
+}
+
 export interface OpenOptions {
   /** Apply pending migrations (default true). */
   migrate?: boolean;
@@ -23,7 +31,7 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
   try {
     sqlite = new Database(file, { create: true, strict: true });
   } catch (error) {
-    throw new Error(`cannot use DATA_DIR ${dataDir}: ${file}: ${(error as Error).message}`);
+    throw new DataDirError(dataDir, `${file}: ${(error as Error).message}`);
   }
   // Users, sessions and the audit trail live here: not for other accounts on the machine.
   chmodSync(file, 0o600);
@@ -65,13 +73,13 @@ function prepareDataDir(dataDir: string): void {
           : code === "EACCES" || code === "EPERM"
             ? "no permission to create it"
             : (error as Error).message;
-    throw new Error(`cannot use DATA_DIR ${dataDir}: ${problem}`);
+    throw new DataDirError(dataDir, problem);
   }
   try {
     // SQLite writes its WAL and shared-memory files beside the database, and the CLI its master key.
     accessSync(dataDir, constants.W_OK | constants.X_OK);
   } catch {
-    throw new Error(`cannot use DATA_DIR ${dataDir}: it is not writable by this user`);
+    throw new DataDirError(dataDir, "it is not writable by this user");
   }
 }
 

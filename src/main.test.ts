@@ -124,9 +124,9 @@ describe("CLI", () => {
       async (args, place) => {
         const [dir, problem] = where[place as keyof typeof where];
         const { code, stdout, stderr } = await runCli(dir, args);
-        expect(code).toBe(1);
+        expect(code).toBe(2);
         expect(stdout).toBe("");
-        expect(stderr).toBe(`warden: cannot use DATA_DIR ${dir}: ${problem}\n`);
+        expect(stderr).toBe(`warden: invalid configuration: cannot use DATA_DIR ${dir}: ${problem}\n`);
       },
     );
 
@@ -135,8 +135,10 @@ describe("CLI", () => {
     test("migrate with a DATA_DIR it cannot write", async () => {
       const readOnly = "/proc/sys/kernel";
       const { code, stderr } = await runCli(readOnly, ["migrate"]);
-      expect(code).toBe(1);
-      expect(stderr).toBe(`warden: cannot use DATA_DIR ${readOnly}: it is not writable by this user\n`);
+      expect(code).toBe(2);
+      expect(stderr).toBe(
+        `warden: invalid configuration: cannot use DATA_DIR ${readOnly}: it is not writable by this user\n`,
+      );
     });
   });
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { openDatabase } from "../db/client";
+import { DataDirError, openDatabase } from "../db/client";
 import { applyMigrations } from "../db/migrate";
 import { migrations } from "../db/migrations";
 import { VERSION } from "./app";
@@ -160,7 +160,7 @@ try {
   const code = await main(process.argv.slice(2));
   if (code >= 0) process.exit(code);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof DataDirError) {
     console.error(`warden: invalid configuration: ${error.message}`);
     process.exit(2);
   }
