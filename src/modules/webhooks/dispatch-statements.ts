@@ -56,6 +56,11 @@ export function prepareDispatch(sqlite: Database) {
              THEN ${PARKED} ELSE ?3 END
        WHERE id = ?8 AND status = 'leased' AND due_at = ?9`,
     ),
+    // As deleting the endpoint marked what waited for it.
+    abandon: sqlite.query(
+      `UPDATE webhook_deliveries SET status = 'dead', last_error = 'endpoint deleted'
+       WHERE id = ? AND status = 'leased' AND due_at = ?`,
+    ),
     insertAttempt: sqlite.query(
       `INSERT INTO webhook_attempts (delivery_id, tenant_id, attempted_at, duration_ms, status_code, outcome, error)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,

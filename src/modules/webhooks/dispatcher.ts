@@ -214,14 +214,16 @@ export class Dispatcher implements Worker {
 
   private async attempt(delivery: Leased, leaseUntil: number): Promise<void> {
     const endpoint = this.sql.endpoint.get(delivery.endpoint_id);
+    if (!endpoint || endpoint.deleted_at !== null) {
+      // Leased as its endpoint was deleted: nothing is sent, so no attempt is recorded.
+      await this.writeOutcome(() => this.sql.abandon.run(delivery.id, leaseUntil));
+      return;
+    }
     const started = performance.now();
     const attemptedAt = this.deps.clock.now();
     let result: AttemptResult;
     try {
-      result =
-        !endpoint || endpoint.deleted_at !== null
-          ? { statusCode: null, error: "endpoint deleted" }
-          : await this.send(delivery, endpoint);
+      result = await this.send(delivery, endpoint);
     } catch (error) {
       result = { statusCode: null, error: attemptError(error, this.deps.config.timeoutMs) };
     }
@@ -302,7 +304,7 @@ export class Dispatcher implements Worker {
   private async record(
     delivery: Leased,
     leaseUntil: number,
-    endpoint: EndpointRow | null,
+    endpoint: EndpointRow,
     result: AttemptResult,
     attemptedAt: number,
     durationMs: number,
@@ -310,35 +312,24 @@ export class Dispatcher implements Worker {
     const attempts = delivery.attempts + 1;
     const now = this.deps.clock.now();
     const code = result.statusCode;
-    let outcome: Outcome;
-    let status: "delivered" | "failed" | "dead";
-    let dueAt = now;
-    if (code !== null && code >= 200 && code < 300) {
-      outcome = "delivered";
-      status = "delivered";
-    } else if (code === 410 && endpoint) {
+    /** What the attempt makes of the delivery, its endpoint as it stands when the outcome is written. */
+    const decide = (deleted: boolean): { outcome: Outcome; status: "delivered" | "failed" | "dead"; dueAt: number } => {
+      if (code !== null && code >= 200 && code < 300) return { outcome: "delivered", status: "delivered", dueAt: now };
       // The receiver is gone: stop the endpoint; its deliveries wait, parked, for an enable.
-      outcome = "disabled";
-      status = "failed";
-      dueAt = PARKED;
-    } else {
-      const delay =
-        !endpoint || endpoint.deleted_at !== null
-          ? undefined
-          : (result.retryAfterMs ?? nextRetryDelayMs(this.deps.config.retryScheduleSeconds, attempts));
+      if (code === 410 && !deleted) return { outcome: "disabled", status: "failed", dueAt: PARKED };
+      const delay = result.retryAfterMs ?? nextRetryDelayMs(this.deps.config.retryScheduleSeconds, attempts);
       const exhausted = attempts >= this.deps.config.retryScheduleSeconds.length;
-      if (delay === undefined || exhausted) {
-        outcome = "dead";
-        status = "dead";
-      } else {
-        outcome = "retry";
-        status = "failed";
-        dueAt = now + delay;
-      }
-    }
+      // Deleted while the attempt was on its way: dead, as what waited for it was at the delete.
+      if (deleted || exhausted || delay === undefined) return { outcome: "dead", status: "dead", dueAt: now };
+      return { outcome: "retry", status: "failed", dueAt: now + delay };
+    };
+    let { outcome, status, dueAt } = decide(false);
     // False when the lease ran out and the delivery was taken again: that attempt decides it.
     let applied = false;
     await this.writeOutcome(() => {
+      // In the write's transaction: a delete committed since the attempt began is seen here.
+      if (outcome !== "delivered" && this.sql.endpoint.get(delivery.endpoint_id)?.deleted_at != null)
+        ({ outcome, status, dueAt } = decide(true));
       applied =
         this.sql.finish.run(
           status,
@@ -362,7 +353,7 @@ export class Dispatcher implements Worker {
       );
     });
     // The receiver said it is gone, whoever holds the delivery now.
-    if (outcome === "disabled" && endpoint) this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
+    if (outcome === "disabled") this.deps.endpoints.disableGone(delivery.tenant_id, endpoint.id, 410);
     // An attempt that lost its lease decides nothing: the one that leased the delivery again
     // counts its outcome, and the success SLO counts each delivery once.
     if (!applied) return;

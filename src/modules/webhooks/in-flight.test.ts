@@ -255,6 +255,49 @@ test("an attempt in flight when its endpoint is disabled: its retry waits, parke
   }
 }, 20_000);
 
+test("an attempt in flight when its endpoint is deleted: the delivery is dead, and only the attempt made is logged", async () => {
+  const attempt = await attemptInFlight();
+  try {
+    const deleted = await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${attempt.id}`, {
+      headers: world.admin.auth,
+    });
+    expect(deleted.status).toBe(204);
+    attempt.answer(new Response(null, { status: 500 }));
+    await waitFor(() => attempt.delivery()?.status === "dead", 5000, "the attempt's outcome");
+    // Nothing else is due for it: a retry leased after the delete would log an attempt never made.
+    await world.ctx.deps.webhooks.dispatcher.drain();
+    const id = attempt.delivery()?.id ?? "";
+    expect(attempt.delivery()?.attempts).toBe(1);
+    const log = world.ctx.deps.db.$client
+      .query<{ status_code: number | null; outcome: string }, [string]>(
+        "SELECT status_code, outcome FROM webhook_attempts WHERE delivery_id = ?",
+      )
+      .all(id);
+    expect(log).toEqual([{ status_code: 500, outcome: "dead" }]);
+  } finally {
+    await attempt.close();
+  }
+}, 20_000);
+
+test("a delivery leased as its endpoint is deleted is dead without an attempt", async () => {
+  const attempt = await attemptInFlight();
+  try {
+    attempt.answer(new Response(null, { status: 500 }));
+    await waitFor(() => attempt.delivery()?.status === "failed", 5000, "the first attempt's outcome");
+    const id = attempt.delivery()?.id ?? "";
+    // The delete as another process's: the row's own endpoint, with the delivery already leased here.
+    const sqlite = world.ctx.deps.db.$client;
+    sqlite.run("UPDATE webhook_deliveries SET due_at = 0 WHERE id = ?", [id]);
+    sqlite.run("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?", [world.ctx.clock.now(), attempt.id]);
+    await world.ctx.deps.webhooks.dispatcher.drain();
+    expect(attempt.delivery()).toMatchObject({ status: "dead", attempts: 1 });
+    const attempts = sqlite.query("SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = ?").get(id);
+    expect(attempts).toEqual({ n: 1 });
+  } finally {
+    await attempt.close();
+  }
+}, 20_000);
+
 test("an attempt that outlived its lease records itself but leaves the delivery to whoever leased it again", async () => {
   const attempt = await attemptInFlight();
   try {
