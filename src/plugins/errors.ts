@@ -6,6 +6,7 @@ import { OAUTH_NO_STORE, oauthDescription } from "../lib/oauth";
 import { bodyNotAnObject, type FieldError, HttpProblem } from "../lib/problem";
 import { decodes, pathOf } from "../lib/request-target";
 import { findUnknown, isRecord, type Schema } from "../lib/unknown-field";
+import { malformedQuery } from "./query-guard";
 import { requestIdOf } from "./request-context";
 import { parsedBodyOf } from "./request-guards";
 
@@ -131,6 +132,11 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
   // Elysia leaves a parameter it cannot decode (`%FF`) out, and its check then reads "Expected string".
   if (error.type === "params" && !decodes(pathOf(request.url))) {
     return new HttpProblem(400, "malformed-path", "The path is not valid percent-encoded UTF-8.");
+  }
+  // Likewise a query parameter: `?limit=%FF` reaches the check as U+FFFD, "Expected an integer".
+  if (error.type === "query" || error.type === "property") {
+    const malformed = malformedQuery(request.url);
+    if (malformed) return malformed;
   }
   // Every body schema is an object: `[]` or `1` is not one, whatever field the validator met first.
   if (error.type === "body") {

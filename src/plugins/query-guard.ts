@@ -22,17 +22,8 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
     const allowed = allowedFor(request.method, route);
     if (!allowed) return;
     // URLSearchParams would read `%FF` as U+FFFD, and a filter would quietly match nothing.
-    const malformed = undecodable(url.slice(start + 1));
-    if (malformed !== undefined) {
-      throw new HttpProblem(
-        400,
-        "malformed-query",
-        `The query parameter ${malformed} is not valid percent-encoded UTF-8.`,
-        {
-          errors: [{ in: "query", field: malformed, message: "Not valid percent-encoded UTF-8" }],
-        },
-      );
-    }
+    const malformed = malformedQuery(url);
+    if (malformed) throw malformed;
     const seen = new Set<string>();
     for (const name of new URLSearchParams(url.slice(start + 1)).keys()) {
       if (!allowed.has(name)) {
@@ -45,13 +36,22 @@ export const queryGuard = (routes: () => readonly RouteEntry[]) => {
   });
 };
 
-/** The first parameter of a raw query whose name or value does not decode (named as far as it does). */
-function undecodable(query: string): string | undefined {
-  for (const pair of query.split("&")) {
+/**
+ * A 400 naming the first parameter of `url`'s query whose name or value is not percent-encoded
+ * UTF-8 (named as sent when its name is the part that is not), or undefined. Also asked when a
+ * parameter fails its route's schema: `?limit=%FF` reaches the validator as U+FFFD.
+ */
+export function malformedQuery(url: string): HttpProblem | undefined {
+  const start = url.indexOf("?");
+  if (start < 0) return undefined;
+  for (const pair of url.slice(start + 1).split("&")) {
+    if (decodes(pair)) continue;
     const equals = pair.indexOf("=");
     const name = equals < 0 ? pair : pair.slice(0, equals);
-    if (!decodes(pair))
-      return decodes(name) ? decodeURIComponent(name.replaceAll("+", " ")) : name.replace(/[^\w.-]/g, "?");
+    const field = decodes(name) ? decodeURIComponent(name.replaceAll("+", " ")) : name;
+    return new HttpProblem(400, "malformed-query", `The query parameter ${field} is not valid percent-encoded UTF-8.`, {
+      errors: [{ in: "query", field, message: "Not valid percent-encoded UTF-8" }],
+    });
   }
   return undefined;
 }
