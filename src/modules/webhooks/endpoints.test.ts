@@ -57,6 +57,18 @@ describe("webhook endpoints", () => {
     expect(JSON.parse(one)).toMatchObject({ event_types: ["alert.*"], description: "pager", disabled_at: null });
   });
 
+  test("the trail records the filter kept: each type once, and every type as []", async () => {
+    const paramsOf = async (body: unknown) => {
+      expect((await create(body)).status).toBe(201);
+      return JSON.parse(ctx.auditEvents("webhook.create").at(-1)?.params ?? "{}") as { event_types?: unknown };
+    };
+    const twice = await paramsOf({ url: "https://93.184.215.14/", event_types: ["deploy.done", "deploy.done"] });
+    expect(twice.event_types).toEqual(["deploy.done"]);
+    expect((await paramsOf({ url: "https://93.184.215.14/" })).event_types).toEqual([]);
+    for (const row of ctx.deps.webhooks.endpoints.list("acme", { limit: 1000 }))
+      await ctx.req("DELETE", `/v1/webhooks/endpoints/${row.id}`, { headers: admin.auth });
+  });
+
   test("a deleted endpoint is gone for every route", async () => {
     const res = await create({ url: "https://93.184.215.14/old" });
     const { endpoint } = (await res.json()) as { endpoint: { id: string } };

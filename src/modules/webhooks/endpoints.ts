@@ -97,7 +97,9 @@ export class EndpointService {
     const id = ulid(this.clock.now());
     const secret = newWebhookSecret();
     const sealed = await seal(this.sealingKey, secret, id);
-    const eventTypes = input.event_types?.length ? JSON.stringify([...new Set(input.event_types)]) : null;
+    // Kept, and audited, as filtered on: each type once; none (every type) as [], as a change records it.
+    const distinctTypes = [...new Set(input.event_types ?? [])];
+    const eventTypes = distinctTypes.length > 0 ? JSON.stringify(distinctTypes) : null;
     this.db.transaction(
       (tx) => {
         // Each endpoint is a copy of every matching notification and its own share of delivery work.
@@ -123,7 +125,7 @@ export class EndpointService {
           tx,
           this.event(principal, AuditAction.webhookCreated, id, meta, {
             url: forTheTrail(url),
-            event_types: input.event_types ?? null,
+            event_types: distinctTypes,
             description: input.description ?? "",
           }),
         );
