@@ -31,7 +31,8 @@ const IDEMPOTENCY_KEY_PARAMETER = {
   in: "header" as const,
   name: "Idempotency-Key",
   required: false,
-  description: "same key and body → same result; different body → 422",
+  description:
+    "same key and body → same result; different body → 422. Scoped to the user: their sessions and API keys share one set of keys",
   schema: { type: "string" as const, minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX, pattern: "^[^,]+$" },
 };
 
