@@ -3,7 +3,12 @@ import { EXPECTED } from "../../lib/formats";
 import { dateTime, oneOf } from "../auth/model";
 
 export const auditQuery = t.Object({
-  actor: t.Optional(t.String({ maxLength: 128, description: "actor id (user, API key or `cli`)" })),
+  actor: t.Optional(
+    t.String({
+      maxLength: 128,
+      description: "actor id: a user's or an API key's, `cli`, or a process of the service such as `dispatcher`",
+    }),
+  ),
   action: t.Optional(
     t.String({
       maxLength: 64,
