@@ -1,7 +1,7 @@
 import type { Role } from "../../db/schema";
 import { credentialsFor } from "../modules/admin/identity";
 import type { TokenResponse } from "../modules/auth/service";
-import type { TestContext } from "./app";
+import { createTestContext, type TestContext } from "./app";
 
 export interface SeededUser {
   readonly tenant: string;
@@ -49,6 +49,14 @@ export async function login(ctx: TestContext, user: SeededUser): Promise<LoggedI
 
 export async function seedAndLogin(ctx: TestContext, tenant: string, role: Role): Promise<LoggedIn> {
   return login(ctx, await seedUser(ctx, tenant, role));
+}
+
+/** A fresh test context (with `env`) and an admin of tenant "acme", logged in: most files' start. */
+export async function contextWithAdmin(
+  env: Record<string, string> = {},
+): Promise<{ ctx: TestContext; admin: LoggedIn }> {
+  const ctx = await createTestContext(env);
+  return { ctx, admin: await seedAndLogin(ctx, "acme", "admin") };
 }
 
 /** A form-encoded body and its content type, for `ctx.req`. */

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestContext, type TestContext } from "../../testing/app";
-import { type LoggedIn, login, seedAndLogin, seedUser } from "../../testing/identity";
+import type { TestContext } from "../../testing/app";
+import { contextWithAdmin, type LoggedIn, login, seedAndLogin, seedUser } from "../../testing/identity";
 import { AdminService } from "./service";
 
 let ctx: TestContext;
 let admin: LoggedIn;
 beforeAll(async () => {
-  ctx = await createTestContext();
-  admin = await seedAndLogin(ctx, "acme", "admin");
+  ({ ctx, admin } = await contextWithAdmin());
 });
 afterAll(() => ctx.close());
 

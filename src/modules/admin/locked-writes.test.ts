@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { createTestContext, type TestContext } from "../../testing/app";
-import { type LoggedIn, seedAndLogin, seedUser } from "../../testing/identity";
+import type { TestContext } from "../../testing/app";
+import { contextWithAdmin, type LoggedIn, seedUser } from "../../testing/identity";
 
 // Another process (a second server, the CLI) writing while a request reads and then writes: a
 // deferred transaction's snapshot goes stale under that process's commit, and SQLite answers
@@ -9,8 +9,7 @@ import { type LoggedIn, seedAndLogin, seedUser } from "../../testing/identity";
 let ctx: TestContext;
 let admin: LoggedIn;
 beforeAll(async () => {
-  ctx = await createTestContext();
-  admin = await seedAndLogin(ctx, "acme", "admin");
+  ({ ctx, admin } = await contextWithAdmin());
 });
 afterAll(() => ctx.close());
 

@@ -1,8 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeJwt } from "jose";
-import { createTestContext, type TestContext } from "../../testing/app";
+import type { TestContext } from "../../testing/app";
 import { createAdminWithCli, runCli, runCliOrThrow } from "../../testing/cli";
-import { type LoggedIn, login, type SeededUser, seedAndLogin, seedUser } from "../../testing/identity";
+import {
+  contextWithAdmin,
+  type LoggedIn,
+  login,
+  type SeededUser,
+  seedAndLogin,
+  seedUser,
+} from "../../testing/identity";
 import { AuditAction, type AuditActionName } from "./actions";
 
 const USER_AGENT = "coverage-test/1.0";
@@ -10,8 +17,7 @@ const USER_AGENT = "coverage-test/1.0";
 let ctx: TestContext;
 let admin: LoggedIn;
 beforeAll(async () => {
-  ctx = await createTestContext();
-  admin = await seedAndLogin(ctx, "acme", "admin");
+  ({ ctx, admin } = await contextWithAdmin());
 });
 afterAll(() => ctx.close());
 

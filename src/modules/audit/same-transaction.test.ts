@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestContext, type TestContext } from "../../testing/app";
-import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+import type { TestContext } from "../../testing/app";
+import { contextWithAdmin, type LoggedIn } from "../../testing/identity";
 import { AuditAction } from "./actions";
 import type { SecurityEvent } from "./hook";
 import { AuditTrail } from "./trail";
@@ -8,8 +8,7 @@ import { AuditTrail } from "./trail";
 let ctx: TestContext;
 let admin: LoggedIn;
 beforeAll(async () => {
-  ctx = await createTestContext();
-  admin = await seedAndLogin(ctx, "acme", "admin");
+  ({ ctx, admin } = await contextWithAdmin());
 });
 afterAll(() => ctx.close());
 

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestContext, type TestContext } from "../../testing/app";
-import { type LoggedIn, seedAndLogin } from "../../testing/identity";
+import { contextWithAdmin, type LoggedIn, seedAndLogin } from "../../testing/identity";
 
 let ctx: TestContext;
 let admin: LoggedIn;
 
 beforeAll(async () => {
-  ctx = await createTestContext({ WEBHOOK_ALLOW_PRIVATE: "false" });
-  admin = await seedAndLogin(ctx, "acme", "admin");
+  ({ ctx, admin } = await contextWithAdmin({ WEBHOOK_ALLOW_PRIVATE: "false" }));
 });
 afterAll(() => ctx.close());
 
