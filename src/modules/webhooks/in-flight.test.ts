@@ -82,72 +82,76 @@ test("a receiver that hangs, fed a backlog, leaves a slot for another tenant's w
   );
 }, 30_000);
 
-test("another tenant's delivery queued behind a hanging receiver's whole backlog still goes out", async () => {
-  const behind = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
+/**
+ * A world of four slots with one endpoint (acme's) whose receiver hangs and another tenant's
+ * endpoint on a healthy receiver, for `run`; the dispatcher is left for `run` to start.
+ */
+async function behindAStuckEndpoint(
+  run: (s: { world: WebhookWorld; stuck: Receiver; stuckId: string; other: Receiver }) => Promise<void>,
+): Promise<void> {
+  const world = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
   const { receivers, release: unblock } = heldReceivers(1);
   const [stuck] = receivers as [Receiver];
   const other = startReceiver();
   try {
-    await behind.createEndpoint(stuck.url);
-    // More than any one look at the due deliveries takes in (four times the free slots).
-    for (let i = 0; i < 40; i++) await behind.notify("alert.fired");
-    const { outsider } = behind;
-    await behind.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: outsider.auth });
-    const sent = await behind.ctx.req("POST", "/v1/notifications", {
-      body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: "t" },
-      headers: outsider.auth,
-    });
-    expect(sent.status).toBe(201);
-    behind.ctx.deps.webhooks.dispatcher.start();
-    await waitFor(() => other.received.length === 1, 3000, "the delivery queued behind the backlog");
-    expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
+    const { id: stuckId } = await world.createEndpoint(stuck.url);
+    await world.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: world.outsider.auth });
+    await run({ world, stuck, stuckId, other });
   } finally {
     unblock();
-    await behind.ctx.deps.webhooks.dispatcher.stop();
+    await world.ctx.deps.webhooks.dispatcher.stop();
     await stuck.close();
     await other.close();
-    await behind.ctx.close();
+    await world.ctx.close();
   }
-}, 30_000);
+}
 
-test("behind a backlog that takes a while to look past, each new delivery of another tenant still goes out", async () => {
-  const behind = await webhookWorld({ WEBHOOK_CONCURRENCY: "4", WEBHOOK_TIMEOUT_MS: "10000" });
-  const { receivers, release: unblock } = heldReceivers(1);
-  const [stuck] = receivers as [Receiver];
-  const other = startReceiver();
-  try {
-    const { id: stuckId } = await behind.createEndpoint(stuck.url);
-    // Enough that looking past it takes milliseconds, so the next look waits its turn: nothing
-    // else wakes the dispatcher while the stuck attempts hang, so the wait must end by itself.
-    const sqlite = behind.ctx.deps.db.$client;
-    const plant = sqlite.prepare(
-      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
+/** A notification to the other tenant's own user, which its endpoint gets. */
+async function notifyOutsider(world: WebhookWorld, title: string): Promise<void> {
+  const { outsider } = world;
+  const sent = await world.ctx.req("POST", "/v1/notifications", {
+    body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title },
+    headers: outsider.auth,
+  });
+  expect(sent.status).toBe(201);
+}
+
+test(
+  "another tenant's delivery queued behind a hanging receiver's whole backlog still goes out",
+  () =>
+    behindAStuckEndpoint(async ({ world, stuck, other }) => {
+      // More than any one look at the due deliveries takes in (four times the free slots).
+      for (let i = 0; i < 40; i++) await world.notify("alert.fired");
+      await notifyOutsider(world, "t");
+      world.ctx.deps.webhooks.dispatcher.start();
+      await waitFor(() => other.received.length === 1, 3000, "the delivery queued behind the backlog");
+      expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
+    }),
+  30_000,
+);
+
+test(
+  "behind a backlog that takes a while to look past, each new delivery of another tenant still goes out",
+  () =>
+    behindAStuckEndpoint(async ({ world, stuck, stuckId, other }) => {
+      // Enough that looking past it takes milliseconds, so the next look waits its turn: nothing
+      // else wakes the dispatcher while the stuck attempts hang, so the wait must end by itself.
+      const sqlite = world.ctx.deps.db.$client;
+      const plant = sqlite.prepare(
+        `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
        VALUES (?, 'acme', ?, 'n', 'alert.fired', '{}', 'pending', 0, ?, 0)`,
-    );
-    sqlite.transaction(() => {
-      for (let i = 0; i < 50_000; i++) plant.run(`backlog-${String(i).padStart(6, "0")}`, stuckId, i);
-    })();
-    const { outsider } = behind;
-    await behind.ctx.req("POST", "/v1/webhooks/endpoints", { body: { url: other.url }, headers: outsider.auth });
-    behind.ctx.deps.webhooks.dispatcher.start();
-    await waitFor(() => stuck.received.length === ENDPOINT_SHARE, 3000, "the stuck endpoint's share in flight");
-    for (let n = 1; n <= 3; n++) {
-      const sent = await behind.ctx.req("POST", "/v1/notifications", {
-        body: { recipients: { user_ids: [outsider.userId] }, type: "alert.fired", title: `t${n}` },
-        headers: outsider.auth,
-      });
-      expect(sent.status).toBe(201);
-    }
-    await waitFor(() => other.received.length === 3, 3000, "the deliveries queued behind the backlog");
-    expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
-  } finally {
-    unblock();
-    await behind.ctx.deps.webhooks.dispatcher.stop();
-    await stuck.close();
-    await other.close();
-    await behind.ctx.close();
-  }
-}, 30_000);
+      );
+      sqlite.transaction(() => {
+        for (let i = 0; i < 50_000; i++) plant.run(`backlog-${String(i).padStart(6, "0")}`, stuckId, i);
+      })();
+      world.ctx.deps.webhooks.dispatcher.start();
+      await waitFor(() => stuck.received.length === ENDPOINT_SHARE, 3000, "the stuck endpoint's share in flight");
+      for (let n = 1; n <= 3; n++) await notifyOutsider(world, `t${n}`);
+      await waitFor(() => other.received.length === 3, 3000, "the deliveries queued behind the backlog");
+      expect(stuck.received).toHaveLength(ENDPOINT_SHARE);
+    }),
+  30_000,
+);
 
 test("a tenant whose endpoints all hang holds its share and no more: the other tenant still delivers", async () => {
   const many = await webhookWorld({ WEBHOOK_CONCURRENCY: "8", WEBHOOK_TIMEOUT_MS: "10000" });
