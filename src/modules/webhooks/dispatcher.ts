@@ -56,7 +56,8 @@ export class Dispatcher implements Worker {
   private timer: Timer | undefined;
   private running = false;
   private stopped = false;
-  private leasing = false;
+  /** The leases under way, one after another (stop() waits for them). */
+  private leasing: Promise<void> | undefined;
   private leaseAgain = false;
   /** Outcomes waiting to be written together: one savepoint for all of a turn's, not one each. */
   private outcomes: { write: () => void; done: (error?: unknown) => void }[] = [];
@@ -111,6 +112,8 @@ export class Dispatcher implements Worker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A lease on its way still starts its attempts: wait for it, then for them.
+    await this.leasing?.catch(() => undefined);
     // Attempts end by their own timeout; anything cut short is re-sent after the lease expires.
     await Promise.allSettled([...this.attempts]);
   }
@@ -131,19 +134,21 @@ export class Dispatcher implements Worker {
       this.leaseAgain = true;
       return;
     }
-    this.leasing = true;
-    try {
-      let leased: number;
-      do {
-        this.leaseAgain = false;
-        leased = await this.lease();
-      } while (this.leaseAgain && !this.stopped);
-      // A look past a backlog put off: taken when due, whether or not anything else wakes us.
-      if (this.lookBehindWaiting) this.later(this.lookBehindFrom - performance.now());
-      else if (leased === 0 && this.inFlight === 0) this.idle();
-    } finally {
-      this.leasing = false;
-    }
+    this.leasing = this.leaseWhileAsked().finally(() => {
+      this.leasing = undefined;
+    });
+    await this.leasing;
+  }
+
+  private async leaseWhileAsked(): Promise<void> {
+    let leased: number;
+    do {
+      this.leaseAgain = false;
+      leased = await this.lease();
+    } while (this.leaseAgain && !this.stopped);
+    // A look past a backlog put off: taken when due, whether or not anything else wakes us.
+    if (this.lookBehindWaiting) this.later(this.lookBehindFrom - performance.now());
+    else if (leased === 0 && this.inFlight === 0) this.idle();
   }
 
   private idle(): void {
@@ -156,6 +161,9 @@ export class Dispatcher implements Worker {
   }
 
   private async lease(): Promise<number> {
+    // Waiting on a look is this lease's to say: one that leases nothing must not leave the last
+    // one's wait standing, or pass() would arm an overdue timer, wake at once, and again.
+    this.lookBehindWaiting = false;
     const quarter = Math.max(1, Math.floor(this.deps.config.concurrency / 4));
     const slots = this.running && this.busy() ? Math.max(1, Math.floor(quarter / 2)) : this.deps.config.concurrency;
     const capacity = slots - this.inFlight;
@@ -175,7 +183,6 @@ export class Dispatcher implements Worker {
       pickFairly(candidates, capacity, share, counts, chosen);
       // A window filled by the backlog of endpoints at their share is all skipped: look once
       // more, past them, for those behind it, at most a tenth of the time.
-      this.lookBehindWaiting = false;
       if (chosen.size < capacity && candidates.length === window) {
         const started = performance.now();
         if (started < this.lookBehindFrom) this.lookBehindWaiting = true;
@@ -203,20 +210,30 @@ export class Dispatcher implements Worker {
     endpoint.set(delivery.endpoint_id, (endpoint.get(delivery.endpoint_id) ?? 0) + 1);
     tenant.set(delivery.tenant_id, (tenant.get(delivery.tenant_id) ?? 0) + 1);
     this.attempts.add(attempt);
-    void attempt.finally(() => {
-      this.inFlight--;
-      release(endpoint, delivery.endpoint_id);
-      release(tenant, delivery.tenant_id);
-      this.attempts.delete(attempt);
-      this.wake();
-    });
+    void attempt
+      .catch((error: unknown) => {
+        // attempt() logs its own failures; this is only a backstop, so none ends the process.
+        this.deps.log.error({ err: error, delivery_id: delivery.id }, "webhook attempt failed");
+      })
+      .finally(() => {
+        this.inFlight--;
+        release(endpoint, delivery.endpoint_id);
+        release(tenant, delivery.tenant_id);
+        this.attempts.delete(attempt);
+        this.wake();
+      });
   }
 
   private async attempt(delivery: Leased, leaseUntil: number): Promise<void> {
     const endpoint = this.sql.endpoint.get(delivery.endpoint_id);
     if (!endpoint || endpoint.deleted_at !== null) {
       // Leased as its endpoint was deleted: nothing is sent, so no attempt is recorded.
-      await this.writeOutcome(() => this.sql.abandon.run(delivery.id, leaseUntil));
+      try {
+        await this.writeOutcome(() => this.sql.abandon.run(delivery.id, leaseUntil));
+      } catch (error) {
+        // The lease will expire, and the next lease abandons it again.
+        this.deps.log.error({ err: error, delivery_id: delivery.id }, "abandoning a webhook delivery failed");
+      }
       return;
     }
     const started = performance.now();
@@ -324,12 +341,15 @@ export class Dispatcher implements Worker {
       return { outcome: "retry", status: "failed", dueAt: now + delay };
     };
     let { outcome, status, dueAt } = decide(false);
+    let endpointDeleted = false;
     // False when the lease ran out and the delivery was taken again: that attempt decides it.
     let applied = false;
     await this.writeOutcome(() => {
       // In the write's transaction: a delete committed since the attempt began is seen here.
-      if (outcome !== "delivered" && this.sql.endpoint.get(delivery.endpoint_id)?.deleted_at != null)
+      if (outcome !== "delivered" && this.sql.endpoint.get(delivery.endpoint_id)?.deleted_at != null) {
+        endpointDeleted = true;
         ({ outcome, status, dueAt } = decide(true));
+      }
       applied =
         this.sql.finish.run(
           status,
@@ -364,6 +384,7 @@ export class Dispatcher implements Worker {
     const resent = delivery.resent_at !== null || delivery.delivered_at !== null;
     if (outcome === "delivered" && !resent)
       metrics.webhookLatency.observe(Math.max(0, now - delivery.created_at) / 1000);
-    if (outcome === "dead") metrics.webhookDead.inc();
+    // Dead because its endpoint was deleted is an operator's doing, as the delete's own are: no dead letter.
+    if (outcome === "dead" && !endpointDeleted) metrics.webhookDead.inc();
   }
 }

@@ -153,6 +153,59 @@ test(
   30_000,
 );
 
+test("a dispatcher with its slots nearly full and a look behind put off waits, rather than spinning", async () => {
+  const world = await webhookWorld({ WEBHOOK_CONCURRENCY: "16", WEBHOOK_TIMEOUT_MS: "10000" });
+  const { receivers, release: unblock } = heldReceivers(3);
+  const [stuck, b, c] = receivers as [Receiver, Receiver, Receiver];
+  const dispatcher = world.ctx.deps.webhooks.dispatcher;
+  // Private, counted from outside: how many leases it tries while nothing changes.
+  const leasing = dispatcher as unknown as { lease(): Promise<number> };
+  try {
+    const { id: stuckId } = await world.createEndpoint(stuck.url);
+    const endpointOf = async (url: string) => {
+      const res = await world.ctx.req("POST", "/v1/webhooks/endpoints", {
+        body: { url },
+        headers: world.outsider.auth,
+      });
+      return ((await res.json()) as { endpoint: { id: string } }).endpoint.id;
+    };
+    const [bId, cId] = [await endpointOf(b.url), await endpointOf(c.url)];
+    const sqlite = world.ctx.deps.db.$client;
+    const plant = sqlite.prepare(
+      `INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, notification_id, event_type, payload, status, attempts, due_at, created_at)
+       VALUES (?, ?, ?, 'n', 'alert.fired', '{}', 'pending', 0, ?, 0)`,
+    );
+    // A backlog whose look behind takes long enough to be put off afterwards.
+    sqlite.transaction(() => {
+      for (let i = 0; i < 50_000; i++) plant.run(`backlog-${String(i).padStart(6, "0")}`, "acme", stuckId, 100 + i);
+    })();
+    dispatcher.start();
+    await waitFor(() => stuck.received.length === sharesOf(16).endpoint, 3000, "the stuck endpoint's share");
+    // Seven of the other tenant's, inside the window: 13 of 16 slots taken, fewer free than a lease waits for.
+    sqlite.transaction(() => {
+      for (let i = 0; i < 4; i++) plant.run(`other-b-${i}`, "globex", bId, 110 + i);
+      for (let i = 0; i < 3; i++) plant.run(`other-c-${i}`, "globex", cId, 120 + i);
+    })();
+    const lease = leasing.lease.bind(dispatcher);
+    let leases = 0;
+    leasing.lease = () => {
+      leases++;
+      return lease();
+    };
+    dispatcher.wake();
+    await waitFor(() => b.received.length + c.received.length === 7, 3000, "the other tenant's deliveries in flight");
+    const before = leases;
+    await Bun.sleep(500);
+    // Nothing finishes while every receiver hangs: nothing to lease until something does (it spun ~780 times a second).
+    expect(leases - before).toBeLessThan(5);
+  } finally {
+    unblock();
+    await dispatcher.stop();
+    for (const receiver of receivers) await receiver.close();
+    await world.ctx.close();
+  }
+}, 30_000);
+
 test("a tenant whose endpoints all hang holds its share and no more: the other tenant still delivers", async () => {
   const many = await webhookWorld({ WEBHOOK_CONCURRENCY: "8", WEBHOOK_TIMEOUT_MS: "10000" });
   const { receivers: stuck, release: unblock } = heldReceivers(3);
@@ -262,6 +315,8 @@ test("an attempt in flight when its endpoint is disabled: its retry waits, parke
 test("an attempt in flight when its endpoint is deleted: the delivery is dead, and only the attempt made is logged", async () => {
   const attempt = await attemptInFlight();
   try {
+    const deadLetters = async () => (await world.ctx.deps.metrics.webhookDead.get()).values[0]?.value ?? 0;
+    const deadBefore = await deadLetters();
     const deleted = await world.ctx.req("DELETE", `/v1/webhooks/endpoints/${attempt.id}`, {
       headers: world.admin.auth,
     });
@@ -278,6 +333,8 @@ test("an attempt in flight when its endpoint is deleted: the delivery is dead, a
       )
       .all(id);
     expect(log).toEqual([{ status_code: 500, outcome: "dead" }]);
+    // An operator's delete, as for what waited: no dead letter, whose alert says retries ran out.
+    expect(await deadLetters()).toBe(deadBefore);
   } finally {
     await attempt.close();
   }
@@ -293,6 +350,18 @@ test("a delivery leased as its endpoint is deleted is dead without an attempt", 
     const sqlite = world.ctx.deps.db.$client;
     sqlite.run("UPDATE webhook_deliveries SET due_at = 0 WHERE id = ?", [id]);
     sqlite.run("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?", [world.ctx.clock.now(), attempt.id]);
+    // The first time, the write fails (another process holding the database past busy_timeout):
+    // logged, and the delivery waits for its lease to run out; nothing ends the process.
+    const statements = (world.ctx.deps.webhooks.dispatcher as unknown as { sql: { abandon: { run: unknown } } }).sql;
+    const abandon = statements.abandon.run;
+    statements.abandon.run = () => {
+      statements.abandon.run = abandon;
+      throw new Error("database is locked");
+    };
+    await world.ctx.deps.webhooks.dispatcher.drain();
+    expect(attempt.delivery()?.status).toBe("leased");
+    expect(world.ctx.logs.some((line) => line.msg === "abandoning a webhook delivery failed")).toBe(true);
+    await world.advance(10_000 + 5_000 + 1);
     await world.ctx.deps.webhooks.dispatcher.drain();
     expect(attempt.delivery()).toMatchObject({ status: "dead", attempts: 1 });
     const attempts = sqlite.query("SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = ?").get(id);
