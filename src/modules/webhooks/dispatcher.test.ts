@@ -185,7 +185,7 @@ describe("retries", () => {
 
 describe("name resolution", () => {
   /** A dispatcher whose resolver knows only `names`, trusting the test certificates. */
-  const resolvingDispatcher = (names: Record<string, string>, asked: string[] = []) => {
+  const resolvingDispatcher = (names: Record<string, string | string[]>, asked: string[] = []) => {
     const { deps } = t.world.ctx;
     return new Dispatcher(deps.db.$client, {
       clock: t.world.ctx.clock,
@@ -197,8 +197,7 @@ describe("name resolution", () => {
       userAgent: "resolution-test",
       resolve: async (host) => {
         asked.push(host);
-        const address = names[host];
-        return address ? [address] : [];
+        return [names[host] ?? []].flat();
       },
       ca: [testCertificate("receiver").cert, testCertificate("elsewhere").cert],
     });
@@ -232,6 +231,24 @@ describe("name resolution", () => {
       expect(got?.headers.host).toBe(`receiver.warden.invalid:${port}`);
       expect(new Webhook(secret).verify(got?.body ?? "", got?.headers ?? {})).toMatchObject({ type: "alert.fired" });
       expect((await t.world.delivery(deliveryOf(t.world, sent.id))).delivery.status).toBe("delivered");
+    } finally {
+      await tls.close();
+    }
+  });
+
+  test("a name's addresses are tried in turn: one that refuses the connection is passed over", async () => {
+    const tls = startReceiver("/hooks", "receiver");
+    try {
+      const port = new URL(tls.url).port;
+      await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
+      // Nothing listens on 127.0.0.2: the receiver is bound to 127.0.0.1 alone.
+      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": ["127.0.0.2", "127.0.0.1"] });
+      const sent = await t.world.notify("alert.fired");
+      await dispatcher.drain();
+      expect(tls.received).toHaveLength(1);
+      const { delivery, attempts } = await t.world.delivery(deliveryOf(t.world, sent.id));
+      expect(delivery.status).toBe("delivered");
+      expect(attempts).toHaveLength(1);
     } finally {
       await tls.close();
     }

@@ -12,7 +12,7 @@ import { type Leased, prepareDispatch } from "./dispatch-statements";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
 import { pickFairly, release, sharesOf } from "./fair-share";
 import { signatureHeader } from "./signing";
-import { destinationOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
+import { destinationsOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
 
 const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
@@ -263,27 +263,41 @@ export class Dispatcher implements Worker {
     // registered), and the request goes to the very address checked: fetch resolving the name
     // again could be answered with an internal address (DNS rebinding).
     const { allowPrivate } = this.deps.config;
-    const address = await withSignal(destinationOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
-    const pinned = pinnedTo(url, address);
+    const addresses = await withSignal(destinationsOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
     const keys = await this.deps.endpoints.signingKeys(endpoint);
     const messageId = `msg_${delivery.notification_id}`;
     const timestamp = Math.floor(this.deps.clock.now() / 1000);
-    const response = await fetch(pinned.target, {
-      method: "POST",
-      body: delivery.payload,
-      redirect: "manual",
-      signal,
-      // The certificate is verified against the name, which is also sent as SNI.
-      ...(url.protocol === "https:" ? { tls: { ...pinned.tls, ...(this.deps.ca ? { ca: this.deps.ca } : {}) } } : {}),
-      headers: {
-        host: pinned.host,
-        "content-type": "application/json",
-        "user-agent": this.deps.userAgent,
-        "webhook-id": messageId,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": signatureHeader(keys, messageId, timestamp, delivery.payload),
-      },
-    });
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": this.deps.userAgent,
+      "webhook-id": messageId,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signatureHeader(keys, messageId, timestamp, delivery.payload),
+    };
+    const post = (address: string) => {
+      const pinned = pinnedTo(url, address);
+      return fetch(pinned.target, {
+        method: "POST",
+        body: delivery.payload,
+        redirect: "manual",
+        signal,
+        // The certificate is verified against the name, which is also sent as SNI.
+        ...(url.protocol === "https:" ? { tls: { ...pinned.tls, ...(this.deps.ca ? { ca: this.deps.ca } : {}) } } : {}),
+        headers: { host: pinned.host, ...headers },
+      });
+    };
+    // Each address in turn, as fetch would try a name's (a receiver behind several, one down),
+    // within the one deadline; the first that answers, whatever it answers, decides.
+    let response: Response | undefined;
+    for (const [i, address] of addresses.entries()) {
+      try {
+        response = await post(address);
+        break;
+      } catch (error) {
+        if (signal.aborted || i === addresses.length - 1) throw error;
+      }
+    }
+    if (!response) throw new Error("no address to send to");
     await response.body?.cancel().catch(() => undefined);
     const ok = response.status >= 200 && response.status < 300;
     return {

@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { HttpProblem } from "../../lib/problem";
 import {
   assertPublicDestination,
-  destinationOf,
+  destinationsOf,
   isPrivateAddress,
   parseEndpointUrl,
+  pinnedTo,
   type Resolver,
 } from "./url-policy";
 
@@ -122,7 +123,7 @@ describe("receiver URL policy", () => {
       return found;
     };
     const refusal = (host: string) =>
-      destinationOf(new URL(`https://${host}/hook`), false, resolve).then(
+      destinationsOf(new URL(`https://${host}/hook`), false, resolve).then(
         () => "accepted",
         (error: HttpProblem) => error.detail.replace(host, "<host>"),
       );
@@ -130,5 +131,15 @@ describe("receiver URL policy", () => {
     expect([...told]).toEqual(["url's host <host> does not resolve to a public address."]);
     // A private IP written in the URL is the tenant's own words: that one says why.
     expect(await refusal("10.0.0.7")).toContain("private address");
+  });
+
+  test("a URL pinned to an address keeps its name for Host and TLS, or is refused when the address cannot be written in it", () => {
+    const pinned = pinnedTo(new URL("https://hooks.example.com:8443/in?x=1"), "2001:db8::1");
+    expect(pinned.target.href).toBe("https://[2001:db8::1]:8443/in?x=1");
+    expect(pinned).toMatchObject({ host: "hooks.example.com:8443", tls: { serverName: "hooks.example.com" } });
+    // An IP in the URL is its own name: no server name (SNI takes none).
+    expect(pinnedTo(new URL("https://93.184.215.14/in"), "93.184.215.14").tls).toEqual({});
+    // URL's setter ignores an address with a zone, which would leave the name for fetch to resolve.
+    expect(() => pinnedTo(new URL("http://hooks.example.com/in"), "fe80::1%eth0")).toThrow("by address");
   });
 });

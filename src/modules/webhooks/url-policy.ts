@@ -85,10 +85,10 @@ const refusedPrivate = () =>
   invalidField("url", "url points at a private address, which WEBHOOK_ALLOW_PRIVATE forbids.");
 
 /**
- * The address to connect to for `url`: its IP, or the first its name resolves to. With
- * `allowPrivate` false, a name of localhost or any private address among them refuses it.
+ * The addresses to connect to for `url`, to try in turn: its IP, or those its name resolves to.
+ * With `allowPrivate` false, a name of localhost or any private address among them refuses it.
  */
-export async function destinationOf(url: URL, allowPrivate: boolean, resolve = systemResolver): Promise<string> {
+export async function destinationsOf(url: URL, allowPrivate: boolean, resolve = systemResolver): Promise<string[]> {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (!allowPrivate && (host === "localhost" || host.endsWith(".localhost"))) throw refusedPrivate();
   const literal = isIP(host) !== 0;
@@ -106,15 +106,14 @@ export async function destinationOf(url: URL, allowPrivate: boolean, resolve = s
           throw unresolved();
         },
       );
-  const first = addresses[0];
-  if (first === undefined) throw unresolved();
+  if (addresses.length === 0) throw unresolved();
   if (!allowPrivate && addresses.some(isPrivateAddress)) throw literal ? refusedPrivate() : unresolved();
-  return first;
+  return [...new Set(addresses)];
 }
 
 /** Refuses `url` when it reaches a private address (WEBHOOK_ALLOW_PRIVATE=false). */
 export async function assertPublicDestination(url: URL, resolve = systemResolver): Promise<void> {
-  await destinationOf(url, false, resolve);
+  await destinationsOf(url, false, resolve);
 }
 
 /**
@@ -127,5 +126,8 @@ export function pinnedTo(url: URL, address: string): { target: URL; host: string
   const target = new URL(url);
   target.hostname = isIP(address) === 6 ? `[${address}]` : address;
   const literal = url.hostname.startsWith("[") || isIP(url.hostname) !== 0;
+  // The setter ignores what it cannot take (an IPv6 address with a zone, `fe80::1%eth0`), which
+  // would leave the name for fetch to resolve again.
+  if (!literal && target.hostname === url.hostname) throw new Error(`cannot connect to ${address} by address`);
   return { target, host: url.host, tls: literal ? {} : { serverName: url.hostname } };
 }
