@@ -282,12 +282,26 @@ describe("warden audit verify (CLI)", () => {
   });
 
   test("should name the key, not a break, when run with another AUDIT_KEY than the trail's", async () => {
-    const wrongKey = await runCli(ctx.deps.config.dataDir, ["audit", "verify"], {
-      AUDIT_KEY: "another-audit-key-of-at-least-32-bytes",
-    });
-    expect(wrongKey.code).toBe(1);
-    expect(wrongKey.stderr).toContain("cannot be verified with this audit key");
-    expect(wrongKey.stderr).not.toContain("BROKEN");
+    const { ctx: other } = await smallChain(4);
+    try {
+      const wrongKey = await runCli(other.deps.config.dataDir, ["audit", "verify"], {
+        AUDIT_KEY: "another-audit-key-of-at-least-32-bytes",
+      });
+      expect(wrongKey.code).toBe(1);
+      expect(wrongKey.stderr).toContain("cannot be verified with this audit key");
+      expect(wrongKey.stderr).not.toContain("BROKEN");
+      // The first event and the head record altered look like another key from the first link,
+      // but the last event still verifies: that is a break, and said so.
+      dropTriggers(other);
+      sqliteOf(other).run("UPDATE audit_events SET outcome = 'failure' WHERE seq = 1");
+      sqliteOf(other).run("UPDATE audit_head SET mac = 'forged' WHERE id = 1");
+      const tampered = await runCli(other.deps.config.dataDir, ["audit", "verify"]);
+      expect(tampered.code).toBe(1);
+      expect(tampered.stderr).toContain("BROKEN at seq 1");
+      expect(tampered.stderr).toContain("the head record does not verify either");
+    } finally {
+      await other.close();
+    }
   });
 
   test("should refuse a DATA_DIR without a database, creating nothing there", async () => {

@@ -7,8 +7,16 @@ import { systemClock } from "../../lib/clock";
 import { serverSecretsFor } from "../auth/server-secrets";
 import { AuditAction } from "./actions";
 import { ARCHIVE_DIR } from "./retention";
-import { type AuditRow, AuditTrail, type Checkpoint, checkpointMac, GENESIS_HASH, headVerifies } from "./trail";
-import { type ChainPosition, linkFault, verifyChain } from "./verify";
+import {
+  type AuditRow,
+  AuditTrail,
+  type Checkpoint,
+  checkpointMac,
+  GENESIS_HASH,
+  headVerifies,
+  lastEventVerifies,
+} from "./trail";
+import { type ChainPosition, linkFault, verifyChain, writtenWithAnotherKey } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */
 export async function auditVerify(config: Config): Promise<{ ok: boolean; report: string }> {
@@ -19,17 +27,17 @@ export async function auditVerify(config: Config): Promise<{ ok: boolean; report
     const span = report.from > 0 ? ` after archived seq ${report.from}` : "";
     const head = report.head ? `; head seq ${report.head.seq}, hash ${report.head.hash}` : "";
     if (report.ok) return { ok: true, report: `audit chain intact: ${report.checked} events${span}${head}` };
-    // Under another key every link fails from the first on, which would read as a trail rewritten.
-    // A head record that verifies rules that out; an altered head alone still fails the chain.
-    if (report.checked === 0 && !headVerifies(db.$client, secrets.auditKey)) {
+    // Under another key every link fails, which would read as a trail rewritten.
+    if (writtenWithAnotherKey(db.$client, secrets.auditKey, report)) {
       return {
         ok: false,
-        report: `audit chain cannot be verified with this audit key: neither its head record nor its first event (seq ${report.brokenAt?.seq}) verifies with it, so the trail was written with another key. Run with the AUDIT_KEY the server uses; a trail begun without AUDIT_KEY used a key derived from the master key, which \`warden audit key\` (run without AUDIT_KEY) prints`,
+        report: `audit chain cannot be verified with this audit key: its head record, its first event (seq ${report.brokenAt?.seq}) and its last event all fail with it, so the trail was most likely written with another key. Run with the AUDIT_KEY the server uses; a trail begun without AUDIT_KEY used a key derived from the master key, which \`warden audit key\` (run without AUDIT_KEY) prints. With the right key, this is a trail rewritten`,
       };
     }
+    const headNote = headVerifies(db.$client, secrets.auditKey) ? "" : "; the head record does not verify either";
     return {
       ok: false,
-      report: `audit chain BROKEN at seq ${report.brokenAt?.seq}: ${report.brokenAt?.reason} (${report.checked} events verified before it${span})`,
+      report: `audit chain BROKEN at seq ${report.brokenAt?.seq}: ${report.brokenAt?.reason} (${report.checked} events verified before it${span}${headNote})`,
     };
   } finally {
     db.$client.close();

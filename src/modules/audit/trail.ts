@@ -84,6 +84,14 @@ export function headVerifies(sqlite: Database, key: Uint8Array): boolean {
   return !head || headMac(key, head.seq, head.hash) === head.mac;
 }
 
+/** Whether a trail's last event's own hash verifies with `key` (true of a trail without events). */
+export function lastEventVerifies(sqlite: Database, key: Uint8Array): boolean {
+  const last = sqlite.query<AuditRow, []>("SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").get();
+  if (!last) return true;
+  const { hash, prev_hash, ...rest } = last;
+  return linkHash(key, prev_hash, canonicalEvent(rest)) === hash;
+}
+
 /** What an archive checkpoint vouches for. */
 export interface Checkpoint {
   readonly seq: number;
@@ -292,9 +300,6 @@ export class AuditTrail implements AuditHook {
   }
 
   private lastEventVerifiesWith(key: Uint8Array): boolean {
-    const last = this.lastEvent();
-    if (!last) return true;
-    const { hash, prev_hash, ...rest } = last;
-    return linkHash(key, prev_hash, canonicalEvent(rest)) === hash;
+    return lastEventVerifies(this.db.$client, key);
   }
 }

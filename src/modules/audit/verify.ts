@@ -6,6 +6,8 @@ import {
   checkpointMac,
   GENESIS_HASH,
   headMac,
+  headVerifies,
+  lastEventVerifies,
   linkHash,
 } from "./trail";
 
@@ -181,7 +183,24 @@ export function linkFault(key: Uint8Array, row: AuditRow, previous: ChainPositio
   } catch {
     return "the stored params are not valid JSON";
   }
-  return linkHash(key, row.prev_hash, canonical) === row.hash
-    ? undefined
-    : "the event's hash does not match its contents";
+  return linkHash(key, row.prev_hash, canonical) === row.hash ? undefined : HASH_MISMATCH;
+}
+
+/** linkFault's reason for an event whose hash its contents do not give: an edit, or another key. */
+export const HASH_MISMATCH = "the event's hash does not match its contents";
+
+/**
+ * Whether a failed `report` reads as the trail having been written with another key rather than
+ * changed: under another key the head record's MAC fails and every link's hash does, the first
+ * and the last alike. Anything short of that (a last event that verifies, an event missing) is a
+ * break, whatever the head record says.
+ */
+export function writtenWithAnotherKey(sqlite: Database, key: Uint8Array, report: ChainReport): boolean {
+  return (
+    !report.ok &&
+    report.checked === 0 &&
+    report.brokenAt?.reason === HASH_MISMATCH &&
+    !headVerifies(sqlite, key) &&
+    !lastEventVerifies(sqlite, key)
+  );
 }

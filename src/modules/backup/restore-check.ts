@@ -2,8 +2,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { migrations } from "../../../db/migrations";
 import { open } from "../../lib/sealed-box";
-import { headVerifies } from "../audit/trail";
-import { verifyChain } from "../audit/verify";
+import { verifyChain, writtenWithAnotherKey } from "../audit/verify";
 
 export interface RestoreCheckReport {
   readonly ok: boolean;
@@ -101,16 +100,16 @@ export async function restoreCheck(file: string, keys: RestoreKeys): Promise<Res
         line("audit chain", "no audit key: set AUDIT_KEY or MASTER_KEY, or point DATA_DIR at the master.key", false);
         return;
       }
-      // With another key every link would fail from seq 1 on, which reads as a trail rewritten.
-      if (!headVerifies(db, auditKey)) {
+      const report = verifyChain(db, auditKey);
+      // With another key every link fails from seq 1 on, which would read as a trail rewritten.
+      if (writtenWithAnotherKey(db, auditKey, report)) {
         line(
           "audit chain",
-          "cannot verify: its head record does not verify with this audit key, so the trail was written with another one; set the AUDIT_KEY (or MASTER_KEY) the server used",
+          "cannot verify: its head record and its first and last events do not verify with this audit key, so the trail was most likely written with another one; set the AUDIT_KEY (or MASTER_KEY) the server used",
           false,
         );
         return;
       }
-      const report = verifyChain(db, auditKey);
       const span = report.from > 0 ? ` after archived seq ${report.from}` : "";
       line(
         "audit chain",
