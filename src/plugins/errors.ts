@@ -134,7 +134,9 @@ function validationProblem(error: ValidationError, request: Request): HttpProble
     return new HttpProblem(400, "malformed-path", "The path is not valid percent-encoded UTF-8.");
   }
   // Likewise a query parameter: `?limit=%FF` reaches the check as U+FFFD, "Expected an integer".
-  if (error.type === "query" || error.type === "property") {
+  // A coerced value that failed ("property") is the query's only when the query holds it: a body
+  // field's failure on a route that ignores its query is the body's.
+  if (error.type === "query" || (error.type === "property" && queryFieldHolding(request, error.value))) {
     const malformed = malformedQuery(request.url);
     if (malformed) return malformed;
   }

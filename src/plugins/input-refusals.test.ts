@@ -238,6 +238,14 @@ describe("input taken as something else is refused", () => {
     expect(await problemOf(res)).toMatchObject({ status: 400, type: "malformed-query", field });
   });
 
+  test("a body field's error on a route that ignores its query is the body's, whatever the query holds", async () => {
+    const res = await ctx.req("POST", "/v1/feedback?x=%FF", {
+      headers: admin.auth,
+      body: { subject_type: "alert", subject_id: "a-1", verdict: "useful", rating: "9" },
+    });
+    expect(await problemOf(res)).toMatchObject({ status: 422, field: "rating" });
+  });
+
   test.each([
     ["/v1/audit?outcome=success&outcome=failure", "outcome"],
     ["/v1/feedback?subject_id=a&subject_id=b", "subject_id"],
