@@ -159,6 +159,20 @@ describe("alerts/rules.yml", () => {
       "AuditChainVerificationStale: stays silent before the first verification",
     ],
     [
+      "AuditChainVerificationStale counting from the process's start before its last verification",
+      inAlert(
+        "AuditChainVerificationStale",
+        () =>
+          'time() - (process_start_time_seconds{job="warden"} or on (job, instance) audit_chain_last_verify_timestamp_seconds{job="warden"} > 0) > 3600',
+      ),
+      "AuditChainVerificationStale: stays silent when healthy",
+    ],
+    [
+      "AuditChainVerificationStale matching instances by job alone",
+      inAlert("AuditChainVerificationStale", (expr) => expr.replace("on (job, instance)", "on (job)")),
+      "AuditChainVerificationStale: fires for the one instance whose first verification never ends",
+    ],
+    [
       "AuditChainVerificationStale without the process's start to count from",
       inAlert("AuditChainVerificationStale", (expr) => expr.replace(/ or on \(job, instance\) \S+\)/, ")")),
       "AuditChainVerificationStale: fires when a process's first verification never ends",
