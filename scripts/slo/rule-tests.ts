@@ -290,9 +290,17 @@ function symptomTests(spec: SloSpec, s: Symptom) {
       runbook_url: runbookUrl(spec, s.alert),
     },
   };
+  // A case's alert: its first series' labels, in its labels and in its annotations.
   const fired = (series: Readonly<Record<string, string>>) => {
     const own = withoutDropped(labelsOf(Object.keys(series)[0] ?? ""), s.expr);
-    return { ...expected, exp_labels: { ...own, severity: s.severity } };
+    return {
+      exp_labels: { ...own, severity: s.severity },
+      exp_annotations: {
+        ...expected.exp_annotations,
+        summary: render(s.summary, own),
+        description: render(s.description, own),
+      },
+    };
   };
   const cases = s.cases.map((c) => ({
     name: `${s.alert}: ${c.fires ? "fires" : "stays silent"} ${c.when}`,
