@@ -121,17 +121,19 @@ describe("alerts/rules.yml", () => {
 
   // The same tests against rules that are wrong must fail, every one of them: they test something.
   test.each([
-    // Raised beyond the burn that the pair's own test fires on, where no other pair fires.
-    ...BURN_POLICY.map(({ factor, long, short }): [string, (rules: string) => string, string] => [
-      `a ${long}/${short} factor set too high`,
-      (rules) => rules.replaceAll(`(${factor} * `, `(${factor * 2.5} * `),
-      `through ${long}/${short} alone`,
-    ]),
-    // Lowered under the burn that the pair's test just under its line holds, where no other pair fires.
-    ...BURN_POLICY.map(({ factor, long, short }): [string, (rules: string) => string, string] => [
-      `a ${long}/${short} factor set too low`,
-      (rules) => rules.replaceAll(`(${factor} * `, `(${factor / 2.5} * `),
-      `under the ${long}/${short} line`,
+    // A tenth off either way: past the burn 5 % over the line that the pair alone fires on, or
+    // under the one 5 % under it that it must not.
+    ...BURN_POLICY.flatMap(({ factor, long, short }): [string, (rules: string) => string, string][] => [
+      [
+        `a ${long}/${short} factor a tenth too high`,
+        (rules) => rules.replaceAll(`(${factor} * `, `(${Number((factor * 1.1).toPrecision(4))} * `),
+        `through ${long}/${short} alone`,
+      ],
+      [
+        `a ${long}/${short} factor a tenth too low`,
+        (rules) => rules.replaceAll(`(${factor} * `, `(${Number((factor * 0.9).toPrecision(4))} * `),
+        `under the ${long}/${short} line`,
+      ],
     ]),
     [
       "burn alerts without their short windows",
