@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { accessSync, chmodSync, constants, existsSync, mkdirSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { applyMigrations } from "./migrate";
@@ -31,7 +31,7 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): Db {
   try {
     sqlite = new Database(file, { create: true, strict: true });
   } catch (error) {
-    throw new DataDirError(dataDir, `${file}: ${(error as Error).message}`);
+    throw new Error(`cannot use DATA_DIR ${dataDir}: ${file}: ${(error as Error).message}`);
   }
   // Users, sessions and the audit trail live here: not for other accounts on the machine.
   chmodSync(file, 0o600);
@@ -64,16 +64,7 @@ function prepareDataDir(dataDir: string): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const problem =
-      code === "EEXIST"
-        ? "it is a file, not a directory"
-        : code === "ENOTDIR"
-          ? "a part of its path is a file, not a directory"
-          : code === "EACCES" || code === "EPERM"
-            ? "no permission to create it"
-            : (error as Error).message;
-    throw new DataDirError(dataDir, problem);
+    throw dataDirProblem(dataDir, error);
   }
   try {
     // SQLite writes its WAL and shared-memory files beside the database, and the CLI its master key.
@@ -90,8 +81,38 @@ function prepareDataDir(dataDir: string): void {
  */
 export function existingDatabaseFile(dataDir: string): string {
   const file = join(dataDir, DATABASE_FILE);
-  if (!existsSync(file)) throw new Error(`no database at ${file}: check DATA_DIR`);
-  return file;
+  if (existsSync(file)) return file;
+  // A DATA_DIR that is a file, or under one, is the path's mistake, as when creating it.
+  const notADirectory = (() => {
+    try {
+      return statSync(dataDir).isDirectory() ? undefined : "it is a file, not a directory";
+    } catch (error) {
+      const underAFile = (error as NodeJS.ErrnoException).code === "ENOTDIR";
+      return underAFile ? "a part of its path is a file, not a directory" : undefined;
+    }
+  })();
+  if (notADirectory) throw new DataDirError(dataDir, notADirectory);
+  throw new Error(`no database at ${file}: check DATA_DIR`);
+}
+
+/**
+ * What a DATA_DIR that cannot be created or used says: a configuration error where the path is
+ * the mistake (a file, under a file, not permitted); the system's own words (a full disk, too
+ * many open files) otherwise, which no change of DATA_DIR mends.
+ */
+function dataDirProblem(dataDir: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  const problem =
+    code === "EEXIST"
+      ? "it is a file, not a directory"
+      : code === "ENOTDIR"
+        ? "a part of its path is a file, not a directory"
+        : code === "EACCES" || code === "EPERM"
+          ? "no permission to create it"
+          : undefined;
+  return problem
+    ? new DataDirError(dataDir, problem)
+    : new Error(`cannot use DATA_DIR ${dataDir}: ${(error as Error).message}`);
 }
 
 /** Like `openDatabase`, refusing a DATA_DIR that holds no database rather than creating one there. */

@@ -118,7 +118,14 @@ describe("CLI", () => {
       "a file": [file, "it is a file, not a directory"],
       "under a file": [join(file, "data"), "a part of its path is a file, not a directory"],
     } as const;
-    const commands = [["serve"], ["migrate"], ["admin", "create", "--tenant", "a", "--email", "a@a.test"]];
+    // Those that create a database, and those that refuse a DATA_DIR holding none.
+    const commands = [
+      ["serve"],
+      ["migrate"],
+      ["admin", "create", "--tenant", "a", "--email", "a@a.test"],
+      ["audit", "verify"],
+      ["keys", "rotate"],
+    ];
     test.each(commands.flatMap((args) => Object.keys(where).map((place) => [args, place] as const)))(
       "%j with DATA_DIR %s",
       async (args, place) => {
