@@ -157,7 +157,7 @@ describe("the OpenAPI document", () => {
     expect(undescribed).toEqual([]);
     const deliveries = spec.paths["/v1/webhooks/deliveries"].get.parameters;
     const status = deliveries.find((p: Parameter) => p.name === "status");
-    expect(status.description).toContain("failed (waiting for a scheduled retry)");
+    expect(status.description).toContain("failed (waiting for a scheduled retry, or parked");
   });
 
   test("the headers a response carries should be declared on it, as the service sends them", async () => {

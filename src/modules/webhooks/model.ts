@@ -106,7 +106,7 @@ export const deliveryQuery = t.Object({
   status: t.Optional(
     oneOf(DELIVERY_STATUSES, {
       description:
-        "only deliveries in this state: pending (waiting for its next attempt: the first, or one asked for by a retry or a replay), leased (in flight), failed (waiting for a scheduled retry), delivered or dead",
+        "only deliveries in this state: pending (waiting for its next attempt: the first, or one asked for by a retry or a replay), leased (in flight, or a lease that ran out, to be taken again), failed (waiting for a scheduled retry, or parked while its endpoint is disabled), delivered or dead",
     }),
   ),
   endpoint_id: t.Optional(t.String({ maxLength: 64, description: "only this endpoint's deliveries" })),
