@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Webhook } from "standardwebhooks";
-import { startReceiver, testCertificate } from "../../testing/receiver";
+import { startReceiver, type TestCertificate, testCertificate } from "../../testing/receiver";
 import { deliveryOf, useWebhookWorld } from "../../testing/webhooks";
 import { Dispatcher } from "./dispatcher";
 
@@ -216,60 +216,48 @@ describe("name resolution", () => {
     expect(t.receiver.received[0]?.headers.host).toBe(`t.receiver.invalid:${port}`);
   });
 
-  test("an HTTPS delivery goes to the address checked too, its certificate verified against the name", async () => {
-    const tls = startReceiver("/hooks", "receiver");
+  /**
+   * One notification to `https://receiver.warden.invalid:<port>/hooks`, that name resolving to
+   * `addresses` alone, sent to a TLS receiver on 127.0.0.1 presenting `certificate`.
+   */
+  const overTls = async (certificate: TestCertificate, addresses: string | string[], asked: string[] = []) => {
+    const tls = startReceiver("/hooks", certificate);
     try {
       const port = new URL(tls.url).port;
       const { secret } = await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
-      const asked: string[] = [];
-      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": "127.0.0.1" }, asked);
       const sent = await t.world.notify("alert.fired");
-      await dispatcher.drain();
-      expect(asked).toEqual(["receiver.warden.invalid"]);
-      expect(tls.received).toHaveLength(1);
-      const got = tls.received[0];
-      expect(got?.headers.host).toBe(`receiver.warden.invalid:${port}`);
-      expect(new Webhook(secret).verify(got?.body ?? "", got?.headers ?? {})).toMatchObject({ type: "alert.fired" });
-      expect((await t.world.delivery(deliveryOf(t.world, sent.id))).delivery.status).toBe("delivered");
+      await resolvingDispatcher({ "receiver.warden.invalid": addresses }, asked).drain();
+      return { port, secret, received: [...tls.received], ...(await t.world.delivery(deliveryOf(t.world, sent.id))) };
     } finally {
       await tls.close();
     }
+  };
+
+  test("an HTTPS delivery goes to the address checked too, its certificate verified against the name", async () => {
+    const asked: string[] = [];
+    const { port, secret, received, delivery } = await overTls("receiver", "127.0.0.1", asked);
+    expect(asked).toEqual(["receiver.warden.invalid"]);
+    expect(received).toHaveLength(1);
+    const got = received[0];
+    expect(got?.headers.host).toBe(`receiver.warden.invalid:${port}`);
+    expect(new Webhook(secret).verify(got?.body ?? "", got?.headers ?? {})).toMatchObject({ type: "alert.fired" });
+    expect(delivery.status).toBe("delivered");
   });
 
   test("a name's addresses are tried in turn: one that refuses the connection is passed over", async () => {
-    const tls = startReceiver("/hooks", "receiver");
-    try {
-      const port = new URL(tls.url).port;
-      await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
-      // Nothing listens on 127.0.0.2: the receiver is bound to 127.0.0.1 alone.
-      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": ["127.0.0.2", "127.0.0.1"] });
-      const sent = await t.world.notify("alert.fired");
-      await dispatcher.drain();
-      expect(tls.received).toHaveLength(1);
-      const { delivery, attempts } = await t.world.delivery(deliveryOf(t.world, sent.id));
-      expect(delivery.status).toBe("delivered");
-      expect(attempts).toHaveLength(1);
-    } finally {
-      await tls.close();
-    }
+    // Nothing listens on 127.0.0.2: the receiver is bound to 127.0.0.1 alone.
+    const { received, delivery, attempts } = await overTls("receiver", ["127.0.0.2", "127.0.0.1"]);
+    expect(received).toHaveLength(1);
+    expect(delivery.status).toBe("delivered");
+    expect(attempts).toHaveLength(1);
   });
 
   test("an HTTPS address whose certificate names another host gets nothing, and the attempt fails", async () => {
     // What a name rebound to another TLS server looks like, though that server's certificate is trusted.
-    const elsewhere = startReceiver("/hooks", "elsewhere");
-    try {
-      const port = new URL(elsewhere.url).port;
-      await freshEndpoint({}, `https://receiver.warden.invalid:${port}/hooks`);
-      const dispatcher = resolvingDispatcher({ "receiver.warden.invalid": "127.0.0.1" });
-      const sent = await t.world.notify("alert.fired");
-      await dispatcher.drain();
-      expect(elsewhere.received).toHaveLength(0);
-      const { delivery, attempts } = await t.world.delivery(deliveryOf(t.world, sent.id));
-      expect(delivery.status).toBe("failed");
-      expect(attempts[0]).toMatchObject({ status_code: null, outcome: "retry" });
-      expect(String(attempts[0]?.error)).toContain("CERT");
-    } finally {
-      await elsewhere.close();
-    }
+    const { received, delivery, attempts } = await overTls("elsewhere", "127.0.0.1");
+    expect(received).toHaveLength(0);
+    expect(delivery.status).toBe("failed");
+    expect(attempts[0]).toMatchObject({ status_code: null, outcome: "retry" });
+    expect(String(attempts[0]?.error)).toContain("CERT");
   });
 });
