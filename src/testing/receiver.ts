@@ -60,3 +60,20 @@ export function startReceiver(path = "/hooks", certificate?: TestCertificate): R
   });
   return Object.assign(receiver, { url: `${certificate ? "https" : "http"}://127.0.0.1:${server.port}${path}` });
 }
+
+/** Receivers that hold every answer until `release()` (then 204), as a hanging receiver does until its timeout. */
+export function heldReceivers(count: number): { receivers: Receiver[]; release: () => void } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const receivers = Array.from({ length: count }, () => {
+    const receiver = startReceiver();
+    receiver.respond = async () => {
+      await held;
+      return new Response(null, { status: 204 });
+    };
+    return receiver;
+  });
+  return { receivers, release: () => release() };
+}

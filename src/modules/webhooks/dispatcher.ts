@@ -2,7 +2,6 @@ import type { Database } from "bun:sqlite";
 import type { Config } from "../../config";
 import { nextRetryDelayMs, parseRetryAfterMs } from "../../lib/backoff";
 import type { Clock } from "../../lib/clock";
-import { withSignal } from "../../lib/deadline";
 import type { Logger } from "../../lib/logger";
 import type { Worker } from "../../lib/worker";
 import type { WriteBatcher } from "../../lib/write-batcher";
@@ -11,8 +10,9 @@ import { attemptError } from "./attempt-error";
 import { type Leased, prepareDispatch } from "./dispatch-statements";
 import { type EndpointRow, type EndpointService, PARKED } from "./endpoints";
 import { pickFairly, release, sharesOf } from "./fair-share";
+import { pinnedPost } from "./pinned-post";
 import { signatureHeader } from "./signing";
-import { destinationsOf, pinnedTo, type Resolver, systemResolver } from "./url-policy";
+import { type Resolver, systemResolver } from "./url-policy";
 
 const IDLE_POLL_MS = 250;
 /** A lease outlives the attempt's timeout by this much before the delivery falls due again. */
@@ -259,45 +259,23 @@ export class Dispatcher implements Worker {
     // One deadline for the whole attempt, the name's lookup included: a resolver that never
     // answers must not hold the attempt past its lease (the delivery would be sent twice).
     const signal = AbortSignal.timeout(this.deps.config.timeoutMs);
-    // Resolved and checked again at send time (a name may resolve elsewhere now than when it was
-    // registered), and the request goes to the very address checked: fetch resolving the name
-    // again could be answered with an internal address (DNS rebinding).
-    const { allowPrivate } = this.deps.config;
-    const addresses = await withSignal(destinationsOf(url, allowPrivate, this.deps.resolve ?? systemResolver), signal);
     const keys = await this.deps.endpoints.signingKeys(endpoint);
     const messageId = `msg_${delivery.notification_id}`;
     const timestamp = Math.floor(this.deps.clock.now() / 1000);
-    const headers = {
-      "content-type": "application/json",
-      "user-agent": this.deps.userAgent,
-      "webhook-id": messageId,
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signatureHeader(keys, messageId, timestamp, delivery.payload),
-    };
-    const post = (address: string) => {
-      const pinned = pinnedTo(url, address);
-      return fetch(pinned.target, {
-        method: "POST",
-        body: delivery.payload,
-        redirect: "manual",
-        signal,
-        // The certificate is verified against the name, which is also sent as SNI.
-        ...(url.protocol === "https:" ? { tls: { ...pinned.tls, ...(this.deps.ca ? { ca: this.deps.ca } : {}) } } : {}),
-        headers: { host: pinned.host, ...headers },
-      });
-    };
-    // Each address in turn, as fetch would try a name's (a receiver behind several, one down),
-    // within the one deadline; the first that answers, whatever it answers, decides.
-    let response: Response | undefined;
-    for (const [i, address] of addresses.entries()) {
-      try {
-        response = await post(address);
-        break;
-      } catch (error) {
-        if (signal.aborted || i === addresses.length - 1) throw error;
-      }
-    }
-    if (!response) throw new Error("no address to send to");
+    const response = await pinnedPost(url, {
+      body: delivery.payload,
+      headers: {
+        "content-type": "application/json",
+        "user-agent": this.deps.userAgent,
+        "webhook-id": messageId,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signatureHeader(keys, messageId, timestamp, delivery.payload),
+      },
+      signal,
+      allowPrivate: this.deps.config.allowPrivate,
+      resolve: this.deps.resolve ?? systemResolver,
+      ca: this.deps.ca,
+    });
     await response.body?.cancel().catch(() => undefined);
     const ok = response.status >= 200 && response.status < 300;
     return {
