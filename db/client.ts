@@ -82,16 +82,15 @@ function prepareDataDir(dataDir: string): void {
 export function existingDatabaseFile(dataDir: string): string {
   const file = join(dataDir, DATABASE_FILE);
   if (existsSync(file)) return file;
-  // A DATA_DIR that is a file, or under one, is the path's mistake, as when creating it.
-  const notADirectory = (() => {
-    try {
-      return statSync(dataDir).isDirectory() ? undefined : "it is a file, not a directory";
-    } catch (error) {
-      const underAFile = (error as NodeJS.ErrnoException).code === "ENOTDIR";
-      return underAFile ? "a part of its path is a file, not a directory" : undefined;
-    }
-  })();
-  if (notADirectory) throw new DataDirError(dataDir, notADirectory);
+  // A DATA_DIR that is a file, or under one, is the path's mistake, in the words creating it gives.
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dataDir).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOTDIR") throw dataDirProblem(dataDir, error);
+    isDirectory = true;
+  }
+  if (!isDirectory) throw dataDirProblem(dataDir, { code: "EEXIST" });
   throw new Error(`no database at ${file}: check DATA_DIR`);
 }
 

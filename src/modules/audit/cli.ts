@@ -7,15 +7,7 @@ import { systemClock } from "../../lib/clock";
 import { serverSecretsFor } from "../auth/server-secrets";
 import { AuditAction } from "./actions";
 import { ARCHIVE_DIR } from "./retention";
-import {
-  type AuditRow,
-  AuditTrail,
-  type Checkpoint,
-  checkpointMac,
-  GENESIS_HASH,
-  headVerifies,
-  lastEventVerifies,
-} from "./trail";
+import { type AuditRow, AuditTrail, type Checkpoint, checkpointMac, GENESIS_HASH, headVerifies } from "./trail";
 import { type ChainPosition, linkFault, verifyChain, writtenWithAnotherKey } from "./verify";
 
 /** `audit verify`: recomputes the chain; the report, and whether it held (exit code 0 or 1). */

@@ -15,21 +15,20 @@ export interface Leased {
   resent_at: number | null;
 }
 
+/** Due deliveries of enabled endpoints, as the due index serves them (its condition word for word). */
+const DUE = `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL`;
+
 /** The lease's two reads, named for the test that checks how SQLite runs them. */
 export const DISPATCH_SQL = {
-  // Due deliveries oldest first. INDEXED BY: left to itself the planner picks the status index
-  // and sorts the whole backlog on every lease. The status condition is the due index's own,
-  // word for word, or the index cannot serve it.
-  candidates: `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
-    ORDER BY d.due_at LIMIT ?2`,
+  // Oldest first. INDEXED BY: left to itself the planner picks the status index and sorts the
+  // whole backlog on every lease.
+  candidates: `${DUE} ORDER BY d.due_at LIMIT ?2`,
   // The same, past the endpoints and tenants whose share of the slots is taken. The index holds
   // tenant and endpoint, so their rows are skipped without being read, but each is still passed
   // (~0.07 µs a row): the dispatcher paces this look by what it took.
-  behind: `SELECT d.id, d.tenant_id, d.endpoint_id FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status NOT IN ('delivered', 'dead') AND d.due_at <= ?1 AND e.disabled_at IS NULL
+  behind: `${DUE}
       AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
       AND d.tenant_id NOT IN (SELECT value FROM json_each(?3))
     ORDER BY d.due_at LIMIT ?4`,
